@@ -1,0 +1,1 @@
+"""The core region: the one writer, the precompute, and the publisher to edges."""

@@ -1,0 +1,125 @@
+"""The core's admin API under ``/admin``: terms, flags, status. Bearer-token protected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core_region.hub import Hub
+from shared.errors import BadRequest, NotFound
+from shared.folding import fold, tidy
+from shared.http import check_bearer, json_body
+
+FEATURES = ("suggest", "cursors")
+MAX_TERM_CHARS = 100
+MAX_WEIGHT = 2**53
+MAX_BODY_BYTES = 4096
+
+
+def _hub(request: Request) -> Hub:
+    check_bearer(request, request.app.state.admin_token)
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def _term(request: Request) -> tuple[str, str]:
+    term = tidy(request.path_params["term"])
+    key = fold(term)
+    if not key:
+        raise BadRequest("term is empty after folding", code="bad_term")
+    if len(term) > MAX_TERM_CHARS:
+        raise BadRequest(f"term is longer than {MAX_TERM_CHARS} characters", code="bad_term")
+    return key, term
+
+
+def _mode(stale_ok: bool) -> str:
+    return "tolerant" if stale_ok else "strict"
+
+
+async def put_term(request: Request) -> Response:
+    hub = _hub(request)
+    key, term = _term(request)
+    body = await json_body(request, MAX_BODY_BYTES)
+    weight = body.get("weight")
+    if not isinstance(weight, int) or isinstance(weight, bool) or not 0 < weight <= MAX_WEIGHT:
+        raise BadRequest(f"'weight' must be a whole number in 1..{MAX_WEIGHT}", code="bad_weight")
+    version = await hub.upsert_term(key, term, weight)
+    return JSONResponse({"term": term, "key": key, "weight": weight, "version": version})
+
+
+async def delete_term(request: Request) -> Response:
+    hub = _hub(request)
+    key, term = _term(request)
+    version = await hub.block_term(key, term)
+    return JSONResponse({"term": term, "key": key, "status": "taken_down", "version": version})
+
+
+async def get_term(request: Request) -> Response:
+    hub = _hub(request)
+    key, _ = _term(request)
+    entry = hub.catalog.get(key)
+    if entry is None:
+        raise NotFound(f"term {key!r} is not served", code="unknown_term")
+    return JSONResponse({"term": entry.term, "key": key, "weight": entry.weight})
+
+
+def _flags_json(flags: dict[str, bool]) -> dict[str, Any]:
+    return {f: {"stale_ok": v, "mode": _mode(v)} for f, v in sorted(flags.items())}
+
+
+async def get_flags(request: Request) -> Response:
+    return JSONResponse(_flags_json(_hub(request).flags))
+
+
+async def put_flag(request: Request) -> Response:
+    hub = _hub(request)
+    feature = request.path_params["feature"]
+    if feature not in FEATURES:
+        raise NotFound(f"unknown feature {feature!r}; features: {', '.join(FEATURES)}")
+    body = await json_body(request, MAX_BODY_BYTES)
+    stale_ok = body.get("stale_ok")
+    if not isinstance(stale_ok, bool):
+        raise BadRequest("'stale_ok' must be true or false", code="bad_flag")
+    await hub.store.set_flag(feature, stale_ok)
+    hub.set_flags({**hub.flags, feature: stale_ok})
+    return JSONResponse({"feature": feature, "stale_ok": stale_ok, "mode": _mode(stale_ok)})
+
+
+async def get_status(request: Request) -> Response:
+    hub = _hub(request)
+    counts = await hub.store.counts()
+    edges = [
+        {
+            "edge_id": e.edge_id,
+            "region": e.region,
+            "version": e.version,
+            "connected_at": e.connected_at,
+        }
+        for e in sorted(hub.edges, key=lambda e: (e.region, e.edge_id))
+    ]
+    return JSONResponse(
+        {
+            "region": hub.region,
+            "version": hub.catalog.version,
+            "published": hub.catalog.published,
+            "snapshot_version": hub.stream.base_version,
+            "served_terms": len(hub.catalog),
+            "stored_terms": counts["terms"],
+            "searches": counts["searches"],
+            "flags": _flags_json(hub.flags),
+            "edges": edges,
+        }
+    )
+
+
+routes = [
+    Route("/admin/status", get_status, methods=["GET"]),
+    Route("/admin/flags", get_flags, methods=["GET"]),
+    Route("/admin/flags/{feature}", put_flag, methods=["PUT"]),
+    Route("/admin/terms/{term:path}", get_term, methods=["GET"]),
+    Route("/admin/terms/{term:path}", put_term, methods=["PUT"]),
+    Route("/admin/terms/{term:path}", delete_term, methods=["DELETE"]),
+]

@@ -1,0 +1,132 @@
+"""``create_app(settings)`` for the core region, and the lifespan that owns its resources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from prometheus_client import make_asgi_app
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from core_region import admin, corpus
+from core_region.catalog import Catalog, Rules
+from core_region.hub import Hub
+from core_region.link import link_endpoint
+from core_region.metrics import CoreMetrics
+from core_region.settings import CoreSettings
+from core_region.store import Store
+from shared.config import ConfigError, resolve_token
+from shared.errors import Unavailable
+from shared.http import EXCEPTION_HANDLERS
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: CoreSettings) -> Starlette:
+    """The core's ASGI app. Tokens are resolved here, so a bad set-up fails before serving."""
+    metrics = CoreMetrics()
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Mount("/metrics", app=make_asgi_app(metrics.registry)),
+        WebSocketRoute("/link", link_endpoint),
+        *admin.routes,
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await Store.open(settings.data_dir / "lightcone.db")
+        try:
+            hub = await _start(settings, store, metrics)
+            app.state.hub = hub
+            beat = asyncio.create_task(_heartbeats(hub, settings.heartbeat_s))
+            try:
+                yield
+            finally:
+                beat.cancel()
+                for edge in list(hub.edges):
+                    edge.queue.put_nowait(None)
+        finally:
+            await store.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.hub = None
+    app.state.link_token = resolve_token(
+        settings.link_token, env="LIGHTCONE_LINK_TOKEN", host=settings.host
+    )
+    app.state.admin_token = resolve_token(
+        settings.admin_token, env="LIGHTCONE_ADMIN_TOKEN", host=settings.host
+    )
+    return app
+
+
+async def _start(settings: CoreSettings, store: Store, metrics: CoreMetrics) -> Hub:
+    await _seed(settings, store)
+    version = await store.version()
+    rows = await store.terms()
+    rules = Rules(search_boost=settings.search_boost, min_searches=settings.min_searches)
+    catalog = await asyncio.to_thread(
+        Catalog,
+        rows,
+        version=version,
+        rules=rules,
+        hot_threshold=settings.hot_threshold,
+        depth=settings.max_limit,
+    )
+    flags = await store.init_flags(
+        {"suggest": settings.suggest_stale_ok, "cursors": settings.cursors_stale_ok}
+    )
+    hub = Hub(
+        store,
+        catalog,
+        flags,
+        metrics,
+        publish_delay_s=settings.publish_delay_ms / 1000,
+        compact_after=settings.compact_after,
+        region=settings.region,
+        max_search_batch=settings.max_search_batch,
+    )
+    await hub.rebase()
+    metrics.head_version.set(version)
+    metrics.published_version.set(version)
+    return hub
+
+
+async def _seed(settings: CoreSettings, store: Store) -> None:
+    seeded = await store.corpus_id()
+    path = settings.corpus or corpus.default_path()
+    if seeded is not None and settings.corpus is None:
+        return
+    loaded = await asyncio.to_thread(corpus.load, path)
+    if seeded is None:
+        version = await store.seed(loaded.entries, loaded.corpus_id)
+        logger.info("seeded %d terms from %s (v%d)", len(loaded.entries), path, version)
+    elif seeded != loaded.corpus_id:
+        raise ConfigError(
+            f"the database in {settings.data_dir} was seeded from another corpus than {path}. "
+            "Use a fresh --data-dir to serve a different corpus."
+        )
+
+
+async def _heartbeats(hub: Hub, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        hub.heartbeat()
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    hub: Hub | None = request.app.state.hub
+    if hub is None or hub.stream.base_version is None:
+        raise Unavailable("the core is still loading", code="not_ready")
+    return JSONResponse({"status": "ready", "version": hub.catalog.published})

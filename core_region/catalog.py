@@ -1,0 +1,189 @@
+"""The core's view of what edges serve: terms, weights, hot-prefix lists, and what changed.
+
+A pure, synchronous class. The store commits writes and hands the catalog the rows they
+touched (:meth:`Catalog.apply`); the catalog folds them into served entries, keeps each hot
+prefix's top list exact, and accumulates a :class:`~shared.protocol.Delta` until the
+publisher takes it (:meth:`Catalog.take_delta`).
+
+Hot lists are kept ``2 × depth`` deep so that most removals need no rescan: a list is the
+exact top-N of its prefix for some N; a change removes the key and re-inserts it only where
+it beats the last kept key; a list that falls under ``depth`` is rebuilt from the sorted keys.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sortedcontainers import SortedList
+
+from shared.protocol import Delta, TermChange
+from shared.snapshot import Entry, hot_lists, rank
+
+_END = "\U0010ffff"
+
+
+@dataclass(frozen=True, slots=True)
+class TermRow:
+    """A term as the store holds it."""
+
+    key: str
+    term: str
+    base_weight: int
+    searches: int
+    blocked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """How stored rows become served entries.
+
+    Attributes:
+        search_boost: weight one logged search adds.
+        min_searches: searches a term with no base weight needs before it is served.
+    """
+
+    search_boost: int = 1000
+    min_searches: int = 1
+
+    def serve(self, row: TermRow) -> Entry | None:
+        if row.blocked or (row.base_weight <= 0 and row.searches < self.min_searches):
+            return None
+        return Entry(row.key, row.term, row.base_weight + row.searches * self.search_boost)
+
+
+class Catalog:
+    """Served entries at ``version``, with hot lists and the pending delta."""
+
+    def __init__(
+        self,
+        rows: Iterable[TermRow],
+        *,
+        version: int,
+        rules: Rules,
+        hot_threshold: int = 64,
+        depth: int = 20,
+    ) -> None:
+        self.rules = rules
+        self.hot_threshold = hot_threshold
+        self.depth = depth
+        self.version = version
+        self.published = version
+        self._entries: dict[str, Entry] = {}
+        for row in rows:
+            entry = rules.serve(row)
+            if entry is not None:
+                self._entries[entry.key] = entry
+        self._keys: SortedList = SortedList(self._entries)
+        self._hot: dict[str, list[str]] = {}
+        self._sent: dict[str, list[str]] = {}
+        self._pending: dict[str, Entry | None] = {}
+        self._dirty: set[str] = set()
+        self._history: list[tuple[int, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> Entry | None:
+        return self._entries.get(key)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def apply(self, rows: Iterable[TermRow], version: int) -> None:
+        """Fold rows committed at ``version`` into the served state.
+
+        Raises:
+            ValueError: if ``version`` is not newer than the catalog's.
+        """
+        if version <= self.version:
+            raise ValueError(f"version {version} is not newer than {self.version}")
+        self.version = version
+        for row in rows:
+            self._set(row.key, self.rules.serve(row))
+            self._history.append((version, row.key))
+
+    def _set(self, key: str, entry: Entry | None) -> None:
+        old = self._entries.get(key)
+        if old == entry:
+            return
+        if entry is None:
+            del self._entries[key]
+            self._keys.remove(key)
+        else:
+            if old is None:
+                self._keys.add(key)
+            self._entries[key] = entry
+        self._pending[key] = entry
+        self._rehot(key, entry)
+
+    def _rehot(self, key: str, entry: Entry | None) -> None:
+        for n in range(len(key) + 1):
+            prefix = key[:n]
+            top = self._hot.get(prefix)
+            if top is None:
+                continue
+            if key in top:
+                top.remove(key)
+            if entry is not None and top and rank(entry) < rank(self._entries[top[-1]]):
+                bisect.insort(top, key, key=lambda k: rank(self._entries[k]))
+                del top[2 * self.depth :]
+            if len(top) < self.depth:
+                self._hot[prefix] = self._scan(prefix)
+            self._dirty.add(prefix)
+
+    def _scan(self, prefix: str) -> list[str]:
+        entries = (self._entries[k] for k in self._keys.irange(prefix, prefix + _END))
+        return [e.key for e in heapq.nsmallest(2 * self.depth, entries, key=rank)]
+
+    # --- publishing ----------------------------------------------------------------------
+
+    @property
+    def has_pending(self) -> bool:
+        return self.version > self.published or bool(self._dirty)
+
+    def take_delta(self) -> Delta | None:
+        """The changes since the last delta, or ``None`` if nothing was committed since."""
+        if not self.has_pending:
+            return None
+        terms = [
+            TermChange(key, e.term if e else None, e.weight if e else 0)
+            for key, e in sorted(self._pending.items())
+        ]
+        hot: dict[str, list[str]] = {}
+        for prefix in sorted(self._dirty):
+            top = self._hot[prefix][: self.depth]
+            if self._sent.get(prefix) != top:
+                hot[prefix] = self._sent[prefix] = top
+        delta = Delta(self.published, self.version, terms, hot)
+        self.published = self.version
+        self._pending.clear()
+        self._dirty.clear()
+        return delta
+
+    # --- rebasing ------------------------------------------------------------------------
+
+    def entries(self) -> list[Entry]:
+        """Every served entry, sorted by key (the input of a new snapshot)."""
+        return [self._entries[k] for k in self._keys]
+
+    def compute_hot(self, entries: list[Entry]) -> dict[str, list[str]]:
+        """Deep hot lists for ``entries``; pure, so it may run in a worker thread."""
+        return hot_lists(entries, threshold=self.hot_threshold, depth=2 * self.depth)
+
+    def install_hot(self, hot: dict[str, list[str]], version: int) -> None:
+        """Adopt hot lists computed from the entries at ``version``.
+
+        Keys changed after ``version`` are replayed so the lists are exact for the head.
+        """
+        self._hot = hot
+        self._sent = {p: top[: self.depth] for p, top in hot.items()}
+        later = [(v, k) for v, k in self._history if v > version]
+        self._history = later
+        for _, key in later:
+            self._rehot(key, self._entries.get(key))
+
+    def changes_since(self, version: int) -> int:
+        """How many term changes were applied after ``version`` (drives compaction)."""
+        return sum(1 for v, _ in self._history if v > version)

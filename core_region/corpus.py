@@ -1,0 +1,106 @@
+"""Reading a corpus: UTF-8 lines of ``term<TAB>weight``, optionally gzip-compressed.
+
+Policy: the load is **refused** if any line is bad, and the error lists the first bad lines
+with their numbers and reasons; nothing is skipped or mangled silently. Blank lines and lines
+starting with ``#`` are ignored. Terms that fold to the same key are one term: the heaviest
+display form wins (the first one on equal weights).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from shared.folding import fold, tidy
+
+MAX_TERM_CHARS = 100
+MAX_WEIGHT = 2**53
+_SHOWN = 10
+
+
+class CorpusError(Exception):
+    """The corpus has bad lines; ``problems`` lists ``(line number, reason)``."""
+
+    def __init__(self, source: str, problems: list[tuple[int, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        shown = "; ".join(f"line {n}: {why}" for n, why in problems[:_SHOWN])
+        more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
+        super().__init__(f"{source}: {len(problems)} bad line(s), load refused: {shown}{more}")
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """Parsed terms as ``(key, term, weight)`` and a content id (sha256 of the file)."""
+
+    entries: list[tuple[str, str, int]]
+    corpus_id: str
+
+
+def default_path() -> Path:
+    """The shipped corpus: world cities from GeoNames (see core_region/data/NOTICE.md)."""
+    return Path(str(resources.files("core_region") / "data" / "cities.tsv.gz"))
+
+
+def load(path: Path) -> Corpus:
+    """Read and check the corpus at ``path``.
+
+    Raises:
+        CorpusError: if any line is bad.
+        OSError: if the file cannot be read.
+    """
+    raw = path.read_bytes()
+    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    return Corpus(parse(data.split(b"\n"), str(path)), hashlib.sha256(raw).hexdigest())
+
+
+def parse(lines: Iterable[bytes], source: str = "<corpus>") -> list[tuple[str, str, int]]:
+    """Parse corpus lines (see the module docstring for the rules).
+
+    Raises:
+        CorpusError: if any line is bad.
+    """
+    best: dict[str, tuple[str, int]] = {}
+    problems: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            parsed = _line(line)
+        except ValueError as exc:
+            problems.append((number, str(exc)))
+            continue
+        if parsed is None:
+            continue
+        key, term, weight = parsed
+        if key not in best or weight > best[key][1]:
+            best[key] = (term, weight)
+    if problems:
+        raise CorpusError(source, problems)
+    return [(key, term, weight) for key, (term, weight) in best.items()]
+
+
+def _line(line: bytes) -> tuple[str, str, int] | None:
+    try:
+        text = line.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        raise ValueError("not valid UTF-8") from None
+    if not text.strip() or text.startswith("#"):
+        return None
+    parts = text.split("\t")
+    if len(parts) != 2:
+        raise ValueError(f"expected 'term<TAB>weight', got {len(parts)} field(s)")
+    term, weight_text = tidy(parts[0]), parts[1].strip()
+    key = fold(term)
+    if not key:
+        raise ValueError("empty term")
+    if len(term) > MAX_TERM_CHARS:
+        raise ValueError(f"term longer than {MAX_TERM_CHARS} characters")
+    if not weight_text.isascii() or not weight_text.isdigit():
+        raise ValueError(f"weight {weight_text!r} is not a whole number")
+    weight = int(weight_text)
+    if not 0 < weight <= MAX_WEIGHT:
+        raise ValueError(f"weight {weight} is out of range 1..{MAX_WEIGHT}")
+    return key, term, weight

@@ -1,0 +1,237 @@
+"""The core's link to its edges: catch-up, publishing, heartbeats, writes from edges.
+
+The shell around three pure pieces: the :class:`~core_region.catalog.Catalog` (what is
+served), the :class:`~core_region.stream.Stream` (what was published) and the store (what
+is durable). Each frame is encoded once and the same bytes are queued to every edge.
+
+Backpressure: each edge has a send queue of at most ``MAX_QUEUED_FRAMES`` frames. An edge
+that falls that far behind is disconnected (close 1008 "too slow"); it reconnects and
+catches up from its version, by deltas or a fresh snapshot, so nothing is lost and a slow
+edge never holds up the others or grows the core's memory without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from core_region.catalog import Catalog, TermRow
+from core_region.metrics import CoreMetrics
+from core_region.store import LoggedSearch, Store
+from core_region.stream import Stream
+from shared import snapshot
+from shared.folding import fold, tidy
+from shared.protocol import (
+    AckItem,
+    Flags,
+    Heartbeat,
+    SearchAcks,
+    Searches,
+    Snapshot,
+    encode,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_QUEUED_FRAMES = 1000
+MAX_TERM_CHARS = 100
+
+
+@dataclass(eq=False)
+class EdgePeer:
+    """One connected edge, as the hub sees it."""
+
+    edge_id: str
+    region: str
+    version: int
+    connected_at: float
+    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    dropped: bool = False
+
+    def send(self, frame: bytes) -> None:
+        """Queue ``frame``; an edge that fell too far behind is told to go (see module doc)."""
+        if self.dropped:
+            return
+        if self.queue.qsize() >= MAX_QUEUED_FRAMES:
+            logger.warning("edge %s (%s) is too slow: disconnecting", self.edge_id, self.region)
+            self.dropped = True
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(frame)
+
+
+class Hub:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        flags: dict[str, bool],
+        metrics: CoreMetrics,
+        *,
+        publish_delay_s: float,
+        compact_after: int,
+        region: str,
+        max_search_batch: int,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.flags = flags
+        self.metrics = metrics
+        self.stream = Stream()
+        self.publish_delay_s = publish_delay_s
+        self.compact_after = compact_after
+        self.region = region
+        self.max_search_batch = max_search_batch
+        self.edges: set[EdgePeer] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._write_lock = asyncio.Lock()  # commit and apply in commit order
+        self._rebasing: asyncio.Task[None] | None = None
+
+    # --- snapshots -------------------------------------------------------------------------
+
+    async def rebase(self) -> None:
+        """Build a snapshot of the head off the event loop and make it the stream's base."""
+        self.publish()
+        version = self.catalog.version
+        entries = self.catalog.entries()
+        hot, blob = await asyncio.to_thread(self._build, entries, version)
+        self.catalog.install_hot(hot, version)
+        self.stream.rebase(version, encode(Snapshot(version, blob)))
+        self.metrics.snapshot_bytes.set(len(blob))
+        logger.info("published snapshot v%d: %d terms, %d bytes", version, len(entries), len(blob))
+        for edge in self.edges:
+            for frame in self.stream.catch_up(-1):
+                edge.send(frame)
+        if self.catalog.has_pending:
+            self.schedule_publish()
+
+    def _build(
+        self, entries: list[snapshot.Entry], version: int
+    ) -> tuple[dict[str, list[str]], bytes]:
+        hot = self.catalog.compute_hot(entries)
+        blob = snapshot.build(
+            entries,
+            version=version,
+            hot=hot,
+            hot_threshold=self.catalog.hot_threshold,
+            depth=self.catalog.depth,
+        )
+        return hot, blob
+
+    # --- publishing ----------------------------------------------------------------------
+
+    def schedule_publish(self) -> None:
+        """Publish within ``publish_delay_s``: changes in that window share one delta."""
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.publish_delay_s, self.publish)
+
+    def publish(self) -> None:
+        """Send what is pending now, as one delta to every edge."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        delta = self.catalog.take_delta()
+        if delta is None:
+            return
+        frame = encode(delta)
+        self.stream.append(delta.from_version, delta.to_version, frame)
+        self.metrics.deltas.inc()
+        self.metrics.published_version.set(delta.to_version)
+        for edge in self.edges:
+            edge.send(frame)
+        base = self.stream.base_version or 0
+        if self._rebasing is None and self.catalog.changes_since(base) >= self.compact_after:
+            self._rebasing = asyncio.get_running_loop().create_task(self._compact())
+
+    async def _compact(self) -> None:
+        try:
+            await self.rebase()
+        finally:
+            self._rebasing = None
+
+    def set_flags(self, flags: dict[str, bool]) -> None:
+        """Adopt new flags and push them to every edge at once (no batching delay)."""
+        self.flags = dict(flags)
+        frame = encode(Flags(self.flags))
+        for edge in self.edges:
+            edge.send(frame)
+
+    def heartbeat(self) -> None:
+        frame = encode(Heartbeat(self.catalog.published))
+        for edge in self.edges:
+            edge.send(frame)
+
+    # --- edges ---------------------------------------------------------------------------
+
+    def connect(self, edge_id: str, region: str, version: int) -> EdgePeer:
+        """Register an edge and queue what it needs to catch up from ``version``."""
+        self.publish()
+        peer = EdgePeer(edge_id, region, version, time.time())
+        for frame in self.stream.catch_up(version):
+            peer.send(frame)
+        peer.send(encode(Flags(self.flags)))
+        peer.send(encode(Heartbeat(self.catalog.published)))
+        self.edges.add(peer)
+        self.metrics.edges.set(len(self.edges))
+        logger.info("edge %s (%s) connected at v%d", edge_id, region, version)
+        return peer
+
+    def disconnect(self, peer: EdgePeer) -> None:
+        self.edges.discard(peer)
+        self.metrics.edges.set(len(self.edges))
+        logger.info("edge %s (%s) disconnected", peer.edge_id, peer.region)
+
+    def resync(self, peer: EdgePeer, version: int) -> None:
+        self.publish()
+        for frame in self.stream.catch_up(version):
+            peer.send(frame)
+
+    def sync(self) -> int:
+        """Publish what is pending; the head every edge will have once its queue drains."""
+        self.publish()
+        return self.catalog.published
+
+    async def log_searches(self, peer: EdgePeer, batch: Searches) -> SearchAcks:
+        """Commit a batch of searches from ``peer``; acknowledge each id."""
+        acks: list[AckItem] = []
+        valid: list[LoggedSearch] = []
+        for item in batch.searches:
+            term = tidy(item.q)
+            key = fold(term)
+            if not key or len(term) > MAX_TERM_CHARS or not item.id or len(item.id) > 128:
+                acks.append(AckItem(item.id, None, "invalid search"))
+            else:
+                valid.append(LoggedSearch(item.id, key, term, item.q, peer.region))
+        if valid:
+            async with self._write_lock:
+                started = time.perf_counter()
+                result = await self.store.log_searches(valid)
+                self.metrics.write_seconds.observe(time.perf_counter() - started)
+                if result.version is not None:
+                    self._applied(result.rows, result.version)
+                    fresh = sum(1 for v in result.acks.values() if v == result.version)
+                    self.metrics.searches.inc(fresh)
+            acks += [AckItem(s.id, result.acks[s.id]) for s in valid]
+        return SearchAcks(acks)
+
+    async def upsert_term(self, key: str, term: str, weight: int) -> int:
+        """Admin: set a term's weight; returns the version that carries it."""
+        async with self._write_lock:
+            version, row = await self.store.upsert_term(key, term, weight)
+            self._applied([row], version)
+        return version
+
+    async def block_term(self, key: str, term: str) -> int:
+        """Admin: take a term down; returns the version from which it is no longer served."""
+        async with self._write_lock:
+            version, row = await self.store.block_term(key, term)
+            self._applied([row], version)
+        return version
+
+    def _applied(self, rows: list[TermRow], version: int) -> None:
+        self.catalog.apply(rows, version)
+        self.metrics.head_version.set(version)
+        self.schedule_publish()

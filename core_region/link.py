@@ -1,0 +1,110 @@
+"""The core's ``/link`` websocket: one per edge, msgpack frames, token in the handshake."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from core_region.hub import EdgePeer, Hub
+from shared.errors import CloseCode, ProtocolError
+from shared.http import bearer_matches
+from shared.protocol import (
+    Error,
+    Heartbeat,
+    Hello,
+    LinkMessage,
+    Message,
+    Resync,
+    Searches,
+    Sync,
+    Synced,
+    decode,
+    encode,
+)
+
+logger = logging.getLogger(__name__)
+
+
+async def link_endpoint(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    hub: Hub = state.hub
+    timeout_s: float = state.settings.link_timeout_s
+    await websocket.accept()
+    if not bearer_matches(websocket.headers.get("authorization"), state.link_token):
+        logger.warning("refused a link from %s: invalid link token", websocket.client)
+        await websocket.close(CloseCode.UNAUTHORIZED, "invalid link token")
+        return
+    try:
+        async with asyncio.timeout(timeout_s):
+            hello = await _receive(websocket)
+    except (TimeoutError, ProtocolError, WebSocketDisconnect):
+        hello = None
+    if not isinstance(hello, Hello):
+        await websocket.close(CloseCode.POLICY_VIOLATION, "expected hello")
+        return
+    peer = hub.connect(hello.edge_id, hello.region, hello.version)
+    sender = asyncio.create_task(_send_frames(websocket, peer))
+    try:
+        await _receive_loop(websocket, hub, peer, timeout_s)
+    finally:
+        hub.disconnect(peer)
+        sender.cancel()
+
+
+async def _receive(websocket: WebSocket) -> Message | None:
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", CloseCode.NORMAL))
+    data = message.get("bytes")
+    if data is None:
+        raise ProtocolError("the link carries binary msgpack frames only")
+    return decode(data)
+
+
+async def _receive_loop(websocket: WebSocket, hub: Hub, peer: EdgePeer, timeout_s: float) -> None:
+    while True:
+        try:
+            async with asyncio.timeout(timeout_s):
+                message = await _receive(websocket)
+        except TimeoutError:
+            logger.warning("edge %s silent for %.1f s: closing", peer.edge_id, timeout_s)
+            await websocket.close(CloseCode.LINK_TIMEOUT, "heartbeat timeout")
+            return
+        except WebSocketDisconnect:
+            return
+        except ProtocolError as exc:
+            peer.send(encode(Error(None, exc.code, str(exc))))
+            continue
+        assert message is not None
+        hub.metrics.link_messages.labels(message.TYPE).inc()
+        await _handle(hub, peer, message)
+
+
+async def _handle(hub: Hub, peer: EdgePeer, message: LinkMessage | Message) -> None:
+    if isinstance(message, Heartbeat):
+        peer.version = message.version
+    elif isinstance(message, Sync):
+        peer.send(encode(Synced(message.id, hub.sync())))
+    elif isinstance(message, Resync):
+        hub.resync(peer, message.version)
+    elif isinstance(message, Searches):
+        if len(message.searches) > hub.max_search_batch:
+            text = f"batch of {len(message.searches)} is over {hub.max_search_batch}"
+            peer.send(encode(Error(None, "batch_too_large", text)))
+            return
+        peer.send(encode(await hub.log_searches(peer, message)))
+    else:
+        text = f"unexpected message type {message.TYPE!r} on the link"
+        peer.send(encode(Error(None, "unexpected_type", text)))
+
+
+async def _send_frames(websocket: WebSocket, peer: EdgePeer) -> None:
+    try:
+        while (frame := await peer.queue.get()) is not None:
+            await websocket.send_bytes(frame)
+        await websocket.close(CloseCode.POLICY_VIOLATION, "too slow")
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        # The receive loop sees the disconnect too and cleans up.
+        pass

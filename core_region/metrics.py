@@ -1,0 +1,56 @@
+"""Prometheus metrics of the core, in a registry of its own (one per app instance)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+
+
+class CoreMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Histogram(
+            "lightcone_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.head_version = Gauge("lightcone_head_version", "Last committed version", registry=r)
+        self.published_version = Gauge(
+            "lightcone_published_version", "Last version published to edges", registry=r
+        )
+        self.edges = Gauge("lightcone_edges_connected", "Edges on the link", registry=r)
+        self.deltas = Counter("lightcone_deltas_published", "Deltas published", registry=r)
+        self.snapshot_bytes = Gauge(
+            "lightcone_snapshot_bytes", "Size of the current base snapshot", registry=r
+        )
+        self.searches = Counter(
+            "lightcone_searches_committed", "Logged searches committed", registry=r
+        )
+        self.write_seconds = Histogram(
+            "lightcone_write_seconds",
+            "Time to commit a write batch",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.link_messages = Counter(
+            "lightcone_link_messages", "Messages received from edges", ["type"], registry=r
+        )

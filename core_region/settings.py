@@ -1,0 +1,86 @@
+"""Settings of ``lightcone core`` (each field: environment variable, default, meaning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.config import positive as _positive, setting
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    host: str = setting("LIGHTCONE_HOST", "127.0.0.1", "Address to listen on.")
+    port: int = setting("LIGHTCONE_PORT", 8081, "TCP port to listen on.")
+    data_dir: Path = setting(
+        "LIGHTCONE_DATA_DIR", Path("lightcone-data"), "Folder of the SQLite database."
+    )
+    corpus: Path | None = setting(
+        "LIGHTCONE_CORPUS",
+        None,
+        "term<TAB>weight file (plain or gzip) that seeds an empty database; "
+        "default: the shipped world-cities corpus.",
+    )
+    region: str = setting(
+        "LIGHTCONE_REGION", "local", "Region code reported in status.", fallback="FLY_REGION"
+    )
+    link_token: str | None = setting(
+        "LIGHTCONE_LINK_TOKEN", None, "Token edges present on the link (dev token on loopback)."
+    )
+    admin_token: str | None = setting(
+        "LIGHTCONE_ADMIN_TOKEN", None, "Bearer token of the admin API (dev token on loopback)."
+    )
+    suggest_stale_ok: bool = setting(
+        "LIGHTCONE_SUGGEST_STALE_OK", True, "Default of the suggest flag (true = tolerant)."
+    )
+    cursors_stale_ok: bool = setting(
+        "LIGHTCONE_CURSORS_STALE_OK", True, "Default of the cursors flag (true = tolerant)."
+    )
+    search_boost: int = setting(
+        "LIGHTCONE_SEARCH_BOOST", 1000, "Weight one logged search adds to its term."
+    )
+    min_searches: int = setting(
+        "LIGHTCONE_MIN_SEARCHES", 1, "Searches a new term needs before it is suggested."
+    )
+    publish_delay_ms: int = setting(
+        "LIGHTCONE_PUBLISH_DELAY_MS",
+        20,
+        "Longest time a committed change waits to be batched into a delta.",
+    )
+    compact_after: int = setting(
+        "LIGHTCONE_COMPACT_AFTER",
+        10000,
+        "Term changes since the last snapshot after which a new snapshot is published.",
+    )
+    hot_threshold: int = setting(
+        "LIGHTCONE_HOT_THRESHOLD",
+        64,
+        "A prefix with more completions than this gets a precomputed top list.",
+    )
+    max_limit: int = setting(
+        "LIGHTCONE_MAX_LIMIT", 20, "Largest 'limit' of a suggestion request (list depth)."
+    )
+    heartbeat_s: float = setting(
+        "LIGHTCONE_HEARTBEAT_S", 1.0, "Interval of link heartbeats, both ways."
+    )
+    link_timeout_s: float = setting(
+        "LIGHTCONE_LINK_TIMEOUT_S", 5.0, "Silence after which a link is closed, both sides."
+    )
+    max_link_message_bytes: int = setting(
+        "LIGHTCONE_MAX_LINK_MESSAGE_BYTES",
+        1 << 20,
+        "Largest message the core accepts from an edge.",
+    )
+    max_search_batch: int = setting(
+        "LIGHTCONE_MAX_SEARCH_BATCH", 500, "Most searches in one batch from an edge."
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"Config 'LIGHTCONE_PORT' must be 0..65535, got {self.port}.")
+        _positive(self, "search_boost", "max_limit", "hot_threshold", "max_search_batch")
+        _positive(self, "heartbeat_s", "link_timeout_s", "compact_after")
+        if self.link_timeout_s <= self.heartbeat_s:
+            raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
+        if self.publish_delay_ms < 0 or self.min_searches < 0:
+            raise ValueError("Config 'LIGHTCONE_PUBLISH_DELAY_MS' and MIN_SEARCHES must be >= 0.")

@@ -1,0 +1,295 @@
+"""All SQL of the core: one aiosqlite writer connection over a WAL database.
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction that also advances the data version,
+and returns only after ``COMMIT``: an acknowledgement is never ahead of the disk. Nothing
+else in the project imports ``aiosqlite``.
+
+Schema changes are numbered migrations tracked in ``PRAGMA user_version``; each runs once, in
+its own transaction, at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from core_region.catalog import TermRow
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE terms (
+        key TEXT PRIMARY KEY,
+        term TEXT NOT NULL,
+        base_weight INTEGER NOT NULL,
+        searches INTEGER NOT NULL DEFAULT 0,
+        blocked INTEGER NOT NULL DEFAULT 0,
+        version INTEGER NOT NULL
+    );
+    CREATE TABLE searches (
+        id TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        q TEXT NOT NULL,
+        region TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE TABLE flags (feature TEXT PRIMARY KEY, stale_ok INTEGER NOT NULL);
+    INSERT INTO meta (name, value) VALUES ('version', '0');
+    """,
+)
+
+_CHUNK = 500  # host parameters per IN (...) query, well under SQLite's limit
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedSearch:
+    """A search to log: client-made ``id``, folded ``key``, display ``term``, raw ``q``."""
+
+    id: str
+    key: str
+    term: str
+    q: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """``acks`` maps each id to the version that committed it (now or earlier)."""
+
+    acks: dict[str, int]
+    version: int | None
+    rows: list[TermRow]
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()  # one transaction at a time on the one connection
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Open (creating if needed) and migrate the database at ``path``."""
+        db = await aiosqlite.connect(path, isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        store = cls(db)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            logger.info("applying schema migration %d", number)
+            await self._db.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def version(self) -> int:
+        return int(await self._meta("version") or 0)
+
+    async def _meta(self, name: str) -> str | None:
+        async with self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def corpus_id(self) -> str | None:
+        """The id of the corpus the database was seeded from, or ``None`` if never seeded."""
+        return await self._meta("corpus")
+
+    async def terms(self) -> list[TermRow]:
+        async with self._db.execute(
+            "SELECT key, term, base_weight, searches, blocked FROM terms"
+        ) as cur:
+            return [_row(r) for r in await cur.fetchall()]
+
+    async def flags(self) -> dict[str, bool]:
+        async with self._db.execute("SELECT feature, stale_ok FROM flags") as cur:
+            return {str(f): bool(v) for f, v in await cur.fetchall()}
+
+    async def counts(self) -> dict[str, int]:
+        """Row counts for the admin status."""
+        out: dict[str, int] = {}
+        for table in ("terms", "searches"):
+            async with self._db.execute(f"SELECT count(*) FROM {table}") as cur:
+                row = await cur.fetchone()
+            out[table] = int(row[0]) if row else 0
+        return out
+
+    # --- writes --------------------------------------------------------------------------
+
+    async def seed(self, entries: Iterable[tuple[str, str, int]], corpus_id: str) -> int:
+        """Load a corpus of ``(key, term, weight)`` into an empty database; returns the version."""
+        rows = [(k, t, w) for k, t, w in entries]
+        async with self._write() as version:
+            await self._db.executemany(
+                "INSERT INTO terms (key, term, base_weight, version) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET term = excluded.term,"
+                " base_weight = excluded.base_weight",
+                [(k, t, w, version) for k, t, w in rows],
+            )
+            await self._set_meta("corpus", corpus_id)
+        return version
+
+    async def init_flags(self, defaults: dict[str, bool]) -> dict[str, bool]:
+        """Store ``defaults`` for features that have no stored flag yet; returns all flags."""
+        async with self._lock:
+            await self._db.executemany(
+                "INSERT OR IGNORE INTO flags (feature, stale_ok) VALUES (?, ?)",
+                [(f, int(v)) for f, v in defaults.items()],
+            )
+        return await self.flags()
+
+    async def set_flag(self, feature: str, stale_ok: bool) -> None:
+        async with self._lock:
+            await self._db.execute(
+                "INSERT INTO flags (feature, stale_ok) VALUES (?, ?)"
+                " ON CONFLICT (feature) DO UPDATE SET stale_ok = excluded.stale_ok",
+                (feature, int(stale_ok)),
+            )
+
+    async def upsert_term(self, key: str, term: str, weight: int) -> tuple[int, TermRow]:
+        """Set a term's weight (and display form), clearing its searches and any takedown."""
+        async with self._write() as version:
+            await self._db.execute(
+                "INSERT INTO terms (key, term, base_weight, version) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET term = excluded.term,"
+                " base_weight = excluded.base_weight, searches = 0, blocked = 0,"
+                " version = excluded.version",
+                (key, term, weight, version),
+            )
+            rows = await self._rows([key])
+        return version, rows[0]
+
+    async def block_term(self, key: str, term: str) -> tuple[int, TermRow]:
+        """Take a term down: it stays stored (searches still count) but is never served."""
+        async with self._write() as version:
+            await self._db.execute(
+                "INSERT INTO terms (key, term, base_weight, blocked, version)"
+                " VALUES (?, ?, 0, 1, ?)"
+                " ON CONFLICT (key) DO UPDATE SET blocked = 1, version = excluded.version",
+                (key, term, version),
+            )
+            rows = await self._rows([key])
+        return version, rows[0]
+
+    async def log_searches(self, searches: Sequence[LoggedSearch]) -> SearchResult:
+        """Commit searches not seen before; ids seen before are acknowledged with their version."""
+        try:
+            return await self._log_searches(searches)
+        except _NothingToWrite as nothing:
+            return SearchResult(nothing.acks, None, [])
+
+    async def _log_searches(self, searches: Sequence[LoggedSearch]) -> SearchResult:
+        async with self._write() as version:
+            acks = await self._known_ids([s.id for s in searches])
+            fresh: dict[str, LoggedSearch] = {}
+            for s in searches:
+                if s.id not in acks and s.id not in fresh:
+                    fresh[s.id] = s
+            if not fresh:
+                raise _NothingToWrite(acks)
+            now = time.time()
+            await self._db.executemany(
+                "INSERT INTO searches (id, key, q, region, version, at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(s.id, s.key, s.q, s.region, version, now) for s in fresh.values()],
+            )
+            await self._db.executemany(
+                "INSERT INTO terms (key, term, base_weight, searches, version)"
+                " VALUES (?, ?, 0, 1, ?)"
+                " ON CONFLICT (key) DO UPDATE SET searches = searches + 1,"
+                " version = excluded.version",
+                [(s.key, s.term, version) for s in fresh.values()],
+            )
+            rows = await self._rows(sorted({s.key for s in fresh.values()}))
+            acks.update(dict.fromkeys(fresh, version))
+        return SearchResult(acks, version, rows)
+
+    async def _known_ids(self, ids: list[str]) -> dict[str, int]:
+        known: dict[str, int] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            async with self._db.execute(
+                f"SELECT id, version FROM searches WHERE id IN ({marks})", chunk
+            ) as cur:
+                known.update({str(k): int(v) for k, v in await cur.fetchall()})
+        return known
+
+    async def _rows(self, keys: list[str]) -> list[TermRow]:
+        rows: list[TermRow] = []
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            async with self._db.execute(
+                "SELECT key, term, base_weight, searches, blocked FROM terms"
+                f" WHERE key IN ({marks})",
+                chunk,
+            ) as cur:
+                rows += [_row(r) for r in await cur.fetchall()]
+        return rows
+
+    async def _set_meta(self, name: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self)
+
+
+class _NothingToWrite(Exception):
+    """Raised inside a write transaction to roll it back when every id was known."""
+
+    def __init__(self, acks: dict[str, int]) -> None:
+        super().__init__("nothing to write")
+        self.acks = acks
+
+
+class _Transaction:
+    """``async with store._write() as version``: BEGIN IMMEDIATE, bump the version, COMMIT."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> int:
+        db = self._store._db
+        await self._store._lock.acquire()
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._store._lock.release()
+            raise
+        version = await self._store.version() + 1
+        await self._store._set_meta("version", str(version))
+        return version
+
+    async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        db = self._store._db
+        try:
+            await db.execute("COMMIT" if exc is None else "ROLLBACK")
+        finally:
+            self._store._lock.release()
+
+
+def _row(r: Sequence[object]) -> TermRow:
+    key, term, base_weight, searches, blocked = r
+    return TermRow(str(key), str(term), int(str(base_weight)), int(str(searches)), bool(blocked))

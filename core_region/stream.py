@@ -1,0 +1,65 @@
+"""The published stream: one base snapshot and the deltas after it, as ready-to-send frames.
+
+Pure and synchronous. Frames are encoded once by the caller and the same bytes go to every
+edge. An edge that reconnects (or finds a gap) says which version it holds; :meth:`catch_up`
+answers with the deltas it lacks, or with the snapshot and every delta after it when its
+version is not a point in the stream (too old, or from another database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class _Published:
+    from_version: int
+    to_version: int
+    frame: bytes
+
+
+class Stream:
+    def __init__(self) -> None:
+        self.base_version: int | None = None
+        self._snapshot: bytes | None = None
+        self._deltas: list[_Published] = []
+
+    @property
+    def head(self) -> int | None:
+        """The version an edge holds once it has every frame."""
+        return self._deltas[-1].to_version if self._deltas else self.base_version
+
+    def __len__(self) -> int:
+        return len(self._deltas)
+
+    def rebase(self, version: int, snapshot_frame: bytes) -> None:
+        """Make ``snapshot_frame`` (at ``version``) the base; keep the deltas after it."""
+        self.base_version = version
+        self._snapshot = snapshot_frame
+        self._deltas = [d for d in self._deltas if d.from_version >= version]
+
+    def append(self, from_version: int, to_version: int, frame: bytes) -> None:
+        """Add a published delta.
+
+        Raises:
+            ValueError: if it does not start where the stream ends.
+        """
+        if from_version != self.head:
+            raise ValueError(f"delta from {from_version} does not follow head {self.head}")
+        self._deltas.append(_Published(from_version, to_version, frame))
+
+    def catch_up(self, have: int) -> list[bytes]:
+        """Frames that bring an edge holding version ``have`` to :attr:`head`.
+
+        Raises:
+            RuntimeError: if no snapshot was published yet.
+        """
+        if self._snapshot is None or self.base_version is None:
+            raise RuntimeError("Stream has no snapshot yet. Call 'rebase' first.")
+        if have == self.head:
+            return []
+        if have >= self.base_version:
+            for i, d in enumerate(self._deltas):
+                if d.from_version == have:
+                    return [d.frame for d in self._deltas[i:]]
+        return [self._snapshot] + [d.frame for d in self._deltas]

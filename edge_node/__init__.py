@@ -1,0 +1,1 @@
+"""An edge node: stateless, serves from memory what the core pushes to it."""

@@ -1,0 +1,106 @@
+"""``create_app(settings)`` for an edge node, and the lifespan that owns its link."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from prometheus_client import make_asgi_app
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from edge_node.metrics import EdgeMetrics
+from edge_node.service import Service
+from edge_node.settings import EdgeSettings
+from edge_node.upstream import Upstream
+from edge_node.ws import ws_endpoint
+from shared.config import resolve_token
+from shared.errors import BadRequest, Unavailable
+from shared.http import EXCEPTION_HANDLERS, json_body, timed
+from shared.protocol import to_wire
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: EdgeSettings) -> Starlette:
+    metrics = EdgeMetrics(settings.region)
+    token = resolve_token(settings.link_token, env="LIGHTCONE_LINK_TOKEN", host=settings.host)
+    routes = [
+        Route("/suggest", timed(metrics.requests, "/suggest")(suggest), methods=["GET"]),
+        Route("/search", timed(metrics.requests, "/search")(search), methods=["POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Mount("/metrics", app=make_asgi_app(metrics.registry)),
+        WebSocketRoute("/ws", ws_endpoint),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        upstream = Upstream(settings, token, metrics)
+        app.state.service = Service(settings, upstream)
+        link = asyncio.create_task(upstream.run())
+        try:
+            yield
+        finally:
+            link.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await link
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    return app
+
+
+def _int_param(request: Request, name: str, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(
+            f"{name!r} must be a whole number, got {raw!r}", code=f"bad_{name}"
+        ) from None
+
+
+async def suggest(request: Request) -> Response:
+    service: Service = request.app.state.service
+    q = request.query_params.get("q")
+    if q is None:
+        raise BadRequest("missing query parameter 'q'", code="missing_q")
+    limit = _int_param(request, "limit", 10)
+    assert limit is not None
+    answer = await service.suggest(q, limit, _int_param(request, "min_version", None))
+    body = to_wire(answer)
+    del body["type"], body["id"]
+    return JSONResponse(body)
+
+
+async def search(request: Request) -> Response:
+    service: Service = request.app.state.service
+    body = await json_body(request, service.settings.max_body_bytes)
+    search_id, q = body.get("id"), body.get("q")
+    if not isinstance(search_id, str) or not isinstance(q, str):
+        raise BadRequest('body must be {"id": string, "q": string}', code="bad_field")
+    ack = await service.search(search_id, q)
+    status = 200 if ack.status == "committed" else 202
+    return JSONResponse({"id": ack.id, "status": ack.status, "version": ack.version}, status)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    service: Service = request.app.state.service
+    up = service.upstream
+    if up.index is None:
+        raise Unavailable("no snapshot loaded yet", code="not_ready")
+    return JSONResponse(
+        {"status": "ready", "version": up.version, "region": service.settings.region}
+    )

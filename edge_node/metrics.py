@@ -1,0 +1,67 @@
+"""Prometheus metrics of an edge, in a registry of its own (one per app instance)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
+
+from core_region.metrics import LATENCY_BUCKETS
+
+if TYPE_CHECKING:
+    from edge_node.upstream import Upstream
+
+
+class EdgeMetrics:
+    def __init__(self, region: str) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Histogram(
+            "lightcone_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ws_messages = Histogram(
+            "lightcone_ws_message_seconds",
+            "Websocket request latency",
+            ["type"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.link_state = Enum(
+            "lightcone_link_state",
+            "State of the link to the core",
+            states=["connecting", "up", "down"],
+            registry=r,
+        )
+        self.version = Gauge("lightcone_data_version", "Data version served", registry=r)
+        self.age = Gauge(
+            "lightcone_data_age_seconds",
+            "Time since the data was last confirmed current",
+            registry=r,
+        )
+        self.outbox = Gauge("lightcone_outbox_depth", "Searches waiting for the core", registry=r)
+        self.outbox_rejected = Counter(
+            "lightcone_outbox_rejected", "Searches refused because the outbox was full", registry=r
+        )
+        self.strict_failures = Counter(
+            "lightcone_strict_failures", "Reads refused for want of the core", ["code"], registry=r
+        )
+        self.snapshots = Counter("lightcone_snapshots_loaded", "Snapshots loaded", registry=r)
+        self.gaps = Counter("lightcone_delta_gaps", "Gaps found in the delta stream", registry=r)
+        self.reconnects = Counter(
+            "lightcone_link_reconnects", "Link reconnect attempts", registry=r
+        )
+        self.ws_errors = Counter(
+            "lightcone_ws_errors", "Error messages sent to clients", ["code"], registry=r
+        )
+        self.info = Gauge("lightcone_edge_info", "Edge identity", ["region"], registry=r)
+        self.info.labels(region).set(1)
+
+    def bind(self, upstream: Upstream) -> None:
+        """Read the live values from ``upstream`` at scrape time."""
+        self.version.set_function(lambda: upstream.version)
+        self.age.set_function(lambda: upstream.age_ms() / 1000)
+        self.outbox.set_function(lambda: len(upstream.outbox))

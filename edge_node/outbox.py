@@ -1,0 +1,59 @@
+"""Searches the edge holds until the core has committed them.
+
+Pure and synchronous. Bounded by ``capacity``; when full, :meth:`Outbox.add` refuses the new
+search (the caller answers 503 ``outbox_full`` and the client keeps it): a search once
+accepted as ``queued`` is never dropped. Items sent but not acknowledged go back to the front
+of the queue when the link drops, and are sent again; the core acknowledges a repeated id
+without applying it twice, so resending is always safe.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from shared.protocol import SearchItem
+
+
+class Outbox:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._unsent: OrderedDict[str, SearchItem] = OrderedDict()
+        self._in_flight: OrderedDict[str, SearchItem] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._unsent) + len(self._in_flight)
+
+    def __contains__(self, search_id: str) -> bool:
+        return search_id in self._unsent or search_id in self._in_flight
+
+    @property
+    def has_unsent(self) -> bool:
+        return bool(self._unsent)
+
+    def add(self, item: SearchItem) -> bool:
+        """Queue ``item``; ``False`` if the outbox is full. A queued id is not added twice."""
+        if item.id in self:
+            return True
+        if len(self) >= self.capacity:
+            return False
+        self._unsent[item.id] = item
+        return True
+
+    def take(self, max_items: int) -> list[SearchItem]:
+        """Up to ``max_items`` unsent items, oldest first, now counted as in flight."""
+        batch: list[SearchItem] = []
+        while self._unsent and len(batch) < max_items:
+            search_id, item = self._unsent.popitem(last=False)
+            self._in_flight[search_id] = item
+            batch.append(item)
+        return batch
+
+    def ack(self, search_id: str) -> None:
+        """The core committed ``search_id`` (or had before): forget it."""
+        self._in_flight.pop(search_id, None)
+        self._unsent.pop(search_id, None)
+
+    def requeue(self) -> None:
+        """The link dropped: everything in flight is unsent again, ahead of newer items."""
+        self._in_flight.update(self._unsent)
+        self._unsent, self._in_flight = self._in_flight, OrderedDict()

@@ -1,0 +1,109 @@
+"""What an edge answers, whatever the transport: suggestions and logged searches.
+
+HTTP routes and the websocket endpoint both call :class:`Service`; it validates input,
+applies the ``suggest`` flag (tolerant: answer from the local index at once; strict: one
+round trip to the core first) and read-your-writes (``min_version``), and raises the errors
+of :mod:`shared.errors`, which each transport renders its own way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from edge_node.settings import EdgeSettings
+from edge_node.upstream import Upstream
+from shared.errors import BadRequest, Unavailable
+from shared.folding import fold, tidy
+from shared.protocol import Item, RequestId, SearchAck, SearchItem, Suggestions
+
+MAX_ID_CHARS = 128
+
+
+class Service:
+    def __init__(self, settings: EdgeSettings, upstream: Upstream) -> None:
+        self.settings = settings
+        self.upstream = upstream
+
+    def check_query(self, q: str, limit: int) -> None:
+        if len(q) > self.settings.max_query_chars:
+            raise BadRequest(
+                f"query is longer than {self.settings.max_query_chars} characters",
+                code="query_too_long",
+            )
+        if not 1 <= limit <= self.settings.max_limit:
+            raise BadRequest(f"limit must be 1..{self.settings.max_limit}", code="bad_limit")
+
+    async def suggest(
+        self,
+        q: str,
+        limit: int,
+        min_version: int | None = None,
+        request_id: RequestId | None = None,
+    ) -> Suggestions:
+        """Top completions of ``q``, as fresh as the flag (and ``min_version``) demand."""
+        self.check_query(q, limit)
+        up = self.upstream
+        if up.index is None:
+            raise Unavailable("the edge has no data yet", code="not_ready")
+        stale_ok = up.stale_ok("suggest")
+        try:
+            if not stale_ok:
+                await up.sync(self.settings.strict_timeout_ms / 1000)
+            if min_version is not None and up.version < min_version:
+                await self._reach(min_version, synced=not stale_ok)
+        except Unavailable as exc:
+            up.metrics.strict_failures.labels(exc.code).inc()
+            raise
+        index = up.index
+        assert index is not None
+        age_ms = up.age_ms()
+        return Suggestions(
+            id=request_id,
+            items=[Item(e.term, e.weight) for e in index.query(fold(q), limit)],
+            version=index.version,
+            age_ms=age_ms,
+            mode="tolerant" if stale_ok else "strict",
+            stale=age_ms > self.settings.stale_after_ms,
+            region=self.settings.region,
+        )
+
+    async def _reach(self, min_version: int, *, synced: bool) -> None:
+        up = self.upstream
+        if not synced:
+            try:
+                async with asyncio.timeout(self.settings.min_version_wait_ms / 1000):
+                    await up.wait_version(min_version)
+                return
+            except TimeoutError:
+                pass
+            head = await up.sync(self.settings.strict_timeout_ms / 1000)
+        else:
+            head = up.version
+        if up.version < min_version:
+            raise BadRequest(
+                f"min_version {min_version} is ahead of the core's head {head}",
+                code="min_version_ahead",
+            )
+
+    async def search(self, search_id: str, q: str) -> SearchAck:
+        """Log a search: ``committed`` once the core has it, ``queued`` while it cannot."""
+        if not 1 <= len(search_id) <= MAX_ID_CHARS:
+            raise BadRequest(f"id must be 1..{MAX_ID_CHARS} characters", code="bad_id")
+        if len(q) > self.settings.max_query_chars:
+            raise BadRequest(
+                f"query is longer than {self.settings.max_query_chars} characters",
+                code="query_too_long",
+            )
+        if not fold(q):
+            raise BadRequest("query is empty", code="empty_query")
+        up = self.upstream
+        if not up.outbox.add(SearchItem(search_id, tidy(q))):
+            up.metrics.outbox_rejected.inc()
+            raise Unavailable(
+                f"the outbox is full ({up.outbox.capacity} searches wait for the core)",
+                code="outbox_full",
+            )
+        version = await up.commit(search_id, self.settings.write_timeout_ms / 1000)
+        if version is None:
+            return SearchAck(search_id, "queued", None)
+        return SearchAck(search_id, "committed", version)

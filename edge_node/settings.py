@@ -1,0 +1,106 @@
+"""Settings of ``lightcone edge`` (each field: environment variable, default, meaning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.config import positive as _positive, setting
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSettings:
+    core_url: str = setting(
+        "LIGHTCONE_CORE_URL", "", "Base URL of the core, e.g. http://127.0.0.1:8081 (required)."
+    )
+    host: str = setting("LIGHTCONE_HOST", "127.0.0.1", "Address to listen on.")
+    port: int = setting("LIGHTCONE_PORT", 8080, "TCP port to listen on.")
+    region: str = setting(
+        "LIGHTCONE_REGION", "local", "Region code echoed in answers.", fallback="FLY_REGION"
+    )
+    link_token: str | None = setting(
+        "LIGHTCONE_LINK_TOKEN", None, "Token presented to the core (dev token on loopback)."
+    )
+    stale_after_ms: int = setting(
+        "LIGHTCONE_STALE_AFTER_MS",
+        3000,
+        "Answers are marked stale when the edge last confirmed its data longer ago than this.",
+    )
+    strict_timeout_ms: int = setting(
+        "LIGHTCONE_STRICT_TIMEOUT_MS",
+        1500,
+        "Deadline of a strict read's round trip to the core before it fails with 503.",
+    )
+    min_version_wait_ms: int = setting(
+        "LIGHTCONE_MIN_VERSION_WAIT_MS",
+        500,
+        "How long a read with min_version waits for the delta before asking the core.",
+    )
+    write_timeout_ms: int = setting(
+        "LIGHTCONE_WRITE_TIMEOUT_MS",
+        2000,
+        "How long a logged search waits for the core's commit before it is answered 'queued'.",
+    )
+    breaker_failures: int = setting(
+        "LIGHTCONE_BREAKER_FAILURES",
+        3,
+        "Consecutive failed strict round trips that open the circuit breaker.",
+    )
+    breaker_reset_s: float = setting(
+        "LIGHTCONE_BREAKER_RESET_S", 5.0, "How long the breaker stays open before a trial."
+    )
+    outbox_max: int = setting(
+        "LIGHTCONE_OUTBOX_MAX",
+        10000,
+        "Searches the edge holds for the core; beyond it new searches get 503 outbox_full.",
+    )
+    max_search_batch: int = setting(
+        "LIGHTCONE_MAX_SEARCH_BATCH", 500, "Most searches sent to the core in one message."
+    )
+    heartbeat_s: float = setting(
+        "LIGHTCONE_HEARTBEAT_S", 1.0, "Interval of link heartbeats, both ways."
+    )
+    link_timeout_s: float = setting(
+        "LIGHTCONE_LINK_TIMEOUT_S", 5.0, "Silence after which a link is closed, both sides."
+    )
+    reconnect_min_s: float = setting(
+        "LIGHTCONE_RECONNECT_MIN_S", 0.1, "First reconnect delay (doubles, with full jitter)."
+    )
+    reconnect_max_s: float = setting("LIGHTCONE_RECONNECT_MAX_S", 5.0, "Longest reconnect delay.")
+    max_limit: int = setting("LIGHTCONE_MAX_LIMIT", 20, "Largest 'limit' of a suggestion.")
+    max_query_chars: int = setting(
+        "LIGHTCONE_MAX_QUERY_CHARS", 100, "Longest query or logged search, in characters."
+    )
+    max_frame_bytes: int = setting(
+        "LIGHTCONE_MAX_FRAME_BYTES", 65536, "Largest websocket message from a client."
+    )
+    max_body_bytes: int = setting("LIGHTCONE_MAX_BODY_BYTES", 4096, "Largest HTTP request body.")
+    max_snapshot_bytes: int = setting(
+        "LIGHTCONE_MAX_SNAPSHOT_BYTES", 256 << 20, "Largest message the edge accepts from the core."
+    )
+    ws_rate: float = setting(
+        "LIGHTCONE_WS_RATE", 200.0, "Messages per second a client websocket may send (sustained)."
+    )
+    ws_burst: int = setting(
+        "LIGHTCONE_WS_BURST", 400, "Messages a client websocket may send in a burst."
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"Config 'LIGHTCONE_PORT' must be 0..65535, got {self.port}.")
+        if not self.core_url.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError(
+                f"Config 'LIGHTCONE_CORE_URL' must be an http(s) URL, got {self.core_url!r}."
+            )
+        _positive(self, "max_limit", "max_query_chars", "outbox_max", "ws_burst")
+        _positive(self, "max_search_batch", "breaker_failures", "heartbeat_s", "ws_rate")
+        if self.link_timeout_s <= self.heartbeat_s:
+            raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
+
+    @property
+    def link_url(self) -> str:
+        """The websocket URL of the core's link endpoint."""
+        base = self.core_url.rstrip("/")
+        for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+            if base.startswith(http):
+                base = ws + base[len(http) :]
+        return base + "/link"

@@ -1,0 +1,1 @@
+"""Benchmarks and load generators (not tests): figures go to docs/BENCHMARKS.md."""

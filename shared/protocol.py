@@ -1,0 +1,426 @@
+"""Every message on the wire, and the one codec for them.
+
+Two conversations use these messages:
+
+* **client ↔ edge** on the edge's ``/ws`` (and, for the same shapes, its HTTP routes):
+  ``suggest``/``suggestions``, ``search``/``search_ack``, ``error``.
+* **edge ↔ core** on the core's ``/link``: ``hello``, ``snapshot``, ``delta``, ``flags``,
+  ``heartbeat``, ``sync``/``synced``, ``resync``, ``searches``/``search_acks``, ``error``.
+
+A message is a frozen dataclass; on the wire it is a map whose ``type`` field names the class
+and whose other keys are the dataclass fields. Two codecs carry that map: msgpack (binary
+frames, the default, and the only one on the link) and JSON (text frames, for browsers).
+``msgpack`` is imported nowhere else, so the format changes here or nowhere.
+
+Decoding checks every field against the dataclass annotations (ints are ints, not bools;
+floats are finite; ``X | None`` may be absent only where the field has a default) and raises
+:class:`~shared.errors.ProtocolError` otherwise, so handlers only ever see well-typed messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+import msgpack  # type: ignore[import-untyped]
+
+from shared.errors import ProtocolError
+
+RequestId = str | int
+"""A client's request id, echoed in the answer."""
+
+SUBPROTOCOL_MSGPACK = "lightcone.msgpack"
+SUBPROTOCOL_JSON = "lightcone.json"
+
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+# --- client <-> edge ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Suggest:
+    """Client asks for completions of ``q``."""
+
+    TYPE: ClassVar[str] = "suggest"
+    id: RequestId
+    q: str
+    limit: int = 10
+    min_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One suggestion: the display form and its weight."""
+
+    term: str
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestions:
+    """The answer to :class:`Suggest`; says how fresh it is and in which mode it was served."""
+
+    TYPE: ClassVar[str] = "suggestions"
+    id: RequestId | None
+    items: list[Item]
+    version: int
+    age_ms: int
+    mode: str
+    stale: bool
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """Client logs a search; ``id`` is made by the client and makes the write idempotent."""
+
+    TYPE: ClassVar[str] = "search"
+    id: str
+    q: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAck:
+    """``status`` is ``committed`` (with the version it produced) or ``queued``."""
+
+    TYPE: ClassVar[str] = "search_ack"
+    id: str
+    status: str
+    version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """Something in a request was refused; ``code`` is one of the names in docs/protocol.md."""
+
+    TYPE: ClassVar[str] = "error"
+    id: RequestId | None
+    code: str
+    message: str
+
+
+# --- edge <-> core -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """First message of an edge on the link: who it is and which data version it holds."""
+
+    TYPE: ClassVar[str] = "hello"
+    region: str
+    edge_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole serving structure at ``version`` (see :mod:`shared.snapshot`)."""
+
+    TYPE: ClassVar[str] = "snapshot"
+    version: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TermChange:
+    """A term's new state; ``term`` is ``None`` when it is no longer served."""
+
+    key: str
+    term: str | None
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What changed from ``from_version`` to ``to_version``.
+
+    ``hot`` replaces the precomputed top keys of the hot prefixes the change touched.
+    """
+
+    TYPE: ClassVar[str] = "delta"
+    from_version: int
+    to_version: int
+    terms: list[TermChange]
+    hot: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """Every feature's ``stale_ok`` flag."""
+
+    TYPE: ClassVar[str] = "flags"
+    flags: dict[str, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Sent both ways every heartbeat interval; ``version`` is the sender's published/held one."""
+
+    TYPE: ClassVar[str] = "heartbeat"
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """Edge asks the core to publish what is pending and to say its head version."""
+
+    TYPE: ClassVar[str] = "sync"
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """The core's head at the time it read :class:`Sync`; every delta up to it was sent first."""
+
+    TYPE: ClassVar[str] = "synced"
+    id: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Edge found a gap in the delta stream and asks again from ``version``."""
+
+    TYPE: ClassVar[str] = "resync"
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchItem:
+    id: str
+    q: str
+
+
+@dataclass(frozen=True, slots=True)
+class Searches:
+    """A batch of logged searches from one edge."""
+
+    TYPE: ClassVar[str] = "searches"
+    searches: list[SearchItem]
+
+
+@dataclass(frozen=True, slots=True)
+class AckItem:
+    """``version`` the write produced (or produced the first time); ``error`` if refused."""
+
+    id: str
+    version: int | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAcks:
+    TYPE: ClassVar[str] = "search_acks"
+    acks: list[AckItem]
+
+
+ClientMessage = Suggest | Suggestions | Search | SearchAck | Error
+"""Messages on an edge's ``/ws``."""
+
+LinkMessage = (
+    Hello
+    | Snapshot
+    | Delta
+    | Flags
+    | Heartbeat
+    | Sync
+    | Synced
+    | Resync
+    | Searches
+    | SearchAcks
+    | Error
+)
+"""Messages on the edge ↔ core link."""
+
+Message = ClientMessage | LinkMessage
+"""Every message lightcone sends."""
+
+_TYPES: dict[str, type[Any]] = {
+    cls.TYPE: cls
+    for cls in (
+        Suggest,
+        Suggestions,
+        Search,
+        SearchAck,
+        Error,
+        Hello,
+        Snapshot,
+        Delta,
+        Flags,
+        Heartbeat,
+        Sync,
+        Synced,
+        Resync,
+        Searches,
+        SearchAcks,
+    )
+}
+
+
+# --- codec -------------------------------------------------------------------------------
+
+
+def encode(message: Message) -> bytes:
+    """Serialize ``message`` as a msgpack map (a binary frame)."""
+    return pack(to_wire(message))
+
+
+def pack(value: Any) -> bytes:
+    """msgpack of a plain value; for payloads carried inside messages (snapshot data)."""
+    data: bytes = msgpack.packb(value, use_bin_type=True)
+    return data
+
+
+def unpack(data: bytes) -> Any:
+    """Inverse of :func:`pack`.
+
+    Raises:
+        ProtocolError: if ``data`` is not msgpack.
+    """
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise ProtocolError(f"undecodable msgpack: {exc}") from None
+
+
+def decode(data: bytes) -> Message:
+    """Parse a msgpack binary frame.
+
+    Raises:
+        ProtocolError: if ``data`` isn't a valid message.
+    """
+    return from_wire(unpack(data))
+
+
+def encode_json(message: Message) -> str:
+    """Serialize ``message`` as a JSON object (a text frame)."""
+    return json.dumps(to_wire(message), ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_json(text: str) -> Message:
+    """Parse a JSON text frame.
+
+    Raises:
+        ProtocolError: if ``text`` isn't a valid message.
+    """
+    try:
+        raw = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise ProtocolError(f"undecodable JSON: {exc}") from None
+    return from_wire(raw)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def to_wire(message: Message) -> dict[str, Any]:
+    """The map that represents ``message`` on the wire (before msgpack or JSON)."""
+    wire: dict[str, Any] = {"type": message.TYPE}
+    for f in dataclasses.fields(message):
+        wire[f.name] = _plain(getattr(message, f.name))
+    return wire
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def from_wire(raw: Any) -> Message:
+    """Build a message from its wire map, checking every field.
+
+    Raises:
+        ProtocolError: unknown ``type``, missing or unexpected fields, wrong field types.
+    """
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"a message must be a map, not {type(raw).__name__}")
+    tag = raw.get("type")
+    cls = _TYPES.get(tag) if isinstance(tag, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {tag!r}", code="unknown_type")
+    fields = {k: v for k, v in raw.items() if k != "type"}
+    return typing.cast(Message, _build(cls, fields, str(tag)))
+
+
+def _build(cls: type[Any], raw: dict[str, Any], path: str) -> Any:
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    extra = set(raw) - names
+    if extra:
+        raise ProtocolError(f"{path}: unexpected field {sorted(map(str, extra))[0]!r}")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            no_default = f.default is dataclasses.MISSING
+            if no_default and f.default_factory is dataclasses.MISSING:
+                raise ProtocolError(f"{path}: missing field {f.name!r}", code="bad_field")
+            continue
+        kwargs[f.name] = _check(raw[f.name], hints[f.name], f"{path}.{f.name}")
+    return cls(**kwargs)
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _check(value: Any, tp: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _check(value, option, path)
+            except ProtocolError:
+                continue
+        raise _wrong(path, tp, value)
+    if tp is type(None):
+        if value is None:
+            return None
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool) and _INT_MIN <= value <= _INT_MAX:
+            return value
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return float(value)
+    elif tp is str or tp is bytes:
+        if isinstance(value, tp):
+            return value
+    elif origin is list:
+        if isinstance(value, list):
+            (item,) = typing.get_args(tp)
+            return [_check(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    elif origin is dict:
+        if isinstance(value, dict):
+            _, item = typing.get_args(tp)
+            return {_check(k, str, path): _check(v, item, f"{path}.{k}") for k, v in value.items()}
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, dict):
+            return _build(typing.cast(type[Any], tp), value, path)
+    raise _wrong(path, tp, value)
+
+
+def _wrong(path: str, tp: Any, value: Any) -> ProtocolError:
+    expected = getattr(tp, "__name__", None) or str(tp)
+    return ProtocolError(
+        f"{path}: expected {expected}, got {type(value).__name__}", code="bad_field"
+    )

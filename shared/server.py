@@ -1,0 +1,48 @@
+"""Run an ASGI app under uvicorn the way every lightcone process does."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+from starlette.applications import Starlette
+
+logger = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for ``host``: ``""`` or ``"::"`` means every IPv4 and IPv6 address."""
+    if host in ("", "::"):
+        sock = socket.create_server(
+            ("::", port), family=socket.AF_INET6, dualstack_ipv6=True, reuse_port=False
+        )
+    else:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family)
+    sock.set_inheritable(True)
+    return [sock]
+
+
+def serve(app: Starlette, *, name: str, host: str, port: int, ws_max_size: int) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM; logs the bound address (useful with port 0)."""
+    sockets = bind(host, port)
+    bound = sockets[0].getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    logger.info("lightcone %s listening on http://%s:%d", name, shown, bound[1])
+    config = uvicorn.Config(
+        app,
+        ws="websockets-sansio",
+        ws_max_size=ws_max_size,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run(sockets=sockets)

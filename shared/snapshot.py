@@ -1,0 +1,163 @@
+"""The serving structure for suggestions: built on the core, loaded by the edges.
+
+A snapshot holds, for every served term: its folded key in a ``marisa_trie.Trie`` (a few MB
+for hundreds of thousands of keys), its weight in an ``array('q')`` and its display form in a
+list, both indexed by the trie's key id; and, for each *hot* prefix (one with more completions
+than ``hot_threshold``), the keys of its top ``depth`` completions, best first. A query on a hot
+prefix reads its list; any other prefix has at most ``hot_threshold`` completions to rank.
+Ranking is by weight descending, ties broken by folded key ascending.
+
+Wire form: a msgpack map inside :class:`shared.protocol.Snapshot` ``data``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import marisa_trie
+
+from shared.errors import ProtocolError
+from shared.protocol import pack, unpack
+
+FORMAT = 1
+_END = "\U0010ffff"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A served term: folded ``key``, display ``term``, ``weight``."""
+
+    key: str
+    term: str
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotData:
+    version: int
+    trie: marisa_trie.Trie
+    weights: array[int]
+    terms: list[str]
+    hot: dict[str, list[str]]
+    hot_threshold: int
+    depth: int
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def get(self, key: str) -> Entry | None:
+        """The entry for ``key``, or ``None`` if the snapshot does not serve it."""
+        key_id = self.trie.get(key)
+        if key_id is None:
+            return None
+        return Entry(key, self.terms[key_id], self.weights[key_id])
+
+
+def rank(entry: Entry) -> tuple[int, str]:
+    """Sort key: heavier first, then folded key ascending (deterministic ties)."""
+    return (-entry.weight, entry.key)
+
+
+def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[str, list[str]]:
+    """Top ``depth`` keys of every prefix with more than ``threshold`` completions.
+
+    Args:
+        entries: served entries sorted by key.
+        threshold: a prefix is hot when it has more completions than this.
+        depth: how many keys each hot list keeps.
+
+    Returns:
+        prefix -> keys, best first.
+    """
+    keys = [e.key for e in entries]
+    result: dict[str, list[str]] = {}
+
+    def ranked(indices: list[int]) -> list[int]:
+        return heapq.nsmallest(depth, indices, key=lambda i: (-entries[i].weight, i))
+
+    def visit(prefix: str, lo: int, hi: int) -> list[int]:
+        if hi - lo <= threshold:
+            return ranked(list(range(lo, hi)))
+        candidates: list[int] = []
+        i = lo
+        if keys[i] == prefix:
+            candidates.append(i)
+            i += 1
+        while i < hi:
+            child = prefix + keys[i][len(prefix)]
+            j = bisect.bisect_right(keys, child + _END, i, hi)
+            candidates += visit(child, i, j)
+            i = j
+        top = ranked(candidates)
+        result[prefix] = [keys[t] for t in top]
+        return top
+
+    if keys:
+        visit("", 0, len(keys))
+    return result
+
+
+def build(
+    entries: Sequence[Entry],
+    *,
+    version: int,
+    hot: dict[str, list[str]],
+    hot_threshold: int,
+    depth: int,
+) -> bytes:
+    """Serialize a snapshot of ``entries`` (any order, unique keys) and their ``hot`` lists."""
+    trie = marisa_trie.Trie([e.key for e in entries])
+    weights = array("q", bytes(8 * len(entries)))
+    terms = [""] * len(entries)
+    for e in entries:
+        key_id = trie[e.key]
+        weights[key_id] = e.weight
+        terms[key_id] = e.term
+    return pack(
+        {
+            "format": FORMAT,
+            "version": version,
+            "trie": trie.tobytes(),
+            "weights": weights.tobytes(),
+            "terms": "\n".join(terms),
+            "hot": {p: ks[:depth] for p, ks in hot.items()},
+            "hot_threshold": hot_threshold,
+            "depth": depth,
+        }
+    )
+
+
+def parse(blob: bytes) -> SnapshotData:
+    """Load a snapshot made by :func:`build`.
+
+    Raises:
+        ProtocolError: if ``blob`` is not a snapshot of this format.
+    """
+    try:
+        raw = unpack(blob)
+        if raw.get("format") != FORMAT:
+            raise ProtocolError(f"unsupported snapshot format {raw.get('format')!r}")
+        trie = marisa_trie.Trie()
+        trie.frombytes(raw["trie"])
+        weights = array("q")
+        weights.frombytes(raw["weights"])
+        terms = raw["terms"].split("\n") if raw["terms"] else []
+        if not len(trie) == len(weights) == len(terms):
+            raise ProtocolError("snapshot parts disagree in length")
+        return SnapshotData(
+            version=int(raw["version"]),
+            trie=trie,
+            weights=weights,
+            terms=terms,
+            hot={str(p): list(ks) for p, ks in raw["hot"].items()},
+            hot_threshold=int(raw["hot_threshold"]),
+            depth=int(raw["depth"]),
+        )
+    except ProtocolError:
+        raise
+    except Exception as exc:  # marisa and shape errors mean "not a snapshot" too
+        raise ProtocolError(f"invalid snapshot: {exc}") from None

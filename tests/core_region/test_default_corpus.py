@@ -1,0 +1,64 @@
+"""The shipped default corpus (core_region/data/cities.tsv.gz) is well formed.
+
+Read with the standard library only, so a broken file is caught independently of the loader.
+Regenerate the file with ``scripts/derive_cities.py`` (see core_region/data/NOTICE.md).
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+from functools import cache
+from pathlib import Path
+
+from shared.folding import fold
+
+CORPUS = Path(__file__).resolve().parents[2] / "core_region" / "data" / "cities.tsv.gz"
+MIN_TERMS = 100_000
+
+
+@cache
+def _lines() -> tuple[str, ...]:
+    with gzip.open(CORPUS, "rt", encoding="utf-8", newline="") as f:
+        text = f.read()
+    assert text.endswith("\n"), "the last line must end with a newline"
+    return tuple(text[:-1].split("\n"))
+
+
+@cache
+def _rows() -> tuple[tuple[str, int], ...]:
+    rows: list[tuple[str, int]] = []
+    for number, line in enumerate(_lines(), start=1):
+        fields = line.split("\t")
+        assert len(fields) == 2, f"line {number}: expected term<TAB>weight, got {line!r}"
+        term, weight = fields
+        assert term, f"line {number}: empty term"
+        assert weight.isascii(), f"line {number}: bad weight {weight!r}"
+        assert weight.isdigit(), f"line {number}: bad weight {weight!r}"
+        assert int(weight) > 0, f"line {number}: weight must be positive"
+        rows.append((term, int(weight)))
+    return tuple(rows)
+
+
+def test_corpus_has_enough_lines() -> None:
+    assert len(_lines()) >= MIN_TERMS
+
+
+def test_every_line_is_term_tab_positive_weight() -> None:
+    assert len(_rows()) == len(_lines())
+
+
+def test_folded_terms_are_unique() -> None:
+    folded = [fold(term) for term, _ in _rows()]
+    assert "" not in folded
+    assert len(set(folded)) == len(folded)
+
+
+def test_sorted_by_weight_descending() -> None:
+    weights = [weight for _, weight in _rows()]
+    assert all(a >= b for a, b in itertools.pairwise(weights))
+
+
+def test_sao_paulo_keeps_its_accent_and_a_large_weight() -> None:
+    weights = dict(_rows())
+    assert weights.get("São Paulo", 0) > 1_000_000
