@@ -15,6 +15,17 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+    logging.getLogger("uvicorn.error").addFilter(_client_fault_is_not_an_error)
+
+
+def _client_fault_is_not_an_error(record: logging.LogRecord) -> bool:
+    """uvicorn logs a client's invalid UTF-8 text frame with a traceback at ERROR, after
+    closing the connection with 1007 as it should. It is the client's fault, not the
+    server's: keep it as a one-line warning so error alerts stay meaningful."""
+    if record.getMessage().startswith("Invalid UTF-8 sequence received from client"):
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = None
+    return True
 
 
 def bind(host: str, port: int) -> list[socket.socket]:
