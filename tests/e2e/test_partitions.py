@@ -53,15 +53,19 @@ def linked(tmp_path: Path) -> Iterator[Linked]:
     """A core, and an edge whose link to it runs through a proxy the test can cut."""
     core = start_core(tmp_path, corpus=SMALL_CORPUS, env=FAST_LINK)
     proxy = ProxyThread("127.0.0.1", int(core.url.rsplit(":", 1)[1]), name="link")
-    edge = None
     try:
         edge = start_edge(tmp_path, proxy.url, "syd", env=EDGE_ENV)
-        yield Linked(core, edge, proxy)
-    finally:
-        if edge is not None:
-            edge.stop()
+    except BaseException:
         proxy.close()
         core.stop()
+        raise
+    linked = Linked(core, edge, proxy)
+    try:
+        yield linked
+    finally:
+        linked.edge.stop()
+        linked.proxy.close()
+        linked.core.stop()  # the test may have replaced it with a restarted core
 
 
 async def get(url: str, **params: Any) -> httpx.Response:
@@ -95,11 +99,7 @@ async def test_tolerant_reads_survive_a_cut_and_searches_commit_once_after(linke
 
     linked.proxy.cut()
 
-    async def stale_answer() -> dict[str, Any] | None:
-        answer = (await get(f"{url}/suggest", q="tok")).json()
-        return answer if answer["stale"] else None
-
-    stale = await eventually(stale_answer, 5, "reads marked stale")
+    stale = await eventually(partial(_stale, url), 5, "reads marked stale")
     assert stale["age_ms"] > 500 and stale["items"][0]["term"] == "Tokyo"
 
     ids = [uuid.uuid4().hex for _ in range(20)]
@@ -212,3 +212,28 @@ async def test_killed_edge_restarts_from_the_core_while_the_other_serves(tmp_pat
             if node is not None:
                 node.stop()
     assert statuses and set(statuses) == {200}
+
+
+async def test_core_down_and_back_commits_queued_searches_once(linked: Linked) -> None:
+    """With the core killed, the edge serves stale reads and queues searches; a restarted core
+    (same data) receives every queued search exactly once."""
+    url = linked.edge.url
+    linked.core.kill()
+    stale = await eventually(partial(_stale, url), 5, "stale while the core is down")
+    assert stale["items"][0]["term"] == "Tokyo"
+    ids = [uuid.uuid4().hex for _ in range(10)]
+    async with httpx.AsyncClient(timeout=10) as client:
+        for search_id in ids:
+            ack = await client.post(f"{url}/search", json={"id": search_id, "q": "Downtime"})
+            assert ack.json()["status"] == "queued"
+    data_dir = Path(linked.core.args[linked.core.args.index("--data-dir") + 1])
+    core = await asyncio.to_thread(start_core, data_dir.parent, corpus=SMALL_CORPUS, env=FAST_LINK)
+    linked.core = core
+    linked.proxy.retarget(int(core.url.rsplit(":", 1)[1]))
+    await until_equal(partial(asyncio.to_thread, count, linked.db(), ids), 10, 10)
+    await eventually(partial(_not_stale, url), 5, "fresh after the core is back")
+
+
+async def _stale(url: str) -> dict[str, Any] | None:
+    answer: dict[str, Any] = (await get(f"{url}/suggest", q="tok")).json()
+    return answer if answer["stale"] else None

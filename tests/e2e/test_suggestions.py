@@ -149,3 +149,13 @@ def _count(core: Node, sql: str, *params: object) -> int:
     with sqlite3.connect(db) as conn:
         row = conn.execute(sql, params).fetchone()
     return int(row[0]) if row else 0
+
+
+def test_edge_with_the_default_corpus_fits_half_of_256_mb(cluster: Cluster) -> None:
+    """An edge serving the whole default corpus stays under 128 MB resident."""
+    for edge in cluster[1:]:
+        status = Path(f"/proc/{edge.process.pid}/status").read_text()
+        rss_kb = int(
+            next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]
+        )
+        assert rss_kb < 128 * 1024, f"edge RSS {rss_kb} kB"

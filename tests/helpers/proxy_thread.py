@@ -32,6 +32,10 @@ class ProxyThread:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.proxy.port}"
 
+    def retarget(self, port: int) -> None:
+        """Send new connections to another port (a restarted server)."""
+        self._loop.call_soon_threadsafe(setattr, self.proxy, "target", ("127.0.0.1", port))
+
     def cut(self) -> None:
         self._loop.call_soon_threadsafe(self.proxy.cut)
 

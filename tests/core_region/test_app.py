@@ -1,0 +1,126 @@
+"""The core app in process (Starlette TestClient): admin API, health, metrics, seeding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from core_region.app import create_app
+from core_region.settings import CoreSettings
+from shared.config import ConfigError, from_environ
+
+SMALL_CORPUS = Path(__file__).parent.parent / "data" / "cities_small.tsv"
+TOKEN = "admin-secret"
+
+
+def settings(tmp_path: Path, **overrides: object) -> CoreSettings:
+    env = {"LIGHTCONE_ADMIN_TOKEN": TOKEN, "LIGHTCONE_LINK_TOKEN": "link-secret"}
+    base: dict[str, object] = {"data_dir": tmp_path, "corpus": SMALL_CORPUS}
+    return from_environ(CoreSettings, env, **{**base, **overrides})
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(settings(tmp_path))) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield client
+
+
+def test_health_ready_and_metrics(client: TestClient) -> None:
+    """/healthz and /readyz answer once started; /metrics exposes the core's gauges."""
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+    metrics = client.get("/metrics/").text
+    assert "lightcone_published_version" in metrics
+    assert "lightcone_snapshot_bytes" in metrics
+
+
+def test_status_reports_versions_terms_and_flags(client: TestClient) -> None:
+    """/admin/status shows versions, counts and flags."""
+    status = client.get("/admin/status").json()
+    assert status["served_terms"] == status["stored_terms"] == 300
+    assert status["version"] == status["published"] == status["snapshot_version"] == 1
+    assert status["flags"]["suggest"] == {"stale_ok": True, "mode": "tolerant"}
+    assert status["edges"] == []
+
+
+def test_upsert_then_delete_advances_the_version(client: TestClient) -> None:
+    """Each admin write returns the version it produced; a takedown stops serving the term."""
+    put = client.put("/admin/terms/Néo Town", json={"weight": 42})
+    assert put.status_code == 200
+    assert put.json() == {"term": "Néo Town", "key": "neo town", "weight": 42, "version": 2}
+    assert client.get("/admin/terms/neo town").json()["weight"] == 42
+    gone = client.delete("/admin/terms/NEO TOWN")
+    assert gone.json() == {
+        "term": "NEO TOWN",
+        "key": "neo town",
+        "status": "taken_down",
+        "version": 3,
+    }
+    assert client.get("/admin/terms/neo town").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("PUT", "/admin/terms/x", {"weight": 0}, 400, "bad_weight"),
+        ("PUT", "/admin/terms/x", {"weight": 1.5}, 400, "bad_weight"),
+        ("PUT", "/admin/terms/x", {"weight": True}, 400, "bad_weight"),
+        ("PUT", "/admin/terms/x", {"weight": 2**60}, 400, "bad_weight"),
+        ("PUT", "/admin/terms/x", {}, 400, "bad_weight"),
+        ("PUT", "/admin/terms/%CC%81", {"weight": 1}, 400, "bad_term"),
+        ("PUT", "/admin/terms/" + "a" * 101, {"weight": 1}, 400, "bad_term"),
+        ("PUT", "/admin/flags/suggest", {"stale_ok": "no"}, 400, "bad_flag"),
+        ("PUT", "/admin/flags/typing", {"stale_ok": True}, 404, "not_found"),
+        ("GET", "/admin/terms/nowhere", None, 404, "unknown_term"),
+        ("GET", "/admin/nothing", None, 404, "not_found"),
+    ],
+)
+def test_admin_refuses_bad_input(
+    client: TestClient, method: str, path: str, body: object, status: int, code: str
+) -> None:
+    """Bad admin requests get their status and a JSON error code."""
+    response = client.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == code
+
+
+def test_admin_body_must_be_small_json(client: TestClient) -> None:
+    """Bodies that are not JSON objects, or are over 4 KiB, are refused."""
+    assert client.put("/admin/terms/x", content=b"[1]").json()["error"] == "bad_json"
+    big = client.put("/admin/terms/x", content=b"{" + b" " * 5000 + b"}")
+    assert big.status_code == 413
+
+
+def test_flags_persist_across_restarts(tmp_path: Path) -> None:
+    """A flag set through the API outlives the process; env defaults only fill the gaps."""
+    with TestClient(create_app(settings(tmp_path))) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        client.put("/admin/flags/suggest", json={"stale_ok": False})
+    again = settings(tmp_path, suggest_stale_ok=True)
+    with TestClient(create_app(again)) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        flags = client.get("/admin/flags").json()
+    assert flags["suggest"]["mode"] == "strict"
+    assert flags["cursors"]["mode"] == "tolerant"
+
+
+def test_a_different_corpus_on_a_seeded_database_is_refused(tmp_path: Path) -> None:
+    """Starting on a seeded data dir with another --corpus fails with a clear message."""
+    with TestClient(create_app(settings(tmp_path))):
+        pass
+    other = tmp_path / "other.tsv"
+    other.write_text("Elsewhere\t5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="fresh --data-dir"):
+        with TestClient(create_app(settings(tmp_path, corpus=other))):
+            pass
+
+
+def test_tokens_are_required_off_loopback(tmp_path: Path) -> None:
+    """Without tokens, a core bound to a public address refuses to start."""
+    public = from_environ(CoreSettings, {}, data_dir=tmp_path, host="0.0.0.0")
+    with pytest.raises(ConfigError, match="LIGHTCONE_LINK_TOKEN"):
+        create_app(public)

@@ -1,0 +1,54 @@
+"""Past the compaction threshold the core publishes a new snapshot and edges swap to it."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers.nodes import ADMIN_TOKEN, start_core, start_edge
+from tests.helpers.waiting import until_equal
+
+pytestmark = pytest.mark.e2e
+
+SMALL_CORPUS = Path(__file__).parent.parent / "data" / "cities_small.tsv"
+
+
+async def test_edges_swap_to_a_compacted_snapshot_without_losing_writes(tmp_path: Path) -> None:
+    """After more changes than LIGHTCONE_COMPACT_AFTER, edges load a new snapshot that holds
+    every write, and serve the same answers as before plus the writes."""
+    core = start_core(tmp_path, corpus=SMALL_CORPUS, env={"LIGHTCONE_COMPACT_AFTER": "5"})
+    edge = start_edge(tmp_path, core.url, "syd")
+    try:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+            for n in range(8):
+                put = await admin.put(
+                    f"{core.url}/admin/terms/Compact {n}", json={"weight": 10 + n}
+                )
+                assert put.status_code == 200
+
+            async def snapshot_version() -> int:
+                status = (await admin.get(f"{core.url}/admin/status")).json()
+                return int(status["snapshot_version"] > 1)
+
+            await until_equal(snapshot_version, 1, 10)
+
+        async def loaded() -> bool:
+            async with httpx.AsyncClient() as client:
+                text = (await client.get(f"{edge.url}/metrics/")).text
+            return "lightcone_snapshots_loaded_total 2.0" in text
+
+        await until_equal(loaded, True, 10)
+
+        async def terms(q: str) -> list[str]:
+            async with httpx.AsyncClient() as client:
+                answer = (await client.get(f"{edge.url}/suggest", params={"q": q})).json()
+            return [i["term"] for i in answer["items"]]
+
+        await until_equal(partial(terms, "compact"), [f"Compact {n}" for n in range(7, -1, -1)], 5)
+        assert (await terms("sao pa"))[0] == "São Paulo"
+    finally:
+        edge.stop()
+        core.stop()

@@ -1,0 +1,50 @@
+"""The edge app in process, with no core to reach: what it answers before it has data."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from edge_node.app import create_app
+from edge_node.settings import EdgeSettings
+from shared.config import from_environ
+from shared.protocol import Error, Suggest, decode, encode
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    # A port nothing listens on: bind one, close it, and point the edge at it.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = from_environ(EdgeSettings, {}, core_url=f"http://127.0.0.1:{port}", region="syd")
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_not_ready_without_a_snapshot(client: TestClient) -> None:
+    """Alive but not ready: /readyz and /suggest answer 503 not_ready."""
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["error"] == "not_ready"
+    suggest = client.get("/suggest", params={"q": "a"})
+    assert suggest.status_code == 503 and suggest.json()["error"] == "not_ready"
+
+
+def test_search_is_queued_while_the_core_is_unreachable(client: TestClient) -> None:
+    """A search is accepted into the outbox and answered 202 queued."""
+    response = client.post("/search", json={"id": "s1", "q": "Sydney"})
+    assert response.status_code == 202
+    assert response.json() == {"id": "s1", "status": "queued", "version": None}
+    assert "lightcone_outbox_depth 1.0" in client.get("/metrics/").text
+
+
+def test_websocket_reports_not_ready(client: TestClient) -> None:
+    """Over /ws, a suggestion before the first snapshot gets an error message."""
+    with client.websocket_connect("/ws") as ws:
+        ws.send_bytes(encode(Suggest(id=7, q="syd")))
+        answer = decode(ws.receive_bytes())
+    assert answer == Error(7, "not_ready", "the edge has no data yet")
