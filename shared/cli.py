@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shared.config import ConfigError, from_environ
+from shared.demo import DEFAULT_CORE, DEFAULT_EDGES, UpOptions, up
 from shared.server import serve, setup_logging
 
 
@@ -31,13 +32,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     edge.add_argument("--core-url", help="the core's base URL [LIGHTCONE_CORE_URL]")
     edge.set_defaults(run=_edge)
 
+    demo = commands.add_parser("up", help="run the local multi-node demo")
+    demo.add_argument("--core", default=DEFAULT_CORE, help="the core's region code [iad]")
+    demo.add_argument(
+        "--edges", default=",".join(DEFAULT_EDGES), help="comma-separated edge regions"
+    )
+    demo.add_argument(
+        "--data-dir", type=Path, default=UpOptions.data_dir, help="state and logs of the demo"
+    )
+    demo.set_defaults(run=_up)
+
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     try:
-        args.run(args)
+        return int(args.run(args) or 0)
     except ConfigError as exc:
         parser.exit(2, f"lightcone {args.command}: error: {exc}\n")
-    return 0
+    return 2
+
+
+def _up(args: argparse.Namespace) -> int:
+    edges = tuple(r.strip() for r in args.edges.split(",") if r.strip())
+    return up(UpOptions(core=args.core, edges=edges, data_dir=args.data_dir))
 
 
 def _core(args: argparse.Namespace) -> None:
