@@ -21,7 +21,7 @@ from core_region.metrics import CoreMetrics
 from core_region.settings import CoreSettings
 from core_region.store import Store
 from shared.config import ConfigError, resolve_token
-from shared.errors import Unavailable
+from shared.errors import CloseCode, Unavailable
 from shared.http import EXCEPTION_HANDLERS
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def create_app(settings: CoreSettings) -> Starlette:
             finally:
                 beat.cancel()
                 for edge in list(hub.edges):
-                    edge.queue.put_nowait(None)
+                    edge.close(CloseCode.GOING_AWAY, "core shutting down")
         finally:
             await store.close()
 

@@ -184,6 +184,7 @@ class Catalog:
         for _, key in later:
             self._rehot(key, self._entries.get(key))
 
-    def changes_since(self, version: int) -> int:
-        """How many term changes were applied after ``version`` (drives compaction)."""
-        return sum(1 for v, _ in self._history if v > version)
+    @property
+    def changes_since_rebase(self) -> int:
+        """Term changes applied since the hot lists were last installed (drives compaction)."""
+        return len(self._history)

@@ -22,6 +22,7 @@ from core_region.metrics import CoreMetrics
 from core_region.store import LoggedSearch, Store
 from core_region.stream import Stream
 from shared import snapshot
+from shared.errors import CloseCode
 from shared.folding import fold, tidy
 from shared.protocol import (
     AckItem,
@@ -48,18 +49,24 @@ class EdgePeer:
     version: int
     connected_at: float
     queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
-    dropped: bool = False
+    close_code: CloseCode = CloseCode.NORMAL
+    close_reason: str = ""
 
     def send(self, frame: bytes) -> None:
         """Queue ``frame``; an edge that fell too far behind is told to go (see module doc)."""
-        if self.dropped:
+        if self.close_reason:
             return
         if self.queue.qsize() >= MAX_QUEUED_FRAMES:
             logger.warning("edge %s (%s) is too slow: disconnecting", self.edge_id, self.region)
-            self.dropped = True
-            self.queue.put_nowait(None)
+            self.close(CloseCode.POLICY_VIOLATION, "too slow")
             return
         self.queue.put_nowait(frame)
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """Send what is queued, then close the link with ``code``."""
+        if not self.close_reason:
+            self.close_code, self.close_reason = code, reason
+            self.queue.put_nowait(None)
 
 
 class Hub:
@@ -142,8 +149,7 @@ class Hub:
         self.metrics.published_version.set(delta.to_version)
         for edge in self.edges:
             edge.send(frame)
-        base = self.stream.base_version or 0
-        if self._rebasing is None and self.catalog.changes_since(base) >= self.compact_after:
+        if self._rebasing is None and self.catalog.changes_since_rebase >= self.compact_after:
             self._rebasing = asyncio.get_running_loop().create_task(self._compact())
 
     async def _compact(self) -> None:

@@ -104,7 +104,7 @@ async def _send_frames(websocket: WebSocket, peer: EdgePeer) -> None:
     try:
         while (frame := await peer.queue.get()) is not None:
             await websocket.send_bytes(frame)
-        await websocket.close(CloseCode.POLICY_VIOLATION, "too slow")
+        await websocket.close(peer.close_code, peer.close_reason)
     except (WebSocketDisconnect, RuntimeError, OSError):
         # The receive loop sees the disconnect too and cleans up.
         pass

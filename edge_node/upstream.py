@@ -167,6 +167,8 @@ class Upstream:
         finally:
             for task in tasks:
                 task.cancel()
+            # Collect their outcome: a send that failed because the link dropped is expected.
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _down(self) -> None:
         self._ws = None

@@ -66,6 +66,8 @@ def linked(tmp_path: Path) -> Iterator[Linked]:
         linked.edge.stop()
         linked.proxy.close()
         linked.core.stop()  # the test may have replaced it with a restarted core
+    for node in (linked.edge, linked.core):
+        assert not node.errors(), node.errors()
 
 
 async def get(url: str, **params: Any) -> httpx.Response:
