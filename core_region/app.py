@@ -92,6 +92,7 @@ async def _start(settings: CoreSettings, store: Store, metrics: CoreMetrics) -> 
         compact_after=settings.compact_after,
         region=settings.region,
         max_search_batch=settings.max_search_batch,
+        presence_timeout_s=settings.presence_timeout_s,
     )
     await hub.rebase()
     metrics.head_version.set(version)
@@ -119,6 +120,7 @@ async def _heartbeats(hub: Hub, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         hub.heartbeat()
+        hub.expire()
 
 
 async def healthz(request: Request) -> Response:

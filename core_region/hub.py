@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from core_region.catalog import Catalog, TermRow
 from core_region.metrics import CoreMetrics
+from core_region.rooms import Out as RoomsOut, RoomDirectory
 from core_region.store import LoggedSearch, Store
 from core_region.stream import Stream
 from shared import snapshot
@@ -28,6 +29,11 @@ from shared.protocol import (
     AckItem,
     Flags,
     Heartbeat,
+    Joined,
+    Left,
+    Message,
+    Moves,
+    RoomSync,
     SearchAcks,
     Searches,
     Snapshot,
@@ -81,6 +87,7 @@ class Hub:
         compact_after: int,
         region: str,
         max_search_batch: int,
+        presence_timeout_s: float = 20.0,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -92,6 +99,8 @@ class Hub:
         self.region = region
         self.max_search_batch = max_search_batch
         self.edges: set[EdgePeer] = set()
+        self.peers: dict[str, EdgePeer] = {}
+        self.rooms = RoomDirectory(presence_timeout_s=presence_timeout_s)
         self._timer: asyncio.TimerHandle | None = None
         self._write_lock = asyncio.Lock()  # commit and apply in commit order
         self._rebasing: asyncio.Task[None] | None = None
@@ -180,6 +189,10 @@ class Hub:
             peer.send(frame)
         peer.send(encode(Flags(self.flags)))
         peer.send(encode(Heartbeat(self.catalog.published)))
+        old = self.peers.get(edge_id)
+        if old is not None:
+            old.close(CloseCode.SUPERSEDED, "replaced by a newer link from the same edge")
+        self.peers[edge_id] = peer
         self.edges.add(peer)
         self.metrics.edges.set(len(self.edges))
         logger.info("edge %s (%s) connected at v%d", edge_id, region, version)
@@ -187,8 +200,42 @@ class Hub:
 
     def disconnect(self, peer: EdgePeer) -> None:
         self.edges.discard(peer)
+        if self.peers.get(peer.edge_id) is peer:
+            del self.peers[peer.edge_id]
+            self.route(self.rooms.edge_down(peer.edge_id, time.monotonic()))
         self.metrics.edges.set(len(self.edges))
         logger.info("edge %s (%s) disconnected", peer.edge_id, peer.region)
+
+    # --- cursors ---------------------------------------------------------------------------
+
+    def cursor(self, peer: EdgePeer, message: Message) -> None:
+        """A cursor message from an edge: update the directory, relay what it says to relay."""
+        edge = peer.edge_id
+        if isinstance(message, RoomSync):
+            out = self.rooms.sync(edge, message.rooms)
+        elif isinstance(message, Joined):
+            out = self.rooms.joined(edge, message.room, message.member)
+        elif isinstance(message, Left):
+            out = self.rooms.left(edge, message.room, message.id, message.reason)
+        elif isinstance(message, Moves):
+            strict = not self.flags.get("cursors", True)
+            out = self.rooms.moves(edge, message, strict=strict)
+            self.metrics.cursor_moves.inc(len(message.moves))
+        else:
+            return
+        self.route(out)
+
+    def route(self, out: RoomsOut) -> None:
+        """Send each message once encoded to the edges it names (if still connected)."""
+        for edge_ids, message in out:
+            frame = encode(message)
+            for edge_id in edge_ids:
+                peer = self.peers.get(edge_id)
+                if peer is not None:
+                    peer.send(frame)
+
+    def expire(self) -> None:
+        self.route(self.rooms.expire(time.monotonic()))
 
     def resync(self, peer: EdgePeer, version: int) -> None:
         self.publish()

@@ -14,9 +14,13 @@ from shared.protocol import (
     Error,
     Heartbeat,
     Hello,
+    Joined,
+    Left,
     LinkMessage,
     Message,
+    Moves,
     Resync,
+    RoomSync,
     Searches,
     Sync,
     Synced,
@@ -89,6 +93,8 @@ async def _handle(hub: Hub, peer: EdgePeer, message: LinkMessage | Message) -> N
         peer.send(encode(Synced(message.id, hub.sync())))
     elif isinstance(message, Resync):
         hub.resync(peer, message.version)
+    elif isinstance(message, RoomSync | Joined | Left | Moves):
+        hub.cursor(peer, message)
     elif isinstance(message, Searches):
         if len(message.searches) > hub.max_search_batch:
             text = f"batch of {len(message.searches)} is over {hub.max_search_batch}"

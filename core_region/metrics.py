@@ -51,6 +51,9 @@ class CoreMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.cursor_moves = Counter(
+            "lightcone_cursor_moves", "Cursor positions received from edges", registry=r
+        )
         self.link_messages = Counter(
             "lightcone_link_messages", "Messages received from edges", ["type"], registry=r
         )

@@ -75,6 +75,12 @@ class CoreSettings:
         "LIGHTCONE_MAX_SEARCH_BATCH", 500, "Most searches in one batch from an edge."
     )
 
+    presence_timeout_s: float = setting(
+        "LIGHTCONE_PRESENCE_TIMEOUT_S",
+        20.0,
+        "Cursor members of an edge that stays disconnected this long are removed everywhere.",
+    )
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"Config 'LIGHTCONE_PORT' must be 0..65535, got {self.port}.")

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from edge_node.cursors import Cursors
 from edge_node.metrics import EdgeMetrics
 from edge_node.service import Service
 from edge_node.settings import EdgeSettings
@@ -42,13 +43,15 @@ def create_app(settings: EdgeSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         upstream = Upstream(settings, token, metrics)
         app.state.service = Service(settings, upstream)
-        link = asyncio.create_task(upstream.run())
+        app.state.cursors = cursors = Cursors(settings, upstream, metrics)
+        tasks = [asyncio.create_task(upstream.run()), asyncio.create_task(cursors.run())]
         try:
             yield
         finally:
-            link.cancel()
+            for task in tasks:
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await link
+                await asyncio.gather(*tasks)
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.state.settings = settings

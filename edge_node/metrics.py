@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from core_region.metrics import LATENCY_BUCKETS
 
 if TYPE_CHECKING:
+    from edge_node.rooms import EdgeRooms
     from edge_node.upstream import Upstream
 
 
@@ -57,8 +58,50 @@ class EdgeMetrics:
         self.ws_errors = Counter(
             "lightcone_ws_errors", "Error messages sent to clients", ["code"], registry=r
         )
+        self.frames_dropped = Counter(
+            "lightcone_ws_frames_dropped", "Cursor frames dropped for slow clients", registry=r
+        )
+        self.rooms = Gauge("lightcone_cursor_rooms", "Cursor rooms with local members", registry=r)
+        self.members = Gauge(
+            "lightcone_cursor_members", "Members (local and remote) in those rooms", registry=r
+        )
+        self.moves_in = Counter("lightcone_cursor_moves_in", "Moves from clients", registry=r)
+        self.moves_refused = Counter(
+            "lightcone_cursor_moves_refused", "Moves over the rate limit", registry=r
+        )
+        self.moves_out = Counter(
+            "lightcone_cursor_moves_out", "Positions delivered to clients", registry=r
+        )
+        self.moves_up = Counter(
+            "lightcone_cursor_moves_up", "Positions sent to the core", registry=r
+        )
+        self.moves_relayed = Counter(
+            "lightcone_cursor_moves_relayed", "Positions relayed by the core", registry=r
+        )
+        self.frames_per_tick = Histogram(
+            "lightcone_cursor_frames_per_tick",
+            "Room frames sent per tick",
+            buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=r,
+        )
+        self.tick_seconds = Histogram(
+            "lightcone_cursor_tick_seconds",
+            "CPU time of one tick",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.relay_seconds = Histogram(
+            "lightcone_cursor_relay_seconds",
+            "Strict mode: from sending a batch to the core to receiving it sequenced",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.info = Gauge("lightcone_edge_info", "Edge identity", ["region"], registry=r)
         self.info.labels(region).set(1)
+
+    def bind_rooms(self, rooms: EdgeRooms) -> None:
+        self.rooms.set_function(rooms.room_count)
+        self.members.set_function(rooms.member_count)
 
     def bind(self, upstream: Upstream) -> None:
         """Read the live values from ``upstream`` at scrape time."""

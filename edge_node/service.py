@@ -54,9 +54,21 @@ class Service:
         except Unavailable as exc:
             up.metrics.strict_failures.labels(exc.code).inc()
             raise
-        index = up.index
+        return self._answer(q, limit, request_id, stale_ok)
+
+    def suggest_now(self, q: str, limit: int, request_id: RequestId | None = None) -> Suggestions:
+        """The tolerant answer from the local index, with no wait (the hot path)."""
+        self.check_query(q, limit)
+        if self.upstream.index is None:
+            raise Unavailable("the edge has no data yet", code="not_ready")
+        return self._answer(q, limit, request_id, stale_ok=True)
+
+    def _answer(
+        self, q: str, limit: int, request_id: RequestId | None, stale_ok: bool
+    ) -> Suggestions:
+        index = self.upstream.index
         assert index is not None
-        age_ms = up.age_ms()
+        age_ms = self.upstream.age_ms()
         return Suggestions(
             id=request_id,
             items=[Item(e.term, e.weight) for e in index.query(fold(q), limit)],

@@ -84,6 +84,26 @@ class EdgeSettings:
         "LIGHTCONE_WS_BURST", 400, "Messages a client websocket may send in a burst."
     )
 
+    tick_ms: int = setting(
+        "LIGHTCONE_TICK_MS", 25, "Cursor fan-out tick: one frame per room per tick at most."
+    )
+    presence_timeout_s: float = setting(
+        "LIGHTCONE_PRESENCE_TIMEOUT_S",
+        20.0,
+        "A cursor member that sends nothing for this long is removed everywhere.",
+    )
+    max_room_members: int = setting(
+        "LIGHTCONE_MAX_ROOM_MEMBERS", 200, "Members in one room, across all edges."
+    )
+    max_rooms_per_conn: int = setting(
+        "LIGHTCONE_MAX_ROOMS_PER_CONN", 4, "Rooms one client connection may join."
+    )
+    max_queued_frames: int = setting(
+        "LIGHTCONE_MAX_QUEUED_FRAMES",
+        64,
+        "Frames waiting for a slow client before cursor frames are dropped (latest-only).",
+    )
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"Config 'LIGHTCONE_PORT' must be 0..65535, got {self.port}.")
@@ -93,6 +113,8 @@ class EdgeSettings:
             )
         _positive(self, "max_limit", "max_query_chars", "outbox_max", "ws_burst")
         _positive(self, "max_search_batch", "breaker_failures", "heartbeat_s", "ws_rate")
+        _positive(self, "tick_ms", "presence_timeout_s", "max_room_members")
+        _positive(self, "max_rooms_per_conn", "max_queued_frames")
         if self.link_timeout_s <= self.heartbeat_s:
             raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
 

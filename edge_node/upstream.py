@@ -19,6 +19,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -33,11 +34,17 @@ from shared.errors import BadRequest, CloseCode, ProtocolError, Unavailable
 from shared.protocol import (
     Delta,
     Error,
+    Evict,
     Flags,
     Heartbeat,
     Hello,
+    Joined,
+    Left,
     Message,
+    Moves,
+    Reach,
     Resync,
+    RoomState,
     SearchAcks,
     Searches,
     Snapshot,
@@ -50,6 +57,20 @@ from shared.protocol import (
 logger = logging.getLogger(__name__)
 
 CONNECTING, UP, DOWN = "connecting", "up", "down"
+
+CURSOR_MESSAGES = (RoomState, Joined, Left, Moves, Reach, Evict)
+
+
+class LinkListener(Protocol):
+    """What the cursor shell hears from the link (see :mod:`edge_node.cursors`)."""
+
+    def link_changed(self, up: bool) -> list[Message]:
+        """The link went up (return what to send right after hello) or down."""
+
+    def flags_changed(self, flags: dict[str, bool]) -> None: ...
+
+    def relayed(self, message: Message) -> None:
+        """A cursor message from the core."""
 
 
 class Upstream:
@@ -82,6 +103,8 @@ class Upstream:
         self._syncs: dict[int, asyncio.Future[int]] = {}
         self._acks: dict[str, list[asyncio.Future[int]]] = {}
         self._version_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self.listener: LinkListener | None = None
+        self._posting: set[asyncio.Task[None]] = set()
         metrics.bind(self)
 
     # --- what the app reads --------------------------------------------------------------
@@ -147,6 +170,8 @@ class Upstream:
         await self._send(Hello(self.settings.region, self.edge_id, self.version))
         self._set_state(UP)
         logger.info("link up to %s at v%d", self.settings.link_url, self.version)
+        for message in self.listener.link_changed(True) if self.listener else []:
+            await self._send(message)
         tasks = [
             asyncio.create_task(self._send_searches()),
             asyncio.create_task(self._send_heartbeats()),
@@ -172,6 +197,8 @@ class Upstream:
 
     def _down(self) -> None:
         self._ws = None
+        if self.state == UP and self.listener is not None:
+            self.listener.link_changed(False)
         self._set_state(DOWN)
         self.outbox.requeue()
         for fut in self._syncs.values():
@@ -191,6 +218,20 @@ class Upstream:
             raise Unavailable("the link to the core is down", code="core_unreachable")
         async with self._send_lock:
             await ws.send(encode(message))
+
+    def post(self, message: Message) -> None:
+        """Send ``message`` soon, without waiting; dropped if the link is down (volatile)."""
+        if self._ws is None:
+            return
+        task = asyncio.create_task(self._post(message))
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
+    async def _post(self, message: Message) -> None:
+        try:
+            await self._send(message)
+        except (Unavailable, websockets.ConnectionClosed):
+            pass  # the session's receive loop sees the drop and cleans up
 
     async def _send_searches(self) -> None:
         while True:
@@ -218,6 +259,11 @@ class Upstream:
             await self._apply(message)
         elif isinstance(message, Flags):
             self.flags = dict(message.flags)
+            if self.listener is not None:
+                self.listener.flags_changed(self.flags)
+        elif isinstance(message, CURSOR_MESSAGES):
+            if self.listener is not None:
+                self.listener.relayed(message)
         elif isinstance(message, Heartbeat):
             if self.index is not None and self.index.version >= message.version:
                 self._confirm()

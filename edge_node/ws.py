@@ -4,21 +4,32 @@ The client picks the codec with a subprotocol: ``lightcone.msgpack`` (the defaul
 asks for none) or ``lightcone.json``. A frame is decoded by its own kind (text as JSON,
 binary as msgpack); answers use the negotiated codec.
 
-Bounds: frames over ``max_frame_bytes`` are closed by the server with 1009; invalid UTF-8 in
-a text frame with 1007; messages over the per-connection rate get an ``error`` with code
-``rate_limited`` and are dropped; at most ``MAX_IN_FLIGHT`` requests that wait on the core
-(strict reads, logged searches) run at once per connection, beyond which requests get
-``too_many_in_flight``. Bad messages get an ``error`` message and the connection stays open.
+Bounds (see docs/protocol.md): frames over ``max_frame_bytes`` are closed by the server with
+1009; invalid UTF-8 in a text frame with 1007; messages over the per-connection rate get an
+``error`` with code ``rate_limited`` and are dropped (moves silently, with one error a
+second); at most ``MAX_IN_FLIGHT`` requests that wait on the core run at once per
+connection. Bad messages get an ``error`` message and the connection stays open.
+
+Backpressure: everything sent to a client goes through its own queue and writer task, so a
+client that stops reading delays nobody else. Room frames (``moves``, ``joined``, ``left``,
+``room_status``) are dropped when ``max_queued_frames`` are waiting; once the queue drains
+the client gets a fresh ``presence`` for each of its rooms instead of what it missed
+(latest-only). Answers to the client's own requests are never dropped: while its queue is
+full the edge stops reading from it, so TCP pushes back on the client itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from edge_node.cursors import Cursors
 from edge_node.ratelimit import TokenBucket
 from edge_node.service import Service
 from shared.errors import LightconeError, ProtocolError, RateLimited
@@ -26,7 +37,12 @@ from shared.protocol import (
     SUBPROTOCOL_JSON,
     SUBPROTOCOL_MSGPACK,
     Error,
+    Join,
+    Leave,
     Message,
+    Move,
+    Ping,
+    Pong,
     RequestId,
     Search,
     Suggest,
@@ -42,68 +58,138 @@ MAX_IN_FLIGHT = 32
 
 
 class ClientSocket:
-    """One client connection: decode, dispatch to the service, answer in the client's codec."""
+    """One client connection: decode, dispatch, and answer through a bounded queue."""
 
-    def __init__(self, websocket: WebSocket, service: Service, json_codec: bool) -> None:
+    def __init__(
+        self, websocket: WebSocket, service: Service, cursors: Cursors, json_codec: bool
+    ) -> None:
         self.websocket = websocket
         self.service = service
+        self.cursors = cursors
         self.json_codec = json_codec
         settings = service.settings
         self.bucket = TokenBucket(settings.ws_rate, settings.ws_burst, time.monotonic())
+        self.max_queued = settings.max_queued_frames
         self.metrics = service.upstream.metrics
-        self._lock = asyncio.Lock()
+        self.queue: asyncio.Queue[bytes | str] = asyncio.Queue()
+        self.missed = False
+        self._space = asyncio.Event()  # set while the queue is below max_queued
+        self._space.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last_limit_error = 0.0
+        self.conn = cursors.register(self)
 
-    async def send(self, message: Message) -> None:
-        async with self._lock:
-            if self.json_codec:
-                await self.websocket.send_text(encode_json(message))
-            else:
-                await self.websocket.send_bytes(encode(message))
+    # --- sending -------------------------------------------------------------------------
 
-    async def send_error(self, request_id: RequestId | None, exc: LightconeError) -> None:
+    def push(self, frame: bytes | str, *, volatile: bool = False) -> None:
+        """Queue ``frame`` for this client (see the module docstring for the bounds)."""
+        if volatile and self.queue.qsize() >= self.max_queued:
+            self.missed = True
+            self.metrics.frames_dropped.inc()
+            return
+        self.queue.put_nowait(frame)
+        if self.queue.qsize() >= self.max_queued:
+            self._space.clear()
+
+    def send(self, message: Message) -> None:
+        self.push(encode_json(message) if self.json_codec else encode(message))
+
+    def send_error(self, request_id: RequestId | None, exc: LightconeError) -> None:
         self.metrics.ws_errors.labels(exc.code).inc()
-        await self.send(Error(request_id, exc.code, str(exc)))
+        self.send(Error(request_id, exc.code, str(exc)))
+
+    async def _write(self) -> None:
+        while True:
+            frame = await self.queue.get()
+            if isinstance(frame, str):
+                await self.websocket.send_text(frame)
+            else:
+                await self.websocket.send_bytes(frame)
+            if self.queue.qsize() < self.max_queued:
+                self._space.set()
+            if self.missed and self.queue.empty():
+                self.missed = False
+                self.cursors.resync(self.conn)
+
+    # --- receiving -----------------------------------------------------------------------
 
     async def serve(self) -> None:
+        writer = asyncio.create_task(self._write())
         try:
             while True:
                 frame = await self.websocket.receive()
                 if frame["type"] == "websocket.disconnect":
                     return
-                await self.handle(frame.get("bytes"), frame.get("text"))
+                self.handle(frame.get("bytes"), frame.get("text"))
+                # Read no more from a client that does not read its answers.
+                await self._space.wait()
         except WebSocketDisconnect:
             return
         finally:
-            for task in self._tasks:
+            self.cursors.unregister(self.conn)
+            for task in [writer, *self._tasks]:
                 task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await writer
 
-    async def handle(self, data: bytes | None, text: str | None) -> None:
-        if not self.bucket.allow(time.monotonic()):
-            await self.send_error(None, RateLimited("too many messages: slow down"))
-            return
+    def handle(self, data: bytes | None, text: str | None) -> None:
+        now = time.monotonic()
         try:
             message = decode_json(text) if text is not None else decode(data or b"")
         except ProtocolError as exc:
-            await self.send_error(None, exc)
+            self.send_error(None, exc)
             return
-        if isinstance(message, Suggest):
-            if message.min_version is None and self.service.upstream.stale_ok("suggest"):
-                await self.answer(message)  # tolerant: no await on the core, answer inline
-            else:
-                self.spawn(message)
-        elif isinstance(message, Search):
-            self.spawn(message)
-        else:
-            err = ProtocolError(f"clients cannot send {message.TYPE!r}", code="unexpected_type")
-            await self.send_error(getattr(message, "id", None), err)
+        if not self.bucket.allow(now):
+            self._rate_limited(message, now)
+            return
+        self.cursors.rooms.touch(self.conn, now)
+        try:
+            self.dispatch(message, now)
+        except LightconeError as exc:
+            self.send_error(getattr(message, "id", None), exc)
 
-    def spawn(self, message: Suggest | Search) -> None:
+    def _rate_limited(self, message: Message, now: float) -> None:
+        if isinstance(message, Move):
+            self.metrics.moves_refused.inc()
+            if now - self._last_limit_error < 1.0:
+                return  # excess moves are dropped quietly: one error a second is enough
+            self._last_limit_error = now
+        self.send_error(getattr(message, "id", None), RateLimited("too many messages: slow down"))
+
+    def dispatch(self, message: Message, now: float) -> None:
+        if isinstance(message, Move):
+            self.metrics.moves_in.inc()
+            self.cursors.rooms.move(self.conn, message.x, message.y, message.room, now)
+        elif isinstance(message, Join):
+            self.cursors.join(self.conn, message)
+        elif isinstance(message, Leave):
+            self.cursors.deliver(self.cursors.rooms.leave(self.conn, message.room))
+        elif isinstance(message, Ping):
+            self.send(Pong(message.id))
+        elif isinstance(message, Suggest):
+            if message.min_version is None and self.service.upstream.stale_ok("suggest"):
+                self.answer_now(message)  # tolerant: nothing to wait for
+            else:
+                self.spawn_answer(message)
+        elif isinstance(message, Search):
+            self.spawn_answer(message)
+        else:
+            raise ProtocolError(f"clients cannot send {message.TYPE!r}", code="unexpected_type")
+
+    def answer_now(self, message: Suggest) -> None:
+        started = time.perf_counter()
+        self.send(self.service.suggest_now(message.q, message.limit, message.id))
+        self.metrics.ws_messages.labels(message.TYPE).observe(time.perf_counter() - started)
+
+    def spawn_answer(self, message: Suggest | Search) -> None:
         if len(self._tasks) >= MAX_IN_FLIGHT:
             err = RateLimited(f"over {MAX_IN_FLIGHT} requests in flight", code="too_many_in_flight")
-            task = asyncio.create_task(self.send_error(message.id, err))
-        else:
-            task = asyncio.create_task(self.answer(message))
+            self.send_error(message.id, err)
+            return
+        self.spawn(self.answer(message))
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -111,26 +197,27 @@ class ClientSocket:
         started = time.perf_counter()
         try:
             if isinstance(message, Suggest):
-                await self.send(
+                self.send(
                     await self.service.suggest(
                         message.q, message.limit, message.min_version, message.id
                     )
                 )
             else:
-                await self.send(await self.service.search(message.id, message.q))
+                self.send(await self.service.search(message.id, message.q))
         except LightconeError as exc:
-            await self.send_error(message.id, exc)
-        except (WebSocketDisconnect, RuntimeError):
-            pass  # the client went away while we worked; nothing to answer
+            self.send_error(message.id, exc)
         finally:
             self.metrics.ws_messages.labels(message.TYPE).observe(time.perf_counter() - started)
 
 
 async def ws_endpoint(websocket: WebSocket) -> None:
-    service: Service = websocket.app.state.service
+    state = websocket.app.state
     offered = websocket.scope.get("subprotocols", [])
     chosen = SUBPROTOCOL_JSON if SUBPROTOCOL_JSON in offered else None
     if chosen is None and SUBPROTOCOL_MSGPACK in offered:
         chosen = SUBPROTOCOL_MSGPACK
     await websocket.accept(subprotocol=chosen)
-    await ClientSocket(websocket, service, json_codec=chosen == SUBPROTOCOL_JSON).serve()
+    client = ClientSocket(
+        websocket, state.service, state.cursors, json_codec=chosen == SUBPROTOCOL_JSON
+    )
+    await client.serve()

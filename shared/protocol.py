@@ -3,9 +3,12 @@
 Two conversations use these messages:
 
 * **client ↔ edge** on the edge's ``/ws`` (and, for the same shapes, its HTTP routes):
-  ``suggest``/``suggestions``, ``search``/``search_ack``, ``error``.
+  ``suggest``/``suggestions``, ``search``/``search_ack``, ``error``; for cursors ``join``,
+  ``move``, ``leave``, ``ping``/``pong``, ``presence``, ``moves``, ``joined``, ``left``,
+  ``room_status``.
 * **edge ↔ core** on the core's ``/link``: ``hello``, ``snapshot``, ``delta``, ``flags``,
-  ``heartbeat``, ``sync``/``synced``, ``resync``, ``searches``/``search_acks``, ``error``.
+  ``heartbeat``, ``sync``/``synced``, ``resync``, ``searches``/``search_acks``, ``error``; for
+  cursors ``room_sync``, ``room_state``, ``joined``, ``left``, ``moves``, ``reach``, ``evict``.
 
 A message is a frozen dataclass; on the wire it is a map whose ``type`` field names the class
 and whose other keys are the dataclass fields. Two codecs carry that map: msgpack (binary
@@ -220,7 +223,178 @@ class SearchAcks:
     acks: list[AckItem]
 
 
-ClientMessage = Suggest | Suggestions | Search | SearchAck | Error
+# --- cursors: client <-> edge, and relayed on the link ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A room member as others see it. ``x``/``y`` are integers in 0..10000."""
+
+    id: str
+    name: str
+    color: str
+    region: str
+    x: int = 0
+    y: int = 0
+    reachable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    id: str
+    x: int
+    y: int
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Client joins ``room``; a ``session`` (client-made, secret) makes a reconnect the same
+    member instead of a second one."""
+
+    TYPE: ClassVar[str] = "join"
+    room: str
+    name: str
+    color: str
+    session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Client moves its cursor in ``room`` (may be omitted when it is in one room)."""
+
+    TYPE: ClassVar[str] = "move"
+    x: int
+    y: int
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    TYPE: ClassVar[str] = "leave"
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Keeps a quiet member present; answered with :class:`Pong`."""
+
+    TYPE: ClassVar[str] = "ping"
+    id: RequestId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    TYPE: ClassVar[str] = "pong"
+    id: RequestId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Who is in ``room`` (sent on join, and again after missed frames or a heal)."""
+
+    TYPE: ClassVar[str] = "presence"
+    room: str
+    you: str
+    members: list[Member]
+    mode: str
+    reachable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Moves:
+    """Positions that changed in ``room``; ``seq`` is the core's order in strict mode.
+
+    On the link the same message carries an edge's batch up, and the core's relay down.
+    """
+
+    TYPE: ClassVar[str] = "moves"
+    room: str
+    moves: list[Position]
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    TYPE: ClassVar[str] = "joined"
+    room: str
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """``reason``: ``leave``, ``disconnect``, ``timeout`` or ``evicted``."""
+
+    TYPE: ClassVar[str] = "left"
+    room: str
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomStatus:
+    """The room's reach changed: remote members ``unreachable``, or moves ``paused``."""
+
+    TYPE: ClassVar[str] = "room_status"
+    room: str
+    mode: str
+    reachable: bool
+    paused: bool
+    unreachable: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSync:
+    """Edge → core on every (re)connect: every local member of every room it serves."""
+
+    TYPE: ClassVar[str] = "room_sync"
+    rooms: dict[str, list[Member]]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """Core → edge: the members of ``room`` on *other* edges, replacing what the edge had."""
+
+    TYPE: ClassVar[str] = "room_state"
+    room: str
+    members: list[Member]
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Core → edge: members whose edge the core lost (or found again)."""
+
+    TYPE: ClassVar[str] = "reach"
+    room: str
+    ids: list[str]
+    reachable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Evict:
+    """Core → edge: the member rejoined through another edge; drop it here silently."""
+
+    TYPE: ClassVar[str] = "evict"
+    room: str
+    id: str
+
+
+ClientMessage = (
+    Suggest
+    | Suggestions
+    | Search
+    | SearchAck
+    | Error
+    | Join
+    | Move
+    | Leave
+    | Ping
+    | Pong
+    | Presence
+    | Moves
+    | Joined
+    | Left
+    | RoomStatus
+)
 """Messages on an edge's ``/ws``."""
 
 LinkMessage = (
@@ -235,6 +409,13 @@ LinkMessage = (
     | Searches
     | SearchAcks
     | Error
+    | RoomSync
+    | RoomState
+    | Reach
+    | Evict
+    | Joined
+    | Left
+    | Moves
 )
 """Messages on the edge ↔ core link."""
 
@@ -259,6 +440,20 @@ _TYPES: dict[str, type[Any]] = {
         Resync,
         Searches,
         SearchAcks,
+        Join,
+        Move,
+        Leave,
+        Ping,
+        Pong,
+        Presence,
+        Moves,
+        Joined,
+        Left,
+        RoomStatus,
+        RoomSync,
+        RoomState,
+        Reach,
+        Evict,
     )
 }
 

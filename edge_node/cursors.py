@@ -1,0 +1,158 @@
+"""The edge's cursor shell: feeds :class:`~edge_node.rooms.EdgeRooms`, ticks, delivers.
+
+Every ``tick_ms`` it asks the rooms for the batch of each room and delivers it. Each message
+is encoded at most once per codec, and the same bytes are queued to every recipient
+(:meth:`edge_node.ws.ClientSocket.push`); a slow client never holds up the tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from edge_node.metrics import EdgeMetrics
+from edge_node.rooms import STRICT, TOLERANT, ConnId, EdgeRooms, Out
+from edge_node.settings import EdgeSettings
+from edge_node.upstream import Upstream
+from shared.protocol import (
+    Join,
+    Message,
+    Moves,
+    Presence,
+    encode,
+    encode_json,
+)
+
+if TYPE_CHECKING:
+    from edge_node.ws import ClientSocket
+
+logger = logging.getLogger(__name__)
+
+
+
+class Cursors:
+    def __init__(self, settings: EdgeSettings, upstream: Upstream, metrics: EdgeMetrics) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.metrics = metrics
+        self.rooms = EdgeRooms(
+            settings.region,
+            max_members=settings.max_room_members,
+            max_rooms_per_conn=settings.max_rooms_per_conn,
+            presence_timeout_s=settings.presence_timeout_s,
+        )
+        self.clients: dict[ConnId, ClientSocket] = {}
+        self._conn_ids = itertools.count(1)
+        self._member_ids = itertools.count(1)
+        self._nonce = hashlib.blake2b(upstream.edge_id.encode(), digest_size=3).hexdigest()
+        self._sent_at: dict[str, deque[float]] = {}
+        upstream.listener = self
+        metrics.bind_rooms(self.rooms)
+
+    # --- connections ---------------------------------------------------------------------
+
+    def register(self, client: ClientSocket) -> ConnId:
+        conn = next(self._conn_ids)
+        self.clients[conn] = client
+        return conn
+
+    def unregister(self, conn: ConnId) -> None:
+        self.deliver(self.rooms.disconnect(conn))
+        self.clients.pop(conn, None)
+
+    def member_id(self, msg: Join) -> str:
+        """Server-made: from the client's secret session if it has one, else fresh.
+
+        A session gives the same id on every (re)join of that room, so a reconnect replaces
+        the member instead of adding a ghost; the id reveals nothing of the session.
+        """
+        if msg.session:
+            digest = hashlib.blake2b(f"{msg.room}\0{msg.session}".encode(), digest_size=6)
+            return f"m{digest.hexdigest()}"
+        return f"{self.settings.region}-{self._nonce}-{next(self._member_ids)}"
+
+    def join(self, conn: ConnId, msg: Join) -> None:
+        self.deliver(self.rooms.join(conn, msg, self.member_id(msg), time.monotonic()))
+
+    # --- ticks ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Tick until cancelled; a tick that runs late is not made up for."""
+        interval = self.settings.tick_ms / 1000
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at = max(next_at + interval, loop.time())
+            await asyncio.sleep(next_at - loop.time())
+            started = time.perf_counter()
+            out = self.rooms.tick(time.monotonic())
+            self.metrics.frames_per_tick.observe(
+                sum(1 for _, m in out.clients if isinstance(m, Moves))
+            )
+            self.deliver(out)
+            self.metrics.tick_seconds.observe(time.perf_counter() - started)
+
+    # --- delivery ------------------------------------------------------------------------
+
+    def deliver(self, out: Out) -> None:
+        for conns, message in out.clients:
+            self.send(conns, message)
+        for message in out.core:
+            self.upstream.post(message)
+            if isinstance(message, Moves):
+                self.metrics.moves_up.inc(len(message.moves))
+                if self.rooms.mode == STRICT:
+                    self._sent_at.setdefault(message.room, deque()).append(time.perf_counter())
+
+    def send(self, conns: list[ConnId], message: Message) -> None:
+        """Encode ``message`` once per codec and queue the same bytes to each connection."""
+        frames: dict[bool, bytes | str] = {}
+        # A slow client may miss room frames: it gets a fresh presence once it catches up.
+        volatile = not isinstance(message, Presence)
+        for conn in conns:
+            client = self.clients.get(conn)
+            if client is None:
+                continue
+            frame = frames.get(client.json_codec)
+            if frame is None:
+                frame = encode_json(message) if client.json_codec else encode(message)
+                frames[client.json_codec] = frame
+            client.push(frame, volatile=volatile)
+        if isinstance(message, Moves):
+            self.metrics.moves_out.inc(len(message.moves) * len(conns))
+
+    def resync(self, conn: ConnId) -> None:
+        """``conn`` missed frames: send it the whole picture of each of its rooms."""
+        for room in self.rooms.rooms_of(conn):
+            presence: Presence = self.rooms.presence(conn, room)
+            self.send([conn], presence)
+
+    # --- the link (LinkListener) ---------------------------------------------------------
+
+    def link_changed(self, up: bool) -> list[Message]:
+        self.deliver(self.rooms.set_link(up))
+        return [self.rooms.sync()] if up else []
+
+    def flags_changed(self, flags: dict[str, bool]) -> None:
+        mode = TOLERANT if flags.get("cursors", True) else STRICT
+        self.deliver(self.rooms.set_mode(mode))
+
+    def relayed(self, message: Message) -> None:
+        if isinstance(message, Moves):
+            self.metrics.moves_relayed.inc(len(message.moves))
+            self._relay_lag(message)
+        self.deliver(self.rooms.from_core(message))
+
+    def _relay_lag(self, message: Moves) -> None:
+        """Strict mode: time from our batch going up to its sequenced relay coming back."""
+        sent = self._sent_at.get(message.room)
+        if sent and message.seq is not None and message.moves[0].id in self._local_ids(message):
+            self.metrics.relay_seconds.observe(time.perf_counter() - sent.popleft())
+
+    def _local_ids(self, message: Moves) -> set[str]:
+        return set(self.rooms.local_ids(message.room))

@@ -1,0 +1,359 @@
+"""Cursor rooms at an edge: who is in each room, what moved, and who must hear of it.
+
+Pure and synchronous: the shell feeds it client messages, link messages and clock ticks
+(``now`` is a parameter) and carries out the :class:`Out` it returns — messages for local
+connections (each message is encoded once and the same bytes go to every recipient) and
+messages for the core.
+
+Modes (the ``cursors`` flag):
+
+* tolerant — a local move is kept as the member's latest position and fanned out to the
+  room's local members at the next tick; the tick's batch also goes to the core, which
+  relays it to the other edges with members in the room. Remote batches are delivered as
+  they arrive.
+* strict — local moves are not shown locally; the tick's batch goes to the core, which
+  stamps it with the room's sequence number and relays it to every edge in the room, this
+  one included. Every member sees the same batches in the same order. Without the core,
+  moves are dropped and clients are told the room is paused.
+
+Moves are volatile: a batch that cannot be sent is dropped, never replayed later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from shared.errors import BadRequest
+from shared.protocol import (
+    Evict,
+    Join,
+    Joined,
+    Left,
+    Member,
+    Message,
+    Moves,
+    Position,
+    Presence,
+    Reach,
+    RoomState,
+    RoomStatus,
+    RoomSync,
+)
+
+ConnId = int
+
+COORD_MAX = 10000
+MAX_ROOM_CHARS = 64
+MAX_NAME_CHARS = 32
+MAX_SESSION_CHARS = 64
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
+TOLERANT, STRICT = "tolerant", "strict"
+
+
+@dataclass
+class Out:
+    """What the shell must send: ``(connections, message)`` pairs and messages to the core."""
+
+    clients: list[tuple[list[ConnId], Message]] = field(default_factory=list)
+    core: list[Message] = field(default_factory=list)
+
+    def extend(self, other: Out) -> Out:
+        self.clients += other.clients
+        self.core += other.core
+        return self
+
+
+@dataclass
+class _Local:
+    member: Member
+    conn: ConnId
+    last_seen: float
+
+
+@dataclass
+class _Room:
+    local: dict[str, _Local] = field(default_factory=dict)
+    remote: dict[str, Member] = field(default_factory=dict)
+    pending: dict[str, Position] = field(default_factory=dict)
+
+    def conns(self) -> list[ConnId]:
+        return sorted({m.conn for m in self.local.values()})
+
+    def members(self) -> list[Member]:
+        return [m.member for m in self.local.values()] + list(self.remote.values())
+
+    def unreachable(self) -> list[str]:
+        return sorted(i for i, m in self.remote.items() if not m.reachable)
+
+
+class EdgeRooms:
+    def __init__(
+        self,
+        region: str,
+        *,
+        max_members: int = 200,
+        max_rooms_per_conn: int = 4,
+        presence_timeout_s: float = 20.0,
+    ) -> None:
+        self.region = region
+        self.max_members = max_members
+        self.max_rooms_per_conn = max_rooms_per_conn
+        self.presence_timeout_s = presence_timeout_s
+        self.mode = TOLERANT
+        self.link_up = False
+        self._rooms: dict[str, _Room] = {}
+        self._by_conn: dict[ConnId, dict[str, str]] = {}  # conn -> room -> member id
+
+    # --- reading -------------------------------------------------------------------------
+
+    def rooms_of(self, conn: ConnId) -> dict[str, str]:
+        return dict(self._by_conn.get(conn, {}))
+
+    def local_ids(self, room: str) -> list[str]:
+        state = self._rooms.get(room)
+        return list(state.local) if state else []
+
+    def member_count(self) -> int:
+        return sum(len(r.local) + len(r.remote) for r in self._rooms.values())
+
+    def room_count(self) -> int:
+        return len(self._rooms)
+
+    def presence(self, conn: ConnId, room: str) -> Presence:
+        """The full picture of ``room`` for the member that ``conn`` has there."""
+        state = self._rooms[room]
+        you = self._by_conn[conn][room]
+        return Presence(room, you, state.members(), self.mode, self.link_up)
+
+    def status(self, room: str) -> RoomStatus:
+        state = self._rooms[room]
+        paused = self.mode == STRICT and not self.link_up
+        return RoomStatus(room, self.mode, self.link_up, paused, state.unreachable())
+
+    # --- client messages -----------------------------------------------------------------
+
+    def join(self, conn: ConnId, msg: Join, member_id: str, now: float) -> Out:
+        """Add ``conn`` to ``msg.room`` as ``member_id``.
+
+        Raises:
+            BadRequest: bad room, name or colour; already in the room; too many rooms on
+                this connection; room full.
+        """
+        _check_join(msg)
+        rooms = self._by_conn.setdefault(conn, {})
+        if msg.room in rooms:
+            raise BadRequest(f"already in room {msg.room!r}", code="already_joined")
+        if len(rooms) >= self.max_rooms_per_conn:
+            raise BadRequest(
+                f"a connection may be in {self.max_rooms_per_conn} rooms", code="too_many_rooms"
+            )
+        state = self._rooms.setdefault(msg.room, _Room())
+        out = Out()
+        old = state.local.get(member_id)
+        if old is not None:  # the same session again on this edge: the new connection wins
+            del self._by_conn[old.conn][msg.room]
+            out.clients.append(([old.conn], Left(msg.room, member_id, "evicted")))
+        state.remote.pop(member_id, None)
+        if old is None and len(state.local) + len(state.remote) >= self.max_members:
+            if not state.local and not state.remote:
+                del self._rooms[msg.room]
+            raise BadRequest(f"room {msg.room!r} has {self.max_members} members", code="room_full")
+        member = Member(member_id, msg.name, msg.color, self.region)
+        state.local[member_id] = _Local(member, conn, now)
+        rooms[msg.room] = member_id
+        others = [c for c in state.conns() if c != conn]
+        out.clients.append(([conn], self.presence(conn, msg.room)))
+        if others:
+            out.clients.append((others, Joined(msg.room, member)))
+        out.core.append(Joined(msg.room, member))
+        return out
+
+    def move(self, conn: ConnId, x: int, y: int, room: str | None, now: float) -> None:
+        """Record ``conn``'s latest position; it goes out at the next tick.
+
+        Raises:
+            BadRequest: not in a room (or in several and ``room`` omitted); out of range.
+        """
+        if not (0 <= x <= COORD_MAX and 0 <= y <= COORD_MAX):
+            raise BadRequest(f"x and y must be in 0..{COORD_MAX}", code="bad_position")
+        name = self._room_of(conn, room)
+        state = self._rooms[name]
+        local = state.local[self._by_conn[conn][name]]
+        local.last_seen = now
+        state.pending[local.member.id] = Position(local.member.id, x, y)
+
+    def leave(self, conn: ConnId, room: str | None) -> Out:
+        """``conn`` leaves ``room``.
+
+        Raises:
+            BadRequest: not in that room.
+        """
+        return self._remove(conn, self._room_of(conn, room), "leave")
+
+    def disconnect(self, conn: ConnId) -> Out:
+        """``conn`` is gone: it leaves every room it was in."""
+        out = Out()
+        for room in list(self._by_conn.get(conn, {})):
+            out.extend(self._remove(conn, room, "disconnect"))
+        self._by_conn.pop(conn, None)
+        return out
+
+    def touch(self, conn: ConnId, now: float) -> None:
+        """Any message from ``conn`` keeps its members present."""
+        for room, member_id in self._by_conn.get(conn, {}).items():
+            self._rooms[room].local[member_id].last_seen = now
+
+    def _room_of(self, conn: ConnId, room: str | None) -> str:
+        rooms = self._by_conn.get(conn, {})
+        if room is None:
+            if len(rooms) != 1:
+                raise BadRequest(
+                    "say which room: this connection is in none or several", code="bad_room"
+                )
+            return next(iter(rooms))
+        if room not in rooms:
+            raise BadRequest(f"not in room {room!r}", code="not_joined")
+        return room
+
+    def _remove(self, conn: ConnId, room: str, reason: str) -> Out:
+        state = self._rooms[room]
+        member_id = self._by_conn[conn].pop(room)
+        del state.local[member_id]
+        state.pending.pop(member_id, None)
+        out = Out()
+        if state.conns():
+            out.clients.append((state.conns(), Left(room, member_id, reason)))
+        out.core.append(Left(room, member_id, reason))
+        if not state.local:
+            del self._rooms[room]  # no local member: the core stops relaying it here
+        return out
+
+    # --- the clock -----------------------------------------------------------------------
+
+    def tick(self, now: float) -> Out:
+        """Expire silent members, then send each room's batch of changed positions."""
+        out = self._expire(now)
+        for room, state in self._rooms.items():
+            if not state.pending:
+                continue
+            batch = Moves(room, list(state.pending.values()))
+            state.pending = {}
+            if self.mode == TOLERANT:
+                for position in batch.moves:
+                    local = state.local[position.id]
+                    local.member = replace(local.member, x=position.x, y=position.y)
+                out.clients.append((state.conns(), batch))
+            if self.link_up:
+                out.core.append(batch)
+        return out
+
+    def _expire(self, now: float) -> Out:
+        out = Out()
+        for room, state in list(self._rooms.items()):
+            for local in list(state.local.values()):
+                if now - local.last_seen > self.presence_timeout_s:
+                    out.extend(self._remove(local.conn, room, "timeout"))
+        return out
+
+    # --- the link ------------------------------------------------------------------------
+
+    def sync(self) -> RoomSync:
+        """What to tell the core on every (re)connect: every local member of every room."""
+        return RoomSync(
+            {room: [m.member for m in state.local.values()] for room, state in self._rooms.items()}
+        )
+
+    def set_link(self, up: bool) -> Out:
+        """The link to the core went up or down; a down link makes remote members unreachable."""
+        if up == self.link_up:
+            return Out()
+        self.link_up = up
+        for state in self._rooms.values():
+            if not up:
+                state.remote = {i: replace(m, reachable=False) for i, m in state.remote.items()}
+        return self._statuses()
+
+    def set_mode(self, mode: str) -> Out:
+        if mode == self.mode:
+            return Out()
+        self.mode = mode
+        for state in self._rooms.values():
+            state.pending = {}
+        return self._statuses()
+
+    def _statuses(self) -> Out:
+        out = Out()
+        for room, state in self._rooms.items():
+            out.clients.append((state.conns(), self.status(room)))
+        return out
+
+    def from_core(self, msg: Message) -> Out:
+        """Apply a cursor message relayed by the core."""
+        room: str = getattr(msg, "room", "")
+        state = self._rooms.get(room)
+        if state is None:
+            return Out()  # no local member any more: nobody here to tell
+        out = Out()
+        if isinstance(msg, Moves):
+            self._relayed_moves(state, msg)
+            out.clients.append((state.conns(), msg))
+        elif isinstance(msg, Joined):
+            if msg.member.id not in state.local:
+                state.remote[msg.member.id] = msg.member
+                out.clients.append((state.conns(), msg))
+        elif isinstance(msg, Left):
+            if state.remote.pop(msg.id, None) is not None:
+                out.clients.append((state.conns(), msg))
+        elif isinstance(msg, RoomState):
+            out.extend(self._reconcile(room, state, msg.members))
+        elif isinstance(msg, Reach):
+            wanted = set(msg.ids)
+            for member_id in wanted & set(state.remote):
+                state.remote[member_id] = replace(state.remote[member_id], reachable=msg.reachable)
+            out.clients.append((state.conns(), self.status(room)))
+        elif isinstance(msg, Evict):
+            local = state.local.get(msg.id)
+            if local is not None:
+                del state.local[msg.id]
+                del self._by_conn[local.conn][room]
+                state.pending.pop(msg.id, None)
+                out.clients.append(([local.conn], Left(room, msg.id, "evicted")))
+                if not state.local:
+                    del self._rooms[room]
+        return out
+
+    def _relayed_moves(self, state: _Room, msg: Moves) -> None:
+        for position in msg.moves:
+            if position.id in state.remote:
+                m = state.remote[position.id]
+                state.remote[position.id] = replace(m, x=position.x, y=position.y)
+            elif position.id in state.local:
+                local = state.local[position.id]
+                local.member = replace(local.member, x=position.x, y=position.y)
+
+    def _reconcile(self, room: str, state: _Room, members: Iterable[Member]) -> Out:
+        fresh = {m.id: m for m in members if m.id not in state.local}
+        conns = state.conns()
+        out = Out()
+        for member_id in sorted(set(state.remote) - set(fresh)):
+            out.clients.append((conns, Left(room, member_id, "disconnect")))
+        for member_id, member in fresh.items():
+            if state.remote.get(member_id) != member:
+                out.clients.append((conns, Joined(room, member)))
+        state.remote = fresh
+        out.clients.append((conns, self.status(room)))
+        return out
+
+
+def _check_join(msg: Join) -> None:
+    if not 1 <= len(msg.room) <= MAX_ROOM_CHARS or not msg.room.isprintable():
+        raise BadRequest(f"room must be 1..{MAX_ROOM_CHARS} printable characters", code="bad_room")
+    if not 1 <= len(msg.name) <= MAX_NAME_CHARS or not msg.name.isprintable():
+        raise BadRequest(f"name must be 1..{MAX_NAME_CHARS} printable characters", code="bad_name")
+    if not _COLOR.fullmatch(msg.color):
+        raise BadRequest("color must look like #1a2b3c", code="bad_color")
+    if msg.session is not None and not 1 <= len(msg.session) <= MAX_SESSION_CHARS:
+        raise BadRequest(f"session must be 1..{MAX_SESSION_CHARS} characters", code="bad_session")
