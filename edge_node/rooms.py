@@ -52,6 +52,9 @@ _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 TOLERANT, STRICT = "tolerant", "strict"
 
+AWAIT_CORE_S = 2.0
+"""Longest a first joiner waits for the core's list of remote members before its presence."""
+
 
 @dataclass
 class Out:
@@ -78,9 +81,13 @@ class _Room:
     local: dict[str, _Local] = field(default_factory=dict)
     remote: dict[str, Member] = field(default_factory=dict)
     pending: dict[str, Position] = field(default_factory=dict)
+    synced: bool = False  # the core has told us who is on the other edges
+    awaiting: set[ConnId] = field(default_factory=set)  # joined, presence not sent yet
+    awaiting_since: float = 0.0
 
     def conns(self) -> list[ConnId]:
-        return sorted({m.conn for m in self.local.values()})
+        """Connections to tell of room events: members whose presence was sent."""
+        return sorted({m.conn for m in self.local.values()} - self.awaiting)
 
     def members(self) -> list[Member]:
         return [m.member for m in self.local.values()] + list(self.remote.values())
@@ -162,10 +169,17 @@ class EdgeRooms:
                 del self._rooms[msg.room]
             raise BadRequest(f"room {msg.room!r} has {self.max_members} members", code="room_full")
         member = Member(member_id, msg.name, msg.color, self.region)
+        others = state.conns()
         state.local[member_id] = _Local(member, conn, now)
         rooms[msg.room] = member_id
-        others = [c for c in state.conns() if c != conn]
-        out.clients.append(([conn], self.presence(conn, msg.room)))
+        if state.synced or not self.link_up:
+            out.clients.append(([conn], self.presence(conn, msg.room)))
+        else:
+            # The first member here: answer once the core says who is elsewhere, so the
+            # snapshot is whole (see from_core RoomState), or after AWAIT_CORE_S at worst.
+            if not state.awaiting:
+                state.awaiting_since = now
+            state.awaiting.add(conn)
         if others:
             out.clients.append((others, Joined(msg.room, member)))
         out.core.append(Joined(msg.room, member))
@@ -220,6 +234,7 @@ class EdgeRooms:
 
     def _remove(self, conn: ConnId, room: str, reason: str) -> Out:
         state = self._rooms[room]
+        state.awaiting.discard(conn)
         member_id = self._by_conn[conn].pop(room)
         del state.local[member_id]
         state.pending.pop(member_id, None)
@@ -237,6 +252,8 @@ class EdgeRooms:
         """Expire silent members, then send each room's batch of changed positions."""
         out = self._expire(now)
         for room, state in self._rooms.items():
+            if state.awaiting and now - state.awaiting_since > AWAIT_CORE_S:
+                out.extend(self._answer_awaiting(room, state))
             if not state.pending:
                 continue
             batch = Moves(room, list(state.pending.values()))
@@ -271,10 +288,20 @@ class EdgeRooms:
         if up == self.link_up:
             return Out()
         self.link_up = up
-        for state in self._rooms.values():
+        out = Out()
+        for room, state in self._rooms.items():
+            state.synced = False  # until the core's room_state after the (re)connect
             if not up:
                 state.remote = {i: replace(m, reachable=False) for i, m in state.remote.items()}
-        return self._statuses()
+                out.extend(self._answer_awaiting(room, state))
+        return out.extend(self._statuses())
+
+    def _answer_awaiting(self, room: str, state: _Room) -> Out:
+        out = Out()
+        for conn in sorted(state.awaiting):
+            state.awaiting.discard(conn)
+            out.clients.append(([conn], self.presence(conn, room)))
+        return out
 
     def set_mode(self, mode: str) -> Out:
         if mode == self.mode:
@@ -309,6 +336,8 @@ class EdgeRooms:
                 out.clients.append((state.conns(), msg))
         elif isinstance(msg, RoomState):
             out.extend(self._reconcile(room, state, msg.members))
+            state.synced = True
+            out.extend(self._answer_awaiting(room, state))
         elif isinstance(msg, Reach):
             wanted = set(msg.ids)
             for member_id in wanted & set(state.remote):

@@ -104,6 +104,12 @@ class EdgeSettings:
         "Frames waiting for a slow client before cursor frames are dropped (latest-only).",
     )
 
+    socket_sndbuf: int = setting(
+        "LIGHTCONE_SOCKET_SNDBUF",
+        0,
+        "Kernel send buffer of each client connection in bytes; 0 keeps the OS autotuning.",
+    )
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"Config 'LIGHTCONE_PORT' must be 0..65535, got {self.port}.")

@@ -96,6 +96,7 @@ def _edge(args: argparse.Namespace) -> None:
         host=settings.host,
         port=settings.port,
         ws_max_size=settings.max_frame_bytes,
+        sndbuf=settings.socket_sndbuf,
     )
 
 

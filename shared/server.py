@@ -28,8 +28,13 @@ def _client_fault_is_not_an_error(record: logging.LogRecord) -> bool:
     return True
 
 
-def bind(host: str, port: int) -> list[socket.socket]:
-    """Listening sockets for ``host``: ``""`` or ``"::"`` means every IPv4 and IPv6 address."""
+def bind(host: str, port: int, *, sndbuf: int = 0) -> list[socket.socket]:
+    """Listening sockets for ``host``: ``""`` or ``"::"`` means every IPv4 and IPv6 address.
+
+    ``sndbuf`` > 0 fixes the kernel send buffer of every accepted connection (they inherit
+    it), which bounds what a client that stops reading can pin in the kernel; 0 keeps the
+    operating system's autotuning.
+    """
     if host in ("", "::"):
         sock = socket.create_server(
             ("::", port), family=socket.AF_INET6, dualstack_ipv6=True, reuse_port=False
@@ -37,13 +42,17 @@ def bind(host: str, port: int) -> list[socket.socket]:
     else:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.create_server((host, port), family=family)
+    if sndbuf > 0:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     sock.set_inheritable(True)
     return [sock]
 
 
-def serve(app: Starlette, *, name: str, host: str, port: int, ws_max_size: int) -> None:
+def serve(
+    app: Starlette, *, name: str, host: str, port: int, ws_max_size: int, sndbuf: int = 0
+) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; logs the bound address (useful with port 0)."""
-    sockets = bind(host, port)
+    sockets = bind(host, port, sndbuf=sndbuf)
     bound = sockets[0].getsockname()
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     logger.info("lightcone %s listening on http://%s:%d", name, shown, bound[1])
