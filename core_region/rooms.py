@@ -124,6 +124,11 @@ class RoomDirectory:
             state = self._rooms.setdefault(room, _Room())
             back = [m.id for m in members if state.owner.get(m.id) == edge]
             for member in members:
+                owner = state.owner.get(member.id)
+                if owner is not None and owner != edge:
+                    # It rejoined elsewhere while this edge was away: the newer one stays.
+                    out.append(([edge], Evict(room, member.id)))
+                    continue
                 out += [
                     (targets, msg)
                     for targets, msg in self.joined(edge, room, member)

@@ -158,19 +158,23 @@ class EdgeRooms:
                 f"a connection may be in {self.max_rooms_per_conn} rooms", code="too_many_rooms"
             )
         state = self._rooms.setdefault(msg.room, _Room())
+        known = member_id in state.local or member_id in state.remote  # the same session again
+        if not known and len(state.local) + len(state.remote) >= self.max_members:
+            if not state.local and not state.remote:
+                del self._rooms[msg.room]
+            if not rooms:
+                del self._by_conn[conn]
+            raise BadRequest(f"room {msg.room!r} has {self.max_members} members", code="room_full")
         out = Out()
         old = state.local.get(member_id)
         if old is not None:  # the same session again on this edge: the new connection wins
             del self._by_conn[old.conn][msg.room]
+            state.awaiting.discard(old.conn)
             out.clients.append(([old.conn], Left(msg.room, member_id, "evicted")))
         state.remote.pop(member_id, None)
-        if old is None and len(state.local) + len(state.remote) >= self.max_members:
-            if not state.local and not state.remote:
-                del self._rooms[msg.room]
-            raise BadRequest(f"room {msg.room!r} has {self.max_members} members", code="room_full")
         member = Member(member_id, msg.name, msg.color, self.region)
-        others = state.conns()
         state.local[member_id] = _Local(member, conn, now)
+        others = [c for c in state.conns() if c != conn]
         rooms[msg.room] = member_id
         if state.synced or not self.link_up:
             out.clients.append(([conn], self.presence(conn, msg.room)))
@@ -272,6 +276,8 @@ class EdgeRooms:
         for room, state in list(self._rooms.items()):
             for local in list(state.local.values()):
                 if now - local.last_seen > self.presence_timeout_s:
+                    # Tell the silent member too: it may be alive and merely quiet.
+                    out.clients.append(([local.conn], Left(room, local.member.id, "timeout")))
                     out.extend(self._remove(local.conn, room, "timeout"))
         return out
 
@@ -348,6 +354,7 @@ class EdgeRooms:
             if local is not None:
                 del state.local[msg.id]
                 del self._by_conn[local.conn][room]
+                state.awaiting.discard(local.conn)
                 state.pending.pop(msg.id, None)
                 out.clients.append(([local.conn], Left(room, msg.id, "evicted")))
                 if not state.local:

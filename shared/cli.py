@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import httpx
 
 from shared.config import ConfigError, from_environ
 from shared.demo import DEFAULT_CORE, DEFAULT_EDGES, UpOptions, up
@@ -33,14 +36,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     edge.set_defaults(run=_edge)
 
     demo = commands.add_parser("up", help="run the local multi-node demo")
-    demo.add_argument("--core", default=DEFAULT_CORE, help="the core's region code [iad]")
+    demo.add_argument("--core", default=DEFAULT_CORE, help="the core's region [iad]")
     demo.add_argument(
-        "--edges", default=",".join(DEFAULT_EDGES), help="comma-separated edge regions"
+        "--edges", default=",".join(DEFAULT_EDGES), help="edge regions, comma-separated"
     )
+    demo.add_argument("--users", default="", help="user cities as region codes [the edges']")
     demo.add_argument(
         "--data-dir", type=Path, default=UpOptions.data_dir, help="state and logs of the demo"
     )
+    demo.add_argument("--status-file", type=Path, help="where to write the topology as JSON")
+    demo.add_argument(
+        "--access-ms",
+        type=float,
+        default=UpOptions.access_rtt_ms,
+        help="last-mile RTT added to every user entry [5]",
+    )
+    demo.add_argument("--jitter", action="store_true", help="add jitter toward the P95 RTT")
     demo.set_defaults(run=_up)
+
+    for verb, what in (("partition", "cut"), ("heal", "restore")):
+        cmd = commands.add_parser(verb, help=f"{what} an edge's link to the core (demo only)")
+        cmd.add_argument("region", help="the edge's region code")
+        cmd.add_argument(
+            "--status-file",
+            type=Path,
+            default=UpOptions.data_dir / "status.json",
+            help="the running demo's status file",
+        )
+        cmd.set_defaults(run=_partition, verb=verb)
 
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
@@ -51,9 +74,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _codes(text: str) -> tuple[str, ...]:
+    return tuple(r.strip() for r in text.split(",") if r.strip())
+
+
 def _up(args: argparse.Namespace) -> int:
-    edges = tuple(r.strip() for r in args.edges.split(",") if r.strip())
-    return up(UpOptions(core=args.core, edges=edges, data_dir=args.data_dir))
+    options = UpOptions(
+        core=args.core,
+        edges=_codes(args.edges),
+        users=_codes(args.users),
+        data_dir=args.data_dir,
+        status_file=args.status_file,
+        access_rtt_ms=args.access_ms,
+        jitter=args.jitter,
+    )
+    return up(options)
+
+
+def _partition(args: argparse.Namespace) -> int:
+    try:
+        control_url = json.loads(args.status_file.read_text())["control_url"]
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"lightcone {args.verb}: no running demo ({args.status_file}: {exc})")
+        return 1
+    response = httpx.post(f"{control_url}/{args.verb}/{args.region}", timeout=5)
+    print(f"lightcone {args.verb}: {response.json()}")
+    return 0 if response.status_code == 200 else 1
 
 
 def _core(args: argparse.Namespace) -> None:

@@ -1,21 +1,33 @@
-"""``lightcone up``: a core and several edges on this machine, as real processes.
+"""``lightcone up``: a core and edges on this machine, with simulated geography.
 
-Every node runs the same ``lightcone core`` / ``lightcone edge`` command Fly.io runs, on an
-ephemeral loopback port. Start-up shows progress until every node is ready; Ctrl-C (or
-SIGTERM) stops everything it started; a node that crashes is reported and the exit code
-says so (1).
+Every node is a real process running the same ``lightcone core`` / ``lightcone edge``
+command Fly.io runs, on an ephemeral loopback port. Distance lives in latency proxies
+(:mod:`shared.proxy`): each edge reaches the core through one with the measured one-way
+delay between their regions, and for each user city there are two entries — one to its
+nearest edge, one to the *central* node (the edge in the core's region) — each delayed by
+that user's RTT to the target (:func:`shared.geography.user_rtt_ms`). One browser can feel
+both.
+
+Start-up shows progress until every node is ready; Ctrl-C (or SIGTERM) stops everything it
+started; a node that crashes is reported and the exit code says so (1). A control API
+(:mod:`shared.control`) cuts and heals edge links for ``lightcone partition`` and the page.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 import signal
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from shared.supervisor import ChildFailed, Supervisor
+from shared import geography
+from shared.control import DemoState, create_control_app, embedded
+from shared.proxy import LatencyProxy
+from shared.supervisor import Child, ChildFailed, Supervisor
 
 DEFAULT_CORE = "iad"
 DEFAULT_EDGES = ("iad", "lhr", "syd", "sin")
@@ -25,7 +37,33 @@ DEFAULT_EDGES = ("iad", "lhr", "syd", "sin")
 class UpOptions:
     core: str = DEFAULT_CORE
     edges: tuple[str, ...] = DEFAULT_EDGES
+    users: tuple[str, ...] = ()
+    """User cities (region codes); default: the edges' regions."""
     data_dir: Path = Path("lightcone-data") / "demo"
+    status_file: Path | None = None
+    access_rtt_ms: float = geography.ACCESS_RTT_MS
+    jitter: bool = False
+    edge_env: dict[str, str] = field(default_factory=dict)
+
+    def checked(self) -> UpOptions:
+        """Regions validated; the core's region always has an edge (the central baseline).
+
+        Raises:
+            ValueError: an unknown region code.
+        """
+        for code in (self.core, *self.edges, *self.users):
+            geography.region(code)
+        edges = self.edges if self.core in self.edges else (self.core, *self.edges)
+        return UpOptions(
+            self.core,
+            edges,
+            self.users or edges,
+            self.data_dir,
+            self.status_file,
+            self.access_rtt_ms,
+            self.jitter,
+            self.edge_env,
+        )
 
 
 def say(text: str) -> None:
@@ -34,59 +72,225 @@ def say(text: str) -> None:
 
 def up(options: UpOptions) -> int:
     """Run the demo until interrupted; returns the process exit code."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    link_token, admin_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    tokens = {"LIGHTCONE_LINK_TOKEN": link_token, "LIGHTCONE_ADMIN_TOKEN": admin_token}
-    total = 1 + len(options.edges)
-    log_dir = options.data_dir / "logs"
-    say(f"lightcone up: core {options.core}, edges {' '.join(options.edges)} (logs in {log_dir})")
-    with Supervisor(log_dir) as supervisor:
+    try:
+        options = options.checked()
+    except ValueError as exc:
+        say(f"lightcone up: {exc}")
+        return 2
+    return asyncio.run(Demo(options).run())
+
+
+class Demo:
+    def __init__(self, options: UpOptions) -> None:
+        self.options = options
+        self.status_file = options.status_file or options.data_dir / "status.json"
+        self.supervisor = Supervisor(options.data_dir / "logs")
+        self.proxies: list[LatencyProxy] = []
+        self.stop = asyncio.Event()
+        self.link_token = secrets.token_urlsafe(16)
+        self.admin_token = secrets.token_urlsafe(16)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop.set)
+        o = self.options
+        say(
+            f"lightcone up: core {o.core}, edges {' '.join(o.edges)}, "
+            f"users {' '.join(o.users)} (logs in {self.supervisor.log_dir})"
+        )
+        self.supervisor.__enter__()
         try:
-            started = time.monotonic()
-            core = supervisor.start(
-                f"core-{options.core}",
-                ["core", "--port", "0", "--data-dir", str(options.data_dir / "core")],
-                {**tokens, "LIGHTCONE_REGION": options.core},
-                ready="Application startup complete",
-                timeout_s=120,
-            )
-            say(_progress(1, total, "core", options.core, started, core.url))
-            edges = []
-            for n, region in enumerate(options.edges, start=2):
-                started = time.monotonic()
-                edge = supervisor.start(
-                    f"edge-{region}",
-                    ["edge", "--port", "0", "--region", region, "--core-url", core.url],
-                    tokens,
-                    ready="loaded snapshot",
-                    timeout_s=60,
-                )
-                edges.append(edge)
-                say(_progress(n, total, "edge", region, started, edge.url))
+            return await self._run()
         except ChildFailed as exc:
             say(f"lightcone up: {exc}")
             return 1
-        say("")
-        say("Try:")
-        say(f"  curl '{edges[0].url}/suggest?q=sao+pa'")
-        say(
-            f"  curl -X PUT -H 'Authorization: Bearer {admin_token}' "
-            f"{core.url}/admin/flags/suggest -d '{{\"stale_ok\": false}}'"
+        finally:
+            self.status_file.unlink(missing_ok=True)
+            for proxy in self.proxies:
+                await proxy.close()
+            await asyncio.to_thread(self.supervisor.stop_all)
+            say("lightcone up: stopped")
+
+    async def _run(self) -> int:
+        o = self.options
+        total = 1 + len(o.edges)
+        tokens = {
+            "LIGHTCONE_LINK_TOKEN": self.link_token,
+            "LIGHTCONE_ADMIN_TOKEN": self.admin_token,
+        }
+        core = await self._start(
+            1,
+            total,
+            "core",
+            o.core,
+            [
+                "core",
+                "--port",
+                "0",
+                "--data-dir",
+                str(o.data_dir / "core"),
+            ],
+            {**tokens, "LIGHTCONE_REGION": o.core},
+            "Application startup complete",
         )
-        say("Ctrl-C stops everything.")
-        crashed = supervisor.wait_any_exit(stop)
+        state = DemoState(core.url, self.admin_token)
+        server, sock = embedded(create_control_app(state))
+        control = asyncio.create_task(server.serve(sockets=[sock]))
+        control_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        edges: dict[str, Child] = {}
+        for n, region in enumerate(o.edges, start=2):
+            proxy = await self._proxy(core.url, geography.link(region, o.core), f"link-{region}")
+            state.links[region] = proxy
+            env = {**tokens, **o.edge_env, "LIGHTCONE_DEMO_CONTROL_URL": control_url}
+            edges[region] = await self._start(
+                n,
+                total,
+                "edge",
+                region,
+                [
+                    "edge",
+                    "--port",
+                    "0",
+                    "--region",
+                    region,
+                    "--core-url",
+                    f"http://127.0.0.1:{proxy.port}",
+                ],
+                env,
+                "loaded snapshot",
+            )
+        entries = await self._entries(edges)
+        state.topology = self._topology(core, edges, state, entries, control_url)
+        self.status_file.parent.mkdir(parents=True, exist_ok=True)
+        self.status_file.write_text(json.dumps(state.topology, indent=2) + "\n")
+        self._show(state.topology)
+        try:
+            crashed = await self._wait()
+        finally:
+            server.should_exit = True
+            await control
         if crashed is not None:
-            code = crashed.process.returncode
-            say(f"lightcone up: {crashed.name} exited with {code}; stopping the others")
+            say(
+                f"lightcone up: {crashed.name} exited with {crashed.process.returncode}; "
+                "stopping the others"
+            )
             say("".join(crashed.lines[-10:]).rstrip())
             return 1
         say("lightcone up: stopping")
-    say("lightcone up: stopped")
-    return 0
+        return 0
 
+    async def _start(
+        self,
+        n: int,
+        total: int,
+        kind: str,
+        region: str,
+        args: list[str],
+        env: dict[str, str],
+        ready: str,
+    ) -> Child:
+        started = time.monotonic()
+        child = await asyncio.to_thread(
+            self.supervisor.start, f"{kind}-{region}", args, env, ready, 120
+        )
+        took = time.monotonic() - started
+        say(f"[{n}/{total}] {kind} {region:>4}  ready in {took:4.1f} s  {child.url}")
+        return child
 
-def _progress(n: int, total: int, kind: str, region: str, started: float, url: str) -> str:
-    took = time.monotonic() - started
-    return f"[{n}/{total}] {kind} {region:>4}  ready in {took:4.1f} s  {url}"
+    async def _proxy(self, target_url: str, rtt: geography.Link, name: str) -> LatencyProxy:
+        host, port = target_url.removeprefix("http://").rsplit(":", 1)
+        jitter_s = max(0.0, rtt.p95_ms - rtt.p50_ms) / 2000 if self.options.jitter else 0.0
+        one_way_s = rtt.p50_ms / 2000
+        proxy = LatencyProxy(
+            host,
+            int(port),
+            up_delay_s=one_way_s,
+            down_delay_s=one_way_s,
+            jitter_s=jitter_s,
+            name=name,
+        )
+        await proxy.start()
+        self.proxies.append(proxy)
+        return proxy
+
+    async def _entries(self, edges: dict[str, Child]) -> list[dict[str, Any]]:
+        o = self.options
+        entries = []
+        for user in o.users:
+            near = geography.nearest(user, list(edges))
+            for kind, target in (("edge", near), ("central", o.core)):
+                rtt_ms = geography.user_rtt_ms(user, target, o.access_rtt_ms)
+                proxy = await self._proxy(
+                    edges[target].url, geography.Link(rtt_ms, rtt_ms, True), f"{user}->{target}"
+                )
+                entries.append(
+                    {
+                        "user_city": geography.region(user).city,
+                        "user_region": user,
+                        "target_region": target,
+                        "kind": kind,
+                        "url": f"http://127.0.0.1:{proxy.port}",
+                        "rtt_ms": round(rtt_ms, 1),
+                        "fiber_floor_ms": round(geography.fiber_floor_ms(user, target), 1),
+                    }
+                )
+        return entries
+
+    def _topology(
+        self,
+        core: Child,
+        edges: dict[str, Child],
+        state: DemoState,
+        entries: list[dict[str, Any]],
+        control_url: str,
+    ) -> dict[str, Any]:
+        o = self.options
+        nodes = [{"kind": "core", "region": o.core, "url": core.url, "pid": core.pid}]
+        nodes += [
+            {
+                "kind": "edge",
+                "region": r,
+                "url": c.url,
+                "pid": c.pid,
+                "link_url": f"http://127.0.0.1:{state.links[r].port}",
+                "link_rtt_ms": geography.link(r, o.core).p50_ms,
+            }
+            for r, c in edges.items()
+        ]
+        return {
+            "core_region": o.core,
+            "control_url": control_url,
+            "admin_token": self.admin_token,
+            "nodes": nodes,
+            "entries": entries,
+        }
+
+    def _show(self, topology: dict[str, Any]) -> None:
+        say("")
+        say(f"{'user in':<28} {'target':<12} {'fiber floor':>11} {'simulated RTT':>13}  url")
+        for e in topology["entries"]:
+            target = f"{e['target_region']} ({e['kind']})"
+            say(
+                f"{e['user_city']:<28} {target:<12} {e['fiber_floor_ms']:>8.1f} ms "
+                f"{e['rtt_ms']:>10.1f} ms  {e['url']}"
+            )
+        say("")
+        first = topology["entries"][0]
+        say(f"Open the demo page: {first['url']}/")
+        say(f"Try: curl '{first['url']}/suggest?q=sao+pa'")
+        say("     lightcone partition syd   /   lightcone heal syd")
+        say("Ctrl-C stops everything.")
+
+    async def _wait(self) -> Child | None:
+        """Until Ctrl-C/SIGTERM (``None``) or until a child exits (returned)."""
+        while not self.stop.is_set():
+            for child in self.supervisor.children:
+                if child.process.poll() is not None:
+                    return child
+            try:
+                async with asyncio.timeout(0.2):
+                    await self.stop.wait()
+            except TimeoutError:
+                pass
+        return None

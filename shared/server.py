@@ -16,6 +16,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
     logging.getLogger("uvicorn.error").addFilter(_client_fault_is_not_an_error)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _client_fault_is_not_an_error(record: logging.LogRecord) -> bool:

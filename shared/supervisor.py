@@ -129,14 +129,6 @@ class Supervisor:
         child.wait_for(ready, timeout_s)
         return child
 
-    def wait_any_exit(self, stop: threading.Event) -> Child | None:
-        """Block until a child exits (returned) or ``stop`` is set (``None``)."""
-        while not stop.wait(0.2):
-            for child in self.children:
-                if child.process.poll() is not None:
-                    return child
-        return None
-
     def stop_all(self) -> None:
         for child in reversed(self.children):
             started = time.monotonic()

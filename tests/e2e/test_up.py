@@ -1,12 +1,16 @@
-"""``lightcone up`` starts a core and edges, serves, and stops everything on Ctrl-C."""
+"""``lightcone up``: topology with simulated geography, status file, partitions, clean stop."""
 
 from __future__ import annotations
 
 import asyncio
-import re
+import json
+import os
 import signal
+import statistics
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,8 +18,18 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-async def test_up_serves_then_stops_everything_on_sigint(tmp_path: Path) -> None:
-    """Every node reports ready, an edge answers, and SIGINT leaves no server behind."""
+async def timed_suggest(client: httpx.AsyncClient, url: str) -> float:
+    started = time.perf_counter()
+    response = await client.get(f"{url}/suggest", params={"q": "sao pa"})
+    assert response.json()["items"][0]["term"] == "São Paulo"
+    return (time.perf_counter() - started) * 1000
+
+
+async def test_up_serves_with_geography_then_stops_everything(tmp_path: Path) -> None:
+    """Every node gets ready, the status file describes the topology, the central entry is
+    slower than the nearest edge by the simulated RTT difference, partitions switch, and
+    SIGINT stops every process and removes the status file."""
+    status_file = tmp_path / "status.json"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -23,8 +37,12 @@ async def test_up_serves_then_stops_everything_on_sigint(tmp_path: Path) -> None
         "up",
         "--edges",
         "lhr,syd",
+        "--users",
+        "syd,lhr",
         "--data-dir",
         str(tmp_path / "demo"),
+        "--status-file",
+        str(status_file),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -35,12 +53,47 @@ async def test_up_serves_then_stops_everything_on_sigint(tmp_path: Path) -> None
             while not lines or "Ctrl-C stops everything" not in lines[-1]:
                 lines.append((await process.stdout.readline()).decode())
                 assert lines[-1], f"lightcone up ended early: {lines}"
-        urls = dict(re.findall(r"\] (?:core|edge) +(\w+) .* (http://\S+)", "".join(lines)))
-        progress = [line for line in lines if line.startswith("[")]
-        assert [p.split("]")[0] for p in progress] == ["[1/3", "[2/3", "[3/3"]
+        progress = [line.split("]")[0] for line in lines if line.startswith("[")]
+        assert progress == ["[1/4", "[2/4", "[3/4", "[4/4"]
+        topology: dict[str, Any] = json.loads(status_file.read_text())
+        nodes = {(n["kind"], n["region"]) for n in topology["nodes"]}
+        assert nodes == {("core", "iad"), ("edge", "iad"), ("edge", "lhr"), ("edge", "syd")}
+        entries = {(e["user_region"], e["kind"]): e for e in topology["entries"]}
+        assert set(entries) == {
+            ("syd", "edge"),
+            ("syd", "central"),
+            ("lhr", "edge"),
+            ("lhr", "central"),
+        }
+        near, far = entries[("syd", "edge")], entries[("syd", "central")]
+        assert (near["target_region"], far["target_region"]) == ("syd", "iad")
+        assert near["rtt_ms"] == 5.0 and far["rtt_ms"] == 206.5
+        assert far["fiber_floor_ms"] == pytest.approx(156.8, abs=0.5)
+
         async with httpx.AsyncClient() as client:
-            answer = (await client.get(f"{urls['syd']}/suggest", params={"q": "sao pa"})).json()
-        assert answer["region"] == "syd" and answer["items"][0]["term"] == "São Paulo"
+            await timed_suggest(client, near["url"])  # open keep-alive connections first
+            await timed_suggest(client, far["url"])
+            near_ms = statistics.median(
+                [await timed_suggest(client, near["url"]) for _ in range(5)]
+            )
+            far_ms = statistics.median([await timed_suggest(client, far["url"]) for _ in range(5)])
+            assert near_ms == pytest.approx(near["rtt_ms"], abs=15)
+            assert far_ms - near_ms == pytest.approx(far["rtt_ms"] - near["rtt_ms"], abs=20)
+
+            cut = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "shared.cli",
+                "partition",
+                "syd",
+                "--status-file",
+                str(status_file),
+                stdout=asyncio.subprocess.DEVNULL,
+            )
+            assert await cut.wait() == 0
+            state = (await client.get(f"{topology['control_url']}/topology")).json()
+            assert state["partitions"] == {"iad": False, "lhr": False, "syd": True}
+            await client.post(f"{topology['control_url']}/heal/syd")
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
@@ -49,7 +102,7 @@ async def test_up_serves_then_stops_everything_on_sigint(tmp_path: Path) -> None
             code = await process.wait()
     assert code == 0, rest.decode()
     assert b"lightcone up: stopped" in rest
-    async with httpx.AsyncClient() as client:
-        for url in urls.values():
-            with pytest.raises(httpx.ConnectError):
-                await client.get(f"{url}/healthz")
+    assert not status_file.exists()
+    for node in topology["nodes"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(node["pid"], 0)
