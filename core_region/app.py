@@ -23,6 +23,7 @@ from core_region.store import Store
 from shared.config import ConfigError, resolve_token
 from shared.errors import CloseCode, Unavailable
 from shared.http import EXCEPTION_HANDLERS
+from shared.server import going_away
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ def create_app(settings: CoreSettings) -> Starlette:
         try:
             hub = await _start(settings, store, metrics)
             app.state.hub = hub
+            app.state.going_away = going_away(
+                hub.edges, lambda edge: edge.close(CloseCode.GOING_AWAY, "core shutting down")
+            )
             beat = asyncio.create_task(_heartbeats(hub, settings.heartbeat_s))
             try:
                 yield

@@ -177,12 +177,20 @@ class Catalog:
 
         Keys changed after ``version`` are replayed so the lists are exact for the head.
         """
-        self._hot = hot
-        self._sent = {p: top[: self.depth] for p, top in hot.items()}
+        old = self._hot
         later = [(v, k) for v, k in self._history if v > version]
         self._history = later
-        for _, key in later:
-            self._rehot(key, self._entries.get(key))
+        self._hot = hot
+        self._sent = {p: top[: self.depth] for p, top in hot.items()}
+        # The lists were ranked at ``version``; every prefix a later change touched is rebuilt
+        # from the head and resent. That includes prefixes hot only before the rebase: edges
+        # may hold lists for them from deltas published meanwhile, so they stay maintained.
+        touched = {key[:n] for _, key in later for n in range(len(key) + 1)}
+        for prefix in touched & (set(old) | set(hot)):
+            self._hot[prefix] = self._scan(prefix)
+            self._sent.pop(prefix, None)
+            self._dirty.add(prefix)
+        self._dirty &= set(self._hot)
 
     @property
     def changes_since_rebase(self) -> int:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from edge_node import replay, shutdown
 from edge_node.cursors import Cursors
 from edge_node.metrics import EdgeMetrics
 from edge_node.service import Service
@@ -37,6 +38,7 @@ def create_app(settings: EdgeSettings) -> Starlette:
         Route("/readyz", readyz),
         Mount("/metrics", app=make_asgi_app(metrics.registry)),
         WebSocketRoute("/ws", ws_endpoint),
+        *replay.admin_routes(settings.core_url),
     ]
 
     @contextlib.asynccontextmanager
@@ -44,6 +46,7 @@ def create_app(settings: EdgeSettings) -> Starlette:
         upstream = Upstream(settings, token, metrics)
         app.state.service = Service(settings, upstream)
         app.state.cursors = cursors = Cursors(settings, upstream, metrics)
+        app.state.going_away = shutdown.client_sockets(cursors)
         tasks = [asyncio.create_task(upstream.run()), asyncio.create_task(cursors.run())]
         try:
             yield

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-
 class Cursors:
     def __init__(self, settings: EdgeSettings, upstream: Upstream, metrics: EdgeMetrics) -> None:
         self.settings = settings

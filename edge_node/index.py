@@ -72,8 +72,23 @@ class SuggestIndex:
         """The top ``limit`` entries whose key starts with the folded ``prefix``."""
         top = self._hot.get(prefix)
         if top is not None:
-            found = (self.get(k) for k in top)
-            return [e for e in found if e is not None][:limit]
-        candidates = [self.get(k) for k in self._base.trie.keys(prefix)]
-        candidates += (self._overlay[k] for k in self._added.irange(prefix, prefix + _END))
+            found = []
+            for key in top:
+                entry = self.get(key)
+                if entry is not None:
+                    found.append(entry)
+                    if len(found) == limit:
+                        break
+            return found
+        base, overlay = self._base, self._overlay
+        if not overlay:
+            # The common case between compactions of a quiet corpus: rank plain tuples and
+            # build entries for the winners only.
+            weights, terms = base.weights, base.terms
+            best = heapq.nsmallest(
+                limit, ((-weights[i], key, i) for key, i in base.trie.items(prefix))
+            )
+            return [Entry(key, terms[i], -w) for w, key, i in best]
+        candidates = [self.get(k) for k in base.trie.keys(prefix)]
+        candidates += (overlay[k] for k in self._added.irange(prefix, prefix + _END))
         return heapq.nsmallest(limit, (e for e in candidates if e is not None), key=rank)

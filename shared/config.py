@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import logging
 import types
 import typing
@@ -74,7 +75,10 @@ def _cast(raw: str, tp: Any, env: str) -> Any:
             if lowered in {"0", "false", "no", "off"}:
                 return False
             raise ValueError(raw)
-        return tp(raw)
+        value = tp(raw)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(raw)
+        return value
     except ValueError:
         expected = getattr(tp, "__name__", str(tp))
         raise ConfigError(

@@ -27,8 +27,9 @@ _EXTRA = str.maketrans(
 def fold(text: str) -> str:
     """Fold ``text`` for matching.
 
-    Decomposes (NFKD), drops combining marks, case-folds, maps the few Latin letters that do
-    not decompose (ø, ł, æ, ...) and collapses runs of white space into one space.
+    Decomposes (NFKD), drops combining marks and code points that are not text (unassigned,
+    private-use, surrogates), case-folds, maps the few Latin letters that do not decompose
+    (ø, ł, æ, ...) and collapses runs of white space into one space.
 
     Args:
         text: any string.
@@ -37,8 +38,15 @@ def fold(text: str) -> str:
         The folded form; ``""`` when nothing but marks or white space is left.
     """
     decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c) and _is_text(c))
     return " ".join(bare.casefold().translate(_EXTRA).split())
+
+
+def _is_text(char: str) -> bool:
+    # Unassigned code points and noncharacters (U+10FFFF among them), private-use and lone
+    # surrogates are not text anyone searches for; dropping them also keeps U+10FFFF free to
+    # serve as the "after every key" bound of prefix ranges.
+    return unicodedata.category(char) not in ("Cn", "Co", "Cs")
 
 
 def tidy(text: str) -> str:

@@ -23,10 +23,12 @@ floats are finite; ``X | None`` may be absent only where the field has a default
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
@@ -480,7 +482,7 @@ def unpack(data: bytes) -> Any:
     """
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+    except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
         raise ProtocolError(f"undecodable msgpack: {exc}") from None
 
 
@@ -506,7 +508,7 @@ def decode_json(text: str) -> Message:
     """
     try:
         raw = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"undecodable JSON: {exc}") from None
     return from_wire(raw)
 
@@ -518,19 +520,32 @@ def _refuse_constant(name: str) -> Any:
 def to_wire(message: Message) -> dict[str, Any]:
     """The map that represents ``message`` on the wire (before msgpack or JSON)."""
     wire: dict[str, Any] = {"type": message.TYPE}
-    for f in dataclasses.fields(message):
-        wire[f.name] = _plain(getattr(message, f.name))
+    for name in _names(type(message)):
+        wire[name] = _plain(getattr(message, name))
     return wire
 
 
+_NAMES: dict[Any, tuple[str, ...]] = {}
+
+
+def _names(cls: Any) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    return value
+    return {name: _plain(getattr(value, name)) for name in _names(type(value))}
+
+
+_SCALARS = (str, int, float, bytes, type(None))
 
 
 def from_wire(raw: Any) -> Message:
@@ -566,52 +581,95 @@ def _build(cls: type[Any], raw: dict[str, Any], path: str) -> Any:
     return cls(**kwargs)
 
 
-_HINTS: dict[type[Any], dict[str, Any]] = {}
+_HINTS: dict[Any, dict[str, Any]] = {}
 
 
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+def _hints(cls: Any) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _check(value: Any, tp: Any, path: str) -> Any:
+    return _checker(tp)(value, path)
+
+
+Checker = Callable[[Any, str], Any]
+
+
+@functools.cache
+def _checker(tp: Any) -> Checker:
+    """A function that checks (and returns) a value of type ``tp``; built once per type."""
     origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        for option in typing.get_args(tp):
-            try:
-                return _check(value, option, path)
-            except ProtocolError:
-                continue
+
+    def wrong(value: Any, path: str) -> Any:
         raise _wrong(path, tp, value)
+
+    if origin in (Union, types.UnionType):
+        options = [(_quick(o), _checker(o)) for o in typing.get_args(tp)]
+
+        def union(value: Any, path: str) -> Any:
+            for quick, check in options:
+                if quick is None or quick(value):
+                    try:
+                        return check(value, path)
+                    except ProtocolError:
+                        continue
+            return wrong(value, path)
+
+        return union
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        item = _checker(item_tp)
+
+        def a_list(value: Any, path: str) -> Any:
+            if not isinstance(value, list):
+                return wrong(value, path)
+            return [item(v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+        return a_list
+    if origin is dict:
+        value_check = _checker(typing.get_args(tp)[1])
+
+        def a_dict(value: Any, path: str) -> Any:
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                return wrong(value, path)
+            return {k: value_check(v, f"{path}.{k}") for k, v in value.items()}
+
+        return a_dict
+    if dataclasses.is_dataclass(tp):
+        cls = typing.cast(type[Any], tp)
+
+        def a_dataclass(value: Any, path: str) -> Any:
+            return _build(cls, value, path) if isinstance(value, dict) else wrong(value, path)
+
+        return a_dataclass
+    quick = _quick(tp)
+    if quick is None:
+        raise TypeError(f"no wire check for {tp!r}")  # a programming error in this module
+
+    def scalar(value: Any, path: str) -> Any:
+        return (float(value) if tp is float else value) if quick(value) else wrong(value, path)
+
+    return scalar
+
+
+def _quick(tp: Any) -> Callable[[Any], bool] | None:
+    """An exact test for scalar types; ``None`` for containers (checked in full)."""
     if tp is type(None):
-        if value is None:
-            return None
-    elif tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool) and _INT_MIN <= value <= _INT_MAX:
-            return value
-    elif tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if math.isfinite(value):
-                return float(value)
-    elif tp is str or tp is bytes:
-        if isinstance(value, tp):
-            return value
-    elif origin is list:
-        if isinstance(value, list):
-            (item,) = typing.get_args(tp)
-            return [_check(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
-    elif origin is dict:
-        if isinstance(value, dict):
-            _, item = typing.get_args(tp)
-            return {_check(k, str, path): _check(v, item, f"{path}.{k}") for k, v in value.items()}
-    elif dataclasses.is_dataclass(tp):
-        if isinstance(value, dict):
-            return _build(typing.cast(type[Any], tp), value, path)
-    raise _wrong(path, tp, value)
+        return lambda v: v is None
+    if tp is bool:
+        return lambda v: isinstance(v, bool)
+    if tp is int:
+        return lambda v: (
+            isinstance(v, int) and not isinstance(v, bool) and _INT_MIN <= v <= _INT_MAX
+        )
+    if tp is float:
+        return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if tp is str or tp is bytes:
+        return lambda v: isinstance(v, tp)
+    return None
 
 
 def _wrong(path: str, tp: Any, value: Any) -> ProtocolError:

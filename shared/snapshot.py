@@ -24,7 +24,6 @@ from shared.errors import ProtocolError
 from shared.protocol import pack, unpack
 
 FORMAT = 1
-_END = "\U0010ffff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,8 @@ def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[s
             i += 1
         while i < hi:
             child = prefix + keys[i][len(prefix)]
-            j = bisect.bisect_right(keys, child + _END, i, hi)
+            size = len(child)
+            j = bisect.bisect_right(keys, child, i, hi, key=lambda k: k[:size])
             candidates += visit(child, i, j)
             i = j
         top = ranked(candidates)

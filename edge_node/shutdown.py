@@ -1,0 +1,23 @@
+"""The edge's going-away hook: on SIGTERM every client websocket closes with 1001.
+
+Registered as ``app.state.going_away`` (see :mod:`shared.server`): clients hear "going
+away" and reconnect (on Fly.io, to another Machine) instead of seeing uvicorn's 1012.
+"""
+
+from __future__ import annotations
+
+from edge_node.cursors import Cursors
+from edge_node.ws import ClientSocket
+from shared.errors import CloseCode
+from shared.server import GoingAway, going_away
+
+REASON = "edge shutting down"
+
+
+def client_sockets(cursors: Cursors) -> GoingAway:
+    """Close every client of ``cursors`` with 1001; done once they have all left."""
+    return going_away(cursors.clients.values(), close)
+
+
+async def close(client: ClientSocket) -> None:
+    await client.websocket.close(CloseCode.GOING_AWAY, REASON)
