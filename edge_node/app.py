@@ -23,7 +23,6 @@ from edge_node.ws import ws_endpoint
 from shared.config import resolve_token
 from shared.errors import BadRequest, Unavailable
 from shared.http import EXCEPTION_HANDLERS, json_body, timed
-from shared.protocol import to_wire
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +81,7 @@ async def suggest(request: Request) -> Response:
     limit = _int_param(request, "limit", 10)
     assert limit is not None
     answer = await service.suggest(q, limit, _int_param(request, "min_version", None))
-    body = to_wire(answer)
-    del body["type"], body["id"]
-    return JSONResponse(body)
+    return Response(answer.http_body(), media_type="application/json")
 
 
 async def search(request: Request) -> Response:

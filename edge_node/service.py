@@ -9,20 +9,63 @@ of :mod:`shared.errors`, which each transport renders its own way.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import Upstream
 from shared.errors import BadRequest, Unavailable
 from shared.folding import fold, tidy
-from shared.protocol import Item, RequestId, SearchAck, SearchItem, Suggestions
+from shared.protocol import (
+    Item,
+    PreparedItems,
+    RequestId,
+    SearchAck,
+    SearchItem,
+    Suggestions,
+    suggestions_json,
+    suggestions_msgpack,
+)
 
 MAX_ID_CHARS = 128
+
+
+ANSWER_CACHE_ENTRIES = 10_000
+"""Prepared answers kept per index version (the cache empties when it fills or data changes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A suggestion answer, rendered for each transport without re-encoding its items."""
+
+    items: PreparedItems
+    version: int
+    age_ms: int
+    mode: str
+    stale: bool
+    region: str
+
+    def http_body(self) -> str:
+        return suggestions_json(self.items, None, *self._rest(), message=False)
+
+    def frame(self, request_id: RequestId | None, json_codec: bool) -> bytes | str:
+        if json_codec:
+            return suggestions_json(self.items, request_id, *self._rest())
+        return suggestions_msgpack(self.items, request_id, *self._rest())
+
+    def message(self, request_id: RequestId | None = None) -> Suggestions:
+        return Suggestions(request_id, self.items.items, *self._rest())
+
+    def _rest(self) -> tuple[int, int, str, bool, str]:
+        return (self.version, self.age_ms, self.mode, self.stale, self.region)
 
 
 class Service:
     def __init__(self, settings: EdgeSettings, upstream: Upstream) -> None:
         self.settings = settings
         self.upstream = upstream
+        self._cache: dict[tuple[str, int], PreparedItems] = {}
+        self._cached_for: object = None
+        self._cached_version = -1
 
     def check_query(self, q: str, limit: int) -> None:
         if len(q) > self.settings.max_query_chars:
@@ -33,13 +76,7 @@ class Service:
         if not 1 <= limit <= self.settings.max_limit:
             raise BadRequest(f"limit must be 1..{self.settings.max_limit}", code="bad_limit")
 
-    async def suggest(
-        self,
-        q: str,
-        limit: int,
-        min_version: int | None = None,
-        request_id: RequestId | None = None,
-    ) -> Suggestions:
+    async def suggest(self, q: str, limit: int, min_version: int | None = None) -> Answer:
         """Top completions of ``q``, as fresh as the flag (and ``min_version``) demand."""
         self.check_query(q, limit)
         up = self.upstream
@@ -54,29 +91,36 @@ class Service:
         except Unavailable as exc:
             up.metrics.strict_failures.labels(exc.code).inc()
             raise
-        return self._answer(q, limit, request_id, stale_ok)
+        return self._answer(q, limit, stale_ok)
 
-    def suggest_now(self, q: str, limit: int, request_id: RequestId | None = None) -> Suggestions:
+    def suggest_now(self, q: str, limit: int) -> Answer:
         """The tolerant answer from the local index, with no wait (the hot path)."""
         self.check_query(q, limit)
         if self.upstream.index is None:
             raise Unavailable("the edge has no data yet", code="not_ready")
-        return self._answer(q, limit, request_id, stale_ok=True)
+        return self._answer(q, limit, stale_ok=True)
 
-    def _answer(
-        self, q: str, limit: int, request_id: RequestId | None, stale_ok: bool
-    ) -> Suggestions:
+    def _answer(self, q: str, limit: int, stale_ok: bool) -> Answer:
         index = self.upstream.index
         assert index is not None
+        if self._cached_for is not index or self._cached_version != index.version:
+            self._cache.clear()
+            self._cached_for, self._cached_version = index, index.version
+        key = (fold(q), limit)
+        items = self._cache.get(key)
+        if items is None:
+            if len(self._cache) >= ANSWER_CACHE_ENTRIES:
+                self._cache.clear()
+            entries = index.query(key[0], limit)
+            items = self._cache[key] = PreparedItems.of([Item(e.term, e.weight) for e in entries])
         age_ms = self.upstream.age_ms()
-        return Suggestions(
-            id=request_id,
-            items=[Item(e.term, e.weight) for e in index.query(fold(q), limit)],
-            version=index.version,
-            age_ms=age_ms,
-            mode="tolerant" if stale_ok else "strict",
-            stale=age_ms > self.settings.stale_after_ms,
-            region=self.settings.region,
+        return Answer(
+            items,
+            index.version,
+            age_ms,
+            "tolerant" if stale_ok else "strict",
+            age_ms > self.settings.stale_after_ms,
+            self.settings.region,
         )
 
     async def _reach(self, min_version: int, *, synced: bool) -> None:

@@ -14,6 +14,7 @@ resuming from the version it holds.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import random
@@ -279,6 +280,8 @@ class Upstream:
     async def _load(self, message: Snapshot) -> None:
         data = await asyncio.to_thread(snapshot.parse, message.data)
         self.index = SuggestIndex(data)
+        # The snapshot is long-lived: keep its objects out of the collector's full passes.
+        gc.freeze()
         self.metrics.snapshots.inc()
         logger.info("loaded snapshot v%d: %d terms", data.version, len(data))
         self._advanced()

@@ -178,7 +178,8 @@ class ClientSocket:
 
     def answer_now(self, message: Suggest) -> None:
         started = time.perf_counter()
-        self.send(self.service.suggest_now(message.q, message.limit, message.id))
+        answer = self.service.suggest_now(message.q, message.limit)
+        self.push(answer.frame(message.id, self.json_codec))
         self.metrics.ws_messages.labels(message.TYPE).observe(time.perf_counter() - started)
 
     def spawn_answer(self, message: Suggest | Search) -> None:
@@ -197,11 +198,8 @@ class ClientSocket:
         started = time.perf_counter()
         try:
             if isinstance(message, Suggest):
-                self.send(
-                    await self.service.suggest(
-                        message.q, message.limit, message.min_version, message.id
-                    )
-                )
+                answer = await self.service.suggest(message.q, message.limit, message.min_version)
+                self.push(answer.frame(message.id, self.json_codec))
             else:
                 self.send(await self.service.search(message.id, message.q))
         except LightconeError as exc:

@@ -589,7 +589,6 @@ async def handler_timings(core_url: str, token: str, calls: int) -> dict[str, di
     the JSON body the ``/suggest`` route renders; ``ws_handler``: ``Service.suggest`` plus the
     msgpack frame ``/ws`` sends. Prefixes as in the load, cycled.
     """
-    from starlette.responses import JSONResponse
 
     from edge_node.index import SuggestIndex
     from edge_node.metrics import EdgeMetrics
@@ -598,7 +597,6 @@ async def handler_timings(core_url: str, token: str, calls: int) -> dict[str, di
     from edge_node.upstream import Upstream
     from shared import snapshot
     from shared.folding import fold
-    from shared.protocol import to_wire
 
     data = snapshot.parse(await fetch_snapshot(core_url, token))
     index = SuggestIndex(data)
@@ -609,12 +607,10 @@ async def handler_timings(core_url: str, token: str, calls: int) -> dict[str, di
     n = len(PREFIXES)
 
     async def http_handler(i: int) -> object:
-        body = to_wire(await service.suggest(PREFIXES[i % n], LIMIT))
-        del body["type"], body["id"]
-        return JSONResponse(body).body
+        return (await service.suggest(PREFIXES[i % n], LIMIT)).http_body()
 
     async def ws_handler(i: int) -> object:
-        return encode(await service.suggest(PREFIXES[i % n], LIMIT, None, i))
+        return (await service.suggest(PREFIXES[i % n], LIMIT)).frame(i, json_codec=False)
 
     _timed(n, lambda i: index.query(fold(PREFIXES[i % n]), LIMIT))  # warm
     return {

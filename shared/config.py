@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import math
 import logging
+import math
 import types
 import typing
 from collections.abc import Mapping

@@ -513,6 +513,86 @@ def decode_json(text: str) -> Message:
     return from_wire(raw)
 
 
+# --- prepared answers ----------------------------------------------------------------------
+#
+# A suggestion answer is mostly its items, and the same prefix is asked again and again.
+# The edge encodes a prefix's items once per codec and splices them into each answer; the
+# result is byte for byte what encode(Suggestions(...)) / encode_json(...) would give
+# (tests/shared/test_prepared.py holds that).
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedItems:
+    """Suggestion items with their encodings, made once and reused for many answers."""
+
+    items: list[Item]
+    msgpack: bytes
+    json: str
+
+    @classmethod
+    def of(cls, items: list[Item]) -> PreparedItems:
+        plain = [{"term": i.term, "weight": i.weight} for i in items]
+        return cls(items, pack(plain), _json(plain))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# A fixmap of 8 entries, "type": "suggestions", then the "id" key.
+_SUGGESTIONS_HEAD = b"\x88" + pack("type") + pack(Suggestions.TYPE) + pack("id")
+
+
+def suggestions_msgpack(
+    items: PreparedItems,
+    request_id: RequestId | None,
+    version: int,
+    age_ms: int,
+    mode: str,
+    stale: bool,
+    region: str,
+) -> bytes:
+    """``encode(Suggestions(...))`` with the items spliced in from ``items``."""
+    return b"".join(
+        (
+            _SUGGESTIONS_HEAD,
+            pack(request_id),
+            pack("items"),
+            items.msgpack,
+            pack("version"),
+            pack(version),
+            pack("age_ms"),
+            pack(age_ms),
+            pack("mode"),
+            pack(mode),
+            pack("stale"),
+            pack(stale),
+            pack("region"),
+            pack(region),
+        )
+    )
+
+
+def suggestions_json(
+    items: PreparedItems,
+    request_id: RequestId | None,
+    version: int,
+    age_ms: int,
+    mode: str,
+    stale: bool,
+    region: str,
+    *,
+    message: bool = True,
+) -> str:
+    """``encode_json(Suggestions(...))`` with the items spliced in; with ``message=False``
+    the HTTP body: the same object without ``type`` and ``id``."""
+    head = f'{{"type":"{Suggestions.TYPE}","id":{_json(request_id)},' if message else "{"
+    return (
+        f'{head}"items":{items.json},"version":{version},"age_ms":{age_ms},'
+        f'"mode":{_json(mode)},"stale":{"true" if stale else "false"},"region":{_json(region)}}}'
+    )
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
