@@ -36,7 +36,7 @@ def create_app(settings: CoreSettings) -> Starlette:
         Route("/readyz", readyz),
         Mount("/metrics", app=make_asgi_app(metrics.registry)),
         WebSocketRoute("/link", link_endpoint),
-        *admin.routes,
+        *admin.routes(metrics.requests),
     ]
 
     @contextlib.asynccontextmanager
@@ -97,6 +97,7 @@ async def _start(settings: CoreSettings, store: Store, metrics: CoreMetrics) -> 
         region=settings.region,
         max_search_batch=settings.max_search_batch,
         presence_timeout_s=settings.presence_timeout_s,
+        epoch=await store.epoch(),
     )
     await hub.rebase()
     metrics.head_version.set(version)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from shared.folding import fold, tidy
+from shared.folding import MAX_TERM_CHARS, fold, tidy
 
-MAX_TERM_CHARS = 100
 MAX_WEIGHT = 2**53
 _SHOWN = 10
 

@@ -24,7 +24,7 @@ from core_region.store import LoggedSearch, Store
 from core_region.stream import Stream
 from shared import snapshot
 from shared.errors import CloseCode
-from shared.folding import fold, tidy
+from shared.folding import MAX_TERM_CHARS, fold, tidy
 from shared.protocol import (
     AckItem,
     Flags,
@@ -43,7 +43,6 @@ from shared.protocol import (
 logger = logging.getLogger(__name__)
 
 MAX_QUEUED_FRAMES = 1000
-MAX_TERM_CHARS = 100
 
 
 @dataclass(eq=False)
@@ -88,6 +87,7 @@ class Hub:
         region: str,
         max_search_batch: int,
         presence_timeout_s: float = 20.0,
+        epoch: str = "",
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -98,6 +98,7 @@ class Hub:
         self.compact_after = compact_after
         self.region = region
         self.max_search_batch = max_search_batch
+        self.epoch = epoch
         self.edges: set[EdgePeer] = set()
         self.peers: dict[str, EdgePeer] = {}
         self.rooms = RoomDirectory(presence_timeout_s=presence_timeout_s)
@@ -114,7 +115,7 @@ class Hub:
         entries = self.catalog.entries()
         hot, blob = await asyncio.to_thread(self._build, entries, version)
         self.catalog.install_hot(hot, version)
-        self.stream.rebase(version, encode(Snapshot(version, blob)))
+        self.stream.rebase(version, encode(Snapshot(version, blob, self.epoch)))
         self.metrics.snapshot_bytes.set(len(blob))
         logger.info("published snapshot v%d: %d terms, %d bytes", version, len(entries), len(blob))
         for edge in self.edges:
@@ -181,8 +182,13 @@ class Hub:
 
     # --- edges ---------------------------------------------------------------------------
 
-    def connect(self, edge_id: str, region: str, version: int) -> EdgePeer:
-        """Register an edge and queue what it needs to catch up from ``version``."""
+    def connect(self, edge_id: str, region: str, version: int, epoch: str = "") -> EdgePeer:
+        """Register an edge and queue what it needs to catch up from ``version``.
+
+        Data from another database (``epoch``) counts as none: the edge gets a snapshot.
+        """
+        if epoch != self.epoch:
+            version = -1
         self.publish()
         peer = EdgePeer(edge_id, region, version, time.time())
         for frame in self.stream.catch_up(version):

@@ -48,7 +48,7 @@ async def link_endpoint(websocket: WebSocket) -> None:
     if not isinstance(hello, Hello):
         await websocket.close(CloseCode.POLICY_VIOLATION, "expected hello")
         return
-    peer = hub.connect(hello.edge_id, hello.region, hello.version)
+    peer = hub.connect(hello.edge_id, hello.region, hello.version, hello.epoch)
     sender = asyncio.create_task(_send_frames(websocket, peer))
     try:
         await _receive_loop(websocket, hub, peer, timeout_s)
@@ -96,11 +96,12 @@ async def _handle(hub: Hub, peer: EdgePeer, message: LinkMessage | Message) -> N
     elif isinstance(message, RoomSync | Joined | Left | Moves):
         hub.cursor(peer, message)
     elif isinstance(message, Searches):
-        if len(message.searches) > hub.max_search_batch:
-            text = f"batch of {len(message.searches)} is over {hub.max_search_batch}"
-            peer.send(encode(Error(None, "batch_too_large", text)))
-            return
-        peer.send(encode(await hub.log_searches(peer, message)))
+        # A batch larger than ours (an edge configured differently) is committed in chunks:
+        # refusing it would leave those searches in the edge's outbox for ever.
+        size = hub.max_search_batch
+        for start in range(0, len(message.searches), size):
+            chunk = Searches(message.searches[start : start + size])
+            peer.send(encode(await hub.log_searches(peer, chunk)))
     else:
         text = f"unexpected message type {message.TYPE!r} on the link"
         peer.send(encode(Error(None, "unexpected_type", text)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,15 @@ class Store:
         async with self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)) as cur:
             row = await cur.fetchone()
         return str(row[0]) if row else None
+
+    async def epoch(self) -> str:
+        """A random id made when the database was created: versions compare only within it."""
+        epoch = await self._meta("epoch")
+        if epoch is None:
+            epoch = uuid.uuid4().hex
+            async with self._lock:
+                await self._set_meta("epoch", epoch)
+        return epoch
 
     async def corpus_id(self) -> str | None:
         """The id of the corpus the database was seeded from, or ``None`` if never seeded."""

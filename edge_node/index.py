@@ -39,6 +39,11 @@ class SuggestIndex:
         return len(self._base)
 
     @property
+    def depth(self) -> int:
+        """How many keys each hot list holds: the largest limit answered exactly."""
+        return self._base.depth
+
+    @property
     def overlay_size(self) -> int:
         return len(self._overlay)
 

@@ -73,8 +73,11 @@ class Service:
                 f"query is longer than {self.settings.max_query_chars} characters",
                 code="query_too_long",
             )
-        if not 1 <= limit <= self.settings.max_limit:
-            raise BadRequest(f"limit must be 1..{self.settings.max_limit}", code="bad_limit")
+        index = self.upstream.index
+        # Hot lists are as deep as the core's max limit: never promise more than they hold.
+        most = min(self.settings.max_limit, index.depth) if index else self.settings.max_limit
+        if not 1 <= limit <= most:
+            raise BadRequest(f"limit must be 1..{most}", code="bad_limit")
 
     async def suggest(self, q: str, limit: int, min_version: int | None = None) -> Answer:
         """Top completions of ``q``, as fresh as the flag (and ``min_version``) demand."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.config import positive as _positive, setting
+from shared.folding import MAX_TERM_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,15 @@ class EdgeSettings:
         _positive(self, "max_search_batch", "breaker_failures", "heartbeat_s", "ws_rate")
         _positive(self, "tick_ms", "presence_timeout_s", "max_room_members")
         _positive(self, "max_rooms_per_conn", "max_queued_frames")
+        if self.max_query_chars > MAX_TERM_CHARS:
+            raise ValueError(
+                f"Config 'LIGHTCONE_MAX_QUERY_CHARS' must be at most {MAX_TERM_CHARS}, the "
+                "longest term the core stores."
+            )
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError(
+                "Config 'LIGHTCONE_RECONNECT_MIN_S' must not exceed LIGHTCONE_RECONNECT_MAX_S."
+            )
         if self.link_timeout_s <= self.heartbeat_s:
             raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
 

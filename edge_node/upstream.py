@@ -97,6 +97,7 @@ class Upstream:
         self._clock = clock or asyncio.get_running_loop().time
         self._jitter = jitter
         self._confirmed_at: float | None = None
+        self._epoch = ""
         self._ws: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -139,8 +140,8 @@ class Upstream:
                     close_timeout=1,
                     compression=None,
                 ) as ws:
+                    attempt = 0  # the core answered: the next drop starts the backoff afresh
                     await self._session(ws)
-                    attempt = 0
             except websockets.ConnectionClosed as exc:
                 self._closed(exc)
             except (OSError, TimeoutError, websockets.WebSocketException) as exc:
@@ -168,7 +169,7 @@ class Upstream:
 
     async def _session(self, ws: ClientConnection) -> None:
         self._ws = ws
-        await self._send(Hello(self.settings.region, self.edge_id, self.version))
+        await self._send(Hello(self.settings.region, self.edge_id, self.version, self._epoch))
         self._set_state(UP)
         logger.info("link up to %s at v%d", self.settings.link_url, self.version)
         for message in self.listener.link_changed(True) if self.listener else []:
@@ -280,6 +281,7 @@ class Upstream:
     async def _load(self, message: Snapshot) -> None:
         data = await asyncio.to_thread(snapshot.parse, message.data)
         self.index = SuggestIndex(data)
+        self._epoch = message.epoch
         # The snapshot is long-lived: keep its objects out of the collector's full passes.
         gc.freeze()
         self.metrics.snapshots.inc()

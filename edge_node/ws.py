@@ -137,7 +137,8 @@ class ClientSocket:
         try:
             message = decode_json(text) if text is not None else decode(data or b"")
         except ProtocolError as exc:
-            self.send_error(None, exc)
+            if self.bucket.allow(now):  # a flood of garbage gets no more answers than the rate
+                self.send_error(exc.request_id, exc)
             return
         if not self.bucket.allow(now):
             self._rate_limited(message, now)

@@ -57,10 +57,15 @@ class LightconeError(Exception):
 
 
 class ProtocolError(LightconeError):
-    """The peer sent data that is not a valid message."""
+    """The peer sent data that is not a valid message.
+
+    ``request_id`` is the frame's ``id`` when it had a usable one, so the error can be
+    matched to the request.
+    """
 
     status = 400
     default_code = "bad_message"
+    request_id: str | int | None = None
 
 
 class BadRequest(LightconeError):

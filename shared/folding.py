@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import unicodedata
 
+MAX_TERM_CHARS = 100
+"""Longest term (display form) anywhere: corpus lines, admin writes, logged searches, queries."""
+
 # Latin letters that carry no combining mark in Unicode, so NFKD leaves them alone.
 _EXTRA = str.maketrans(
     {

@@ -115,21 +115,28 @@ class Error:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """First message of an edge on the link: who it is and which data version it holds."""
+    """First message of an edge on the link: who it is and which data it holds.
+
+    ``epoch`` names the core database the edge's data came from; versions only compare
+    within one epoch (a core on a fresh database starts counting again).
+    """
 
     TYPE: ClassVar[str] = "hello"
     region: str
     edge_id: str
     version: int
+    epoch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The whole serving structure at ``version`` (see :mod:`shared.snapshot`)."""
+    """The whole serving structure at ``version`` of database ``epoch`` (see
+    :mod:`shared.snapshot`)."""
 
     TYPE: ClassVar[str] = "snapshot"
     version: int
     data: bytes
+    epoch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -641,7 +648,13 @@ def from_wire(raw: Any) -> Message:
     if cls is None:
         raise ProtocolError(f"unknown message type {tag!r}", code="unknown_type")
     fields = {k: v for k, v in raw.items() if k != "type"}
-    return typing.cast(Message, _build(cls, fields, str(tag)))
+    try:
+        return typing.cast(Message, _build(cls, fields, str(tag)))
+    except ProtocolError as exc:
+        request_id = raw.get("id")
+        if isinstance(request_id, str | int) and not isinstance(request_id, bool):
+            exc.request_id = request_id
+        raise
 
 
 def _build(cls: type[Any], raw: dict[str, Any], path: str) -> Any:

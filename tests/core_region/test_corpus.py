@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core_region.corpus import MAX_TERM_CHARS, MAX_WEIGHT, CorpusError, load, parse
+from core_region.corpus import MAX_WEIGHT, CorpusError, load, parse
+from shared.folding import MAX_TERM_CHARS
 
 
 def lines(text: str) -> list[bytes]:

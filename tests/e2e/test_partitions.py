@@ -239,3 +239,24 @@ async def test_core_down_and_back_commits_queued_searches_once(linked: Linked) -
 async def _stale(url: str) -> dict[str, Any] | None:
     answer: dict[str, Any] = (await get(f"{url}/suggest", q="tok")).json()
     return answer if answer["stale"] else None
+
+
+async def test_a_core_on_a_fresh_database_resends_everything(
+    linked: Linked, tmp_path: Path
+) -> None:
+    """Versions only compare within one database: an edge whose version matches the head of
+    a core restarted on a new database still gets that database's snapshot."""
+    linked.core.kill()
+    corpus = tmp_path / "other.tsv"
+    corpus.write_text("Elsewhere\t5\n", encoding="utf-8")
+    fresh = tmp_path / "fresh"
+    core = await asyncio.to_thread(start_core, fresh, corpus=corpus, env=FAST_LINK)
+    linked.core = core
+    linked.proxy.retarget(int(core.url.rsplit(":", 1)[1]))
+
+    async def top(q: str) -> list[str]:
+        answer = (await get(f"{linked.edge.url}/suggest", q=q)).json()
+        return [i["term"] for i in answer["items"]]
+
+    await until_equal(partial(top, "else"), ["Elsewhere"], 10)
+    assert await top("tok") == []

@@ -33,6 +33,7 @@ class Node:
         self.log_path = log_path
         self.lines: list[str] = []
         self._changed = threading.Condition()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         full_env = {**os.environ, **env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", *args],
