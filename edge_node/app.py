@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from prometheus_client import make_asgi_app
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from edge_node import replay, shutdown
 from edge_node.cursors import Cursors
@@ -33,6 +35,10 @@ def create_app(settings: EdgeSettings) -> Starlette:
     routes = [
         Route("/suggest", timed(metrics.requests, "/suggest")(suggest), methods=["GET"]),
         Route("/search", timed(metrics.requests, "/search")(search), methods=["POST"]),
+        Route("/", page),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        Route("/status", status),
+        Route("/demo/config", demo_config),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Mount("/metrics", app=make_asgi_app(metrics.registry)),
@@ -93,6 +99,42 @@ async def search(request: Request) -> Response:
     ack = await service.search(search_id, q)
     status = 200 if ack.status == "committed" else 202
     return JSONResponse({"id": ack.id, "status": ack.status, "version": ack.version}, status)
+
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def page(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html")
+
+
+async def status(request: Request) -> Response:
+    """What the demo page's panel shows: this node, its link and how fresh its data is."""
+    service: Service = request.app.state.service
+    up = service.upstream
+    age_ms = up.age_ms()
+    return JSONResponse(
+        {
+            "region": service.settings.region,
+            "edge_id": up.edge_id,
+            "link": up.state,
+            "version": up.version,
+            "age_ms": age_ms,
+            "stale": age_ms > service.settings.stale_after_ms,
+            "flags": {
+                feature: {"stale_ok": on, "mode": "tolerant" if on else "strict"}
+                for feature, on in sorted(up.flags.items())
+            },
+            "outbox": len(up.outbox),
+        }
+    )
+
+
+async def demo_config(request: Request) -> Response:
+    settings: EdgeSettings = request.app.state.settings
+    return JSONResponse(
+        {"region": settings.region, "control_url": settings.demo_control_url or None}
+    )
 
 
 async def healthz(request: Request) -> Response:

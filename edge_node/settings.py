@@ -111,6 +111,13 @@ class EdgeSettings:
         "Kernel send buffer of each client connection in bytes; 0 keeps the OS autotuning.",
     )
 
+    demo_control_url: str = setting(
+        "LIGHTCONE_DEMO_CONTROL_URL",
+        "",
+        "Local demo only (set by lightcone up): the control API the page uses to flip flags "
+        "and partitions. Empty in deployments: the page then shows flags read-only.",
+    )
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"Config 'LIGHTCONE_PORT' must be 0..65535, got {self.port}.")
