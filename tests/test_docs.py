@@ -174,7 +174,7 @@ def test_the_code_scan_finds_codes() -> None:
 
 def test_every_error_code_is_in_protocol() -> None:
     codes = _error_codes()
-    assert {"outbox_full", "bad_message", "batch_too_large", "internal_error"} <= codes
+    assert {"outbox_full", "bad_message", "room_full", "internal_error"} <= codes
     text = _doc("protocol.md")
     assert sorted(c for c in codes if f"`{c}`" not in text) == []
 
