@@ -268,18 +268,26 @@ class Demo:
 
     def _show(self, topology: dict[str, Any]) -> None:
         say("")
-        say(f"{'user in':<28} {'target':<12} {'fiber floor':>11} {'simulated RTT':>13}  url")
+        say(f"{'user in':<28} {'target':<14} {'fiber floor':>11} {'simulated RTT':>13}  url")
         for e in topology["entries"]:
             target = f"{e['target_region']} ({e['kind']})"
             say(
-                f"{e['user_city']:<28} {target:<12} {e['fiber_floor_ms']:>8.1f} ms "
+                f"{e['user_city']:<28} {target:<14} {e['fiber_floor_ms']:>8.1f} ms "
                 f"{e['rtt_ms']:>10.1f} ms  {e['url']}"
             )
         say("")
-        first = topology["entries"][0]
-        say(f"Open the demo page: {first['url']}/")
-        say(f"Try: curl '{first['url']}/suggest?q=sao+pa'")
-        say("     lightcone partition syd   /   lightcone heal syd")
+        entries = topology["entries"]
+        far = max(entries, key=lambda e: (e["kind"] == "central", e["rtt_ms"]))
+        near = next(
+            e for e in entries if e["user_region"] == far["user_region"] and e["kind"] == "edge"
+        )
+        say(f"Open the demo page as a user in {near['user_city']}: {near['url']}/")
+        say(f"Try: curl '{near['url']}/suggest?q=sao+pa'   (nearest edge)")
+        say(f"     curl '{far['url']}/suggest?q=sao+pa'   (central)")
+        say(
+            f"     lightcone partition {near['target_region']}   /   "
+            f"lightcone heal {near['target_region']}"
+        )
         say("Ctrl-C stops everything.")
 
     async def _wait(self) -> Child | None:
