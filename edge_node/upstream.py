@@ -98,6 +98,7 @@ class Upstream:
         self._jitter = jitter
         self._confirmed_at: float | None = None
         self._epoch = ""
+        self._pending: SuggestIndex | None = None  # a compaction snapshot catching up
         self._ws: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -280,24 +281,40 @@ class Upstream:
 
     async def _load(self, message: Snapshot) -> None:
         data = await asyncio.to_thread(snapshot.parse, message.data)
-        self.index = SuggestIndex(data)
-        self._epoch = message.epoch
         # The snapshot is long-lived: keep its objects out of the collector's full passes.
         gc.freeze()
         self.metrics.snapshots.inc()
         logger.info("loaded snapshot v%d: %d terms", data.version, len(data))
+        fresh = SuggestIndex(data)
+        current = self.index
+        if current is not None and message.epoch == self._epoch and data.version < current.version:
+            # A compaction snapshot older than what we serve, with the deltas since right
+            # behind it: keep serving the current index until the new one has caught up, so
+            # answers never go back in time.
+            self._pending = fresh
+            return
+        self._install(fresh, message.epoch)
+
+    def _install(self, index: SuggestIndex, epoch: str) -> None:
+        self.index, self._epoch, self._pending = index, epoch, None
         self._advanced()
         self.ready.set()
 
     async def _apply(self, delta: Delta) -> None:
-        if self.index is None:
+        target = self._pending or self.index
+        if target is None:
             return  # a snapshot is on its way: hello said we hold nothing
         try:
-            self.index.apply(delta)
+            target.apply(delta)
         except GapError as exc:
             self.metrics.gaps.inc()
             logger.warning("%s: resyncing", exc)
-            await self._send(Resync(self.index.version))
+            await self._send(Resync(target.version))
+            return
+        if self._pending is not None:
+            if self.index is not None and self._pending.version < self.index.version:
+                return
+            self._install(self._pending, self._epoch)
             return
         self._advanced()
 

@@ -15,10 +15,17 @@ from shared.config import ConfigError, from_environ
 from shared.demo import DEFAULT_CORE, DEFAULT_EDGES, UpOptions, up
 from shared.server import serve, setup_logging
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lightcone", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("LIGHTCONE_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("LIGHTCONE_LOG_LEVEL", "info").lower(),
+        choices=LOG_LEVELS,
+        help="log level [LIGHTCONE_LOG_LEVEL, info]",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     core = commands.add_parser("core", help="run the core region (the one writer)")
@@ -66,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd.set_defaults(run=_partition, verb=verb)
 
     args = parser.parse_args(argv)
+    if args.log_level not in LOG_LEVELS:
+        parser.error(f"LIGHTCONE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     setup_logging(args.log_level)
     try:
         return int(args.run(args) or 0)
@@ -115,6 +124,8 @@ def _core(args: argparse.Namespace) -> None:
         corpus=args.corpus,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.corpus is not None:
+        _check_corpus(settings.corpus)
     serve(
         create_app(settings),
         name="core",
@@ -122,6 +133,16 @@ def _core(args: argparse.Namespace) -> None:
         port=settings.port,
         ws_max_size=settings.max_link_message_bytes,
     )
+
+
+def _check_corpus(path: Path) -> None:
+    """Refuse a bad corpus before serving: a clear message and exit 2, not a traceback."""
+    from core_region import corpus
+
+    try:
+        corpus.load(path)
+    except (OSError, corpus.CorpusError) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _edge(args: argparse.Namespace) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from pathlib import Path
 
@@ -21,6 +22,16 @@ async def test_edges_swap_to_a_compacted_snapshot_without_losing_writes(tmp_path
     every write, and serve the same answers as before plus the writes."""
     core = start_core(tmp_path, corpus=SMALL_CORPUS, env={"LIGHTCONE_COMPACT_AFTER": "5"})
     edge = start_edge(tmp_path, core.url, "syd")
+    versions: list[int] = []
+    done = asyncio.Event()
+
+    async def watch_versions() -> None:
+        async with httpx.AsyncClient() as client:
+            while not done.is_set():
+                answer = (await client.get(f"{edge.url}/suggest", params={"q": "c"})).json()
+                versions.append(answer["version"])
+
+    watcher = asyncio.create_task(watch_versions())
     try:
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
             for n in range(8):
@@ -49,6 +60,10 @@ async def test_edges_swap_to_a_compacted_snapshot_without_losing_writes(tmp_path
 
         await until_equal(partial(terms, "compact"), [f"Compact {n}" for n in range(7, -1, -1)], 5)
         assert (await terms("sao pa"))[0] == "São Paulo"
+        done.set()
+        await watcher
+        assert versions == sorted(versions), "answers went back in time during compaction"
     finally:
+        done.set()
         edge.stop()
         core.stop()
