@@ -78,6 +78,7 @@ def going_away(peers: Collection[T], close: Callable[[T], object]) -> GoingAway:
     wait; a close that fails (the peer left meanwhile) is ignored."""
 
     async def hook() -> None:
+        logger.info("going away: closing %d websocket(s)", len(peers))
         pending = [result for peer in list(peers) if inspect.isawaitable(result := close(peer))]
         await asyncio.gather(*pending, return_exceptions=True)
         # Each peer leaves ``peers`` in its own connection task, which sets no event: poll.
