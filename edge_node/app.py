@@ -113,6 +113,8 @@ async def status(request: Request) -> Response:
     service: Service = request.app.state.service
     up = service.upstream
     age_ms = up.age_ms()
+    # In the local demo the page reads /status through every entry (other origins).
+    cors = {"Access-Control-Allow-Origin": "*"} if service.settings.demo_control_url else {}
     return JSONResponse(
         {
             "region": service.settings.region,
@@ -126,7 +128,8 @@ async def status(request: Request) -> Response:
                 for feature, on in sorted(up.flags.items())
             },
             "outbox": len(up.outbox),
-        }
+        },
+        headers=cors,
     )
 
 

@@ -170,6 +170,7 @@ class Demo:
         finally:
             server.should_exit = True
             await control
+            await state.close()
         if crashed is not None:
             say(
                 f"lightcone up: {crashed.name} exited with {crashed.process.returncode}; "

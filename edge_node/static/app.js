@@ -1,0 +1,684 @@
+"use strict";
+// The lightcone demo page: live suggestions, a shared cursor room, the node's freshness,
+// the flags and a partition switch. Plain JavaScript, JSON over the edge's websocket
+// (subprotocol "lightcone.json"); see docs/protocol.md for every message.
+
+const ROOM = "demo";
+const MOVE_EVERY_MS = 33; // ~30 Hz
+const PING_EVERY_MS = 2000; // keeps our member present (timeout 20 s) and measures the RTT
+const POLL_EVERY_MS = 1000;
+const RESEND_EVERY_MS = 5000;
+const FLAGS_EVERY_MS = 10000;
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 5000;
+const KEY_ME = "lightcone.me";
+const KEY_PENDING = "lightcone.pending";
+const KEY_SESSION = "lightcone.session";
+
+const NAMES_A = ["Swift", "Quiet", "Bright", "Lucky", "Brave", "Calm", "Clever", "Sunny"];
+const NAMES_B = ["Otter", "Falcon", "Lynx", "Heron", "Koala", "Panda", "Gecko", "Orca"];
+const COLORS = ["#e4572e", "#2e86de", "#17a589", "#8e44ad", "#d4a017", "#c0392b", "#d35400"];
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+const state = {
+  controlUrl: null,
+  topology: null,
+  entry: null, // the topology entry we talk to; null: this page's own origin (deployments)
+  ws: null,
+  attempt: 0,
+  reconnectTimer: null,
+  nextId: 1,
+  sentAt: new Map(), // request id -> performance.now() at send
+  rtts: [],
+  latestSuggest: null,
+  latestQ: "",
+  me: null,
+  you: null,
+  members: new Map(), // member id -> {id, name, color, region, x, y, reachable, el}
+  room: { mode: "–", reachable: true, paused: false, unreachable: new Set() },
+  move: { latest: null, timer: null, last: null },
+  statusViaWs: false,
+};
+
+// ---- small helpers ----------------------------------------------------------------------
+
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function pick(list) {
+  return list[Math.floor(Math.random() * list.length)];
+}
+
+function ms(value) {
+  if (value === null || value === undefined) return "–";
+  return value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+async function getJson(url, options = {}) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 3000);
+  try {
+    const answer = await fetch(url, { ...options, signal: abort.signal, cache: "no-store" });
+    const body = await answer.json();
+    if (!answer.ok) throw new Error(body.message || `HTTP ${answer.status}`);
+    return body;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---- identity and pending searches (kept in the browser) --------------------------------
+
+function stored(key) {
+  try {
+    return JSON.parse(localStorage.getItem(key));
+  } catch (_) {
+    return null;
+  }
+}
+
+function identity() {
+  let me = stored(KEY_ME);
+  if (!me || !me.name || !/^#[0-9a-f]{6}$/.test(me.color || "")) {
+    me = { name: `${pick(NAMES_A)} ${pick(NAMES_B)}`, color: pick(COLORS) };
+    localStorage.setItem(KEY_ME, JSON.stringify(me));
+  }
+  return me;
+}
+
+function session(fresh = false) {
+  let value = sessionStorage.getItem(KEY_SESSION);
+  if (!value || fresh) {
+    value = uuid();
+    sessionStorage.setItem(KEY_SESSION, value);
+  }
+  return value;
+}
+
+function pendingSearches() {
+  return stored(KEY_PENDING) || [];
+}
+
+function savePending(list) {
+  localStorage.setItem(KEY_PENDING, JSON.stringify(list.slice(-200)));
+}
+
+// ---- the websocket ------------------------------------------------------------------------
+
+function baseUrl() {
+  return state.entry ? state.entry.url : location.origin;
+}
+
+function wsUrl() {
+  return `${baseUrl().replace(/^http/, "ws")}/ws`;
+}
+
+function connect() {
+  clearTimeout(state.reconnectTimer);
+  setConn("connecting…", "connecting");
+  const ws = new WebSocket(wsUrl(), ["lightcone.json"]);
+  state.ws = ws;
+  ws.onopen = () => onOpen(ws);
+  ws.onmessage = (event) => onMessage(JSON.parse(event.data));
+  ws.onclose = () => onClose(ws);
+}
+
+function onOpen(ws) {
+  if (ws !== state.ws) return;
+  state.attempt = 0;
+  setConn(`connected to ${state.entry ? state.entry.target_region : "this edge"}`, "up");
+  join();
+  resendPending();
+  const q = $("search").value;
+  if (q) sendSuggest(q);
+}
+
+function onClose(ws) {
+  if (ws !== state.ws) return; // an old socket we replaced on purpose
+  state.ws = null;
+  state.sentAt.clear();
+  clearMembers();
+  const delay = Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** state.attempt);
+  state.attempt += 1;
+  setConn(`disconnected · retrying in ${ms(delay)}`, "down");
+  state.reconnectTimer = setTimeout(connect, Math.max(100, delay));
+}
+
+function send(message) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
+  state.ws.send(JSON.stringify(message));
+  return true;
+}
+
+function request(message) {
+  if (message.id === undefined) message.id = state.nextId++;
+  if (!send(message)) return null;
+  state.sentAt.set(message.id, performance.now());
+  return message.id;
+}
+
+function roundTrip(id) {
+  const started = state.sentAt.get(id);
+  state.sentAt.delete(id);
+  return started === undefined ? null : performance.now() - started;
+}
+
+function setConn(text, kind) {
+  const node = $("ws-state");
+  node.textContent = text;
+  node.dataset.state = kind;
+}
+
+const HANDLERS = {
+  suggestions: onSuggestions,
+  search_ack: onSearchAck,
+  error: onError,
+  pong: (m) => showMeasured(roundTrip(m.id)),
+  presence: onPresence,
+  joined: (m) => upsertMember(m.member),
+  left: onLeft,
+  moves: onMoves,
+  room_status: applyRoomStatus,
+};
+
+function onMessage(message) {
+  const handler = HANDLERS[message.type];
+  if (handler) handler(message);
+}
+
+function onError(message) {
+  const rtt = roundTrip(message.id);
+  if (message.id === state.latestSuggest) {
+    $("suggestions").replaceChildren();
+    $("suggestions").dataset.q = state.latestQ;
+    showSuggestMeta(`${ms(rtt)} · error ${message.code}: ${message.message}`, true);
+  } else if (typeof message.id === "string" && message.id.startsWith("probe-")) {
+    renderStatusFromWs({ error: message.code });
+  } else if (pendingSearches().some((s) => s.id === message.id)) {
+    // outbox_full and rate limits pass; anything else is final: stop resending it.
+    const retry = ["outbox_full", "rate_limited", "too_many_in_flight"].includes(message.code);
+    const status = retry ? `retrying (${message.code})` : `error: ${message.code}`;
+    onSearchAck({ id: message.id, status, version: null });
+  }
+}
+
+// ---- suggestions and searches -------------------------------------------------------------
+
+function sendSuggest(q) {
+  state.latestSuggest = request({ type: "suggest", q, limit: 6 });
+  state.latestQ = q;
+  $("suggestions").classList.toggle("outdated", $("suggestions").dataset.q !== q);
+}
+
+function onSuggestions(message) {
+  const rtt = roundTrip(message.id);
+  if (typeof message.id === "string" && message.id.startsWith("probe-")) {
+    renderStatusFromWs(message);
+    return;
+  }
+  if (message.id !== state.latestSuggest) return; // an older keystroke's answer
+  showMeasured(rtt);
+  renderSuggestions(message.items);
+  const freshness = message.stale ? "STALE" : "fresh";
+  showSuggestMeta(
+    `${ms(rtt)} round trip · v${message.version} · age ${ms(message.age_ms)} · ` +
+      `${message.mode} · ${freshness} · ${message.region}`,
+    message.stale,
+  );
+}
+
+function showSuggestMeta(text, bad) {
+  const meta = $("suggest-meta");
+  meta.textContent = text;
+  meta.classList.toggle("bad", Boolean(bad));
+}
+
+function renderSuggestions(items) {
+  const list = $("suggestions");
+  list.dataset.q = state.latestQ;
+  list.classList.remove("outdated");
+  list.replaceChildren(
+    ...items.map((item, i) => {
+      const row = el("li", i === 0 ? "active" : "");
+      row.dataset.testid = "suggestion";
+      row.append(el("span", "term", item.term), el("span", "weight", item.weight.toLocaleString()));
+      row.addEventListener("mousedown", (event) => {
+        event.preventDefault();
+        logSearch(item.term);
+      });
+      return row;
+    }),
+  );
+}
+
+function onSearchKey(event) {
+  if (event.key !== "Enter") return;
+  // Enter logs the top suggestion of what is typed; Shift+Enter logs the text as typed.
+  const list = $("suggestions");
+  const top = list.dataset.q === $("search").value && list.querySelector(".active .term");
+  const chosen = event.shiftKey || !top ? $("search").value.trim() : top.textContent;
+  if (chosen) logSearch(chosen);
+}
+
+function logSearch(q) {
+  const item = { id: uuid(), q, status: "sending…", version: null };
+  savePending([...pendingSearches(), item]);
+  addSearchRow(item);
+  send({ type: "search", id: item.id, q: item.q });
+  $("search").value = q;
+}
+
+function resendPending() {
+  for (const item of pendingSearches()) {
+    if (!document.querySelector(`[data-search-id="${item.id}"]`)) addSearchRow(item);
+    send({ type: "search", id: item.id, q: item.q });
+  }
+}
+
+function onSearchAck(ack) {
+  const list = pendingSearches();
+  const item = list.find((s) => s.id === ack.id);
+  if (!item) return;
+  Object.assign(item, { status: ack.status, version: ack.version });
+  const done = ack.status === "committed" || ack.status.startsWith("error");
+  savePending(done ? list.filter((s) => s.id !== ack.id) : list);
+  updateSearchRow(item);
+}
+
+function addSearchRow(item) {
+  const row = el("li");
+  row.dataset.searchId = item.id;
+  row.dataset.testid = "search-row";
+  row.append(el("span", "q", item.q), el("span", "ack"));
+  $("searches").prepend(row);
+  while ($("searches").children.length > 3) $("searches").lastElementChild.remove();
+  updateSearchRow(item);
+}
+
+function updateSearchRow(item) {
+  const row = document.querySelector(`[data-search-id="${item.id}"]`);
+  if (!row) return;
+  const ack = row.querySelector(".ack");
+  const texts = { committed: `committed v${item.version}`, queued: "queued · will resend" };
+  ack.textContent = texts[item.status] || item.status;
+  ack.dataset.status = item.status.split(/[: ]/)[0];
+}
+
+// ---- the cursor room ----------------------------------------------------------------------
+
+function onPresence(message) {
+  clearMembers();
+  state.you = message.you;
+  message.members.forEach(upsertMember);
+  const paused = message.mode === "strict" && !message.reachable;
+  applyRoomStatus({ mode: message.mode, reachable: message.reachable, paused, unreachable: [] });
+}
+
+function join() {
+  const { name, color } = state.me;
+  send({ type: "join", room: ROOM, name, color, session: session() });
+}
+
+function onLeft(message) {
+  if (message.id === state.you) {
+    if (message.reason === "evicted") session(true); // another tab took our session
+    clearMembers();
+    join();
+    return;
+  }
+  const member = state.members.get(message.id);
+  if (member) member.el.remove();
+  state.members.delete(message.id);
+  renderRoomInfo();
+}
+
+function onMoves(message) {
+  for (const move of message.moves) {
+    const member = state.members.get(move.id);
+    if (!member) continue;
+    member.x = move.x;
+    member.y = move.y;
+    placeCursor(member);
+  }
+}
+
+function applyRoomStatus(status) {
+  state.room = { ...status, unreachable: new Set(status.unreachable) };
+  $("paused").hidden = !status.paused;
+  state.members.forEach(styleCursor);
+  renderRoomInfo();
+  if (state.statusViaWs) renderLink(status.reachable ? "up" : "down");
+}
+
+function upsertMember(member) {
+  const old = state.members.get(member.id);
+  if (old) old.el.remove();
+  const cursor = { ...member, el: cursorElement(member) };
+  state.members.set(member.id, cursor);
+  $("canvas").append(cursor.el);
+  placeCursor(cursor);
+  styleCursor(cursor);
+  renderRoomInfo();
+}
+
+function cursorElement(member) {
+  const node = el("div", "cursor");
+  node.dataset.testid = "cursor";
+  node.dataset.memberId = member.id;
+  node.dataset.name = member.name;
+  node.style.setProperty("--c", member.color);
+  node.innerHTML =
+    '<svg viewBox="0 0 16 20" width="16" height="20" aria-hidden="true">' +
+    '<path d="M1 1 L1 16 L5 12 L8 19 L11 18 L8 11 L14 11 Z"/></svg>';
+  const label = el("span", "label");
+  label.append(el("span", "who", member.id === state.you ? `${member.name} (you)` : member.name));
+  label.append(el("span", "badge", member.region));
+  label.append(el("span", "away", "unreachable"));
+  node.append(label);
+  return node;
+}
+
+function placeCursor(member) {
+  member.el.style.left = `${member.x / 100}%`;
+  member.el.style.top = `${member.y / 100}%`;
+  member.el.dataset.x = member.x;
+  member.el.dataset.y = member.y;
+}
+
+function styleCursor(member) {
+  const away = !member.reachable || state.room.unreachable.has(member.id);
+  member.el.classList.toggle("unreachable", away);
+  member.el.classList.toggle("self", member.id === state.you);
+}
+
+function clearMembers() {
+  state.members.forEach((member) => member.el.remove());
+  state.members.clear();
+  renderRoomInfo();
+}
+
+function renderRoomInfo() {
+  const n = state.members.size;
+  const link = state.room.reachable ? "" : " · edge cut off from the core";
+  $("room-info").textContent = `${n} here · cursors ${state.room.mode}${link}`;
+}
+
+function onPointerMove(event) {
+  const box = $("canvas").getBoundingClientRect();
+  const clamp = (v) => Math.max(0, Math.min(10000, Math.round(v * 10000)));
+  state.move.latest = {
+    x: clamp((event.clientX - box.left) / box.width),
+    y: clamp((event.clientY - box.top) / box.height),
+  };
+  if (!state.move.timer) flushMove();
+}
+
+function flushMove() {
+  const latest = state.move.latest;
+  const last = state.move.last;
+  state.move.timer = null;
+  if (!latest || (last && last.x === latest.x && last.y === latest.y)) return;
+  if (send({ type: "move", room: ROOM, x: latest.x, y: latest.y })) state.move.last = latest;
+  state.move.timer = setTimeout(flushMove, MOVE_EVERY_MS);
+}
+
+// ---- the node panel: /status, or the websocket when /status is out of reach -------------
+
+async function pollStatus() {
+  const foreign = new URL(baseUrl()).origin !== location.origin;
+  if (foreign && state.statusViaWs) return probeOverWs();
+  try {
+    renderStatus(await getJson(`${baseUrl()}/status`));
+    state.statusViaWs = false;
+    $("status-source").textContent = `from ${baseUrl()}/status, every second`;
+  } catch (_) {
+    // Another origin's /status is unreadable without CORS: ask the edge over the socket.
+    state.statusViaWs = true;
+    probeOverWs();
+  }
+}
+
+function probeOverWs() {
+  request({ type: "suggest", id: `probe-${state.nextId++}`, q: "", limit: 1 });
+  renderLink(!state.ws ? "unreachable" : state.room.reachable ? "up" : "down");
+  $("status-source").textContent = "via the websocket: /status of another origin is unreadable";
+}
+
+function renderStatus(s) {
+  $("node-region").textContent = `${s.region} · ${s.edge_id}`;
+  renderLink(s.link);
+  $("node-version").textContent = `v${s.version}`;
+  $("node-age").textContent = ms(s.age_ms);
+  $("node-outbox").textContent = `${s.outbox} search${s.outbox === 1 ? "" : "es"} waiting`;
+  renderStale(s.stale, s.region, s.age_ms);
+  if (!state.controlUrl) renderFlags(s.flags);
+}
+
+function renderStatusFromWs(answer) {
+  if (answer.error) {
+    $("node-age").textContent = `unknown (${answer.error})`;
+    renderStale(!state.room.reachable, baseRegion(), null);
+    return;
+  }
+  $("node-region").textContent = answer.region;
+  $("node-version").textContent = `v${answer.version}`;
+  $("node-age").textContent = ms(answer.age_ms);
+  $("node-outbox").textContent = "–";
+  renderStale(answer.stale, answer.region, answer.age_ms);
+}
+
+function baseRegion() {
+  return state.entry ? state.entry.target_region : "this edge";
+}
+
+function renderLink(link) {
+  const pill = $("link-state");
+  const was = pill.dataset.state;
+  if (link === "up" && was && was !== "up") {
+    resendPending(); // the edge can commit them now
+    if ($("search").value) sendSuggest($("search").value);
+  }
+  pill.textContent = link;
+  pill.dataset.state = link;
+}
+
+function renderStale(stale, region, ageMs) {
+  $("stale").hidden = !stale;
+  document.body.classList.toggle("is-stale", Boolean(stale));
+  const age = ageMs === null ? "" : ` for ${ms(ageMs)}`;
+  const what = "it keeps serving cached suggestions and local cursors";
+  $("stale-text").textContent = `${region} has not heard from the core${age}: ${what}`;
+  $("node-age").classList.toggle("bad", Boolean(stale));
+}
+
+// ---- flags and partitions (the demo's control API) -----------------------------------------
+
+async function pollControl(withFlags = true) {
+  if (!state.controlUrl) return;
+  try {
+    // GET /flags costs the demo process ~40 ms of CPU (and delays every simulated link),
+    // so the flags are read at start, after a switch and every FLAGS_EVERY_MS only.
+    const topology = await getJson(`${state.controlUrl}/topology`);
+    if (withFlags) renderFlags(await getJson(`${state.controlUrl}/flags`));
+    state.topology = topology;
+    renderPartition(topology.partitions || {});
+    $("switches-note").textContent = "";
+  } catch (err) {
+    $("switches-note").textContent = `control API unreachable (${err.message})`;
+  }
+}
+
+function renderFlags(flags) {
+  for (const feature of ["suggest", "cursors"]) {
+    const button = $(`flag-${feature}`);
+    const flag = flags[feature] || { stale_ok: true, mode: "tolerant" };
+    button.textContent = flag.mode;
+    button.dataset.on = String(flag.stale_ok);
+    button.dataset.mode = flag.mode;
+    button.disabled = !state.controlUrl;
+  }
+}
+
+function renderPartition(partitions) {
+  const region = baseRegion();
+  const cut = Boolean(partitions[region]);
+  const button = $("partition");
+  $("partition-row").hidden = !state.controlUrl || !(region in partitions);
+  $("partition-region").textContent = region;
+  button.textContent = cut ? "cut" : "connected";
+  button.dataset.on = String(!cut);
+}
+
+async function control(button, method, path, body) {
+  button.disabled = true;
+  const headers = { "content-type": "application/json" };
+  try {
+    await getJson(`${state.controlUrl}${path}`, { method, headers, body: JSON.stringify(body) });
+  } catch (err) {
+    $("switches-note").textContent = err.message;
+  } finally {
+    button.disabled = false;
+    await pollControl();
+  }
+}
+
+function toggleFlag(event) {
+  const button = event.currentTarget;
+  const body = { stale_ok: button.dataset.on !== "true" };
+  control(button, "PUT", `/flags/${button.dataset.feature}`, body);
+}
+
+function togglePartition(event) {
+  const verb = event.currentTarget.dataset.on === "true" ? "partition" : "heal";
+  control(event.currentTarget, "POST", `/${verb}/${baseRegion()}`, null);
+}
+
+// ---- the region picker -------------------------------------------------------------------
+
+function entryFor(userRegion, kind) {
+  const entries = state.topology ? state.topology.entries : [];
+  return entries.find((e) => e.user_region === userRegion && e.kind === kind) || null;
+}
+
+function initialEntry() {
+  // The entry in the address (#syd:central), else the one this page came through.
+  const [userRegion, kind] = location.hash.slice(1).split(":");
+  const mine = (e) => new URL(e.url).port === location.port;
+  const entries = state.topology.entries;
+  return entryFor(userRegion, kind) || entries.find(mine) || entries[0];
+}
+
+function renderPicker() {
+  const select = $("city");
+  const cities = new Map(state.topology.entries.map((e) => [e.user_region, e.user_city]));
+  select.replaceChildren(
+    ...[...cities].map(([region, city]) => {
+      const option = el("option", "", city.split(",")[0]);
+      option.value = region;
+      return option;
+    }),
+  );
+  $("picker").hidden = false;
+  showEntry();
+}
+
+function showEntry() {
+  const e = state.entry;
+  if (!e) return;
+  $("city").value = e.user_region;
+  $("via-edge").classList.toggle("on", e.kind === "edge");
+  $("via-central").classList.toggle("on", e.kind === "central");
+  $("via-edge").textContent = `nearest edge · ${entryFor(e.user_region, "edge").target_region}`;
+  $("via-central").textContent = `central · ${entryFor(e.user_region, "central").target_region}`;
+  document.querySelectorAll(".physics .sim").forEach((node) => (node.hidden = false));
+  $("simulated-rtt").textContent = ms(e.rtt_ms);
+  $("fiber-floor").textContent = ms(e.fiber_floor_ms);
+  history.replaceState(null, "", `#${e.user_region}:${e.kind}`);
+}
+
+function chooseEntry(userRegion, kind) {
+  const next = entryFor(userRegion, kind);
+  if (!next || next === state.entry) return;
+  state.entry = next;
+  showEntry();
+  $("measured-rtt").textContent = "–";
+  state.rtts = [];
+  state.statusViaWs = false;
+  for (const id of ["node-region", "node-version", "node-age", "node-outbox", "link-state"]) {
+    $(id).textContent = "–";
+  }
+  renderPartition(state.topology.partitions || {});
+  const old = state.ws;
+  state.ws = null; // its close must not schedule a reconnect
+  if (old) old.close();
+  state.attempt = 0;
+  connect();
+  pollStatus();
+}
+
+function showMeasured(rtt) {
+  if (rtt === null) return;
+  state.rtts = [...state.rtts.slice(-4), rtt]; // the median of the last 5 round trips
+  const sorted = [...state.rtts].sort((a, b) => a - b);
+  $("measured-rtt").textContent = ms(sorted[Math.floor(sorted.length / 2)]);
+}
+
+// ---- start -------------------------------------------------------------------------------
+
+function wire() {
+  const input = $("search");
+  input.addEventListener("input", () => sendSuggest(input.value));
+  input.addEventListener("keydown", onSearchKey);
+  $("canvas").addEventListener("pointermove", onPointerMove);
+  $("flag-suggest").addEventListener("click", toggleFlag);
+  $("flag-cursors").addEventListener("click", toggleFlag);
+  $("partition").addEventListener("click", togglePartition);
+  $("city").addEventListener("change", (e) => chooseEntry(e.target.value, state.entry.kind));
+  for (const id of ["via-edge", "via-central"]) {
+    $(id).addEventListener("click", (e) => {
+      chooseEntry(state.entry.user_region, e.currentTarget.dataset.kind);
+    });
+  }
+}
+
+async function start() {
+  state.me = identity();
+  $("me").replaceChildren(el("span", "swatch"), el("span", "", state.me.name));
+  $("me").style.setProperty("--c", state.me.color);
+  wire();
+  try {
+    state.controlUrl = (await getJson("/demo/config")).control_url;
+  } catch (_) {
+    state.controlUrl = null;
+  }
+  if (state.controlUrl) {
+    await pollControl();
+    if (state.topology && state.topology.entries.length) {
+      state.entry = initialEntry();
+      renderPicker();
+    }
+  } else {
+    $("switches-note").textContent = "read-only: no demo control here";
+  }
+  connect();
+  pollStatus();
+  setInterval(pollStatus, POLL_EVERY_MS);
+  setInterval(() => pollControl(false), POLL_EVERY_MS);
+  setInterval(pollControl, FLAGS_EVERY_MS);
+  const ping = () => request({ type: "ping" });
+  setTimeout(() => setInterval(ping, PING_EVERY_MS), POLL_EVERY_MS / 2); // between the polls
+  setInterval(resendPending, RESEND_EVERY_MS);
+}
+
+start();

@@ -1,0 +1,192 @@
+"""The demo page in a real browser (headless chromium) against ``lightcone up``.
+
+Suggestions per keystroke, a logged search, a second browser's cursor arriving through
+another edge and the core, and the stale marker through a partition and back after heal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, ViewportSize, expect
+
+from tests.helpers.browser import chromium
+
+pytestmark = pytest.mark.e2e
+
+FAST_LINK = {
+    # Stale after 1 s instead of 3; a cut link is noticed after 1.5 s, and comes back fast.
+    "LIGHTCONE_STALE_AFTER_MS": "1000",
+    "LIGHTCONE_HEARTBEAT_S": "0.3",
+    "LIGHTCONE_LINK_TIMEOUT_S": "1.5",
+    "LIGHTCONE_RECONNECT_MAX_S": "0.5",
+}
+READY_LINE = "Ctrl-C stops everything"
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+UNREACHABLE = re.compile(r"\bunreachable\b")
+
+
+def _follow(stream: IO[str], lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put("")  # end of output
+
+
+@contextlib.contextmanager
+def running_demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """``lightcone up`` with a syd and an lhr edge (plus the central iad one) and a Sydney
+    user; yields the status file's topology. Always stopped with SIGINT (killed on timeout)."""
+    status_file = tmp_path / "status.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "up",
+            "--edges",
+            "syd,lhr",
+            "--users",
+            "syd",
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--status-file",
+            str(status_file),
+        ],
+        env={**os.environ, **FAST_LINK},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_follow, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    seen: list[str] = []
+    pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not seen or READY_LINE not in seen[-1]:
+            try:
+                seen.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"lightcone up not ready in 60 s: {seen}") from None
+            assert seen[-1], f"lightcone up ended early: {''.join(seen)}"
+        topology = json.loads(status_file.read_text())
+        pids = [node["pid"] for node in topology["nodes"]]
+        yield topology
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # and the nodes it started (each in its own session)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            process.wait()
+        reader.join(timeout=5)
+        process.stdout.close()
+    assert process.returncode == 0, "".join(seen)
+
+
+def entry(topology: dict[str, Any], kind: str) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = topology["entries"]
+    (found,) = [e for e in entries if e["user_region"] == "syd" and e["kind"] == kind]
+    return found
+
+
+def own_member_id(page: Page) -> str:
+    me = page.locator("[data-testid=cursor].self")
+    expect(me).to_have_count(1, timeout=10_000)
+    member_id = me.get_attribute("data-member-id")
+    assert member_id
+    return member_id
+
+
+def point_at(page: Page, fx: float, fy: float) -> tuple[int, int]:
+    """Move the pointer over the canvas to fraction (fx, fy); returns the 0..10000 position."""
+    box = page.get_by_test_id("canvas").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy, steps=6)
+    return round(fx * 10000), round(fy * 10000)
+
+
+def wait_for_cursor(page: Page, member_id: str, x: int, y: int) -> None:
+    page.wait_for_function(
+        """([id, x, y]) => {
+            const c = document.querySelector(`[data-testid=cursor][data-member-id="${id}"]`);
+            return c && Math.abs(c.dataset.x - x) <= 60 && Math.abs(c.dataset.y - y) <= 60;
+        }""",
+        arg=[member_id, x, y],
+        timeout=10_000,
+    )
+
+
+def test_demo_page_in_a_browser(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with chromium() as browser, running_demo(tmp_path) as topology:
+        near, central = entry(topology, "edge"), entry(topology, "central")
+        control = topology["control_url"]
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{near['url']}/")
+        expect(page.get_by_test_id("node-region")).to_contain_text("syd", timeout=10_000)
+        expect(page.get_by_test_id("link-state")).to_have_text("up", timeout=10_000)
+
+        # Suggestions per keystroke, with the answer's freshness; Enter logs a search.
+        search = page.get_by_test_id("search")
+        search.press_sequentially("sao pa", delay=30)
+        expect(page.get_by_test_id("suggestion").first).to_contain_text("São Paulo")
+        expect(page.get_by_test_id("suggest-meta")).to_contain_text("tolerant · fresh · syd")
+        search.press("Enter")
+        expect(page.get_by_test_id("search-row").first).to_contain_text(
+            "committed v", timeout=10_000
+        )
+
+        # A second browser, in Sydney too but through the central edge (iad): its cursor
+        # reaches the first page through the core, with its region badge.
+        other = browser.new_context(viewport=VIEWPORT).new_page()
+        other.on("pageerror", lambda exc: errors.append(str(exc)))
+        other.goto(f"{central['url']}/")
+        other_id = own_member_id(other)
+        x, y = point_at(other, 0.62, 0.35)
+        wait_for_cursor(page, other_id, x, y)
+        remote = page.locator(f'[data-testid=cursor][data-member-id="{other_id}"]')
+        expect(remote).to_contain_text("iad")
+        x, y = point_at(other, 0.4, 0.7)
+        wait_for_cursor(page, other_id, x, y)
+        point_at(page, 0.25, 0.55)
+        search.fill("")
+        search.press_sequentially("sao pa", delay=30)  # for the screenshot
+        expect(page.get_by_test_id("stale")).to_be_hidden()
+
+        # Partition syd: the page shows the stale marker and greys the remote cursor.
+        httpx.post(f"{control}/partition/syd").raise_for_status()
+        expect(page.get_by_test_id("stale")).to_be_visible(timeout=10_000)
+        expect(remote).to_have_class(UNREACHABLE, timeout=10_000)
+        shot = tmp_path / "demo-page.png"
+        page.screenshot(path=str(shot))
+        print(f"screenshot of the demo page (partitioned): {shot}")
+
+        # Heal: the marker clears, the remote cursor is reachable again.
+        httpx.post(f"{control}/heal/syd").raise_for_status()
+        expect(page.get_by_test_id("stale")).to_be_hidden(timeout=15_000)
+        expect(page.get_by_test_id("link-state")).to_have_text("up", timeout=10_000)
+        expect(remote).not_to_have_class(UNREACHABLE, timeout=10_000)
+        assert not errors, errors
+    print(f"demo page test took {time.monotonic() - started:.1f} s")

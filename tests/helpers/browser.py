@@ -1,0 +1,54 @@
+"""Headless Chromium for browser tests: Debian's ``chromium`` driven by Playwright.
+
+Playwright never downloads a browser here (no ``playwright install``): it launches the
+system's chromium by path. Without chromium the test is skipped, or fails when
+``LIGHTCONE_CI`` is set (CI installs it, so a missing browser there is a broken setup).
+The sync API is used: it cannot run inside an asyncio loop, so browser tests are plain
+sync tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    """The system chromium's path; skips the test (fails it in CI) when there is none."""
+    path = shutil.which("chromium")
+    if path is None:
+        message = "chromium not installed: apt-get install chromium"
+        if os.environ.get("LIGHTCONE_CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """A headless chromium, closed on exit."""
+    path = chromium_path()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
