@@ -39,6 +39,7 @@ class Child:
         self.log_path = log_path
         self.lines: list[str] = []
         self._changed = threading.Condition()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", *args],
             stdin=subprocess.DEVNULL,
@@ -99,10 +100,19 @@ class Child:
                 logger.warning("%s did not stop in %.0f s: killing it", self.name, grace_s)
                 self.process.kill()
                 self.process.wait()
+        self._release()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would; reaps the process."""
+        self.process.kill()
+        self.process.wait()
+        self._release()
+
+    def _release(self) -> None:
         self._reader.join(5)
         if self.process.stderr is not None:
             self.process.stderr.close()
-        return self.process.returncode
 
 
 class Supervisor:

@@ -34,7 +34,7 @@ def image_core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         {"LIGHTCONE_DATA_DIR": str(tmp / "data")},
     )
     try:
-        node.wait_for_line("Application startup complete", 60)
+        node.wait_for("Application startup complete", 60)
         yield Running(node, port_of(node))
     finally:
         node.stop()
@@ -47,7 +47,7 @@ def start_edge(tmp: Path, core: Running, region: str, **env: str) -> Running:
         "edge", tmp, region, {"LIGHTCONE_CORE_URL": core.url, **env}, log_name=f"edge-{region}"
     )
     try:
-        node.wait_for_line("loaded snapshot", 30)
+        node.wait_for("loaded snapshot", 30)
         return Running(node, port_of(node))
     except BaseException:
         node.stop()

@@ -117,4 +117,4 @@ def start_as_image(
 
 def port_of(node: Node) -> int:
     """The port the node listens on (from its "listening on" log line)."""
-    return int(node.wait_for_line(_LISTENING, 5).group(1))
+    return int(node.wait_for(_LISTENING, 5).group(1))

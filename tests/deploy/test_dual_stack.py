@@ -38,7 +38,7 @@ def _answers_on_both(port: int) -> None:
 def test_core_serves_ipv4_and_ipv6_on_one_port(image_core: Running) -> None:
     """The core, bound as the image binds it, answers on 127.0.0.1 and ::1 at the same port."""
     assert runtime_env("core")["LIGHTCONE_HOST"] in ("", "::")
-    assert image_core.node.wait_for_line(r"listening on http://\[::\]:", 1)
+    assert image_core.node.wait_for(r"listening on http://\[::\]:", 1)
     _answers_on_both(image_core.port)
 
 

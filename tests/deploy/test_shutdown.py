@@ -76,10 +76,10 @@ def test_sigterm_closes_edge_links_with_going_away(tmp_path: Path) -> None:
     )
     edge: Running | None = None
     try:
-        core.wait_for_line("Application startup complete", 60)
+        core.wait_for("Application startup complete", 60)
         edge = start_edge(tmp_path, Running(core, port_of(core)), "gru")
         elapsed = _terminate(core, "core")
-        edge.node.wait_for_line(r"link closed: received 1001 \(going away\) core shutting down", 5)
+        edge.node.wait_for(r"link closed: received 1001 \(going away\) core shutting down", 5)
     finally:
         core.stop()
         if edge is not None:
