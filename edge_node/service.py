@@ -109,12 +109,12 @@ class Service:
         if self._cached_for is not index or self._cached_version != index.version:
             self._cache.clear()
             self._cached_for, self._cached_version = index, index.version
-        key = (fold(q), limit)
+        key = (q, limit)  # by the text as typed: a hit costs no folding
         items = self._cache.get(key)
         if items is None:
             if len(self._cache) >= ANSWER_CACHE_ENTRIES:
                 self._cache.clear()
-            entries = index.query(key[0], limit)
+            entries = index.query(fold(q), limit)
             items = self._cache[key] = PreparedItems.of([Item(e.term, e.weight) for e in entries])
         age_ms = self.upstream.age_ms()
         return Answer(

@@ -71,6 +71,7 @@ class ClientSocket:
         self.bucket = TokenBucket(settings.ws_rate, settings.ws_burst, time.monotonic())
         self.max_queued = settings.max_queued_frames
         self.metrics = service.upstream.metrics
+        self.suggest_seconds = self.metrics.ws_messages.labels("suggest")  # the hot path
         self.queue: asyncio.Queue[bytes | str] = asyncio.Queue()
         self.missed = False
         self._space = asyncio.Event()  # set while the queue is below max_queued
@@ -181,7 +182,7 @@ class ClientSocket:
         started = time.perf_counter()
         answer = self.service.suggest_now(message.q, message.limit)
         self.push(answer.frame(message.id, self.json_codec))
-        self.metrics.ws_messages.labels(message.TYPE).observe(time.perf_counter() - started)
+        self.suggest_seconds.observe(time.perf_counter() - started)
 
     def spawn_answer(self, message: Suggest | Search) -> None:
         if len(self._tasks) >= MAX_IN_FLIGHT:

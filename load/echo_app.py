@@ -6,6 +6,13 @@ is left is the cost of uvicorn, Starlette routing and JSON / websocket framing, 
 :func:`shared.server.serve` exactly as ``lightcone core`` and ``lightcone edge`` are (same
 uvicorn settings, one worker, uvloop, httptools, websockets-sansio).
 
+``/ws-codec`` is the second websocket baseline: a *protocol* echo. It decodes every binary frame
+with :func:`shared.protocol.decode` (msgpack, then the full field checks) and sends back
+:func:`shared.protocol.encode` of the message it got: the codec work the edge must do for each
+message, and nothing else (no rate limit, no metrics, no writer queue, no index). A frame that
+does not decode ends the connection (the edge would answer an ``error``; the benchmark never
+sends one).
+
 Run: ``python -m load.echo_app --port 0`` (logs ``lightcone echo listening on http://...``).
 """
 
@@ -21,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from shared.protocol import decode, encode
 from shared.server import serve, setup_logging
 
 MAX_FRAME_BYTES = 65536
@@ -40,8 +48,23 @@ async def ws_echo(websocket: WebSocket) -> None:
         return
 
 
+async def ws_codec_echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_bytes(encode(decode(await websocket.receive_bytes())))
+    except WebSocketDisconnect:
+        return
+
+
 def create_app() -> Starlette:
-    return Starlette(routes=[Route("/echo", echo), WebSocketRoute("/ws", ws_echo)])
+    return Starlette(
+        routes=[
+            Route("/echo", echo),
+            WebSocketRoute("/ws", ws_echo),
+            WebSocketRoute("/ws-codec", ws_codec_echo),
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -546,6 +546,12 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+@functools.lru_cache(maxsize=1024)
+def _json_word(text: str) -> str:
+    """JSON of a short string that recurs in every answer (a mode, a region)."""
+    return _json(text)
+
+
 # A fixmap of 8 entries, "type": "suggestions", then the "id" key.
 _SUGGESTIONS_HEAD = b"\x88" + pack("type") + pack(Suggestions.TYPE) + pack("id")
 
@@ -564,20 +570,25 @@ def suggestions_msgpack(
         (
             _SUGGESTIONS_HEAD,
             pack(request_id),
-            pack("items"),
+            _K_ITEMS,
             items.msgpack,
-            pack("version"),
+            _K_VERSION,
             pack(version),
-            pack("age_ms"),
+            _K_AGE,
             pack(age_ms),
-            pack("mode"),
+            _K_MODE,
             pack(mode),
-            pack("stale"),
-            pack(stale),
-            pack("region"),
+            _K_STALE,
+            b"\xc3" if stale else b"\xc2",
+            _K_REGION,
             pack(region),
         )
     )
+
+
+_K_ITEMS, _K_VERSION, _K_AGE, _K_MODE, _K_STALE, _K_REGION = (
+    pack(k) for k in ("items", "version", "age_ms", "mode", "stale", "region")
+)
 
 
 def suggestions_json(
@@ -596,7 +607,8 @@ def suggestions_json(
     head = f'{{"type":"{Suggestions.TYPE}","id":{_json(request_id)},' if message else "{"
     return (
         f'{head}"items":{items.json},"version":{version},"age_ms":{age_ms},'
-        f'"mode":{_json(mode)},"stale":{"true" if stale else "false"},"region":{_json(region)}}}'
+        f'"mode":{_json_word(mode)},"stale":{"true" if stale else "false"},'
+        f'"region":{_json_word(region)}}}'
     )
 
 
