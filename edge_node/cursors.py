@@ -94,7 +94,10 @@ class Cursors:
                 sum(1 for _, m in out.clients if isinstance(m, Moves))
             )
             self.deliver(out)
-            self.metrics.tick_seconds.observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            self.metrics.tick_seconds.observe(took)
+            for held in out.held_s:  # waited for the tick, plus the tick's own work
+                self.metrics.held_seconds.observe(held + took)
 
     # --- delivery ------------------------------------------------------------------------
 

@@ -90,6 +90,27 @@ class EdgeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.held_seconds = Histogram(
+            "lightcone_cursor_held_seconds",
+            "Tolerant same-edge delivery, server side: from a move's arrival to its frame",
+            buckets=(
+                0.001,
+                0.0025,
+                0.005,
+                0.01,
+                0.015,
+                0.02,
+                0.025,
+                0.03,
+                0.035,
+                0.04,
+                0.05,
+                0.075,
+                0.1,
+                0.25,
+            ),
+            registry=r,
+        )
         self.relay_seconds = Histogram(
             "lightcone_cursor_relay_seconds",
             "Strict mode: from sending a batch to the core to receiving it sequenced",

@@ -62,10 +62,13 @@ class Out:
 
     clients: list[tuple[list[ConnId], Message]] = field(default_factory=list)
     core: list[Message] = field(default_factory=list)
+    held_s: list[float] = field(default_factory=list, compare=False)
+    """How long each position a tick sends waited for it (server-side delivery delay)."""
 
     def extend(self, other: Out) -> Out:
         self.clients += other.clients
         self.core += other.core
+        self.held_s += other.held_s
         return self
 
 
@@ -81,6 +84,7 @@ class _Room:
     local: dict[str, _Local] = field(default_factory=dict)
     remote: dict[str, Member] = field(default_factory=dict)
     pending: dict[str, Position] = field(default_factory=dict)
+    pending_at: dict[str, float] = field(default_factory=dict)  # when each position arrived
     synced: bool = False  # the core has told us who is on the other edges
     awaiting: set[ConnId] = field(default_factory=set)  # joined, presence not sent yet
     awaiting_since: float = 0.0
@@ -202,6 +206,7 @@ class EdgeRooms:
         local = state.local[self._by_conn[conn][name]]
         local.last_seen = now
         state.pending[local.member.id] = Position(local.member.id, x, y)
+        state.pending_at[local.member.id] = now
 
     def leave(self, conn: ConnId, room: str | None) -> Out:
         """``conn`` leaves ``room``.
@@ -242,6 +247,7 @@ class EdgeRooms:
         member_id = self._by_conn[conn].pop(room)
         del state.local[member_id]
         state.pending.pop(member_id, None)
+        state.pending_at.pop(member_id, None)
         out = Out()
         if state.conns():
             out.clients.append((state.conns(), Left(room, member_id, reason)))
@@ -261,7 +267,8 @@ class EdgeRooms:
             if not state.pending:
                 continue
             batch = Moves(room, list(state.pending.values()))
-            state.pending = {}
+            out.held_s += [now - at for at in state.pending_at.values()]
+            state.pending, state.pending_at = {}, {}
             if self.mode == TOLERANT:
                 for position in batch.moves:
                     local = state.local[position.id]
@@ -314,7 +321,7 @@ class EdgeRooms:
             return Out()
         self.mode = mode
         for state in self._rooms.values():
-            state.pending = {}
+            state.pending, state.pending_at = {}, {}
         return self._statuses()
 
     def _statuses(self) -> Out:
@@ -356,6 +363,7 @@ class EdgeRooms:
                 del self._by_conn[local.conn][room]
                 state.awaiting.discard(local.conn)
                 state.pending.pop(msg.id, None)
+                state.pending_at.pop(msg.id, None)
                 out.clients.append(([local.conn], Left(room, msg.id, "evicted")))
                 if not state.local:
                     del self._rooms[room]
