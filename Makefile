@@ -24,6 +24,9 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)
+	$(BIN)/lightcone bench
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from load.bench import add_bench_parser
 from shared.config import ConfigError, from_environ
 from shared.demo import DEFAULT_CORE, DEFAULT_EDGES, UpOptions, up
 from shared.server import serve, setup_logging
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             help="the running demo's status file",
         )
         cmd.set_defaults(run=_partition, verb=verb)
+    add_bench_parser(commands)  # lightcone bench: load/bench.py
 
     args = parser.parse_args(argv)
     if args.log_level not in LOG_LEVELS:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from shared import geography
 from shared.control import DemoState, create_control_app, embedded
 from shared.proxy import LatencyProxy
@@ -77,7 +79,10 @@ def up(options: UpOptions) -> int:
     except ValueError as exc:
         say(f"lightcone up: {exc}")
         return 2
-    return asyncio.run(Demo(options).run())
+    # uvloop's timers fire within ±0.5 ms; the default loop's were 0.3-2 ms late, which
+    # showed up as extra delay on every simulated leg (docs/bench/report.md).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(Demo(options).run())
 
 
 class Demo:
