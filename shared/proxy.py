@@ -5,6 +5,10 @@ Nodes talk through it exactly as over a network, so node code never knows it is 
 queue of chunks stamped with their arrival time; a chunk is written ``delay_s`` after it
 arrived, so byte order is kept and throughput is not capped.
 
+The TCP handshake itself is not delayed (the proxy accepts locally, then connects on): a
+fresh connection's first request pays one simulated round trip, not two. Websockets and
+keep-alive HTTP, which the demo and the benchmarks use, pay the delay on every exchange.
+
 A cut is a black hole, as a real partition is: bytes already sent and new connections are
 held, not refused, and flow again after :meth:`LatencyProxy.heal` (TCP would retransmit).
 Peers notice a long cut the way they would for real: through their own heartbeat timeouts.
