@@ -25,7 +25,6 @@ from shared.protocol import (
     Member,
     Message,
     Moves,
-    Position,
     Reach,
     RoomState,
 )
@@ -173,6 +172,3 @@ class RoomDirectory:
                     out += self._drop(room, state, member_id, "timeout")
         return out
 
-
-def positions(members: list[Member]) -> list[Position]:
-    return [Position(m.id, m.x, m.y) for m in members]
