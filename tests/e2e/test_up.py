@@ -106,3 +106,42 @@ async def test_up_serves_with_geography_then_stops_everything(tmp_path: Path) ->
     for node in topology["nodes"]:
         with pytest.raises(ProcessLookupError):
             os.kill(node["pid"], 0)
+
+
+async def test_up_reports_a_crashed_node_and_stops_the_rest(tmp_path: Path) -> None:
+    """When a node dies, lightcone up says which, stops the others and exits with 1."""
+    status_file = tmp_path / "status.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shared.cli",
+        "up",
+        "--edges",
+        "lhr",
+        "--data-dir",
+        str(tmp_path / "demo"),
+        "--status-file",
+        str(status_file),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            while b"Ctrl-C stops everything" not in await process.stdout.readline():
+                pass
+        topology: dict[str, Any] = json.loads(status_file.read_text())
+        victim = next(n for n in topology["nodes"] if n["region"] == "lhr")
+        os.kill(victim["pid"], signal.SIGKILL)
+        async with asyncio.timeout(30):
+            rest = (await process.stdout.read()).decode()
+            code = await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert code == 1
+    assert "edge-lhr exited with -9; stopping the others" in rest
+    for node in topology["nodes"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(node["pid"], 0)
