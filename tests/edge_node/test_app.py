@@ -14,13 +14,16 @@ from shared.config import from_environ
 from shared.protocol import Error, Suggest, decode, encode
 
 
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    # A port nothing listens on: bind one, close it, and point the edge at it.
+def unreachable_core() -> str:
+    """A URL nothing listens on: bind a port, close it, and point the edge at it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings = from_environ(EdgeSettings, {}, core_url=f"http://127.0.0.1:{port}", region="syd")
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    settings = from_environ(EdgeSettings, {}, core_url=unreachable_core(), region="syd")
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -48,3 +51,18 @@ def test_websocket_reports_not_ready(client: TestClient) -> None:
         ws.send_bytes(encode(Suggest(id=7, q="syd")))
         answer = decode(ws.receive_bytes())
     assert answer == Error(7, "not_ready", "the edge has no data yet")
+
+
+def test_a_full_outbox_refuses_new_searches_and_counts_them() -> None:
+    """Past LIGHTCONE_OUTBOX_MAX, a new search gets 503 outbox_full (accepted ones stay),
+    a repeat of a queued id is still accepted, and the refusal is counted."""
+    settings = from_environ(EdgeSettings, {}, core_url=unreachable_core(), outbox_max=2)
+    with TestClient(create_app(settings)) as client:
+        for n in range(2):
+            assert client.post("/search", json={"id": f"s{n}", "q": "Sydney"}).status_code == 202
+        refused = client.post("/search", json={"id": "s2", "q": "Sydney"})
+        assert refused.status_code == 503 and refused.json()["error"] == "outbox_full"
+        assert client.post("/search", json={"id": "s0", "q": "Sydney"}).status_code == 202
+        metrics = client.get("/metrics/").text
+    assert "lightcone_outbox_rejected_total 1.0" in metrics
+    assert "lightcone_outbox_depth 2.0" in metrics
