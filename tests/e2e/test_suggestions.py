@@ -13,6 +13,8 @@ from websockets.asyncio.client import connect
 
 from shared.protocol import (
     SUBPROTOCOL_JSON,
+    Search,
+    SearchAck,
     Suggest,
     Suggestions,
     decode,
@@ -159,3 +161,14 @@ def test_edge_with_the_default_corpus_fits_half_of_256_mb(cluster: Cluster) -> N
             next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]
         )
         assert rss_kb < 128 * 1024, f"edge RSS {rss_kb} kB"
+
+
+async def test_a_search_over_the_websocket_is_acknowledged_committed(cluster: Cluster) -> None:
+    """A search message gets a search_ack with the version that committed it."""
+    _, syd, _ = cluster
+    search_id = _id()
+    async with connect(syd.url.replace("http://", "ws://") + "/ws") as ws:
+        await ws.send(encode(Search(search_id, "Websocket Town")))
+        ack = decode(await ws.recv(decode=False))
+    assert isinstance(ack, SearchAck)
+    assert (ack.id, ack.status) == (search_id, "committed") and ack.version is not None
