@@ -1,1 +1,17 @@
-"""Benchmarks and load generators (not tests): figures go to docs/BENCHMARKS.md."""
+"""Benchmarks and load generators (not tests): figures go to docs/BENCHMARKS.md.
+
+Entry points and what they use:
+
+- ``lightcone bench`` / ``python -m load.bench``: the locust comparison. :mod:`.plan` (options,
+  scenarios), :mod:`.topology` (``lightcone up``, flags, calibration), :mod:`.cpu_meter`;
+  locust runs ``locustfile.py`` with the users of :mod:`.users`.
+- ``python -m load.report DIR``: its ``report.md`` and plots. :mod:`.report_data` (the folder,
+  loaded), :mod:`.report_tables`, :mod:`.report_reading`, :mod:`.report_markdown`,
+  :mod:`.report_plots`.
+- ``python -m load.bench_serving``: suggestion serving against echo baselines
+  (:mod:`.echo_app`); its parts are in :mod:`.serving`.
+- ``python -m load.bench_cursors``: cursor fan-out, same edge and cross edge.
+
+Shared by the benchmarks: :mod:`.machine` (CPU, memory, load, versions, git state) and
+:mod:`.histogram` (the nodes' Prometheus histograms).
+"""

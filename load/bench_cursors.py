@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import statistics
 import sys
 import tempfile
@@ -38,12 +37,18 @@ from websockets.client import ClientProtocol
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from load.histogram import bucket_delta, bucket_quantile, parse_histogram, parse_sum
+from load.machine import process_cpu_s
 from shared.protocol import Join, Move, Moves, decode, encode
 from shared.proxy import LatencyProxy
-from shared.supervisor import Supervisor
+from shared.supervisor import Child, Supervisor
 
 ROOM = "bench"
 TICK_MS = 25
+HELD = "lightcone_cursor_held_seconds"
+"""The edge's server-side delivery histogram: from a move's arrival to the frame that carries it."""
+FRAMES = "lightcone_cursor_frames_per_tick"
+"""Room frames sent per tick: its ``_sum`` counts the frames sent so far."""
 
 
 def say(text: str) -> None:
@@ -66,7 +71,6 @@ class LeanMember(asyncio.Protocol):
         self.protocol = ClientProtocol(parse_uri(url), max_size=None)
         self.transport: asyncio.Transport | None = None
         self.open = asyncio.Event()
-        self.received = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -75,7 +79,6 @@ class LeanMember(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        self.received += len(data)
         if not self.open.is_set():
             self.protocol.receive_data(data)
             self.protocol.events_received()
@@ -142,41 +145,23 @@ async def mover(
         member.send(encode(Move(counter, index)))
 
 
-def held_buckets(edge_url: str) -> dict[float, float]:
-    """Cumulative counts of the edge's server-side delivery histogram, by upper bound (s);
-    key -1 holds the number of room frames sent so far."""
-    text = urllib.request.urlopen(f"{edge_url}/metrics/", timeout=5).read().decode()
-    buckets: dict[float, float] = {}
-    for line in text.splitlines():
-        if line.startswith("lightcone_cursor_held_seconds_bucket{"):
-            bound = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets[math.inf if bound == "+Inf" else float(bound)] = float(line.split()[-1])
-        elif line.startswith("lightcone_cursor_frames_per_tick_sum "):
-            buckets[-1.0] = float(line.split()[-1])
-    return buckets
+def scrape(edge_url: str) -> str:
+    """The edge's Prometheus metrics."""
+    with urllib.request.urlopen(f"{edge_url}/metrics/", timeout=5) as response:
+        body: bytes = response.read()
+    return body.decode()
 
 
-def quantile_ms(before: dict[float, float], after: dict[float, float], q: float) -> float:
-    """``q`` of the observations between two scrapes, interpolated within its bucket."""
-    bounds = sorted(b for b in after if b >= 0)
-    counts = [after[b] - before.get(b, 0.0) for b in bounds]
-    total = counts[-1] if counts else 0.0
-    if total <= 0:
-        return math.nan
-    rank, low, below = q * total, 0.0, 0.0
-    for bound, cumulative in zip(bounds, counts, strict=True):
-        if cumulative >= rank:
-            if math.isinf(bound):
-                return low * 1000
-            share = (rank - below) / max(cumulative - below, 1e-9)
-            return (low + (bound - low) * share) * 1000
-        low, below = bound, cumulative
-    return math.nan
+def held_ms(before: str, after: str, q: float) -> float:
+    """``q`` of the server-side delivery times between two scrapes, interpolated within its
+    bucket, in ms (NaN without observations)."""
+    held = bucket_delta(parse_histogram(after, HELD), parse_histogram(before, HELD))
+    value = bucket_quantile(held, q)
+    return math.nan if value is None else value * 1000
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def frames_sent(before: str, after: str) -> float:
+    return (parse_sum(after, FRAMES) or 0.0) - (parse_sum(before, FRAMES) or 0.0)
 
 
 @dataclass
@@ -207,19 +192,16 @@ class Result:
         )
 
 
+def ws_url(node: Child) -> str:
+    return node.url.replace("http://", "ws://") + "/ws"
+
+
 async def run_room(
-    name: str,
-    move_url: str,
-    probe_url: str,
-    edge_pid: int,
-    members: int,
-    probes: int,
-    hz: float,
-    seconds: float,
-    edge_http: str,
+    name: str, move_url: str, probe_url: str, edge: Child, members: int, args: argparse.Namespace
 ) -> Result:
-    """Members move on ``move_url``; probes listen on ``probe_url``; the edge that runs the
-    room's ticks (``edge_pid``, ``edge_http``) is the one measured."""
+    """Members move on ``move_url``; probes listen on ``probe_url``; ``edge``, the one that
+    runs the room's ticks, is the one measured."""
+    probes, hz, seconds = args.probes, args.hz, args.seconds
     clock, stop = Clock(), asyncio.Event()
     say(f"{name}: connecting {members} members and {probes} probes ...")
     lean = [await lean_member(move_url) for _ in range(members - probes)]
@@ -229,15 +211,15 @@ async def run_room(
     move_tasks = [asyncio.create_task(mover(i, m, hz, clock, stop)) for i, m in enumerate(lean)]
     await asyncio.sleep(2.0)  # warm-up: joins settle, ticks run
     say(f"{name}: measuring for {seconds:g} s ...")
-    held0 = held_buckets(edge_http)
-    cpu0, t0 = cpu_seconds(edge_pid), time.perf_counter()
+    metrics0 = scrape(edge.url)
+    cpu0, t0 = process_cpu_s(edge.pid), time.perf_counter()
     sent0 = len(clock.sent)
     clock.recording = True
     await asyncio.sleep(seconds)
     clock.recording = False
     elapsed = time.perf_counter() - t0
-    cpu = (cpu_seconds(edge_pid) - cpu0) / elapsed
-    held1 = held_buckets(edge_http)
+    cpu = (process_cpu_s(edge.pid) - cpu0) / elapsed
+    metrics1 = scrape(edge.url)
     moves_in = (len(clock.sent) - sent0) / elapsed
     stop.set()
     await asyncio.gather(*move_tasks, *probe_tasks, return_exceptions=True)
@@ -252,9 +234,9 @@ async def run_room(
         moves_in * members,
         cpu,
         clock.latencies,
-        quantile_ms(held0, held1, 0.5),
-        quantile_ms(held0, held1, 0.99),
-        (held1.get(-1.0, 0.0) - held0.get(-1.0, 0.0)) * members / elapsed,
+        held_ms(metrics0, metrics1, 0.5),
+        held_ms(metrics0, metrics1, 0.99),
+        frames_sent(metrics0, metrics1) * members / elapsed,
     )
 
 
@@ -270,30 +252,29 @@ async def main_async(args: argparse.Namespace) -> int:
             "Application startup complete",
             120,
         )
-        edge = await asyncio.to_thread(
-            supervisor.start,
-            "edge",
-            ["edge", "--port", "0", "--region", "iad", "--core-url", core.url],
-            env,
-            "loaded snapshot",
-            60,
-        )
-        url = edge.url.replace("http://", "ws://") + "/ws"
-        results = [
-            await run_room(
-                "same edge",
-                url,
-                url,
-                edge.pid,
-                args.members,
-                args.probes,
-                args.hz,
-                args.seconds,
-                edge.url,
-            )
-        ]
-        host, port = core.url.removeprefix("http://").rsplit(":", 1)
-        proxies = []
+        edge = await _start_edge(supervisor, "edge", "iad", core.url, env)
+        url = ws_url(edge)
+        results = [await run_room("same edge", url, url, edge, args.members, args)]
+        results.append(await _cross_edge(supervisor, core.url, env, args))
+    _report(results, args)
+    return 0
+
+
+async def _start_edge(
+    supervisor: Supervisor, name: str, region: str, core_url: str, env: dict[str, str]
+) -> Child:
+    args = ["edge", "--port", "0", "--region", region, "--core-url", core_url]
+    return await asyncio.to_thread(supervisor.start, name, args, env, "loaded snapshot", 60)
+
+
+async def _cross_edge(
+    supervisor: Supervisor, core_url: str, env: dict[str, str], args: argparse.Namespace
+) -> Result:
+    """Two more edges, each linked to the core through a latency proxy (``--link-ms`` each
+    way): members move on the first, probes listen on the second."""
+    host, port = core_url.removeprefix("http://").rsplit(":", 1)
+    proxies: list[LatencyProxy] = []
+    try:
         edges = []
         for region in ("lhr", "syd"):
             proxy = LatencyProxy(
@@ -305,39 +286,16 @@ async def main_async(args: argparse.Namespace) -> int:
             )
             await proxy.start()
             proxies.append(proxy)
-            edges.append(
-                await asyncio.to_thread(
-                    supervisor.start,
-                    f"edge-{region}",
-                    [
-                        "edge",
-                        "--port",
-                        "0",
-                        "--region",
-                        region,
-                        "--core-url",
-                        f"http://127.0.0.1:{proxy.port}",
-                    ],
-                    env,
-                    "loaded snapshot",
-                    60,
-                )
-            )
-        a, b = (e.url.replace("http://", "ws://") + "/ws" for e in edges)
-        cross = await run_room(
-            "cross edge",
-            a,
-            b,
-            edges[0].pid,
-            args.cross_members,
-            args.probes,
-            args.hz,
-            args.seconds,
-            edges[0].url,
-        )
-        results.append(cross)
+            link = f"http://127.0.0.1:{proxy.port}"
+            edges.append(await _start_edge(supervisor, f"edge-{region}", region, link, env))
+        a, b = (ws_url(e) for e in edges)
+        return await run_room("cross edge", a, b, edges[0], args.cross_members, args)
+    finally:
         for proxy in proxies:
             await proxy.close()
+
+
+def _report(results: list[Result], args: argparse.Namespace) -> None:
     say("")
     say(
         f"tick {TICK_MS} ms; cross-edge links {args.link_ms:g} ms one way each "
@@ -354,7 +312,6 @@ async def main_async(args: argparse.Namespace) -> int:
             f"target same-edge p99 ≤ {TICK_MS + 5} ms (server side): {verdict} ({server:.1f} ms;"
             f" {p99:.1f} ms at the probes, which adds the load generator's own delays)"
         )
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
