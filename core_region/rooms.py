@@ -171,4 +171,3 @@ class RoomDirectory:
                 for member_id in [i for i, e in state.owner.items() if e == edge]:
                     out += self._drop(room, state, member_id, "timeout")
         return out
-
