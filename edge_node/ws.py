@@ -74,6 +74,7 @@ class ClientSocket:
         self.suggest_seconds = self.metrics.ws_messages.labels("suggest")  # the hot path
         self.queue: asyncio.Queue[bytes | str] = asyncio.Queue()
         self.missed = False
+        self._writing = False  # the writer task is in the middle of a send
         self._space = asyncio.Event()  # set while the queue is below max_queued
         self._space.set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -102,15 +103,22 @@ class ClientSocket:
     async def _write(self) -> None:
         while True:
             frame = await self.queue.get()
-            if isinstance(frame, str):
-                await self.websocket.send_text(frame)
-            else:
-                await self.websocket.send_bytes(frame)
+            self._writing = True
+            try:
+                await self._send_frame(frame)
+            finally:
+                self._writing = False
             if self.queue.qsize() < self.max_queued:
                 self._space.set()
             if self.missed and self.queue.empty():
                 self.missed = False
                 self.cursors.resync(self.conn)
+
+    async def _send_frame(self, frame: bytes | str) -> None:
+        if isinstance(frame, str):
+            await self.websocket.send_text(frame)
+        else:
+            await self.websocket.send_bytes(frame)
 
     # --- receiving -----------------------------------------------------------------------
 
@@ -121,7 +129,14 @@ class ClientSocket:
                 frame = await self.websocket.receive()
                 if frame["type"] == "websocket.disconnect":
                     return
-                self.handle(frame.get("bytes"), frame.get("text"))
+                answer = self.handle(frame.get("bytes"), frame.get("text"))
+                if answer is not None:
+                    if self.queue.empty() and not self._writing:
+                        # Nothing ahead of it: send from here, sparing the writer task a
+                        # wake-up (the hot path of tolerant suggestions).
+                        await self._send_frame(answer)
+                    else:
+                        self.push(answer)
                 # Read no more from a client that does not read its answers.
                 await self._space.wait()
         except WebSocketDisconnect:
@@ -133,22 +148,24 @@ class ClientSocket:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await writer
 
-    def handle(self, data: bytes | None, text: str | None) -> None:
+    def handle(self, data: bytes | None, text: str | None) -> bytes | str | None:
+        """Act on one frame; returns an answer that may be sent at once (else ``None``)."""
         now = time.monotonic()
         try:
             message = decode_json(text) if text is not None else decode(data or b"")
         except ProtocolError as exc:
             if self.bucket.allow(now):  # a flood of garbage gets no more answers than the rate
                 self.send_error(exc.request_id, exc)
-            return
+            return None
         if not self.bucket.allow(now):
             self._rate_limited(message, now)
-            return
+            return None
         self.cursors.rooms.touch(self.conn, now)
         try:
-            self.dispatch(message, now)
+            return self.dispatch(message, now)
         except LightconeError as exc:
             self.send_error(getattr(message, "id", None), exc)
+            return None
 
     def _rate_limited(self, message: Message, now: float) -> None:
         if isinstance(message, Move):
@@ -158,8 +175,13 @@ class ClientSocket:
             self._last_limit_error = now
         self.send_error(getattr(message, "id", None), RateLimited("too many messages: slow down"))
 
-    def dispatch(self, message: Message, now: float) -> None:
-        if isinstance(message, Move):
+    def dispatch(self, message: Message, now: float) -> bytes | str | None:
+        """Act on a message; a tolerant suggestion's answer is returned, not queued."""
+        if isinstance(message, Suggest):
+            if message.min_version is None and self.service.upstream.stale_ok("suggest"):
+                return self.answer_now(message)  # tolerant: nothing to wait for
+            self.spawn_answer(message)
+        elif isinstance(message, Move):
             self.metrics.moves_in.inc()
             self.cursors.rooms.move(self.conn, message.x, message.y, message.room, now)
         elif isinstance(message, Join):
@@ -168,21 +190,19 @@ class ClientSocket:
             self.cursors.deliver(self.cursors.rooms.leave(self.conn, message.room))
         elif isinstance(message, Ping):
             self.send(Pong(message.id))
-        elif isinstance(message, Suggest):
-            if message.min_version is None and self.service.upstream.stale_ok("suggest"):
-                self.answer_now(message)  # tolerant: nothing to wait for
-            else:
-                self.spawn_answer(message)
         elif isinstance(message, Search):
             self.spawn_answer(message)
         else:
             raise ProtocolError(f"clients cannot send {message.TYPE!r}", code="unexpected_type")
+        return None
 
-    def answer_now(self, message: Suggest) -> None:
+    def answer_now(self, message: Suggest) -> bytes | str:
         started = time.perf_counter()
-        answer = self.service.suggest_now(message.q, message.limit)
-        self.push(answer.frame(message.id, self.json_codec))
+        frame = self.service.suggest_now(message.q, message.limit).frame(
+            message.id, self.json_codec
+        )
         self.suggest_seconds.observe(time.perf_counter() - started)
+        return frame
 
     def spawn_answer(self, message: Suggest | Search) -> None:
         if len(self._tasks) >= MAX_IN_FLIGHT:

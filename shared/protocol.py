@@ -659,9 +659,8 @@ def from_wire(raw: Any) -> Message:
     cls = _TYPES.get(tag) if isinstance(tag, str) else None
     if cls is None:
         raise ProtocolError(f"unknown message type {tag!r}", code="unknown_type")
-    fields = {k: v for k, v in raw.items() if k != "type"}
     try:
-        return typing.cast(Message, _build(cls, fields, str(tag)))
+        return typing.cast(Message, _build(cls, raw, str(tag), skip="type"))
     except ProtocolError as exc:
         request_id = raw.get("id")
         if isinstance(request_id, str | int) and not isinstance(request_id, bool):
@@ -669,21 +668,53 @@ def from_wire(raw: Any) -> Message:
         raise
 
 
-def _build(cls: type[Any], raw: dict[str, Any], path: str) -> Any:
-    hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    extra = set(raw) - names
+def _build(cls: type[Any], raw: dict[str, Any], path: str, skip: str | None = None) -> Any:
+    """``cls`` from the map ``raw`` (ignoring the key ``skip``), every field checked."""
+    names, fields = _schema(cls)
+    extra = [k for k in raw if k not in names and k != skip]
     if extra:
         raise ProtocolError(f"{path}: unexpected field {sorted(map(str, extra))[0]!r}")
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in raw:
-            no_default = f.default is dataclasses.MISSING
-            if no_default and f.default_factory is dataclasses.MISSING:
-                raise ProtocolError(f"{path}: missing field {f.name!r}", code="bad_field")
-            continue
-        kwargs[f.name] = _check(raw[f.name], hints[f.name], f"{path}.{f.name}")
+    for name, check, required in fields:
+        if name in raw:
+            kwargs[name] = check(raw[name], path)
+        elif required:
+            raise ProtocolError(f"{path}: missing field {name!r}", code="bad_field")
     return cls(**kwargs)
+
+
+Field = tuple[str, Callable[[Any, str], Any], bool]
+_SCHEMAS: dict[Any, tuple[frozenset[str], tuple[Field, ...]]] = {}
+
+
+def _schema(cls: Any) -> tuple[frozenset[str], tuple[Field, ...]]:
+    """Field names, and for each field its checker and whether it is required (built once)."""
+    schema = _SCHEMAS.get(cls)
+    if schema is None:
+        hints = _hints(cls)
+        fields = tuple(
+            (
+                f.name,
+                _field_checker(f.name, _checker(hints[f.name])),
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(cls)
+        )
+        schema = _SCHEMAS[cls] = (frozenset(f[0] for f in fields), fields)
+    return schema
+
+
+def _field_checker(name: str, check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """``check`` with the field's name added to the path; the path is only built when the
+    check fails (the check runs again to raise with it), so a valid field costs nothing."""
+
+    def checked(value: Any, path: str) -> Any:
+        try:
+            return check(value, path)
+        except ProtocolError:
+            return check(value, f"{path}.{name}")
+
+    return checked
 
 
 _HINTS: dict[Any, dict[str, Any]] = {}
