@@ -137,8 +137,8 @@ class ClientSocket:
                         await self._send_frame(answer)
                     else:
                         self.push(answer)
-                # Read no more from a client that does not read its answers.
-                await self._space.wait()
+                if not self._space.is_set():
+                    await self._space.wait()  # read no more from a client that does not read
         except WebSocketDisconnect:
             return
         finally:

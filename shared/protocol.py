@@ -552,6 +552,12 @@ def _json_word(text: str) -> str:
     return _json(text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _pack_word(text: str) -> bytes:
+    """msgpack of a short string that recurs in every answer (a mode, a region)."""
+    return pack(text)
+
+
 # A fixmap of 8 entries, "type": "suggestions", then the "id" key.
 _SUGGESTIONS_HEAD = b"\x88" + pack("type") + pack(Suggestions.TYPE) + pack("id")
 
@@ -577,11 +583,11 @@ def suggestions_msgpack(
             _K_AGE,
             pack(age_ms),
             _K_MODE,
-            pack(mode),
+            _pack_word(mode),
             _K_STALE,
             b"\xc3" if stale else b"\xc2",
             _K_REGION,
-            pack(region),
+            _pack_word(region),
         )
     )
 
