@@ -28,7 +28,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from load.cpu_meter import CpuMeter
-from load.machine import environment, loadavg
+from load.machine import environment, loadavg, shown_command
 from load.plan import Plan, Scenario, add_arguments, plan_from
 from load.topology import Topology, calibrate, set_flags
 
@@ -233,7 +232,7 @@ class Bench:
             "cpu": cpu,
             "cpu_warning": CPU_WARNING in log_text,
             "loadavg": loadavg(),
-            "command": shlex.join(["python", *args[1:]]),
+            "command": shown_command(["python", *args[1:]], self.out),
         }
 
     def _locust_args(

@@ -142,6 +142,27 @@ def versions(names: Iterable[str]) -> dict[str, str]:
     return found
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as a report shows it: relative to the repository when inside it, so reports
+    committed to the repository name no machine's folders."""
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(ROOT):
+        return str(resolved.relative_to(ROOT)) or "."
+    return str(path)
+
+
+def shown_command(args: Iterable[str], *folders: Path) -> str:
+    """A command line as a report shows it: repository paths relative, ``folders`` (e.g. the
+    output folder) written as ``<out>``."""
+    text = " ".join(args)
+    for folder in folders:
+        text = text.replace(str(folder.resolve()), "<out>").replace(str(folder), "<out>")
+    return text.replace(str(ROOT) + "/", "")
+
+
 def environment(packages: Iterable[str]) -> dict[str, Any]:
     """The machine and software a run measured, for a report (``packages``: whose versions)."""
     mem_kb = mem_total_kb()
@@ -153,10 +174,10 @@ def environment(packages: Iterable[str]) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "mem_gb": None if mem_kb is None else round(mem_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
-        "python_executable": sys.executable,
+        "python_executable": shown_path(sys.executable),
         "versions": versions(packages),
         "git": git_state(),
         "loadavg": loadavg(),
         "lightcone_env": {k: v for k, v in os.environ.items() if k.startswith("LIGHTCONE_")},
-        "cwd": os.getcwd(),
+        "cwd": shown_path(os.getcwd()),
     }

@@ -141,13 +141,10 @@ class LatencyProxy:
     async def _deliver(
         self, queue: asyncio.Queue[tuple[float, bytes]], writer: asyncio.StreamWriter
     ) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while True:
                 due, data = await queue.get()
-                wait = due - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                await _until(due)
                 await self._open.wait()
                 if not data:
                     break
@@ -157,3 +154,18 @@ class LatencyProxy:
             pass
         finally:
             writer.close()
+
+
+async def _until(due: float) -> None:
+    """Sleep until the loop's clock reaches ``due``.
+
+    Due times are on the loop's own clock, the one its timers use: uvloop's counts whole
+    milliseconds, so a leg is exact to about a millisecond. Sleep again if a timer fires
+    before ``due`` (bounded: it is at most a clock tick early).
+    """
+    loop = asyncio.get_running_loop()
+    for _ in range(4):
+        left = due - loop.time()
+        if left <= 0:
+            return
+        await asyncio.sleep(left)
