@@ -33,15 +33,22 @@ class Child:
     """One supervised process and the lines of its log."""
 
     def __init__(
-        self, name: str, args: Sequence[str], env: Mapping[str, str], log_path: Path
+        self,
+        name: str,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        module: str = "shared.cli",
     ) -> None:
+        """Run ``python -m <module> <args>`` (by default the ``lightcone`` CLI)."""
         self.name = name
         self.log_path = log_path
         self.lines: list[str] = []
         self._changed = threading.Condition()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", *args],
+            [sys.executable, "-m", module, *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -16,8 +12,8 @@ from pathlib import Path
 
 from load.machine import process_cpu_s
 from load.serving import BenchError
+from shared.supervisor import LISTENING, Child, ChildFailed
 
-LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 POLL_S = 0.005
 
 
@@ -32,23 +28,15 @@ def http_get(url: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-class Server:
-    """A child process whose stderr goes to a log file; stopped by PID (TERM, then KILL)."""
+class Server(Child):
+    """A server under test (:class:`shared.supervisor.Child`), timed from its spawn."""
 
     def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str]) -> None:
-        self.name = name
-        self.log_path = log_path
-        self.url = ""
-        self._log = log_path.open("wb")
+        """``args`` start with ``-m MODULE``, as on a ``python`` command line."""
+        if args[:1] != ["-m"]:
+            raise ValueError("Server args must start with '-m MODULE'.")
         self.spawned = time.perf_counter()
-        self.process = subprocess.Popen(
-            [sys.executable, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-        )
-        self.pid = self.process.pid
+        super().__init__(name, args[2:], env, log_path, module=args[1])
 
     def pin(self, cpu: int | None) -> None:
         if cpu is not None:
@@ -57,32 +45,27 @@ class Server:
 
     def wait_listening(self, timeout_s: float) -> float:
         """Wait for the "listening on" line; sets :attr:`url`; returns seconds since spawn."""
-        deadline = time.perf_counter() + timeout_s
-        while True:
-            match = LISTENING.search(self.log_path.read_text(errors="replace"))
-            if match:
-                self.url = match.group(1)
-                return time.perf_counter() - self.spawned
-            self._check_alive(deadline, "a 'listening on' line")
-            time.sleep(POLL_S)
+        try:
+            self.url = self.wait_for(LISTENING, timeout_s).group(1)
+        except ChildFailed as exc:
+            raise BenchError(str(exc)) from None
+        return time.perf_counter() - self.spawned
 
     def wait_ready(self, path: str, timeout_s: float) -> float:
-        """Poll ``GET path`` until 200; returns seconds since spawn."""
+        """Poll ``GET path`` until 200; returns seconds since spawn (the cold-start figure,
+        so it polls every few ms rather than waiting on a log line)."""
         deadline = time.perf_counter() + timeout_s
         while True:
             if http_get(self.url + path, timeout_s=1.0)[0] == 200:
                 return time.perf_counter() - self.spawned
-            self._check_alive(deadline, f"{path} 200")
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.name} exited ({self.process.returncode}):\n{self.tail()}")
+            if time.perf_counter() > deadline:
+                raise BenchError(f"{self.name}: no {path} 200 in time:\n{self.tail()}")
             time.sleep(POLL_S)
 
-    def _check_alive(self, deadline: float, what: str) -> None:
-        if self.process.poll() is not None:
-            raise BenchError(f"{self.name} exited ({self.process.returncode}):\n{self.tail()}")
-        if time.perf_counter() > deadline:
-            raise BenchError(f"{self.name}: no {what} in time:\n{self.tail()}")
-
     def tail(self, lines: int = 15) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "".join(self.lines[-lines:])
 
     def host_port(self) -> tuple[str, int]:
         parsed = urllib.parse.urlsplit(self.url)
@@ -91,14 +74,3 @@ class Server:
 
     def cpu_s(self) -> float:
         return process_cpu_s(self.pid)
-
-    def stop(self, timeout_s: float = 8.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout_s``; reaps the process."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._log.close()
