@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 from core_region.app import create_app
 from core_region.settings import CoreSettings
 from shared.config import ConfigError, from_environ
+from tests.helpers.nodes import SMALL_CORPUS
 
-SMALL_CORPUS = Path(__file__).parent.parent / "data" / "cities_small.tsv"
 TOKEN = "admin-secret"
 
 

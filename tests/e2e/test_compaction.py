@@ -9,12 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers.nodes import ADMIN_TOKEN, start_core, start_edge
+from tests.helpers.nodes import ADMIN_TOKEN, SMALL_CORPUS, start_core, start_edge
 from tests.helpers.waiting import until_equal
 
 pytestmark = pytest.mark.e2e
-
-SMALL_CORPUS = Path(__file__).parent.parent / "data" / "cities_small.tsv"
 
 
 async def test_edges_swap_to_a_compacted_snapshot_without_losing_writes(tmp_path: Path) -> None:

@@ -26,12 +26,11 @@ from shared.protocol import (
     pack,
 )
 from tests.helpers.cursor_client import CursorClient
-from tests.helpers.nodes import Node, start_core, start_edge
+from tests.helpers.nodes import SMALL_CORPUS, Node, start_core, start_edge
 from tests.helpers.raw_client import RawClient
 
 pytestmark = pytest.mark.e2e
 
-SMALL_CORPUS = Path(__file__).parent.parent / "data" / "cities_small.tsv"
 TIGHT = {
     "LIGHTCONE_MAX_ROOM_MEMBERS": "30",
     "LIGHTCONE_MAX_QUEUED_FRAMES": "16",

@@ -14,18 +14,12 @@ import pytest
 
 from shared.protocol import Moves
 from tests.helpers.cursor_client import CursorClient
-from tests.helpers.nodes import ADMIN_TOKEN, Node, start_core, start_edge
+from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
 from tests.helpers.proxy_thread import ProxyThread
 
 pytestmark = pytest.mark.e2e
 
-SMALL_CORPUS = Path(__file__).parent.parent / "data" / "cities_small.tsv"
-FAST = {
-    "LIGHTCONE_HEARTBEAT_S": "0.2",
-    "LIGHTCONE_LINK_TIMEOUT_S": "1.0",
-    "LIGHTCONE_RECONNECT_MAX_S": "0.3",
-    "LIGHTCONE_PRESENCE_TIMEOUT_S": "1.5",
-}
+FAST = {**FAST_LINK, "LIGHTCONE_PRESENCE_TIMEOUT_S": "1.5"}
 
 
 @dataclass

@@ -15,19 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.nodes import ADMIN_TOKEN, Node, start_core, start_edge
+from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
 from tests.helpers.proxy_thread import ProxyThread
 from tests.helpers.waiting import eventually, until_equal
 
 pytestmark = pytest.mark.e2e
 
-SMALL_CORPUS = Path(__file__).parent.parent / "data" / "cities_small.tsv"
 
-FAST_LINK = {
-    "LIGHTCONE_HEARTBEAT_S": "0.2",
-    "LIGHTCONE_LINK_TIMEOUT_S": "1.0",
-    "LIGHTCONE_RECONNECT_MAX_S": "0.3",
-}
 EDGE_ENV = {
     **FAST_LINK,
     "LIGHTCONE_STALE_AFTER_MS": "500",

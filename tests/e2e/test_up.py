@@ -25,34 +25,35 @@ async def timed_suggest(client: httpx.AsyncClient, url: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+async def start_up(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
+    """``lightcone up`` with its data and status file (``status.json``) under ``tmp_path``."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shared.cli", "up", *args,
+        "--data-dir", str(tmp_path / "demo"), "--status-file", str(tmp_path / "status.json"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def until_ready(stdout: asyncio.StreamReader) -> list[str]:
+    """The lines ``lightcone up`` prints until every node is ready (60 s at most)."""
+    lines: list[str] = []
+    async with asyncio.timeout(60):
+        while not lines or "Ctrl-C stops everything" not in lines[-1]:
+            lines.append((await stdout.readline()).decode())
+            assert lines[-1], f"lightcone up ended early: {lines}"
+    return lines
+
+
 async def test_up_serves_with_geography_then_stops_everything(tmp_path: Path) -> None:
     """Every node gets ready, the status file describes the topology, the central entry is
     slower than the nearest edge by the simulated RTT difference, partitions switch, and
     SIGINT stops every process and removes the status file."""
     status_file = tmp_path / "status.json"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shared.cli",
-        "up",
-        "--edges",
-        "lhr,syd",
-        "--users",
-        "syd,lhr",
-        "--data-dir",
-        str(tmp_path / "demo"),
-        "--status-file",
-        str(status_file),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_up(tmp_path, "--edges", "lhr,syd", "--users", "syd,lhr")
     assert process.stdout is not None
-    lines: list[str] = []
     try:
-        async with asyncio.timeout(60):
-            while not lines or "Ctrl-C stops everything" not in lines[-1]:
-                lines.append((await process.stdout.readline()).decode())
-                assert lines[-1], f"lightcone up ended early: {lines}"
+        lines = await until_ready(process.stdout)
         progress = [line.split("]")[0] for line in lines if line.startswith("[")]
         assert progress == ["[1/4", "[2/4", "[3/4", "[4/4"]
         topology: dict[str, Any] = json.loads(status_file.read_text())
@@ -111,25 +112,10 @@ async def test_up_serves_with_geography_then_stops_everything(tmp_path: Path) ->
 async def test_up_reports_a_crashed_node_and_stops_the_rest(tmp_path: Path) -> None:
     """When a node dies, lightcone up says which, stops the others and exits with 1."""
     status_file = tmp_path / "status.json"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shared.cli",
-        "up",
-        "--edges",
-        "lhr",
-        "--data-dir",
-        str(tmp_path / "demo"),
-        "--status-file",
-        str(status_file),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_up(tmp_path, "--edges", "lhr")
     assert process.stdout is not None
     try:
-        async with asyncio.timeout(60):
-            while b"Ctrl-C stops everything" not in await process.stdout.readline():
-                pass
+        await until_ready(process.stdout)
         topology: dict[str, Any] = json.loads(status_file.read_text())
         victim = next(n for n in topology["nodes"] if n["region"] == "lhr")
         os.kill(victim["pid"], signal.SIGKILL)

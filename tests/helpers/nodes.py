@@ -18,6 +18,16 @@ from shared.supervisor import LISTENING, Child
 ADMIN_TOKEN = "test-admin-token"
 LINK_TOKEN = "test-link-token"
 
+SMALL_CORPUS = Path(__file__).parent.parent / "data" / "cities_small.tsv"
+"""300 cities: a core on it starts in well under a second."""
+
+FAST_LINK = {
+    "LIGHTCONE_HEARTBEAT_S": "0.2",
+    "LIGHTCONE_LINK_TIMEOUT_S": "1.0",
+    "LIGHTCONE_RECONNECT_MAX_S": "0.3",
+}
+"""A link that notices a cut within a second and comes back within a third of one."""
+
 
 class Node(Child):
     """A running lightcone process (see :class:`shared.supervisor.Child`) and its address."""
