@@ -232,6 +232,8 @@ class ClientSocket:
 
 
 async def ws_endpoint(websocket: WebSocket) -> None:
+    """Open a client websocket, if its page may (:class:`shared.origins.OriginPolicy`: no
+    ``Origin``, the edge's own, or one of ``LIGHTCONE_WS_ALLOWED_ORIGINS``), else 403."""
     state = websocket.app.state
     origin = websocket.headers.get("origin")
     if not state.origin_policy.allows(origin, websocket.headers.get("host")):
