@@ -65,7 +65,7 @@ def create_app(settings: EdgeSettings) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.origin_policy = settings.origin_policy
+    app.state.origin_policy = settings.origin_policy()
     return app
 
 

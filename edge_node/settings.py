@@ -169,7 +169,7 @@ class EdgeSettings:
             )
         if self.link_timeout_s <= self.heartbeat_s:
             raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
-        self.origin_policy  # noqa: B018 -- parsed here so that a bad value stops the start
+        self.origin_policy()  # a value that does not parse stops the start
         self._check_room_auth()
 
     def _check_room_auth(self) -> None:
@@ -187,9 +187,12 @@ class EdgeSettings:
                 self.room_secret_previous, "Config 'LIGHTCONE_ROOM_SECRET_PREVIOUS'"
             )
 
-    @property
     def origin_policy(self) -> OriginPolicy:
-        """Who may open ``/ws`` (parsed from LIGHTCONE_WS_ALLOWED_ORIGINS)."""
+        """Who may open ``/ws`` (parsed from LIGHTCONE_WS_ALLOWED_ORIGINS).
+
+        Raises:
+            ValueError: an entry is not ``*``, ``loopback`` or an origin.
+        """
         return OriginPolicy.parse(self.ws_allowed_origins, "LIGHTCONE_WS_ALLOWED_ORIGINS")
 
     @property

@@ -28,6 +28,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
@@ -69,7 +70,7 @@ class DemoState:
         """The demo's own pages: every edge and user entry, by each loopback name."""
         urls = [n["url"] for n in self.topology.get("nodes", []) if n.get("kind") == "edge"]
         urls += [e["url"] for e in self.topology.get("entries", [])]
-        return loopback_origins(p for u in urls if (p := httpx.URL(u).port) is not None)
+        return loopback_origins(p for u in urls if (p := urlsplit(u).port) is not None)
 
     def client(self) -> httpx.AsyncClient:
         """One client for the API's lifetime: making one costs tens of ms of CPU on the loop
