@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from core_region.hub import EdgePeer, Hub
-from shared.errors import CloseCode, ProtocolError
+from shared.errors import CloseCode, ProtocolError, Unauthorized
 from shared.http import bearer_matches
 from shared.protocol import (
     Error,
@@ -35,11 +36,13 @@ async def link_endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
     hub: Hub = state.hub
     timeout_s: float = state.settings.link_timeout_s
-    await websocket.accept()
     if not bearer_matches(websocket.headers.get("authorization"), state.link_token):
+        # Refused before accepting: no websocket, no frame read, for a wrong token.
         logger.warning("refused a link from %s: invalid link token", websocket.client)
-        await websocket.close(CloseCode.UNAUTHORIZED, "invalid link token")
+        refused = Unauthorized("missing or wrong link token", code="unauthorized")
+        await websocket.send_denial_response(JSONResponse(refused.to_json(), refused.status))
         return
+    await websocket.accept()
     try:
         async with asyncio.timeout(timeout_s):
             hello = await _receive(websocket)

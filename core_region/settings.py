@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import roomtoken
 from shared.config import positive as _positive, setting
 
 
@@ -29,6 +30,12 @@ class CoreSettings:
     )
     admin_token: str | None = setting(
         "LIGHTCONE_ADMIN_TOKEN", None, "Bearer token of the admin API (dev token on loopback)."
+    )
+    room_secret: str | None = setting(
+        "LIGHTCONE_ROOM_SECRET",
+        None,
+        "Secret (at least 32 bytes) that signs room tokens minted by POST /admin/room-tokens; "
+        "the same as the edges'.",
     )
     suggest_stale_ok: bool = setting(
         "LIGHTCONE_SUGGEST_STALE_OK", True, "Default of the suggest flag (true = tolerant)."
@@ -90,3 +97,5 @@ class CoreSettings:
             raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
         if self.publish_delay_ms < 0 or self.min_searches < 0:
             raise ValueError("Config 'LIGHTCONE_PUBLISH_DELAY_MS' and MIN_SEARCHES must be >= 0.")
+        if self.room_secret:
+            roomtoken.check_secret(self.room_secret, "Config 'LIGHTCONE_ROOM_SECRET'")

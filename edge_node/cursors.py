@@ -19,6 +19,7 @@ from edge_node.metrics import EdgeMetrics
 from edge_node.rooms import STRICT, TOLERANT, ConnId, EdgeRooms, Out
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import Upstream
+from shared import roomtoken
 from shared.protocol import (
     Join,
     Message,
@@ -50,6 +51,7 @@ class Cursors:
         self._member_ids = itertools.count(1)
         self._nonce = hashlib.blake2b(upstream.edge_id.encode(), digest_size=3).hexdigest()
         self._sent_at: dict[str, deque[float]] = {}
+        self.room_secrets = settings.room_secrets
         upstream.listener = self
         metrics.bind_rooms(self.rooms)
 
@@ -76,6 +78,17 @@ class Cursors:
         return f"{self.settings.region}-{self._nonce}-{next(self._member_ids)}"
 
     def join(self, conn: ConnId, msg: Join) -> None:
+        """Raises Unauthorized when room tokens are on and ``msg`` has no valid one for its
+        room, name and session (checked here, with no round trip to the core)."""
+        if self.room_secrets is not None:
+            roomtoken.check_join(
+                msg.token,
+                self.room_secrets,
+                room=msg.room,
+                name=msg.name,
+                session=msg.session,
+                now=time.time(),
+            )
         self.deliver(self.rooms.join(conn, msg, self.member_id(msg), time.monotonic()))
 
     # --- ticks ---------------------------------------------------------------------------

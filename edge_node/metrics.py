@@ -58,6 +58,11 @@ class EdgeMetrics:
         self.ws_errors = Counter(
             "lightcone_ws_errors", "Error messages sent to clients", ["code"], registry=r
         )
+        self.origin_refused = Counter(
+            "lightcone_ws_origin_refused",
+            "Websocket handshakes refused (403) for an Origin not allowed",
+            registry=r,
+        )
         self.frames_dropped = Counter(
             "lightcone_ws_frames_dropped", "Cursor frames dropped for slow clients", registry=r
         )

@@ -97,6 +97,7 @@ class Upstream:
         self._clock = clock or asyncio.get_running_loop().time
         self._jitter = jitter
         self._confirmed_at: float | None = None
+        self._heard_at: float | None = None
         self._epoch = ""
         self._pending: SuggestIndex | None = None  # a compaction snapshot catching up
         self._ws: ClientConnection | None = None
@@ -122,6 +123,12 @@ class Upstream:
             return 0
         return int((self._clock() - self._confirmed_at) * 1000)
 
+    def heard_ms(self) -> int | None:
+        """Milliseconds since the last frame from the core; None if none ever came."""
+        if self._heard_at is None:
+            return None
+        return int((self._clock() - self._heard_at) * 1000)
+
     def stale_ok(self, feature: str) -> bool:
         return self.flags.get(feature, True)
 
@@ -145,6 +152,8 @@ class Upstream:
                     await self._session(ws)
             except websockets.ConnectionClosed as exc:
                 self._closed(exc)
+            except websockets.InvalidStatus as exc:
+                self._refused(exc)
             except (OSError, TimeoutError, websockets.WebSocketException) as exc:
                 logger.warning("link to %s failed: %s", self.settings.link_url, exc)
             finally:
@@ -168,6 +177,16 @@ class Upstream:
         else:
             logger.warning("link closed: %s", exc)
 
+    def _refused(self, exc: websockets.InvalidStatus) -> None:
+        """The core answered the handshake with an HTTP status instead of a websocket."""
+        status = exc.response.status_code
+        if status == 401:
+            logger.error(
+                "the core refused the link token (HTTP %d): check LIGHTCONE_LINK_TOKEN", status
+            )
+        else:
+            logger.warning("link to %s refused: %s", self.settings.link_url, exc)
+
     async def _session(self, ws: ClientConnection) -> None:
         self._ws = ws
         await self._send(Hello(self.settings.region, self.edge_id, self.version, self._epoch))
@@ -185,6 +204,7 @@ class Upstream:
                 try:
                     async with asyncio.timeout(self.settings.link_timeout_s):
                         data = await ws.recv(decode=False)
+                    self._heard_at = self._clock()
                 except TimeoutError:
                     logger.warning(
                         "core silent for %.1f s: closing link", self.settings.link_timeout_s

@@ -27,12 +27,13 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from edge_node.cursors import Cursors
 from edge_node.ratelimit import TokenBucket
 from edge_node.service import Service
-from shared.errors import LightconeError, ProtocolError, RateLimited
+from shared.errors import Forbidden, LightconeError, ProtocolError, RateLimited
 from shared.protocol import (
     SUBPROTOCOL_JSON,
     SUBPROTOCOL_MSGPACK,
@@ -231,7 +232,19 @@ class ClientSocket:
 
 
 async def ws_endpoint(websocket: WebSocket) -> None:
+    """Open a client websocket, if its page may (:class:`shared.origins.OriginPolicy`: no
+    ``Origin``, the edge's own, or one of ``LIGHTCONE_WS_ALLOWED_ORIGINS``), else 403."""
     state = websocket.app.state
+    origin = websocket.headers.get("origin")
+    if not state.origin_policy.allows(origin, websocket.headers.get("host")):
+        # Refused before accepting: a page from another site gets no socket at all.
+        state.metrics.origin_refused.inc()
+        refused = Forbidden(
+            f"origin {origin!r} may not open this websocket (LIGHTCONE_WS_ALLOWED_ORIGINS)",
+            code="origin_not_allowed",
+        )
+        await websocket.send_denial_response(JSONResponse(refused.to_json(), refused.status))
+        return
     offered = websocket.scope.get("subprotocols", [])
     chosen = SUBPROTOCOL_JSON if SUBPROTOCOL_JSON in offered else None
     if chosen is None and SUBPROTOCOL_MSGPACK in offered:

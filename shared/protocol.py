@@ -258,13 +258,15 @@ class Position:
 @dataclass(frozen=True, slots=True)
 class Join:
     """Client joins ``room``; a ``session`` (client-made, secret) makes a reconnect the same
-    member instead of a second one."""
+    member instead of a second one. ``token``: a room token (:mod:`shared.roomtoken`), needed
+    where the edge runs with ``LIGHTCONE_ROOM_AUTH=token``."""
 
     TYPE: ClassVar[str] = "join"
     room: str
     name: str
     color: str
     session: str | None = None
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
