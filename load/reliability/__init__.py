@@ -1,0 +1,1 @@
+"""Fault-injection benchmarks (``python -m load.reliability SCENARIO``); see docs/RELIABILITY.md."""
