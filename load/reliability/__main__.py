@@ -6,6 +6,11 @@ progress line every few seconds, checks its promises, writes ``results.json``,
 exits 1 if a promise was broken (something acknowledged lost, an edge stuck, RSS out of its
 band), 0 if every promise held. ``--publish`` also copies the summary (and the soak's plot)
 to ``docs/reliability/``, where ``docs/RELIABILITY.md`` links them.
+
+The nodes run with their default settings. ``--fast-link`` gives every node a fast link
+(heartbeats, link timeout, reconnect, staleness, strict deadline and breaker reset:
+``FAST_LINK_ENV`` in :mod:`load.reliability.cluster`), for many more faults per minute;
+``--node-env NAME=VALUE`` sets any other setting.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from types import FrameType
 from typing import Any
 
 from load.machine import ROOT, shown_path
-from load.reliability.cluster import Cluster
+from load.reliability.cluster import FAST_LINK_ENV, Cluster
 from load.reliability.kill9 import run_kill9
 from load.reliability.link_cuts import run_link_cuts
 from load.reliability.run import Run, say
@@ -69,6 +74,9 @@ def _common(sub: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="a LIGHTCONE_* setting for every node (repeatable)",
     )
+    sub.add_argument(
+        "--fast-link", action="store_true", help="fast heartbeats, deadlines and breaker (below)"
+    )
     sub.add_argument("--progress-s", type=float, default=3.0, help="between progress lines [3]")
     sub.add_argument(
         "--max-minutes", type=float, default=30.0, help="stop and fail a run this long [30]"
@@ -93,7 +101,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 async def _main(args: argparse.Namespace, run: Run) -> int:
-    cluster = Cluster(run.out, corpus=args.corpus, env=_env(args.node_env))
+    env = {**(FAST_LINK_ENV if args.fast_link else {}), **_env(args.node_env)}
+    cluster = Cluster(run.out, corpus=args.corpus, env=env)
     scenario, _ = SCENARIOS[args.scenario]
     try:
         async with asyncio.timeout(args.max_minutes * 60):

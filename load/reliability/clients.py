@@ -332,7 +332,7 @@ async def ws_reader(
     control: Control,
     rate_hz: float,
     context: Callable[[], tuple[str, bool]],
-    abandon_every: int = 10,
+    abandon_every: int = 4,
 ) -> None:
     """``suggest`` over the websocket; every ``abandon_every``-th request the client hangs up
     before the answer (a user closing the tab), then reconnects."""

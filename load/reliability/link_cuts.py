@@ -4,7 +4,7 @@ One core and two edges (``syd``, ``lhr``), each linked to the core through a
 :class:`shared.proxy.LatencyProxy` with no delay. A cut holds every byte both ways, as a real
 partition does; each edge notices through its own heartbeat timeout. On each edge: an HTTP
 and a websocket writer (searches, resent until acknowledged), an HTTP and a websocket reader
-of suggestions (the websocket one hangs up with a request in flight every tenth time), and
+of suggestions (the websocket one hangs up with a request in flight every fourth time), and
 one cursor member moving in a room shared across both edges.
 
 ``--cycles`` cycles of ``--cut`` seconds cut, then ``--heal`` seconds healed; the cut takes
@@ -122,7 +122,10 @@ async def run_link_cuts(run: Run, cluster: Cluster, opts: Any) -> None:
         f"{len(cycles) - len(stuck)}/{len(cycles)} cycles recovered; slowest: links "
         f"{worst['linked']:.2f} s, reads {worst['reads']:.2f} s, cursor relay "
         f"{worst['cursors']:.2f} s"
-        + "".join(f"; cycle {c['cycle']} ({c['mode']}, cut {c['cut']}) STUCK" for c in stuck),
+        + "".join(
+            f"; cycle {c['cycle']} ({c['mode']}, cut {c['cut']}) STUCK {c['reads_not_served']}"
+            for c in stuck
+        ),
     )
 
 
@@ -166,12 +169,19 @@ async def _cycle(
     healed = time.monotonic()
     mode = phase.mode
 
+    last_refusal: dict[str, str] = {}
+
     async def reads_served() -> bool:
+        served = True
         for edge in cluster.edges:
             answer = await get_json(client, f"{edge.url}/suggest?q=pa")
             if answer is None or answer["_status"] != 200 or answer.get("stale"):
-                return False
-        return True
+                what = "no answer" if answer is None else answer.get("message", "stale")
+                last_refusal[edge.region] = f"{answer and answer['_status']} {what}"
+                served = False
+            else:
+                last_refusal.pop(edge.region, None)
+        return served
 
     async def relayed() -> bool:
         seen = cursors.last_seen
@@ -193,6 +203,7 @@ async def _cycle(
         "mode": mode,
         "cut": names,
         "recovered_s": {k: None if v is None else round(v, 3) for k, v in recovered.items()},
+        "reads_not_served": last_refusal if served is None else {},
     }
 
 

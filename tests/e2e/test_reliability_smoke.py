@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.nodes import FAST_LINK, SMALL_CORPUS
+from tests.helpers.nodes import SMALL_CORPUS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -28,8 +28,7 @@ def test_kill9_smoke_loses_nothing(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "load.reliability", "kill9", "--out", str(out)]
     args += ["--corpus", str(SMALL_CORPUS), "--kills", "1", "--warmup", "1", "--down", "1"]
     args += ["--between", "1", "--http-writers", "1", "--ws-writers", "1", "--progress-s", "1"]
-    for name, value in FAST_LINK.items():
-        args += ["--node-env", f"{name}={value}"]
+    args += ["--fast-link"]
     process = subprocess.Popen(
         args,
         stdout=subprocess.PIPE,
