@@ -26,6 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import httpx
+
 from load.machine import ROOT, shown_path
 from load.reliability.cluster import FAST_LINK_ENV, Cluster
 from load.reliability.kill9 import run_kill9
@@ -33,6 +35,7 @@ from load.reliability.link_cuts import run_link_cuts
 from load.reliability.run import Run, say
 from load.reliability.soak import run_soak
 from load.reliability.storm import run_storm
+from shared.supervisor import ChildFailed
 
 PUBLISHED = ROOT / "docs" / "reliability"
 Scenario = Callable[[Run, Cluster, Any], Awaitable[None]]
@@ -109,6 +112,8 @@ async def _main(args: argparse.Namespace, run: Run) -> int:
             await scenario(run, cluster, args)
     except TimeoutError:
         run.check("the run finishes", False, f"still running after {args.max_minutes:g} min")
+    except (ChildFailed, httpx.HTTPError, OSError) as exc:
+        run.check("the run finishes", False, f"{type(exc).__name__}: {exc}")
     finally:
         await cluster.close()
     return run.finish(cluster)
