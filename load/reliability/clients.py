@@ -55,6 +55,8 @@ TERMS = (
 """What the writers search for: real city names of the default corpus, accents included."""
 PREFIXES = ("pa", "to", "sao", "la", "mu", "syd", "rey", "zur", "mon", "kra", "is", "ca", "s")
 ROOM = "reliability"
+ANSWERED = ("fresh", "stale")
+"""Outcomes of a read that was answered; any other outcome is a refusal or a failure."""
 MAX_REQUESTS = 1_000_000
 """Most requests (ids, reads, moves) one client makes in a run, whatever its length."""
 MSGPACK = [Subprotocol(SUBPROTOCOL_MSGPACK)]
@@ -267,8 +269,16 @@ class Reads:
             for (_, m, c, outcome), n in self.outcomes.items()
             if (mode is None or m == mode)
             and (cut is None or c == cut)
-            and (outcome in ("fresh", "stale")) == ok
+            and (outcome in ANSWERED) == ok
         )
+
+    def refused(self) -> dict[str, int]:
+        """Reads not answered, by ``region outcome``."""
+        found: Counter[str] = Counter()
+        for (region, _, _, outcome), n in self.outcomes.items():
+            if outcome not in ANSWERED:
+                found[f"{region} {outcome}"] += n
+        return dict(found)
 
     def line(self) -> str:
         answered = self.count(ok=True)
@@ -339,6 +349,7 @@ async def ws_reader(
     rand = random.Random(f"ws-{region}")
     sent = 0
     while not control.stop.is_set() and sent < MAX_REQUESTS:
+        started = time.monotonic()
         try:
             async with connect(ws_url, subprotocols=MSGPACK, open_timeout=REQUEST_TIMEOUT_S) as ws:
                 while not control.stop.is_set() and sent < MAX_REQUESTS:
@@ -352,7 +363,7 @@ async def ws_reader(
                     reads.record(region, mode, cut, outcome, time.monotonic() - started)
                     await _pause(control, 1 / rate_hz)
         except (OSError, TimeoutError, WebSocketException) as exc:
-            reads.record(region, *context(), type(exc).__name__, 0.0)
+            reads.record(region, *context(), type(exc).__name__, time.monotonic() - started)
             await _pause(control, BACKOFF_MIN_S)
 
 

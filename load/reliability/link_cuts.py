@@ -36,6 +36,7 @@ from load.reliability.checks import (
     wait_until,
 )
 from load.reliability.clients import (
+    ANSWERED,
     Control,
     Cursors,
     Ledger,
@@ -221,7 +222,7 @@ def _check_reads(run: Run, reads: Reads, env: Mapping[str, str]) -> None:
     refusals = [
         (outcome, t)
         for (_, mode, cut, outcome), times in reads.latencies.items()
-        if mode == "strict" and cut and outcome not in ("fresh", "stale")
+        if mode == "strict" and cut and outcome not in ANSWERED
         for t in times
     ]
     slow = [t for _, t in refusals if t > bound_s]

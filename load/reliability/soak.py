@@ -7,9 +7,10 @@ room shared across the edges, all moving on to a new room every ``ROOM_EVERY_S``
 ``--cut-every`` seconds one edge's link (in turn) is cut for ``--cut`` seconds. Every
 ``--sample`` seconds the RSS of every node is read from ``/proc/PID/status``.
 
-Promises: after the warm-up (``--warmup``, by default 2 minutes or 40 % of a shorter run),
-every node's RSS stays within ±``BAND`` of its level (the median of its samples over the
-first ``LEVEL_WINDOW_S`` after the warm-up); nothing acknowledged is lost. Figures: per node,
+Promises: every read is answered (stale during cuts); nothing acknowledged is lost; after
+the warm-up (``--warmup``, by default 2 minutes or 40 % of a shorter run), every node's RSS
+stays within ±``BAND`` of its level (the median of its samples over the first
+``LEVEL_WINDOW_S`` after the warm-up). Figures: per node,
 the level, min, max and last RSS and its extremes relative to the level; the writes; a plot,
 ``soak.png`` (``--publish`` copies it to ``docs/reliability/``).
 """
@@ -114,6 +115,12 @@ async def run_soak(run: Run, cluster: Cluster, opts: Any) -> None:
     run.figures["cursor_moves_sent"] = cursors.moves_sent
     run.figures["cursor_room_changes"] = cursors.room_changes
     check_nothing_lost(run, cluster, ledger)
+    refused = reads.refused()
+    run.check(
+        "every read is answered (stale during cuts)",
+        reads.count(ok=True) > 0 and not refused,
+        f"{reads.line()}" + (f"; refused: {refused}" if refused else ""),
+    )
     bands = _bands(samples, warmup_s)
     run.figures["rss"] = bands
     out_of_band = [name for name, b in bands.items() if not b["in_band"]]
