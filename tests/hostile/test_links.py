@@ -19,18 +19,35 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from shared.protocol import (
     MAX_LINK_MESSAGE_BYTES,
     SUBPROTOCOL_JSON,
+    Heartbeat,
+    Hello,
     Join,
+    Joined,
     Member,
+    Moves,
+    MovesBatch,
+    Position,
     RoomSync,
     Suggest,
+    decode,
     encode,
 )
-from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
+from shared.tasks import stop
+from tests.helpers.nodes import (
+    ADMIN_TOKEN,
+    FAST_LINK,
+    LINK_TOKEN,
+    SMALL_CORPUS,
+    Node,
+    start_core,
+    start_edge,
+)
 from tests.helpers.proxy_thread import ProxyThread
 from tests.helpers.waiting import eventually
 
@@ -238,3 +255,83 @@ async def test_an_unsendable_echo_does_not_kill_the_connection(tmp_path: Path) -
             while answers[-1].get("type") != "pong":
                 answers.append(json.loads(await ws.recv()))
             assert answers[-1] == {"type": "pong", "id": 7}
+
+
+# --- finding 8: many shared rooms must not get the other edge disconnected --------------------
+
+SHARED_ROOMS = 1000
+
+
+@dataclass
+class RawEdge:
+    """A simulated edge on the core's link: it joins rooms and counts what it receives."""
+
+    ws: ClientConnection
+    edge_id: str
+    relayed: int = 0
+    closed: int | None = None
+
+    async def read(self) -> None:
+        try:
+            async for frame in self.ws:
+                message = decode(frame if isinstance(frame, bytes) else frame.encode())
+                if isinstance(message, Moves):
+                    self.relayed += len(message.moves)
+                elif isinstance(message, MovesBatch):
+                    self.relayed += sum(len(m.moves) for m in message.batches)
+        except ConnectionClosed as exc:
+            self.closed = exc.rcvd.code if exc.rcvd else -1
+        else:
+            self.closed = self.ws.close_code
+
+    async def beat(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await self.ws.send(encode(Heartbeat(-1)))
+                await asyncio.sleep(0.5)
+
+
+async def raw_edge(core: Node, edge_id: str) -> RawEdge:
+    ws = await connect(
+        core.url.replace("http://", "ws://") + "/link",
+        additional_headers={"Authorization": f"Bearer {LINK_TOKEN}"},
+        max_size=None,
+    )
+    await ws.send(encode(Hello("syd", edge_id, -1, "")))
+    return RawEdge(ws, edge_id)
+
+
+async def test_a_burst_over_a_thousand_shared_rooms_does_not_starve_the_other_edge(
+    tmp_path: Path,
+) -> None:
+    """Edge A shares 1,000 rooms with edge B and sends a move in each, one frame per room,
+    back to back: the core yields between frames, so B's queue drains and B stays connected
+    (it used to be closed 1008 "too slow" again and again)."""
+    core = start_core(tmp_path, corpus=SMALL_CORPUS)
+    edges: list[RawEdge] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for edge_id in ("edge-b", "edge-a"):
+            edge = await raw_edge(core, edge_id)
+            edges.append(edge)
+            tasks += [asyncio.create_task(edge.read()), asyncio.create_task(edge.beat())]
+            for n in range(SHARED_ROOMS):
+                member = Member(f"{edge_id}-{n}", "Ada", "#1a2b3c", "syd")
+                await edge.ws.send(encode(Joined(f"room-{n}", member)))
+        b, a = edges
+        for tick in range(3):
+            for n in range(SHARED_ROOMS):
+                await a.ws.send(encode(Moves(f"room-{n}", [Position(f"edge-a-{n}", tick, n)])))
+
+        async def all_relayed() -> bool:
+            return b.relayed >= 3 * SHARED_ROOMS or b.closed is not None
+
+        await eventually(all_relayed, 30, "every move relayed to B")
+        assert b.closed is None and b.relayed == 3 * SHARED_ROOMS
+    finally:
+        await stop(*tasks)
+        for edge in edges:
+            await edge.ws.close()
+        core.stop()
+    assert not [line for line in core.lines if "too slow" in line]
+    assert not core.errors()
