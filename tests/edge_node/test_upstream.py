@@ -9,8 +9,9 @@ import contextlib
 
 import pytest
 
-from edge_node.cursors import Cursors
+from edge_node.cursors import SENT_AT_PER_ROOM, Cursors
 from edge_node.metrics import EdgeMetrics
+from edge_node.rooms import STRICT, Out
 from edge_node.service import Service
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import MAX_POSTED, UP, Upstream
@@ -20,6 +21,9 @@ from shared.protocol import (
     Delta,
     Left,
     Message,
+    Moves,
+    MovesBatch,
+    Position,
     RoomSync,
     Searches,
     SearchItem,
@@ -235,3 +239,29 @@ async def test_cursor_messages_beyond_the_bound_are_dropped_then_rooms_announced
 
 async def _true(value: object) -> bool:
     return bool(value)
+
+
+async def test_strict_send_times_are_bounded_per_room_and_forgotten_with_the_room() -> None:
+    """Finding 8: strict ``_sent_at`` kept an entry per room for ever."""
+    up, link = linked()
+    cursors = Cursors(up.settings, up, up.metrics)
+    cursors.rooms.mode = STRICT
+    for _ in range(500):
+        cursors.deliver(Out(core=[Moves("gone", [Position("m1", 1, 1)])]))
+    assert len(cursors._sent_at["gone"]) == SENT_AT_PER_ROOM
+    cursors._forget_gone_rooms()  # the tick does this: "gone" has no local member
+    assert cursors._sent_at == {}
+
+
+async def test_one_tick_goes_up_as_one_moves_batch() -> None:
+    """The rooms' moves of one delivery are posted as one message (one link frame)."""
+    up, link = linked()
+    cursors = Cursors(up.settings, up, up.metrics)
+    moves = [Moves(f"r{n}", [Position(f"m{n}", n, n)]) for n in range(300)]
+    cursors.deliver(Out(core=list(moves)))
+    sender = asyncio.create_task(up._send_posted())
+    try:
+        await eventually(lambda: _true(link.sent), 5, "the batch sent")
+        assert link.sent == [MovesBatch(moves)]
+    finally:
+        await stop(sender)
