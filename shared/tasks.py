@@ -145,11 +145,12 @@ class Drops:
         )
 
     def drop(self, where: str, what: object, exc: BaseException | None = None) -> None:
-        """Log (with the traceback, if any) and count one dropped item; the caller moves on."""
+        """Log (one line: the item and why) and count one dropped item; the caller moves on."""
         text = repr(what)
         if len(text) > 200:
             text = text[:200] + "..."
-        logger.error("%s: dropped an item it cannot process: %s", where, text, exc_info=exc)
+        why = f" ({exc!r})" if exc is not None else ""
+        logger.error("%s: dropped an item it cannot process%s: %s", where, why, text)
         self.counter.labels(where).inc()
 
     def keep(self, where: str, items: Iterable[T], check: Callable[[T], object]) -> list[T]:
