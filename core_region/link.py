@@ -101,13 +101,18 @@ async def _receive_loop(
             peer.send(encode(Error(None, exc.code, str(exc))))
             continue
         assert message is not None
-        hub.metrics.link_messages.labels(message.TYPE).inc()
-        try:
-            await _handle(hub, peer, message)
-        except Exception as exc:  # no poison pill: this message alone is lost
-            hub.metrics.drops.drop("link_handle", message, exc)
-            peer.send(encode(Error(None, "internal_error", f"could not handle {message.TYPE!r}")))
+        await handle(hub, peer, message)
         await asyncio.sleep(0)  # let the other edges' senders run between frames
+
+
+async def handle(hub: Hub, peer: EdgePeer, message: LinkMessage | Message) -> None:
+    """Act on one message from ``peer``; if that raises, drop the message alone (module doc)."""
+    hub.metrics.link_messages.labels(message.TYPE).inc()
+    try:
+        await _handle(hub, peer, message)
+    except Exception as exc:  # no poison pill: this message alone is lost
+        hub.metrics.drops.drop("link_handle", message, exc)
+        peer.send(encode(Error(None, "internal_error", f"could not handle {message.TYPE!r}")))
 
 
 async def _handle(hub: Hub, peer: EdgePeer, message: LinkMessage | Message) -> None:

@@ -10,11 +10,24 @@ import pytest
 from core_region.app import _start
 from core_region.catalog import TermRow
 from core_region.hub import EdgePeer, Hub
+from core_region.link import handle
 from core_region.metrics import CoreMetrics
 from core_region.settings import CoreSettings
 from core_region.store import Store
 from shared import snapshot
-from shared.protocol import Delta, Joined, Member, Message, Snapshot, decode
+from shared.protocol import (
+    Delta,
+    Error,
+    Joined,
+    Member,
+    Message,
+    Searches,
+    SearchItem,
+    Snapshot,
+    Sync,
+    Synced,
+    decode,
+)
 from tests.helpers.nodes import SMALL_CORPUS
 
 BAD = "bad\udfff"  # a lone surrogate: no codec can carry it
@@ -81,3 +94,17 @@ async def test_a_snapshot_is_built_without_an_unencodable_entry(hub: Hub) -> Non
     data = snapshot.parse(first.data)
     assert data.get("fine") is not None and len(data) == 301
     assert dropped(hub, "snapshot") == 1
+
+
+async def test_a_message_whose_handling_fails_is_dropped_alone(hub: Hub) -> None:
+    """The store fails under a batch of searches: the edge hears internal_error, the link
+    goes on and the next message is handled (the link used to end without a word)."""
+    peer = hub.connect("edge-1", "syd", -1, hub.epoch)
+    drained(peer)
+    await hub.store.close()  # a fault: the database is gone
+    await handle(hub, peer, Searches([SearchItem("s1", "paris")]))
+    (error,) = drained(peer)
+    assert isinstance(error, Error) and error.code == "internal_error"
+    assert dropped(hub, "link_handle") == 1
+    await handle(hub, peer, Sync(1))
+    assert drained(peer) == [Synced(1, hub.catalog.published)]
