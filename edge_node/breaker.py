@@ -3,14 +3,10 @@
 Every call that :meth:`Breaker.allow` lets through must end in exactly one of
 :meth:`~Breaker.success`, :meth:`~Breaker.failure` or :meth:`~Breaker.release` (the caller was
 cancelled: no verdict on the core), called from a ``finally``: a half-open trial that is never
-ended would keep the breaker open for good. (``backoff_s`` lives in :mod:`shared.tasks`.)
+ended would keep the breaker open for good. (Reconnect backoff: :func:`shared.tasks.backoff_s`.)
 """
 
 from __future__ import annotations
-
-from shared.tasks import backoff_s
-
-__all__ = ["CLOSED", "HALF_OPEN", "OPEN", "Breaker", "backoff_s"]
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 

@@ -1,10 +1,12 @@
-"""Circuit breaker (closed / open / half-open, with ``now`` passed in) and reconnect backoff."""
+"""Circuit breaker (closed / open / half-open, with ``now`` passed in) and the backoff of
+reconnects and task restarts (:func:`shared.tasks.backoff_s`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from edge_node.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, backoff_s
+from edge_node.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
+from shared.tasks import backoff_s
 
 
 def opened(at: float = 100.0) -> Breaker:
