@@ -156,9 +156,9 @@ class Cursors:
 
     def resync(self, conn: ConnId) -> None:
         """``conn`` missed frames: send it the whole picture of each of its rooms."""
-        for room in self.rooms.rooms_of(conn):
-            presence: Presence = self.rooms.presence(conn, room)
-            self.send([conn], presence)
+        self.deliver(
+            Out(clients=[([conn], self.rooms.presence(conn, r)) for r in self.rooms.rooms_of(conn)])
+        )
 
     # --- the link (LinkListener) ---------------------------------------------------------
 
