@@ -8,10 +8,12 @@ import asyncio
 import contextlib
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from edge_node.cursors import SENT_AT_PER_ROOM, Cursors
 from edge_node.metrics import EdgeMetrics
-from edge_node.rooms import STRICT, Out
+from edge_node.rooms import STRICT, Out, _Room
 from edge_node.service import Service
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import MAX_POSTED, UP, Upstream
@@ -19,6 +21,7 @@ from shared import snapshot
 from shared.errors import BadRequest
 from shared.protocol import (
     Delta,
+    Hello,
     Left,
     Message,
     Moves,
@@ -35,7 +38,7 @@ from shared.protocol import (
     encode,
 )
 from shared.snapshot import Entry
-from shared.tasks import stop
+from shared.tasks import spawn, stop
 from tests.helpers.waiting import eventually
 
 EPOCH = "db-1"
@@ -265,3 +268,84 @@ async def test_one_tick_goes_up_as_one_moves_batch() -> None:
         assert link.sent == [MovesBatch(moves)]
     finally:
         await stop(sender)
+
+
+# --- finding 11: the link and the tick survive a crash --------------------------------------
+
+
+class BrokenListener:
+    """A cursor shell with a bug: it raises when the link comes up."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def link_changed(self, up: bool) -> list[Message]:
+        self.calls += up
+        if up:
+            raise RuntimeError("a bug in the cursor shell")
+        return []
+
+    def announce(self) -> list[Message]:
+        return []
+
+    def flags_changed(self, flags: dict[str, bool]) -> None:
+        pass
+
+    def relayed(self, message: Message) -> None:
+        pass
+
+
+async def test_the_link_loop_is_restarted_after_a_crash() -> None:
+    """``Upstream.run`` used to die for good on any unexpected exception; supervised, it is
+    logged, counted and restarted, and dials the core again."""
+    hellos: list[Message] = []
+
+    async def core(ws: ServerConnection) -> None:  # a stand-in core: it only reads
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in ws:
+                hellos.append(decode(frame if isinstance(frame, bytes) else frame.encode()))
+
+    async with serve(core, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        settings = EdgeSettings(core_url=f"http://127.0.0.1:{port}", region="syd")
+        up = Upstream(settings, "token", EdgeMetrics("syd"), jitter=lambda: 0.0)
+        up.listener = listener = BrokenListener()
+        task = spawn("upstream", up.run, up.metrics.task_crashes)
+        try:
+            await eventually(lambda: _true(listener.calls >= 3), 10, "three sessions")
+            crashes = up.metrics.registry.get_sample_value(
+                "lightcone_task_crashes_total", {"task": "upstream"}
+            )
+            assert crashes is not None and crashes >= 2
+            assert not task.done()
+            assert sum(isinstance(m, Hello) for m in hellos) >= 3
+        finally:
+            await stop(task)
+
+
+async def test_the_cursor_tick_is_restarted_after_a_crash() -> None:
+    """``Cursors.run`` too: a tick that raises is counted and the ticks go on."""
+    up, _ = linked(tick_ms=1)
+    cursors = Cursors(up.settings, up, up.metrics)
+    # A bug's state: an awaiting room without a start time (the tick raises TypeError).
+    cursors.rooms._rooms["broken"] = _Room(awaiting={99}, awaiting_since=None)  # type: ignore[arg-type]
+    task = spawn("cursor_ticks", cursors.run, up.metrics.task_crashes)
+    registry = up.metrics.registry
+
+    def ticks() -> float:
+        return registry.get_sample_value("lightcone_cursor_tick_seconds_count") or 0.0
+
+    try:
+        await eventually(
+            lambda: _true(
+                registry.get_sample_value("lightcone_task_crashes_total", {"task": "cursor_ticks"})
+            ),
+            10,
+            "a crash counted",
+        )
+        del cursors.rooms._rooms["broken"]
+        before = ticks()
+        await eventually(lambda: _true(ticks() > before + 5), 10, "ticks again")
+        assert not task.done()
+    finally:
+        await stop(task)
