@@ -134,7 +134,7 @@ class Cursors:
             self.upstream.post(MovesBatch(batch))  # the whole tick in one link frame
 
     def _forget_gone_rooms(self) -> None:
-        for room in [r for r in self._sent_at if not self.rooms.local_ids(r)]:
+        for room in [r for r in self._sent_at if not self.rooms.has(r)]:
             del self._sent_at[room]
 
     def send(self, conns: list[ConnId], message: Message) -> None:
