@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shared import roomtoken
 from shared.config import positive as _positive, setting
+from shared.protocol import MAX_LINK_MESSAGE_BYTES, MAX_UP_FRAME_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +76,8 @@ class CoreSettings:
     )
     max_link_message_bytes: int = setting(
         "LIGHTCONE_MAX_LINK_MESSAGE_BYTES",
-        1 << 20,
-        "Largest message the core accepts from an edge.",
+        MAX_LINK_MESSAGE_BYTES,
+        "Largest message the core accepts from an edge (at least the edges' frame budget).",
     )
     max_search_batch: int = setting(
         "LIGHTCONE_MAX_SEARCH_BATCH", 500, "Most searches in one batch from an edge."
@@ -95,6 +96,11 @@ class CoreSettings:
         _positive(self, "heartbeat_s", "link_timeout_s", "compact_after")
         if self.link_timeout_s <= self.heartbeat_s:
             raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
+        if self.max_link_message_bytes < MAX_UP_FRAME_BYTES:
+            raise ValueError(
+                f"Config 'LIGHTCONE_MAX_LINK_MESSAGE_BYTES' must be at least {MAX_UP_FRAME_BYTES}, "
+                "the largest frame an edge sends."
+            )
         if self.publish_delay_ms < 0 or self.min_searches < 0:
             raise ValueError("Config 'LIGHTCONE_PUBLISH_DELAY_MS' and MIN_SEARCHES must be >= 0.")
         if self.room_secret:

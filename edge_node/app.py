@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from shared.config import resolve_token
 from shared.errors import BadRequest, Unavailable
 from shared.http import EXCEPTION_HANDLERS, json_body, timed
 from shared.origins import host_name, is_loopback_name
+from shared.tasks import spawn, stop
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +53,14 @@ def create_app(settings: EdgeSettings) -> Starlette:
         app.state.service = Service(settings, upstream)
         app.state.cursors = cursors = Cursors(settings, upstream, metrics)
         app.state.going_away = shutdown.client_sockets(cursors)
-        tasks = [asyncio.create_task(upstream.run()), asyncio.create_task(cursors.run())]
+        tasks = [
+            spawn("upstream", upstream.run, metrics.task_crashes),
+            spawn("cursor_ticks", cursors.run, metrics.task_crashes),
+        ]
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*tasks)
+            await stop(*tasks)
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.state.settings = settings
