@@ -9,9 +9,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-import pytest
-
 from tests.deploy.image import DEPLOY_SH, ROOT
+from tests.helpers.system import program
 
 LABEL = "deployment-test"
 IMAGE = f"registry.fly.io/lightcone-core:{LABEL}"
@@ -158,10 +157,8 @@ def test_half_set_link_token_stops_before_deploying(tmp_path: Path) -> None:
     assert "fly deploy" not in log
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
 def test_deploy_script_is_shellcheck_clean() -> None:
     """shellcheck finds nothing to report in deploy.sh."""
-    result = subprocess.run(
-        ["shellcheck", str(DEPLOY_SH)], capture_output=True, text=True, cwd=ROOT
-    )
+    shellcheck = program("shellcheck")
+    result = subprocess.run([shellcheck, str(DEPLOY_SH)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout

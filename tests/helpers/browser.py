@@ -10,12 +10,11 @@ sync tests.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 from collections.abc import Iterator
 
-import pytest
 from playwright.sync_api import Browser, sync_playwright
+
+from tests.helpers.system import program
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -31,13 +30,7 @@ CHROMIUM_ARGS = [
 
 def chromium_path() -> str:
     """The system chromium's path; skips the test (fails it in CI) when there is none."""
-    path = shutil.which("chromium")
-    if path is None:
-        message = "chromium not installed: apt-get install chromium"
-        if os.environ.get("LIGHTCONE_CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return program("chromium")
 
 
 @contextlib.contextmanager
