@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.limits import ListenerMetrics
+
 LATENCY_BUCKETS = (
     0.0001,
     0.00025,
@@ -57,3 +59,4 @@ class CoreMetrics:
         self.link_messages = Counter(
             "lightcone_link_messages", "Messages received from edges", ["type"], registry=r
         )
+        self.listener = ListenerMetrics.register(r)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
 from core_region.metrics import LATENCY_BUCKETS
+from shared.limits import ListenerMetrics
 
 if TYPE_CHECKING:
     from edge_node.rooms import EdgeRooms
@@ -117,6 +118,7 @@ class EdgeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.listener = ListenerMetrics.register(r)
         self.info = Gauge("lightcone_edge_info", "Edge identity", ["region"], registry=r)
         self.info.labels(region).set(1)
 
