@@ -15,6 +15,7 @@ address by its IPv4 address.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import math
@@ -34,9 +35,11 @@ CLIENT_FULL = Unavailable(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def client_key(host: str) -> str:
     """The key of a client address (module docstring): IPv6 by /64, mapped IPv4 unwrapped.
-    Anything that is not an IP address (a test client's name) is its own key."""
+    Anything that is not an IP address (a test client's name) is its own key. Cached (a
+    bounded LRU): parsing an address costs more than the rest of a rate check."""
     try:
         address = ipaddress.ip_address(host.strip())
     except ValueError:
@@ -212,12 +215,19 @@ class HttpRateLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        route = next((r for r in self.routes if path.startswith(r)), None)
-        if route is None:
+        for route in self.routes:
+            if path.startswith(route):
+                break
+        else:
             await self.app(scope, receive, send)
             return
         peer = scope.get("client")
-        client = client_address(peer[0] if peer else None, scope["headers"], self.trusted_header)
+        if self.trusted_header is None:
+            client = client_key(peer[0] if peer else "")
+        else:
+            client = client_address(
+                peer[0] if peer else None, scope["headers"], self.trusted_header
+            )
         wait = self.table.retry_after(client, self.clock())
         if wait <= 0:
             await self.app(scope, receive, send)

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import uvicorn
 from starlette.applications import Starlette
 from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from shared.errors import LightconeError
@@ -177,8 +177,8 @@ class _Protocol(WebSocketsSansIOProtocol):
 class _HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the listener's budgets (module docstring).
 
-    Relies on uvicorn internals (``connection_made``, the parser callbacks,
-    ``handle_websocket_upgrade``, ``_start_asgi_task``): uvicorn is pinned exactly in
+    Relies on uvicorn internals (``connection_made``, the parser callbacks, ``self.app``,
+    ``handle_websocket_upgrade``): uvicorn is pinned exactly in
     pyproject.toml, and tests/hostile/test_budgets.py proves each budget on a real server.
     """
 
@@ -187,6 +187,7 @@ class _HttpProtocol(HttpToolsProtocol):
     _claimed: str | None = None  # the client address whose cap it counts against
     _refusal: LightconeError | None = None  # answer every request with this, then close
     _read_timer: asyncio.TimerHandle | None = None
+    _reading_since: float | None = None  # loop time the request being read began
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         budgets = self.budgets
@@ -217,17 +218,29 @@ class _HttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     # --- the read deadline ----------------------------------------------------------------
+    #
+    # One timer per connection, not one per request: a request only notes when it began
+    # (``_reading_since``, cleared once it is whole), and the timer, when it fires, closes the
+    # connection if a request has been reading for too long, or else comes back later. This
+    # keeps the per-request cost to two attribute writes (the budget of the hot path).
 
     def _arm_read_timer(self) -> None:
-        if self._read_timer is None:
-            self._read_timer = self.loop.call_later(self.budgets.read_timeout_s, self._read_expired)
+        self._reading_since = self.loop.time()  # the first request counts from the accept
+        self._read_timer = self.loop.call_later(self.budgets.read_timeout_s, self._read_check)
 
     def _cancel_read_timer(self) -> None:
+        self._reading_since = None
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
 
-    def _read_expired(self) -> None:
+    def _read_check(self) -> None:
+        timeout = self.budgets.read_timeout_s
+        since = self._reading_since
+        left = timeout if since is None else since + timeout - self.loop.time()
+        if left > 0:
+            self._read_timer = self.loop.call_later(left, self._read_check)
+            return
         self._read_timer = None
         if not self.transport.is_closing():
             self.budgets.metrics.timeouts.labels("read").inc()
@@ -235,7 +248,8 @@ class _HttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm_read_timer()
+        if self._reading_since is None:
+            self._reading_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         budgets = self.budgets
@@ -248,16 +262,12 @@ class _HttpProtocol(HttpToolsProtocol):
             else:
                 budgets.metrics.refused.labels(CLIENT_FULL.code).inc()
                 self._refusal = CLIENT_FULL
+                self.app = _refusal_app(CLIENT_FULL)  # this request and any after it
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._cancel_read_timer()
+        self._reading_since = None
         super().on_message_complete()
-
-    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
-        if self._refusal is not None:
-            app = _refusal_app(self._refusal)
-        super()._start_asgi_task(cycle, app)
 
     def handle_websocket_upgrade(self) -> None:
         self._cancel_read_timer()
