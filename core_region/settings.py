@@ -98,11 +98,11 @@ class CoreSettings:
     )
     http_rate: float = setting(
         "LIGHTCONE_HTTP_RATE",
-        50.0,
+        100.0,
         "Requests per second one client address may make to the admin API (sustained).",
     )
     http_burst: int = setting(
-        "LIGHTCONE_HTTP_BURST", 100, "Admin API requests one client address may make in a burst."
+        "LIGHTCONE_HTTP_BURST", 200, "Admin API requests one client address may make in a burst."
     )
 
     presence_timeout_s: float = setting(
