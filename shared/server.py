@@ -340,6 +340,9 @@ def serve(
     bound = sockets[0].getsockname()
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     logger.info("lightcone %s listening on http://%s:%d", name, shown, bound[1])
+    budgets: ListenerBudgets | None = getattr(app.state, "budgets", None)
+    if budgets is not None:
+        _fit_fd_limit(budgets.connections.max_total)
     Server(uvicorn_config(app, ws_max_size=ws_max_size), app, going_away_s).run(sockets=sockets)
 
 
@@ -351,7 +354,6 @@ def uvicorn_config(
     budgets: ListenerBudgets | None = getattr(app.state, "budgets", None)
     http: Any = "auto"
     if budgets is not None:
-        _fit_fd_limit(budgets.connections.max_total)
         http = _guarded(budgets)
     return uvicorn.Config(
         app,
