@@ -24,7 +24,7 @@ from core_region.store import Store
 from shared.config import ConfigError, resolve_token
 from shared.errors import CloseCode, Unavailable
 from shared.http import EXCEPTION_HANDLERS
-from shared.limits import HttpRateLimit, ListenerBudgets
+from shared.limits import ClientRate, HttpRateLimit, ListenerBudgets
 from shared.ratelimit import BucketTable
 from shared.server import going_away
 
@@ -61,12 +61,8 @@ def create_app(settings: CoreSettings) -> Starlette:
         finally:
             await store.close()
 
-    rate_limit = Middleware(
-        HttpRateLimit,
-        table=BucketTable(settings.http_rate, settings.http_burst),
-        routes=("/admin",),
-        metrics=metrics.listener,
-    )
+    rate = ClientRate(BucketTable(settings.http_rate, settings.http_burst), metrics.listener)
+    rate_limit = Middleware(HttpRateLimit, rate=rate, routes=("/admin",))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

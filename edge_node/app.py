@@ -26,7 +26,7 @@ from edge_node.ws import ws_endpoint
 from shared.config import resolve_token
 from shared.errors import BadRequest, Unavailable
 from shared.http import EXCEPTION_HANDLERS, json_body, timed
-from shared.limits import HttpRateLimit, ListenerBudgets
+from shared.limits import ClientRate, HttpRateLimit, ListenerBudgets
 from shared.ratelimit import BucketTable
 
 logger = logging.getLogger(__name__)
@@ -64,13 +64,12 @@ def create_app(settings: EdgeSettings) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks)
 
-    rate_limit = Middleware(
-        HttpRateLimit,
-        table=BucketTable(settings.http_rate, settings.http_burst),
-        routes=RATE_LIMITED_ROUTES,
-        metrics=metrics.listener,
+    rate = ClientRate(
+        BucketTable(settings.http_rate, settings.http_burst),
+        metrics.listener,
         trusted_header=settings.trust_client_ip_header,
     )
+    rate_limit = Middleware(HttpRateLimit, rate=rate, routes=RATE_LIMITED_ROUTES)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

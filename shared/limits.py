@@ -3,9 +3,9 @@
 * :class:`ConnectionBudget` (pure): at most ``max_total`` open connections on the listener,
   at most ``max_per_client`` of them from one client address. ``shared.server`` asks it on
   every accepted socket and returns the slot when the socket closes.
-* :class:`HttpRateLimit`: ASGI middleware that answers 429 with a JSON body and
-  ``Retry-After`` once a client is over its rate (a :class:`~shared.ratelimit.BucketTable`)
-  on the routes it guards.
+* :class:`ClientRate` and :class:`HttpRateLimit` (ASGI middleware): 429 with a JSON body and
+  ``Retry-After`` once a client is over its HTTP rate (a :class:`~shared.ratelimit.BucketTable`)
+  under the path prefixes it guards.
 
 A *client address* is the peer's IP address (``request.client.host``), or the value of a
 proxy's header when the node is configured to trust one; see :func:`client_address`. An
@@ -24,6 +24,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import LightconeError, RateLimited, Unavailable
@@ -187,40 +188,31 @@ def error_response(exc: LightconeError, *extra: tuple[str, str]) -> bytes:
 _REASONS = {429: "Too Many Requests", 503: "Service Unavailable"}
 
 
-class HttpRateLimit:
-    """ASGI middleware: HTTP requests to ``routes`` (path prefixes) spend a token of their
-    client's bucket; over the rate they are answered 429 ``rate_limited`` with
-    ``Retry-After`` (whole seconds, at least 1). Other routes and websockets pass untouched.
+class ClientRate:
+    """The per-client HTTP rate of a node: requests spend a token of their client's bucket;
+    over the rate they are answered 429 ``rate_limited`` with ``Retry-After`` (whole
+    seconds until the next token, at least 1), counted by route.
+
+    Applied to path prefixes by :class:`HttpRateLimit`. Costs about 0.5 µs a request (a
+    cached client key, one bucket in an LRU table).
     """
 
     def __init__(
         self,
-        app: ASGIApp,
-        *,
         table: BucketTable,
-        routes: tuple[str, ...],
         metrics: ListenerMetrics,
+        *,
         trusted_header: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.app = app
         self.table = table
-        self.routes = routes
         self.metrics = metrics
         self.trusted_header = trusted_header
         self.clock = clock
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        for route in self.routes:
-            if path.startswith(route):
-                break
-        else:
-            await self.app(scope, receive, send)
-            return
+    def refusal(self, scope: Scope, route: str) -> Response | None:
+        """``None`` if the request's client is within its rate (a token is spent), else the
+        429 to answer."""
         peer = scope.get("client")
         if self.trusted_header is None:
             client = client_key(peer[0] if peer else "")
@@ -230,15 +222,30 @@ class HttpRateLimit:
             )
         wait = self.table.retry_after(client, self.clock())
         if wait <= 0:
-            await self.app(scope, receive, send)
-            return
+            return None
         self.metrics.http_limited.labels(route).inc()
         exc = RateLimited(f"over {self.table.rate:g} requests per second: slow down")
-        body = json.dumps(exc.to_json()).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(max(1, math.ceil(wait))).encode()),
-        ]
-        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        headers = {"retry-after": str(max(1, math.ceil(wait)))}
+        return JSONResponse(exc.to_json(), exc.status, headers=headers)
+
+
+class HttpRateLimit:
+    """ASGI middleware: HTTP requests to ``routes`` (path prefixes) are under ``rate``
+    (:class:`ClientRate`). Other routes and websockets pass untouched."""
+
+    def __init__(self, app: ASGIApp, *, rate: ClientRate, routes: tuple[str, ...]) -> None:
+        self.app = app
+        self.rate = rate
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for route in self.routes:
+                if path.startswith(route):
+                    refused = self.rate.refusal(scope, route)
+                    if refused is not None:
+                        await refused(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)

@@ -10,7 +10,8 @@ add them:
   (at once from the peer address; after the first request head when the address comes from
   a trusted proxy header). Over a cap the socket gets a 503 JSON answer and is closed;
 * a request must arrive whole (head and body) within ``read_timeout_s`` of its first byte
-  (of the connection, for the first request); else the socket is closed;
+  (of the connection, for the first request); else the socket is closed (checked every
+  half timeout: a stalled request goes within 1 to 1.5 times the timeout);
 * a websocket's opening handshake must complete within ``handshake_timeout_s`` of its
   request; else the socket is closed.
 
@@ -177,9 +178,13 @@ class _Protocol(WebSocketsSansIOProtocol):
 class _HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the listener's budgets (module docstring).
 
-    Relies on uvicorn internals (``connection_made``, the parser callbacks, ``self.app``,
-    ``handle_websocket_upgrade``): uvicorn is pinned exactly in
-    pyproject.toml, and tests/hostile/test_budgets.py proves each budget on a real server.
+    Nothing is added per request (the budgets must not cost the hot path): the caps act on
+    ``connection_made``, and the read deadline is one timer per connection that looks at
+    uvicorn's own state of the connection (see :meth:`_reading`). Relies on uvicorn
+    internals (``cycle``, ``pipeline``, ``timeout_keep_alive_task``, ``flow``,
+    ``handle_websocket_upgrade``): uvicorn is pinned exactly in pyproject.toml, and
+    tests/shared/test_listener.py and tests/hostile/test_budgets.py prove each budget on a
+    real server.
     """
 
     budgets: ClassVar[ListenerBudgets]
@@ -187,7 +192,7 @@ class _HttpProtocol(HttpToolsProtocol):
     _claimed: str | None = None  # the client address whose cap it counts against
     _refusal: LightconeError | None = None  # answer every request with this, then close
     _read_timer: asyncio.TimerHandle | None = None
-    _reading_since: float | None = None  # loop time the request being read began
+    _stalled: tuple[object, float] | None = None  # (what it was reading, since when)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         budgets = self.budgets
@@ -202,7 +207,8 @@ class _HttpProtocol(HttpToolsProtocol):
                 self._refuse_now(transport, CLIENT_FULL)
                 return
             self._claimed = client
-        self._arm_read_timer()
+        self._stalled = (None, self.loop.time())  # the first request counts from the accept
+        self._read_timer = self.loop.call_later(budgets.read_timeout_s / 2, self._read_check)
 
     def _refuse_now(self, transport: asyncio.Transport, exc: LightconeError) -> None:
         self.budgets.metrics.refused.labels(exc.code).inc()
@@ -219,55 +225,45 @@ class _HttpProtocol(HttpToolsProtocol):
 
     # --- the read deadline ----------------------------------------------------------------
     #
-    # One timer per connection, not one per request: a request only notes when it began
-    # (``_reading_since``, cleared once it is whole), and the timer, when it fires, closes the
-    # connection if a request has been reading for too long, or else comes back later. This
-    # keeps the per-request cost to two attribute writes (the budget of the hot path).
-
-    def _arm_read_timer(self) -> None:
-        self._reading_since = self.loop.time()  # the first request counts from the accept
-        self._read_timer = self.loop.call_later(self.budgets.read_timeout_s, self._read_check)
+    # Every half ``read_timeout_s`` the timer asks whether the connection is reading a
+    # request (:meth:`_reading`) and which one (the current cycle: uvicorn makes a new one
+    # for each request head). A request seen reading since ``read_timeout_s`` or more is
+    # closed: a stalled request goes within 1 to 1.5 times the timeout of its first byte.
 
     def _cancel_read_timer(self) -> None:
-        self._reading_since = None
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
 
+    def _reading(self) -> bool:
+        """Is the client in the middle of sending a request (head or body)?"""
+        cycle = self.cycle
+        if cycle is None:
+            return True  # the first head is not whole yet
+        if not cycle.response_complete:
+            return (
+                cycle.more_body and not self.flow.read_paused
+            )  # body arriving (not held up by us)
+        # Answered: idle under uvicorn's keep-alive timer, or a next head has begun (data
+        # cancels that timer; a whole head would have made a new cycle).
+        return self.timeout_keep_alive_task is None and not self.pipeline
+
     def _read_check(self) -> None:
         timeout = self.budgets.read_timeout_s
-        since = self._reading_since
-        left = timeout if since is None else since + timeout - self.loop.time()
-        if left > 0:
-            self._read_timer = self.loop.call_later(left, self._read_check)
+        now = self.loop.time()
+        if self.transport.is_closing():
+            self._read_timer = None
             return
-        self._read_timer = None
-        if not self.transport.is_closing():
+        if not self._reading():
+            self._stalled = None
+        elif self._stalled is None or self._stalled[0] is not self.cycle:
+            self._stalled = (self.cycle, now)
+        elif now - self._stalled[1] >= timeout:
+            self._read_timer = None
             self.budgets.metrics.timeouts.labels("read").inc()
             self.transport.close()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._reading_since is None:
-            self._reading_since = self.loop.time()
-
-    def on_headers_complete(self) -> None:
-        budgets = self.budgets
-        if self._claimed is None and self._refusal is None:  # the address comes from a header
-            client = client_address(
-                self.client[0] if self.client else None, self.headers, budgets.trusted_header
-            )
-            if budgets.connections.claim(client):
-                self._claimed = client
-            else:
-                budgets.metrics.refused.labels(CLIENT_FULL.code).inc()
-                self._refusal = CLIENT_FULL
-                self.app = _refusal_app(CLIENT_FULL)  # this request and any after it
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._reading_since = None
-        super().on_message_complete()
+            return
+        self._read_timer = self.loop.call_later(timeout / 2, self._read_check)
 
     def handle_websocket_upgrade(self) -> None:
         self._cancel_read_timer()
@@ -280,6 +276,25 @@ class _HttpProtocol(HttpToolsProtocol):
         if isinstance(protocol, _Protocol):  # the slot is the websocket's now
             self._admitted = False
             protocol.adopt(self.budgets, self._claimed)
+
+
+class _TrustingHttpProtocol(_HttpProtocol):
+    """Behind a proxy that names the client in a header: the per-client cap is claimed when
+    the first request head arrives (the peer is the proxy, shared by every client)."""
+
+    def on_headers_complete(self) -> None:
+        if self._claimed is None and self._refusal is None:
+            budgets = self.budgets
+            client = client_address(
+                self.client[0] if self.client else None, self.headers, budgets.trusted_header
+            )
+            if budgets.connections.claim(client):
+                self._claimed = client
+            else:
+                budgets.metrics.refused.labels(CLIENT_FULL.code).inc()
+                self._refusal = CLIENT_FULL
+                self.app = _refusal_app(CLIENT_FULL)  # this request and any after it
+        super().on_headers_complete()
 
 
 def _refusal_app(exc: LightconeError) -> ASGI3Application:
@@ -300,7 +315,8 @@ def _refusal_app(exc: LightconeError) -> ASGI3Application:
 
 def _guarded(budgets: ListenerBudgets) -> type[_HttpProtocol]:
     """The HTTP protocol class of a listener with ``budgets``."""
-    return type("GuardedHttpProtocol", (_HttpProtocol,), {"budgets": budgets})
+    base = _HttpProtocol if budgets.trusted_header is None else _TrustingHttpProtocol
+    return type("GuardedHttpProtocol", (base,), {"budgets": budgets})
 
 
 FD_RESERVE = 64
