@@ -31,6 +31,7 @@ pytestmark = pytest.mark.e2e
 CLIENT_CAP = 12
 READ_TIMEOUT_S = 1.0
 HTTP_BURST = 5
+MAX_ROOMS = 4
 LIMITS = {
     "LIGHTCONE_MAX_CLIENT_CONNECTIONS": str(CLIENT_CAP),
     "LIGHTCONE_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
@@ -39,6 +40,7 @@ LIMITS = {
     # A low message rate, so that a burst is over it however slowly this machine sends.
     "LIGHTCONE_WS_RATE": "20",
     "LIGHTCONE_WS_BURST": "40",
+    "LIGHTCONE_MAX_ROOMS": str(MAX_ROOMS),
 }
 
 
@@ -205,6 +207,32 @@ async def _connect_eventually(url: str) -> ClientConnection:
             return None
 
     return await eventually(attempt, 5, "a freed slot")
+
+
+# --- finding 8: rooms per edge unbounded ------------------------------------------------------
+
+
+async def test_rooms_per_edge_are_capped_and_the_hosted_ones_stay_served(
+    nodes: tuple[Node, Node],
+) -> None:
+    core, edge = nodes
+    await eventually(lambda: _rooms_are(edge, 0), 5, "no room left by earlier tests")
+    ws_url = edge.url.replace("http", "ws") + "/ws"
+    async with websockets.connect(ws_url) as host, websockets.connect(ws_url) as other:
+        for n in range(MAX_ROOMS):  # the attack, scaled down: one room after another
+            await host.send(encode(Join(f"room-{n}", "Ada", "#1a2b3c", id=n)))
+            assert isinstance(await _next(host), Presence)
+        await other.send(encode(Join("one-too-many", "Bo", "#1a2b3c", id="x")))
+        refused = await _next(other)
+        assert isinstance(refused, Error)
+        assert (refused.code, refused.id, refused.room) == ("edge_full", "x", "one-too-many")
+        await other.send(encode(Join("room-0", "Bo", "#1a2b3c", id="y")))  # hosted: served
+        assert isinstance(await _next(other), Presence)
+    await eventually(lambda: _rooms_are(edge, 0), 5, "rooms closed with their members")
+
+
+async def _rooms_are(node: Node, count: int) -> bool:
+    return await metric(node, "lightcone_cursor_rooms") == count
 
 
 # --- finding 9: silence instead of an answer ---------------------------------------------------
