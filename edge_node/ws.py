@@ -30,6 +30,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from edge_node.cursors import Cursors
+from edge_node.rooms import MAX_ROOM_CHARS
 from edge_node.service import Service
 from shared.errors import LightconeError, ProtocolError, RateLimited
 from shared.protocol import (
@@ -104,8 +105,11 @@ class ClientSocket:
 
     def answer_error(self, message: Message, exc: LightconeError) -> None:
         """Refuse ``message`` with ``exc``, matched to it by its id and, for a join or a
-        leave, by its room."""
+        leave, by its room: only a valid room name is echoed (never text that could not be
+        sent back), else ``room`` is null."""
         room = message.room if isinstance(message, Join | Leave) else None
+        if room is not None and not (1 <= len(room) <= MAX_ROOM_CHARS and room.isprintable()):
+            room = None
         self.send_error(getattr(message, "id", None), exc, room)
 
     async def _write(self) -> None:

@@ -13,6 +13,7 @@ from edge_node.app import create_app
 from edge_node.settings import EdgeSettings
 from shared.config import from_environ
 from shared.protocol import (
+    SUBPROTOCOL_JSON,
     Error,
     Join,
     Leave,
@@ -23,7 +24,9 @@ from shared.protocol import (
     Search,
     Suggest,
     decode,
+    decode_json,
     encode,
+    encode_json,
 )
 from tests.edge_node.test_app import unreachable_core
 
@@ -137,3 +140,17 @@ def test_the_http_rate_is_per_client_address() -> None:
         assert client.get("/suggest", params={"q": "a"}, headers=first).status_code == 429
         other = {"Fly-Client-IP": "198.51.100.1"}
         assert client.get("/suggest", params={"q": "a"}, headers=other).status_code == 503
+
+
+def test_an_invalid_room_is_not_echoed(client: TestClient) -> None:
+    """A room that is no valid name (here lone surrogates, which JSON can carry) is not sent
+    back: the error could not be encoded."""
+    join = '{"type": "join", "room": "\\udfff\\udfff", "name": "A", "color": "#1a2b3c", "id": "j"}'
+    with client.websocket_connect("/ws", subprotocols=[SUBPROTOCOL_JSON]) as ws:
+        ws.send_text(join)
+        answer = decode_json(ws.receive_text())
+        assert isinstance(answer, Error)
+        assert (answer.code, answer.id, answer.room) == ("bad_room", "j", None)
+        ws.send_text(encode_json(Join("x" * 65, "Ada", "#1a2b3c", id="k")))
+        answer = decode_json(ws.receive_text())
+    assert isinstance(answer, Error) and (answer.id, answer.room) == ("k", None)
