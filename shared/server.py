@@ -32,11 +32,12 @@ import logging
 import resource
 import socket
 from collections.abc import Awaitable, Callable, Collection
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
+from starlette.responses import JSONResponse
+from uvicorn._types import ASGI3Application, ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -298,19 +299,9 @@ class _TrustingHttpProtocol(_HttpProtocol):
 
 
 def _refusal_app(exc: LightconeError) -> ASGI3Application:
-    body = error_response(exc).split(b"\r\n\r\n", 1)[1]
-
-    async def refuse(scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", b"1"),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
-
-    return refuse
+    """An app that answers every request with ``exc`` and has uvicorn close the connection."""
+    headers = {"retry-after": "1", "connection": "close"}
+    return cast(ASGI3Application, JSONResponse(exc.to_json(), exc.status, headers))
 
 
 def _guarded(budgets: ListenerBudgets) -> type[_HttpProtocol]:
