@@ -16,6 +16,7 @@ address by its IPv4 address.
 from __future__ import annotations
 
 import functools
+import http
 import ipaddress
 import json
 import math
@@ -36,6 +37,10 @@ CLIENT_FULL = Unavailable(
 )
 
 
+MAX_NAME_CHARS = 64
+"""A client "address" that is not an IP address is cut to this length (keys stay small)."""
+
+
 @functools.lru_cache(maxsize=4096)
 def client_key(host: str) -> str:
     """The key of a client address (module docstring): IPv6 by /64, mapped IPv4 unwrapped.
@@ -44,7 +49,7 @@ def client_key(host: str) -> str:
     try:
         address = ipaddress.ip_address(host.strip())
     except ValueError:
-        return host
+        return host[:MAX_NAME_CHARS]
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
@@ -56,16 +61,25 @@ def client_address(
     peer: str | None, headers: Collection[tuple[bytes, bytes]], trusted_header: str | None
 ) -> str:
     """The key of the client that sent a request: from ``trusted_header`` when it is set and
-    present (its last comma-separated entry, the one the trusted proxy wrote), else the peer.
+    holds an IP address (its last comma-separated entry, the one the trusted proxy wrote),
+    else from the peer.
     """
     if trusted_header:
         wanted = trusted_header.lower().encode("latin-1")
         for name, value in headers:
             if name == wanted:
                 last = value.decode("latin-1").rsplit(",", 1)[-1].strip()
-                if last:
+                if _is_ip(last):
                     return client_key(last)
     return client_key(peer or "")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class ConnectionBudget:
@@ -176,16 +190,13 @@ def error_response(exc: LightconeError, *extra: tuple[str, str]) -> bytes:
     socket the app never sees)."""
     body = json.dumps(exc.to_json()).encode()
     head = [
-        f"HTTP/1.1 {exc.status} {_REASONS.get(exc.status, 'Error')}",
+        f"HTTP/1.1 {exc.status} {http.HTTPStatus(exc.status).phrase}",
         "content-type: application/json",
         f"content-length: {len(body)}",
         "connection: close",
         *(f"{name}: {value}" for name, value in extra),
     ]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
-
-
-_REASONS = {429: "Too Many Requests", 503: "Service Unavailable"}
 
 
 class ClientRate:

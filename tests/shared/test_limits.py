@@ -59,6 +59,13 @@ def test_the_client_address_comes_from_a_header_only_when_it_is_trusted() -> Non
     # A list: the last entry is the one the trusted proxy wrote; the rest the client's.
     assert client_address("10.0.0.1", headers, "X-Forwarded-For") == "198.51.100.1"
     assert client_address("10.0.0.1", [], "Fly-Client-IP") == "10.0.0.1"  # header missing
+    garbage = [(b"fly-client-ip", b"x" * 10_000)]
+    assert client_address("10.0.0.1", garbage, "Fly-Client-IP") == "10.0.0.1"  # not an address
+
+
+def test_a_name_that_is_no_address_is_its_own_key_cut_short() -> None:
+    assert client_key("testclient") == "testclient"
+    assert len(client_key("y" * 10_000)) == 64
 
 
 def test_a_bucket_says_how_long_until_its_next_token() -> None:
