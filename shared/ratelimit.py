@@ -27,12 +27,15 @@ class TokenBucket:
         self._at = now
 
     def allow(self, now: float) -> bool:
-        """Take one token if there is one."""
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        """Take one token if there is one (on every websocket message: kept lean)."""
+        tokens = self._tokens + (now - self._at) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
         self._at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if tokens >= 1:
+            self._tokens = tokens - 1
             return True
+        self._tokens = tokens
         return False
 
     def wait(self, now: float) -> float:
