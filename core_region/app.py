@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import make_asgi_app
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -23,6 +24,8 @@ from core_region.store import Store
 from shared.config import ConfigError, resolve_token
 from shared.errors import CloseCode, Unavailable
 from shared.http import EXCEPTION_HANDLERS
+from shared.limits import ClientRate, HttpRateLimit, ListenerBudgets
+from shared.ratelimit import BucketTable
 from shared.server import going_away
 from shared.tasks import spawn, stop
 
@@ -62,9 +65,23 @@ def create_app(settings: CoreSettings) -> Starlette:
         finally:
             await store.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    rate = ClientRate(BucketTable(settings.http_rate, settings.http_burst), metrics.listener)
+    rate_limit = Middleware(HttpRateLimit, rate=rate, routes=("/admin",))
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[rate_limit],
+    )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.budgets = ListenerBudgets.create(
+        metrics.listener,
+        max_connections=settings.max_connections,
+        max_client_connections=settings.max_client_connections,
+        read_timeout_s=settings.read_timeout_s,
+        handshake_timeout_s=settings.handshake_timeout_s,
+    )
     app.state.hub = None
     app.state.link_token = resolve_token(
         settings.link_token, env="LIGHTCONE_LINK_TOKEN", host=settings.host

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.limits import ListenerMetrics
 from shared.tasks import Drops, crash_counter
 
 LATENCY_BUCKETS = (
@@ -61,3 +62,4 @@ class CoreMetrics:
         )
         self.task_crashes = crash_counter(r)
         self.drops = Drops(r)
+        self.listener = ListenerMetrics.register(r)

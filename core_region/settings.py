@@ -83,6 +83,36 @@ class CoreSettings:
         "LIGHTCONE_MAX_SEARCH_BATCH", 500, "Most searches in one batch from an edge."
     )
 
+    max_connections: int = setting(
+        "LIGHTCONE_MAX_CONNECTIONS",
+        1024,
+        "Open connections (edge links and HTTP) on the listener; beyond it: 503, closed.",
+    )
+    max_client_connections: int = setting(
+        "LIGHTCONE_MAX_CLIENT_CONNECTIONS",
+        64,
+        "Open connections from one client address (an IPv6 /64); beyond it: 503, closed.",
+    )
+    read_timeout_s: float = setting(
+        "LIGHTCONE_READ_TIMEOUT_S",
+        10.0,
+        "A request must arrive whole (head and body) this soon after its first byte (or "
+        "after the connection opened); else the connection is closed.",
+    )
+    handshake_timeout_s: float = setting(
+        "LIGHTCONE_HANDSHAKE_TIMEOUT_S",
+        10.0,
+        "A websocket's opening handshake must complete this soon after its request.",
+    )
+    http_rate: float = setting(
+        "LIGHTCONE_HTTP_RATE",
+        100.0,
+        "Requests per second one client address may make to the admin API (sustained).",
+    )
+    http_burst: int = setting(
+        "LIGHTCONE_HTTP_BURST", 200, "Admin API requests one client address may make in a burst."
+    )
+
     presence_timeout_s: float = setting(
         "LIGHTCONE_PRESENCE_TIMEOUT_S",
         20.0,
@@ -94,6 +124,8 @@ class CoreSettings:
             raise ValueError(f"Config 'LIGHTCONE_PORT' must be 0..65535, got {self.port}.")
         _positive(self, "search_boost", "max_limit", "hot_threshold", "max_search_batch")
         _positive(self, "heartbeat_s", "link_timeout_s", "compact_after")
+        _positive(self, "max_connections", "max_client_connections", "read_timeout_s")
+        _positive(self, "handshake_timeout_s", "http_rate", "http_burst")
         if self.link_timeout_s <= self.heartbeat_s:
             raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
         if self.max_link_message_bytes < MAX_UP_FRAME_BYTES:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prometheus_client import make_asgi_app
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -24,7 +25,9 @@ from edge_node.ws import ws_endpoint
 from shared.config import resolve_token
 from shared.errors import BadRequest, Unavailable
 from shared.http import EXCEPTION_HANDLERS, json_body, timed
+from shared.limits import ClientRate, HttpRateLimit, ListenerBudgets
 from shared.origins import host_name, is_loopback_name
+from shared.ratelimit import BucketTable
 from shared.tasks import spawn, stop
 
 logger = logging.getLogger(__name__)
@@ -62,11 +65,34 @@ def create_app(settings: EdgeSettings) -> Starlette:
         finally:
             await stop(*tasks)
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    rate = ClientRate(
+        BucketTable(settings.http_rate, settings.http_burst),
+        metrics.listener,
+        trusted_header=settings.trust_client_ip_header,
+    )
+    rate_limit = Middleware(HttpRateLimit, rate=rate, routes=RATE_LIMITED_ROUTES)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[rate_limit],
+    )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.origin_policy = settings.origin_policy()
+    app.state.budgets = ListenerBudgets.create(
+        metrics.listener,
+        max_connections=settings.max_connections,
+        max_client_connections=settings.max_client_connections,
+        read_timeout_s=settings.read_timeout_s,
+        handshake_timeout_s=settings.handshake_timeout_s,
+        trusted_header=settings.trust_client_ip_header,
+    )
     return app
+
+
+RATE_LIMITED_ROUTES = ("/suggest", "/search")
+"""HTTP routes under the per-client rate (LIGHTCONE_HTTP_RATE); the websocket has its own."""
 
 
 def _int_param(request: Request, name: str, default: int | None) -> int | None:

@@ -55,6 +55,8 @@ class Cursors:
             max_members=settings.max_room_members,
             max_rooms_per_conn=settings.max_rooms_per_conn,
             presence_timeout_s=settings.presence_timeout_s,
+            max_rooms=settings.max_rooms,
+            max_local_members=settings.max_edge_members,
         )
         self.clients: dict[ConnId, ClientSocket] = {}
         self._conn_ids = itertools.count(1)

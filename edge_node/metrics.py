@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
 from core_region.metrics import LATENCY_BUCKETS
+from shared.limits import ListenerMetrics
 from shared.tasks import Drops, crash_counter
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ class EdgeMetrics:
             "Cursor messages dropped because the link's send queue was full",
             registry=r,
         )
+        self.listener = ListenerMetrics.register(r)
         self.info = Gauge("lightcone_edge_info", "Edge identity", ["region"], registry=r)
         self.info.labels(region).set(1)
 

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from shared.errors import BadRequest
+from shared.errors import BadRequest, Unavailable
 from shared.protocol import (
     Evict,
     Join,
@@ -108,10 +108,19 @@ class EdgeRooms:
         max_members: int = 200,
         max_rooms_per_conn: int = 4,
         presence_timeout_s: float = 20.0,
+        max_rooms: int = 10000,
+        max_local_members: int = 50000,
     ) -> None:
         self.region = region
         self.max_members = max_members
         self.max_rooms_per_conn = max_rooms_per_conn
+        self.max_rooms = max_rooms
+        """Rooms this edge hosts (rooms with a local member); a join that would open one
+        more is refused with ``edge_full``."""
+        self.max_local_members = max_local_members
+        """Local members across all rooms; a join beyond it is refused with ``edge_full``.
+        With ``max_members`` per room this also bounds the remote members held here."""
+        self._local_members = 0
         self.presence_timeout_s = presence_timeout_s
         self.mode = TOLERANT
         self.link_up = False
@@ -137,6 +146,9 @@ class EdgeRooms:
     def room_count(self) -> int:
         return len(self._rooms)
 
+    def local_member_count(self) -> int:
+        return self._local_members
+
     def presence(self, conn: ConnId, room: str) -> Presence:
         """The full picture of ``room`` for the member that ``conn`` has there."""
         state = self._rooms[room]
@@ -156,15 +168,24 @@ class EdgeRooms:
         Raises:
             BadRequest: bad room, name or colour; already in the room; too many rooms on
                 this connection; room full.
+            Unavailable: ``edge_full``, this edge hosts ``max_rooms`` rooms or
+                ``max_local_members`` members.
         """
         _check_join(msg)
-        rooms = self._by_conn.setdefault(conn, {})
+        rooms = self._by_conn.get(conn, {})
         if msg.room in rooms:
             raise BadRequest(f"already in room {msg.room!r}", code="already_joined")
         if len(rooms) >= self.max_rooms_per_conn:
             raise BadRequest(
                 f"a connection may be in {self.max_rooms_per_conn} rooms", code="too_many_rooms"
             )
+        hosted = self._rooms.get(msg.room)
+        if hosted is None and len(self._rooms) >= self.max_rooms:
+            raise Unavailable(f"this edge hosts {self.max_rooms} rooms", code="edge_full")
+        rejoin = hosted is not None and member_id in hosted.local  # replaces itself
+        if self._local_members >= self.max_local_members and not rejoin:
+            raise Unavailable(f"this edge has {self.max_local_members} members", code="edge_full")
+        rooms = self._by_conn.setdefault(conn, rooms)
         state = self._rooms.setdefault(msg.room, _Room())
         known = member_id in state.local or member_id in state.remote  # the same session again
         if not known and len(state.local) + len(state.remote) >= self.max_members:
@@ -179,6 +200,8 @@ class EdgeRooms:
             del self._by_conn[old.conn][msg.room]
             state.awaiting.discard(old.conn)
             out.clients.append(([old.conn], Left(msg.room, member_id, "evicted")))
+        else:
+            self._local_members += 1
         state.remote.pop(member_id, None)
         member = Member(member_id, msg.name, msg.color, self.region)
         state.local[member_id] = _Local(member, conn, now)
@@ -250,6 +273,7 @@ class EdgeRooms:
         state.awaiting.discard(conn)
         member_id = self._by_conn[conn].pop(room)
         del state.local[member_id]
+        self._local_members -= 1
         state.pending.pop(member_id, None)
         state.pending_at.pop(member_id, None)
         out = Out()
@@ -364,6 +388,7 @@ class EdgeRooms:
             local = state.local.get(msg.id)
             if local is not None:
                 del state.local[msg.id]
+                self._local_members -= 1
                 del self._by_conn[local.conn][room]
                 state.awaiting.discard(local.conn)
                 state.pending.pop(msg.id, None)

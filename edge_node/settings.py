@@ -109,6 +109,52 @@ class EdgeSettings:
         "Frames waiting for a slow client before cursor frames are dropped (latest-only).",
     )
 
+    max_rooms: int = setting(
+        "LIGHTCONE_MAX_ROOMS", 10000, "Cursor rooms this edge hosts; beyond it joins get edge_full."
+    )
+    max_edge_members: int = setting(
+        "LIGHTCONE_MAX_EDGE_MEMBERS",
+        50000,
+        "Local members across all rooms of this edge; beyond it joins get edge_full.",
+    )
+
+    max_connections: int = setting(
+        "LIGHTCONE_MAX_CONNECTIONS",
+        10000,
+        "Open connections (HTTP and websocket) on the listener; beyond it: 503, closed.",
+    )
+    max_client_connections: int = setting(
+        "LIGHTCONE_MAX_CLIENT_CONNECTIONS",
+        1024,
+        "Open connections from one client address (an IPv6 /64); beyond it: 503, closed.",
+    )
+    read_timeout_s: float = setting(
+        "LIGHTCONE_READ_TIMEOUT_S",
+        10.0,
+        "A request must arrive whole (head and body) this soon after its first byte (or "
+        "after the connection opened); else the connection is closed.",
+    )
+    handshake_timeout_s: float = setting(
+        "LIGHTCONE_HANDSHAKE_TIMEOUT_S",
+        10.0,
+        "A websocket's opening handshake must complete this soon after its request.",
+    )
+    http_rate: float = setting(
+        "LIGHTCONE_HTTP_RATE",
+        100.0,
+        "Requests per second one client address may make to /suggest and /search (sustained).",
+    )
+    http_burst: int = setting(
+        "LIGHTCONE_HTTP_BURST", 200, "Requests one client address may make there in a burst."
+    )
+    trust_client_ip_header: str | None = setting(
+        "LIGHTCONE_TRUST_CLIENT_IP_HEADER",
+        None,
+        "Request header that carries the client address, set by a proxy in front of the edge "
+        "(e.g. Fly-Client-IP); unset: the peer address is the client. Never set it without "
+        "such a proxy: clients could pick their own address.",
+    )
+
     socket_sndbuf: int = setting(
         "LIGHTCONE_SOCKET_SNDBUF",
         0,
@@ -158,6 +204,9 @@ class EdgeSettings:
         _positive(self, "max_search_batch", "breaker_failures", "heartbeat_s", "ws_rate")
         _positive(self, "tick_ms", "presence_timeout_s", "max_room_members")
         _positive(self, "max_rooms_per_conn", "max_queued_frames")
+        _positive(self, "max_rooms", "max_edge_members", "max_connections")
+        _positive(self, "max_client_connections", "read_timeout_s", "handshake_timeout_s")
+        _positive(self, "http_rate", "http_burst")
         if self.max_query_chars > MAX_TERM_CHARS:
             raise ValueError(
                 f"Config 'LIGHTCONE_MAX_QUERY_CHARS' must be at most {MAX_TERM_CHARS}, the "

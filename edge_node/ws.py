@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from edge_node.cursors import Cursors
-from edge_node.ratelimit import TokenBucket
+from edge_node.rooms import MAX_ROOM_CHARS
 from edge_node.service import Service
 from shared.errors import CloseCode, Forbidden, LightconeError, ProtocolError, RateLimited
 from shared.protocol import (
@@ -58,6 +58,7 @@ from shared.protocol import (
     encode,
     encode_json,
 )
+from shared.ratelimit import TokenBucket
 from shared.tasks import STOP, spawn
 
 logger = logging.getLogger(__name__)
@@ -106,9 +107,20 @@ class ClientSocket:
     def send(self, message: Message) -> None:
         self.push(encode_json(message) if self.json_codec else encode(message))
 
-    def send_error(self, request_id: RequestId | None, exc: LightconeError) -> None:
+    def send_error(
+        self, request_id: RequestId | None, exc: LightconeError, room: str | None = None
+    ) -> None:
         self.metrics.ws_errors.labels(exc.code).inc()
-        self.send(Error(request_id, exc.code, str(exc)))
+        self.send(Error(request_id, exc.code, str(exc), room))
+
+    def answer_error(self, message: Message, exc: LightconeError) -> None:
+        """Refuse ``message`` with ``exc``, matched to it by its id and, for a join or a
+        leave, by its room: only a valid room name is echoed (never text that could not be
+        sent back), else ``room`` is null."""
+        room = message.room if isinstance(message, Join | Leave) else None
+        if room is not None and not (1 <= len(room) <= MAX_ROOM_CHARS and room.isprintable()):
+            room = None
+        self.send_error(getattr(message, "id", None), exc, room)
 
     async def _write(self) -> None:
         while True:
@@ -195,16 +207,19 @@ class ClientSocket:
         try:
             return self.dispatch(message, now)
         except LightconeError as exc:
-            self.send_error(getattr(message, "id", None), exc)
+            self.answer_error(message, exc)
             return None
 
     def _rate_limited(self, message: Message, now: float) -> None:
+        """A message over the rate is dropped. Every request that expects an answer (join,
+        leave, suggest, search, ping) gets a ``rate_limited`` error matched to it; excess
+        moves are dropped quietly, with one error a second at most."""
         if isinstance(message, Move):
             self.metrics.moves_refused.inc()
             if now - self._last_limit_error < 1.0:
-                return  # excess moves are dropped quietly: one error a second is enough
+                return
             self._last_limit_error = now
-        self.send_error(getattr(message, "id", None), RateLimited("too many messages: slow down"))
+        self.answer_error(message, RateLimited("too many messages: slow down"))
 
     def dispatch(self, message: Message, now: float) -> bytes | str | None:
         """Act on a message; a tolerant suggestion's answer is returned, not queued."""

@@ -30,7 +30,8 @@ What it does, all on 127.0.0.1 with ephemeral ports:
 
 Client and servers share the machine: with ``--pin`` and two or more CPUs the servers are
 pinned to CPU 0 and the clients to CPU 1 (by default the scheduler places them). The edge runs
-with its per-connection websocket rate limit raised (``LIGHTCONE_WS_RATE``), since a load
+with its per-connection websocket rate limit and its per-client HTTP rate and connection cap
+raised (``LIGHTCONE_WS_RATE``, ``load.topology.ONE_ADDRESS``), since a load
 generator sends far above what one user may.
 """
 
@@ -60,6 +61,7 @@ from load.serving.phases import PHASES, Loads, Phase, swapped
 from load.serving.servers import Server
 from load.serving.summary import phase_line, summarize
 from load.serving.workload import PREFIXES
+from load.topology import ONE_ADDRESS
 
 BENCH_TOKEN = "lightcone-bench-token"
 SERVER_CPU, CLIENT_CPU = 0, 1
@@ -115,6 +117,7 @@ class Bench:
             "LIGHTCONE_ADMIN_TOKEN": BENCH_TOKEN,
             "LIGHTCONE_WS_RATE": "1000000",
             "LIGHTCONE_WS_BURST": "1000000",
+            **ONE_ADDRESS,
         }
 
     def spawn(self, name: str, args: list[str], log_name: str = "") -> Server:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from load.plan import FEATURES, Plan
+
+ONE_ADDRESS = {
+    "LIGHTCONE_HTTP_RATE": "1000000",
+    "LIGHTCONE_HTTP_BURST": "1000000",
+    "LIGHTCONE_MAX_CLIENT_CONNECTIONS": "100000",
+}
+"""Per-client budgets lifted for load tests: every simulated user comes from 127.0.0.1, where
+real users each have an address of their own (an explicit LIGHTCONE_ variable still wins)."""
 
 
 class Topology:
@@ -48,7 +57,11 @@ class Topology:
         """
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**ONE_ADDRESS, **os.environ},
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -113,12 +113,18 @@ class SearchAck:
 
 @dataclass(frozen=True, slots=True)
 class Error:
-    """Something in a request was refused; ``code`` is one of the names in docs/protocol.md."""
+    """Something in a request was refused; ``code`` is one of the names in docs/protocol.md.
+
+    ``id`` is the request's own id when it had one; ``room`` names the room of the
+    ``join`` or ``leave`` it answers (so an answer to a request without an id is still
+    matched to it), and is ``None`` otherwise.
+    """
 
     TYPE: ClassVar[str] = "error"
     id: RequestId | None
     code: str
     message: str
+    room: str | None = None
 
 
 # --- edge <-> core -----------------------------------------------------------------------
@@ -270,7 +276,8 @@ class Position:
 class Join:
     """Client joins ``room``; a ``session`` (client-made, secret) makes a reconnect the same
     member instead of a second one. ``token``: a room token (:mod:`shared.roomtoken`), needed
-    where the edge runs with ``LIGHTCONE_ROOM_AUTH=token``."""
+    where the edge runs with ``LIGHTCONE_ROOM_AUTH=token``. An ``id``, if given, is echoed in
+    an error answering it."""
 
     TYPE: ClassVar[str] = "join"
     room: str
@@ -278,6 +285,7 @@ class Join:
     color: str
     session: str | None = None
     token: str | None = None
+    id: RequestId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +300,12 @@ class Move:
 
 @dataclass(frozen=True, slots=True)
 class Leave:
+    """Client leaves ``room`` (may be omitted when it is in one room). An ``id``, if given,
+    is echoed in an error answering it."""
+
     TYPE: ClassVar[str] = "leave"
     room: str | None = None
+    id: RequestId | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,22 @@
 """Run an ASGI app under uvicorn the way every lightcone process does.
 
+Budgets of the listener (``app.state.budgets``, a :class:`shared.limits.ListenerBudgets`):
+uvicorn has no cap on connections per client and no timeout for reading a request, so an
+idle or half-open socket would stay forever. Our HTTP protocol (a subclass of uvicorn's
+httptools protocol) and websocket protocol (a subclass of its websockets-sansio protocol)
+add them:
+
+* every accepted socket takes a slot of the global cap, and one of its client address's cap
+  (at once from the peer address; after the first request head when the address comes from
+  a trusted proxy header). Over a cap the socket gets a 503 JSON answer and is closed;
+* a request must arrive whole (head and body) within ``read_timeout_s`` of its first byte
+  (of the connection, for the first request); else the socket is closed (checked every
+  half timeout: a stalled request goes within 1 to 1.5 times the timeout);
+* a websocket's opening handshake must complete within ``handshake_timeout_s`` of its
+  request; else the socket is closed.
+
+The slot is returned when the socket closes, whichever protocol holds it by then.
+
 Shutdown (SIGTERM or SIGINT) goes: stop listening; the app's "going away" hook, if it set
 one in ``app.state.going_away``, closes its websockets with 1001 and waits for their closing
 handshakes (at most ``going_away_s``); then uvicorn's own shutdown (it would close any
@@ -12,14 +29,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import resource
 import socket
 from collections.abc import Awaitable, Callable, Collection
-from typing import TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn._types import ASGISendEvent
+from starlette.responses import JSONResponse
+from uvicorn._types import ASGI3Application, ASGISendEvent
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from shared.errors import LightconeError
+from shared.limits import CLIENT_FULL, SERVER_FULL, ListenerBudgets, client_address, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -112,18 +135,201 @@ class Server(uvicorn.Server):
 
 
 class _Protocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, minus a spurious ERROR after a denial response.
+    """uvicorn's websockets-sansio protocol, with a handshake deadline and the connection's
+    slot (module docstring), minus a spurious ERROR after a denial response.
 
-    It never marks the handshake done after a ``websocket.http.response`` (a denied upgrade,
-    such as a ``fly-replay`` answer), so it logs "ASGI callable returned without completing
-    handshake." for each one. Mirrors the fix of https://github.com/Kludex/uvicorn/pull/3138
-    (open as of 2026-11); drop this class once a uvicorn release has it.
+    uvicorn never marks the handshake done after a ``websocket.http.response`` (a denied
+    upgrade, such as a ``fly-replay`` answer), so it logs "ASGI callable returned without
+    completing handshake." for each one. Mirrors the fix of
+    https://github.com/Kludex/uvicorn/pull/3138 (open as of 2026-11); drop ``send`` once a
+    uvicorn release has it.
     """
+
+    _budgets: ListenerBudgets | None = None
+    _client: str | None = None
+    _handshake_timer: asyncio.TimerHandle | None = None
+
+    def adopt(self, budgets: ListenerBudgets, client: str | None) -> None:
+        """Take over the upgraded HTTP connection's slot and start the handshake deadline."""
+        self._budgets, self._client = budgets, client
+        self._handshake_timer = self.loop.call_later(
+            budgets.handshake_timeout_s, self._handshake_expired
+        )
+
+    def _handshake_expired(self) -> None:
+        if not self.handshake_complete and not self.transport.is_closing():
+            assert self._budgets is not None
+            self._budgets.metrics.timeouts.labels("handshake").inc()
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        if self._budgets is not None:
+            self._budgets.connections.close(self._client)
+            self._budgets = None
+        super().connection_lost(exc)
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
             self.handshake_complete = True
+
+
+class _HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the listener's budgets (module docstring).
+
+    Nothing is added per request (the budgets must not cost the hot path): the caps act on
+    ``connection_made``, and the read deadline is one timer per connection that looks at
+    uvicorn's own state of the connection (see :meth:`_reading`). Relies on uvicorn
+    internals (``cycle``, ``pipeline``, ``timeout_keep_alive_task``, ``flow``,
+    ``handle_websocket_upgrade``): uvicorn is pinned exactly in pyproject.toml, and
+    tests/shared/test_listener.py and tests/hostile/test_budgets.py prove each budget on a
+    real server.
+    """
+
+    budgets: ClassVar[ListenerBudgets]
+    _admitted = False  # holds a slot of the global cap
+    _claimed: str | None = None  # the client address whose cap it counts against
+    _refusal: LightconeError | None = None  # answer every request with this, then close
+    _read_timer: asyncio.TimerHandle | None = None
+    _stalled: tuple[object, float] | None = None  # (what it was reading, since when)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        budgets = self.budgets
+        if not budgets.connections.open():
+            self._refuse_now(transport, SERVER_FULL)
+            return
+        self._admitted = True
+        super().connection_made(transport)
+        if budgets.trusted_header is None:  # the peer is the client: its cap applies at once
+            client = client_address(self.client[0] if self.client else None, (), None)
+            if not budgets.connections.claim(client):
+                self._refuse_now(transport, CLIENT_FULL)
+                return
+            self._claimed = client
+        self._stalled = (None, self.loop.time())  # the first request counts from the accept
+        self._read_timer = self.loop.call_later(budgets.read_timeout_s / 2, self._read_check)
+
+    def _refuse_now(self, transport: asyncio.Transport, exc: LightconeError) -> None:
+        self.budgets.metrics.refused.labels(exc.code).inc()
+        transport.write(error_response(exc, ("retry-after", "1")))
+        transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._admitted:
+            return  # refused in connection_made: uvicorn never saw it
+        self._admitted = False
+        self._cancel_read_timer()
+        self.budgets.connections.close(self._claimed)
+        super().connection_lost(exc)
+
+    # --- the read deadline ----------------------------------------------------------------
+    #
+    # Every half ``read_timeout_s`` the timer asks whether the connection is reading a
+    # request (:meth:`_reading`) and which one (the current cycle: uvicorn makes a new one
+    # for each request head). A request seen reading since ``read_timeout_s`` or more is
+    # closed: a stalled request goes within 1 to 1.5 times the timeout of its first byte.
+
+    def _cancel_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _reading(self) -> bool:
+        """Is the client in the middle of sending a request (head or body)?"""
+        cycle = self.cycle
+        if cycle is None:
+            return True  # the first head is not whole yet
+        if not cycle.response_complete:
+            return (
+                cycle.more_body and not self.flow.read_paused
+            )  # body arriving (not held up by us)
+        # Answered: idle under uvicorn's keep-alive timer, or a next head has begun (data
+        # cancels that timer; a whole head would have made a new cycle).
+        return self.timeout_keep_alive_task is None and not self.pipeline
+
+    def _read_check(self) -> None:
+        timeout = self.budgets.read_timeout_s
+        now = self.loop.time()
+        if self.transport.is_closing():
+            self._read_timer = None
+            return
+        if not self._reading():
+            self._stalled = None
+        elif self._stalled is None or self._stalled[0] is not self.cycle:
+            self._stalled = (self.cycle, now)
+        elif now - self._stalled[1] >= timeout:
+            self._read_timer = None
+            self.budgets.metrics.timeouts.labels("read").inc()
+            self.transport.close()
+            return
+        self._read_timer = self.loop.call_later(timeout / 2, self._read_check)
+
+    def handle_websocket_upgrade(self) -> None:
+        self._cancel_read_timer()
+        if self._refusal is not None:
+            self.transport.write(error_response(self._refusal, ("retry-after", "1")))
+            self.transport.close()
+            return
+        super().handle_websocket_upgrade()
+        protocol = self.transport.get_protocol()
+        if isinstance(protocol, _Protocol):  # the slot is the websocket's now
+            self._admitted = False
+            protocol.adopt(self.budgets, self._claimed)
+
+
+class _TrustingHttpProtocol(_HttpProtocol):
+    """Behind a proxy that names the client in a header: the per-client cap is claimed when
+    the first request head arrives (the peer is the proxy, shared by every client)."""
+
+    def on_headers_complete(self) -> None:
+        if self._claimed is None and self._refusal is None:
+            budgets = self.budgets
+            client = client_address(
+                self.client[0] if self.client else None, self.headers, budgets.trusted_header
+            )
+            if budgets.connections.claim(client):
+                self._claimed = client
+            else:
+                budgets.metrics.refused.labels(CLIENT_FULL.code).inc()
+                self._refusal = CLIENT_FULL
+                self.app = _refusal_app(CLIENT_FULL)  # this request and any after it
+        super().on_headers_complete()
+
+
+def _refusal_app(exc: LightconeError) -> ASGI3Application:
+    """An app that answers every request with ``exc`` and has uvicorn close the connection."""
+    headers = {"retry-after": "1", "connection": "close"}
+    return cast(ASGI3Application, JSONResponse(exc.to_json(), exc.status, headers))
+
+
+def _guarded(budgets: ListenerBudgets) -> type[_HttpProtocol]:
+    """The HTTP protocol class of a listener with ``budgets``."""
+    base = _HttpProtocol if budgets.trusted_header is None else _TrustingHttpProtocol
+    return type("GuardedHttpProtocol", (base,), {"budgets": budgets})
+
+
+FD_RESERVE = 64
+"""File descriptors kept beyond the connection cap (listeners, the database, logs, links)."""
+
+
+def _fit_fd_limit(max_connections: int) -> None:
+    """Raise the soft open-files limit so that the connection cap, not the kernel, is hit
+    first; warn if the hard limit does not allow it."""
+    needed = max_connections + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < needed:
+            logger.warning(
+                "open-files limit %d is below the connection cap %d + %d: lower "
+                "LIGHTCONE_MAX_CONNECTIONS or raise the limit",
+                target,
+                max_connections,
+                FD_RESERVE,
+            )
 
 
 def serve(
@@ -141,13 +347,28 @@ def serve(
     bound = sockets[0].getsockname()
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     logger.info("lightcone %s listening on http://%s:%d", name, shown, bound[1])
-    config = uvicorn.Config(
+    budgets: ListenerBudgets | None = getattr(app.state, "budgets", None)
+    if budgets is not None:
+        _fit_fd_limit(budgets.connections.max_total)
+    Server(uvicorn_config(app, ws_max_size=ws_max_size), app, going_away_s).run(sockets=sockets)
+
+
+def uvicorn_config(
+    app: Starlette, *, ws_max_size: int, lifespan: Literal["on", "off"] = "on"
+) -> uvicorn.Config:
+    """uvicorn's configuration for ``app``: our protocols, guarded by ``app.state.budgets``
+    when the app sets it (module docstring)."""
+    budgets: ListenerBudgets | None = getattr(app.state, "budgets", None)
+    http: Any = "auto"
+    if budgets is not None:
+        http = _guarded(budgets)
+    return uvicorn.Config(
         app,
+        http=http,
         ws=_Protocol,
         ws_max_size=ws_max_size,
         log_config=None,
         access_log=False,
-        lifespan="on",
+        lifespan=lifespan,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    Server(config, app, going_away_s).run(sockets=sockets)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_node.ratelimit import TokenBucket
+from shared.ratelimit import TokenBucket
 
 
 def drain(bucket: TokenBucket, now: float) -> int:
