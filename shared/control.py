@@ -22,9 +22,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from shared import openapi
 from shared.errors import NotFound
 from shared.http import EXCEPTION_HANDLERS, json_body
 from shared.proxy import LatencyProxy
+
+MAX_BODY_BYTES = 1024
+"""Largest body of a control request (a flag change)."""
 
 
 @dataclass
@@ -78,7 +82,7 @@ def create_control_app(state: DemoState) -> Starlette:
         return await _forward(state, "GET", "/admin/flags", None)
 
     async def set_flag(request: Request) -> Response:
-        body = await json_body(request, 1024)
+        body = await json_body(request, MAX_BODY_BYTES)
         path = f"/admin/flags/{request.path_params['feature']}"
         return await _forward(state, "PUT", path, body)
 
@@ -88,6 +92,7 @@ def create_control_app(state: DemoState) -> Starlette:
         Route("/heal/{region}", heal, methods=["POST"]),
         Route("/flags", flags),
         Route("/flags/{feature}", set_flag, methods=["PUT"]),
+        openapi.route(lambda: openapi.control(MAX_BODY_BYTES)),
     ]
     cors = Middleware(
         CORSMiddleware,
