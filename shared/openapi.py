@@ -297,7 +297,7 @@ def core(settings: CoreSettings) -> dict[str, Any]:
     from core_region.admin import MAX_BODY_BYTES, MAX_WEIGHT
     from shared.folding import MAX_TERM_CHARS
 
-    secured = {"security": [{"bearer": []}]}
+    secured: dict[str, Any] = {"security": [{"bearer": []}]}
     denied = _errors(e401="unauthorized")
     term = [_path("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
     entry = {"term": {"type": "string"}, "key": {"type": "string"}}

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from shared.errors import ProtocolError
-from shared.protocol import Message, decode, decode_json, encode, encode_json
+from shared.protocol import Message, decode, decode_json, encode, encode_json, pack
+from tests.fuzz.settings import examples
 from tests.fuzz.wire import (
     MESSAGE_CLASSES,
     Codec,
@@ -26,7 +27,6 @@ from tests.fuzz.wire import (
     message_map,
     msgpack_codec,
 )
-from tests.fuzz.settings import examples
 
 CODECS = {
     "msgpack": msgpack_codec(),
@@ -92,7 +92,7 @@ def test_the_builder_makes_valid_messages_of_every_class(data: st.DataObject) ->
     """Sanity of the generic builder: its type-correct maps of plain text always decode."""
     cls = data.draw(st.sampled_from(MESSAGE_CLASSES))
     raw: dict[str, Any] = {"type": cls.TYPE, **data.draw(fields(cls, _PLAIN))}
-    message = decode(_PLAIN.frame(raw))
+    message = decode(pack(raw))
     assert type(message) is cls and conforms(message, cls)
     assert decode(encode(message)) == message
     if not any(isinstance(v, bytes) for v in _leaves(raw)):

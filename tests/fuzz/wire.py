@@ -118,7 +118,8 @@ def value(tp: Any, codec: Codec) -> st.SearchStrategy[Any]:
 def fields(cls: type[Any], codec: Codec) -> st.SearchStrategy[dict[str, Any]]:
     """The map of a dataclass: required fields always, fields with a default sometimes."""
     hints = typing.get_type_hints(cls)
-    required, optional = {}, {}
+    required: dict[str, st.SearchStrategy[Any]] = {}
+    optional: dict[str, st.SearchStrategy[Any]] = {}
     for f in dataclasses.fields(cls):
         (required if _required(f) else optional)[f.name] = value(hints[f.name], codec)
     return st.fixed_dictionaries(required, optional=optional)
