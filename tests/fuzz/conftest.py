@@ -6,11 +6,14 @@ meets the handlers rather than the rate limiter (the limiter has its own tests).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from tests.helpers.nodes import FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
+from tests.helpers.waiting import eventually
 
 FUZZ_EDGE_ENV = {**FAST_LINK, "LIGHTCONE_WS_RATE": "100000", "LIGHTCONE_WS_BURST": "100000"}
 
@@ -48,3 +51,12 @@ class NewErrors:
             for node, mark in zip(self.nodes, self.marks, strict=True)
             for line in node.errors()[mark:]
         ]
+
+
+def wait_until_ready(get: Callable[[str], Any], timeout_s: float = 30) -> None:
+    """Until ``get("/readyz")`` (an in-process client's) answers 200, within ``timeout_s``."""
+
+    async def ready() -> bool:
+        return bool(get("/readyz").status_code == 200)
+
+    asyncio.run(eventually(ready, timeout_s, "the in-process node is ready"))

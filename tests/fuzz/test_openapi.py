@@ -34,9 +34,9 @@ from shared import openapi
 from shared.config import from_environ
 from shared.control import MAX_BODY_BYTES, DemoState, create_control_app, embedded
 from shared.proxy import LatencyProxy
+from tests.fuzz.conftest import wait_until_ready
 from tests.fuzz.settings import examples
 from tests.helpers.nodes import ADMIN_TOKEN, LINK_TOKEN, SMALL_CORPUS, Node
-from tests.helpers.waiting import eventually
 
 TOKENS = {"LIGHTCONE_ADMIN_TOKEN": ADMIN_TOKEN, "LIGHTCONE_LINK_TOKEN": LINK_TOKEN}
 EDGE = from_environ(
@@ -120,11 +120,7 @@ def targets(fuzz_core: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def _start(app: Starlette) -> None:
     """Start ``app``'s lifespan (schemathesis ends it after each test) and wait until ready."""
     with asgi.get_client(app) as client:  # type: ignore[arg-type]
-
-        async def ready() -> bool:
-            return bool(client.get("/readyz").status_code == 200)
-
-        asyncio.run(eventually(ready, 30, "the in-process app is ready"))
+        wait_until_ready(client.get)
 
 
 class _control_server:
