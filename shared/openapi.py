@@ -57,11 +57,11 @@ def _obj(required: Mapping[str, Schema], **optional: Schema) -> Schema:
     }
 
 
-def _errors(**by_status: str) -> dict[str, Any]:
-    """Error responses: status (as ``e400``) → the codes it carries, for the description."""
+def _errors(codes_by_status: dict[int, str]) -> dict[str, Any]:
+    """Error responses: each status, with the codes it carries in its description."""
     return {
-        status.removeprefix("e"): _json(ERROR, f"error codes: {codes}")
-        for status, codes in by_status.items()
+        str(status): _json(ERROR, f"error codes: {codes}")
+        for status, codes in codes_by_status.items()
     }
 
 
@@ -131,15 +131,16 @@ def route(build: Callable[[], dict[str, Any]]) -> Route:
 
 # --- shared pieces -----------------------------------------------------------------------
 
-HEALTH = {
-    "/healthz": {"get": _op("Alive", {"200": _json(_obj({"status": {"const": "ok"}}), "OK")})},
-}
 
-METRICS = {
-    "/metrics/": {
-        "get": _op("Prometheus metrics", {"200": _text("text/plain", "exposition format")}),
-    },
-}
+def _health_and_metrics() -> dict[str, dict[str, Operation]]:
+    """``/healthz`` and the mounted ``/metrics/`` (``GET /metrics`` redirects there)."""
+    return {
+        "/healthz": {"get": _op("Alive", {"200": _json(_obj({"status": {"const": "ok"}}), "OK")})},
+        "/metrics/": {
+            "get": _op("Prometheus metrics", {"200": _text("text/plain", "exposition format")}),
+        },
+    }
+
 
 _FLAG = _obj({"stale_ok": {"type": "boolean"}, "mode": {"enum": ["tolerant", "strict"]}})
 _FLAGS = {"type": "object", "additionalProperties": _FLAG}
@@ -188,7 +189,7 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
             "outbox": {"type": "integer", "minimum": 0},
         }
     )
-    replay = _errors(e404="admin_on_core", e409="replayed (with a fly-replay header)")
+    replay = _errors({404: "admin_on_core", 409: "replayed (with a fly-replay header)"})
     admin = {
         method.lower(): _op("The admin API lives on the core", replay)
         for method in METHODS
@@ -201,9 +202,11 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                 {
                     "200": _json(suggestions, "suggestions"),
                     **_errors(
-                        e400="missing_q, bad_limit, bad_min_version, query_too_long, "
-                        "min_version_ahead",
-                        e503="not_ready, core_unreachable, strict_timeout",
+                        {
+                            400: "missing_q, bad_limit, bad_min_version, query_too_long, "
+                            "min_version_ahead",
+                            503: "not_ready, core_unreachable, strict_timeout",
+                        }
                     ),
                 },
                 parameters=[
@@ -222,9 +225,12 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                     "200": _json(ack, "committed"),
                     "202": _json(ack, "queued"),
                     **_errors(
-                        e400="bad_json, bad_field, bad_id, query_too_long, empty_query, rejected",
-                        e413="payload_too_large",
-                        e503="outbox_full",
+                        {
+                            400: "bad_json, bad_field, bad_id, query_too_long, empty_query, "
+                            "rejected",
+                            413: "payload_too_large",
+                            503: "outbox_full",
+                        }
                     ),
                 },
                 requestBody=_body(search_body, settings.max_body_bytes),
@@ -234,7 +240,7 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
         "/static/{path}": {
             "get": _op(
                 "The demo page's files",
-                {"200": _text("*/*", "a file"), **_errors(e404="not_found")},
+                {"200": _text("*/*", "a file"), **_errors({404: "not_found"})},
                 parameters=[_path("path")],
             )
         },
@@ -255,7 +261,7 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                 },
             )
         },
-        **HEALTH,
+        **_health_and_metrics(),
         "/readyz": {
             "get": _op(
                 "Ready once a snapshot is loaded",
@@ -270,11 +276,10 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                         ),
                         "ready",
                     ),
-                    **_errors(e503="not_ready"),
+                    **_errors({503: "not_ready"}),
                 },
             )
         },
-        **METRICS,
         "/admin": admin,
         "/admin/{rest}": {
             method: {**operation, "parameters": [_path("rest")]}
@@ -298,17 +303,17 @@ def core(settings: CoreSettings) -> dict[str, Any]:
     from shared.folding import MAX_TERM_CHARS
 
     secured: dict[str, Any] = {"security": [{"bearer": []}]}
-    denied = _errors(e401="unauthorized")
+    denied = _errors({401: "unauthorized"})
     term = [_path("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
     entry = {"term": {"type": "string"}, "key": {"type": "string"}}
     versioned = {**entry, "version": {"type": "integer"}}
 
-    def admin(summary: str, ok: Schema, **errors: str) -> Operation:
-        return _op(summary, {"200": _json(ok, "OK"), **denied, **_errors(**errors)}, **secured)
+    def admin(summary: str, ok: Schema, errors: dict[int, str] | None = None) -> Operation:
+        responses = {"200": _json(ok, "OK"), **denied, **_errors(errors or {})}
+        return _op(summary, responses, **secured)
 
-    body_errors = {"e400": "bad_json", "e413": "payload_too_large"}
     paths: dict[str, dict[str, Operation]] = {
-        **HEALTH,
+        **_health_and_metrics(),
         "/readyz": {
             "get": _op(
                 "Ready once the start-up snapshot is built",
@@ -317,11 +322,10 @@ def core(settings: CoreSettings) -> dict[str, Any]:
                         _obj({"status": {"const": "ready"}, "version": {"type": "integer"}}),
                         "ready",
                     ),
-                    **_errors(e503="not_ready"),
+                    **_errors({503: "not_ready"}),
                 },
             )
         },
-        **METRICS,
         "/admin/status": {"get": admin("The core and its edges", {"type": "object"})},
         "/admin/flags": {"get": admin("Every feature's flag", _FLAGS)},
         "/admin/flags/{feature}": {
@@ -329,8 +333,7 @@ def core(settings: CoreSettings) -> dict[str, Any]:
                 **admin(
                     "Set a feature's flag",
                     _obj({"feature": {"type": "string"}, **_FLAG["properties"]}),
-                    **{**body_errors, "e400": "bad_json, bad_flag"},
-                    e404="not_found",
+                    {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"},
                 ),
                 "parameters": [_path("feature")],
                 "requestBody": _body(_FLAG_BODY, MAX_BODY_BYTES),
@@ -341,8 +344,7 @@ def core(settings: CoreSettings) -> dict[str, Any]:
                 **admin(
                     "A served term",
                     _obj({**entry, "weight": {"type": "integer"}}),
-                    e400="bad_term",
-                    e404="unknown_term",
+                    {400: "bad_term", 404: "unknown_term"},
                 ),
                 "parameters": term,
             },
@@ -350,7 +352,7 @@ def core(settings: CoreSettings) -> dict[str, Any]:
                 **admin(
                     "Upsert a term",
                     _obj({**versioned, "weight": {"type": "integer"}}),
-                    **{**body_errors, "e400": "bad_json, bad_term, bad_weight"},
+                    {400: "bad_json, bad_term, bad_weight", 413: "payload_too_large"},
                 ),
                 "parameters": term,
                 "requestBody": _body(
@@ -362,7 +364,7 @@ def core(settings: CoreSettings) -> dict[str, Any]:
                 **admin(
                     "Take a term down",
                     _obj({**versioned, "status": {"const": "taken_down"}}),
-                    e400="bad_term",
+                    {400: "bad_term"},
                 ),
                 "parameters": term,
             },
@@ -390,14 +392,14 @@ def control(max_body_bytes: int) -> dict[str, Any]:
         "/partition/{region}": {
             "post": _op(
                 "Cut an edge's link",
-                {"200": _json(cut, "cut"), **_errors(e404="unknown_region")},
+                {"200": _json(cut, "cut"), **_errors({404: "unknown_region"})},
                 parameters=region,
             )
         },
         "/heal/{region}": {
             "post": _op(
                 "Heal an edge's link",
-                {"200": _json(cut, "healed"), **_errors(e404="unknown_region")},
+                {"200": _json(cut, "healed"), **_errors({404: "unknown_region"})},
                 parameters=region,
             )
         },
@@ -410,7 +412,7 @@ def control(max_body_bytes: int) -> dict[str, Any]:
                 {
                     "200": _json(_FLAG, forwarded),
                     **_errors(
-                        e400="bad_json, bad_flag", e404="not_found", e413="payload_too_large"
+                        {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"}
                     ),
                 },
                 parameters=[_path("feature")],

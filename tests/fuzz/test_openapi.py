@@ -105,6 +105,13 @@ def test_each_node_serves_its_document(name: str, tmp_path: Path) -> None:
     assert answer.json() == DOCS[name]
 
 
+def test_real_nodes_serve_their_documents(fuzz_core: Node, fuzz_edge: Node) -> None:
+    """The processes the CLI starts serve the same documents, and schemathesis loads them."""
+    for name, node in (("core", fuzz_core), ("edge", fuzz_edge)):
+        schema = schemathesis.openapi.from_url(f"{node.url}/openapi.json")
+        assert schema.raw_schema == DOCS[name]
+
+
 # --- schemathesis ----------------------------------------------------------------------------
 
 
