@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prometheus_client import Histogram
@@ -10,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core_region.hub import Hub
+from shared import roomtoken
 from shared.errors import BadRequest, NotFound
 from shared.folding import MAX_TERM_CHARS, fold, tidy
 from shared.http import check_bearer, json_body, timed
@@ -115,12 +117,42 @@ async def get_status(request: Request) -> Response:
     )
 
 
+async def mint_room_token(request: Request) -> Response:
+    """A room token for an app backend to hand to one client (:mod:`shared.roomtoken`)."""
+    check_bearer(request, request.app.state.admin_token)
+    secret: str | None = request.app.state.settings.room_secret
+    if not secret:
+        raise NotFound(
+            "this core has no LIGHTCONE_ROOM_SECRET: it cannot mint room tokens",
+            code="no_room_secret",
+        )
+    body = await json_body(request, MAX_BODY_BYTES)
+    room, name, session = body.get("room"), body.get("name"), body.get("session")
+    ttl_s = body.get("ttl_s", roomtoken.DEFAULT_TTL_S)
+    if not isinstance(room, str) or not room or not isinstance(name, str) or not name:
+        raise BadRequest("'room' and 'name' must be non-empty strings", code="bad_field")
+    if session is not None and (not isinstance(session, str) or not session):
+        raise BadRequest("'session' must be a non-empty string or null", code="bad_field")
+    if (
+        not isinstance(ttl_s, int)
+        or isinstance(ttl_s, bool)
+        or not 1 <= ttl_s <= roomtoken.MAX_TTL_S
+    ):
+        raise BadRequest(
+            f"'ttl_s' must be a whole number in 1..{roomtoken.MAX_TTL_S}", code="bad_ttl"
+        )
+    now = time.time()
+    token = roomtoken.mint(secret, room=room, name=name, session=session, ttl_s=ttl_s, now=now)
+    return JSONResponse({"token": token, "expires_at": int(now) + ttl_s})
+
+
 def routes(latency: Histogram) -> list[Route]:
     """The admin routes, each timed under its path in ``latency``."""
     table = [
         ("/admin/status", get_status, "GET"),
         ("/admin/flags", get_flags, "GET"),
         ("/admin/flags/{feature}", put_flag, "PUT"),
+        ("/admin/room-tokens", mint_room_token, "POST"),
         ("/admin/terms/{term:path}", get_term, "GET"),
         ("/admin/terms/{term:path}", put_term, "PUT"),
         ("/admin/terms/{term:path}", delete_term, "DELETE"),

@@ -25,6 +25,7 @@ from shared.config import ConfigError, resolve_token
 from shared.errors import CloseCode, Unavailable
 from shared.http import EXCEPTION_HANDLERS
 from shared.server import going_away
+from shared.tasks import spawn, stop
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +51,14 @@ def create_app(settings: CoreSettings) -> Starlette:
             app.state.going_away = going_away(
                 hub.edges, lambda edge: edge.close(CloseCode.GOING_AWAY, "core shutting down")
             )
-            beat = asyncio.create_task(_heartbeats(hub, settings.heartbeat_s))
+            beat = spawn(
+                "heartbeats", lambda: _heartbeats(hub, settings.heartbeat_s), metrics.task_crashes
+            )
             try:
                 yield
             finally:
-                beat.cancel()
+                await stop(beat)
+                await hub.close()
                 for edge in list(hub.edges):
                     edge.close(CloseCode.GOING_AWAY, "core shutting down")
         finally:

@@ -8,6 +8,11 @@ Backpressure: each edge has a send queue of at most ``MAX_QUEUED_FRAMES`` frames
 that falls that far behind is disconnected (close 1008 "too slow"); it reconnects and
 catches up from its version, by deltas or a fresh snapshot, so nothing is lost and a slow
 edge never holds up the others or grows the core's memory without bound.
+
+No poison pills: a relay message, a term change or a snapshot entry that cannot be encoded is
+dropped alone (logged, ``lightcone_items_dropped_total{where=...}``) and the rest goes out.
+Compaction runs as a supervised task (:mod:`shared.tasks`): a crash is logged, counted and
+retried with backoff.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from array import array
 from dataclasses import dataclass, field
 
 from core_region.catalog import Catalog, TermRow
@@ -27,18 +33,21 @@ from shared.errors import CloseCode
 from shared.folding import MAX_TERM_CHARS, fold, tidy
 from shared.protocol import (
     AckItem,
+    Delta,
     Flags,
     Heartbeat,
     Joined,
     Left,
     Message,
     Moves,
+    MovesBatch,
     RoomSync,
     SearchAcks,
     Searches,
     Snapshot,
     encode,
 )
+from shared.tasks import spawn
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +136,7 @@ class Hub:
     def _build(
         self, entries: list[snapshot.Entry], version: int
     ) -> tuple[dict[str, list[str]], bytes]:
+        entries = self.metrics.drops.keep("snapshot", entries, _check_entry)
         hot = self.catalog.compute_hot(entries)
         blob = snapshot.build(
             entries,
@@ -153,20 +163,39 @@ class Hub:
         delta = self.catalog.take_delta()
         if delta is None:
             return
-        frame = encode(delta)
+        frame = self._encode_delta(delta)
         self.stream.append(delta.from_version, delta.to_version, frame)
         self.metrics.deltas.inc()
         self.metrics.published_version.set(delta.to_version)
         for edge in self.edges:
             edge.send(frame)
         if self._rebasing is None and self.catalog.changes_since_rebase >= self.compact_after:
-            self._rebasing = asyncio.get_running_loop().create_task(self._compact())
+            self._rebasing = spawn("compaction", self.rebase, self.metrics.task_crashes)
+            self._rebasing.add_done_callback(self._compacted)
 
-    async def _compact(self) -> None:
+    def _compacted(self, task: asyncio.Task[None]) -> None:
+        self._rebasing = None
+
+    async def close(self) -> None:
+        """Stop background work (a compaction in progress)."""
+        if self._rebasing is not None:
+            self._rebasing.cancel()
+            await asyncio.gather(self._rebasing, return_exceptions=True)
+
+    def _encode_delta(self, delta: Delta) -> bytes:
+        """``delta`` encoded; term changes and hot lists that cannot be are dropped alone."""
         try:
-            await self.rebase()
-        finally:
-            self._rebasing = None
+            return encode(delta)
+        except Exception:
+            terms = self.metrics.drops.keep(
+                "delta", delta.terms, lambda t: encode(Delta(0, 0, [t]))
+            )
+            hot = dict(
+                self.metrics.drops.keep(
+                    "delta", delta.hot.items(), lambda h: encode(Delta(0, 0, [], dict([h])))
+                )
+            )
+            return encode(Delta(delta.from_version, delta.to_version, terms, hot))
 
     def set_flags(self, flags: dict[str, bool]) -> None:
         """Adopt new flags and push them to every edge at once (no batching delay)."""
@@ -218,7 +247,7 @@ class Hub:
         """A cursor message from an edge: update the directory, relay what it says to relay."""
         edge = peer.edge_id
         if isinstance(message, RoomSync):
-            out = self.rooms.sync(edge, message.rooms)
+            out = self.rooms.sync(edge, message.rooms, part=message.part, final=message.final)
         elif isinstance(message, Joined):
             out = self.rooms.joined(edge, message.room, message.member)
         elif isinstance(message, Left):
@@ -227,6 +256,10 @@ class Hub:
             strict = not self.flags.get("cursors", True)
             out = self.rooms.moves(edge, message, strict=strict)
             self.metrics.cursor_moves.inc(len(message.moves))
+        elif isinstance(message, MovesBatch):
+            strict = not self.flags.get("cursors", True)
+            out = self.rooms.moves_batch(edge, message, strict=strict)
+            self.metrics.cursor_moves.inc(sum(len(m.moves) for m in message.batches))
         else:
             return
         self.route(out)
@@ -234,7 +267,11 @@ class Hub:
     def route(self, out: RoomsOut) -> None:
         """Send each message once encoded to the edges it names (if still connected)."""
         for edge_ids, message in out:
-            frame = encode(message)
+            try:
+                frame = encode(message)
+            except Exception as exc:  # no poison pill: this message alone is not relayed
+                self.metrics.drops.drop("hub_fanout", message, exc)
+                continue
             for edge_id in edge_ids:
                 peer = self.peers.get(edge_id)
                 if peer is not None:
@@ -294,3 +331,12 @@ class Hub:
         self.catalog.apply(rows, version)
         self.metrics.head_version.set(version)
         self.schedule_publish()
+
+
+def _check_entry(entry: snapshot.Entry) -> None:
+    """Raise if ``entry`` cannot go into a snapshot (see :func:`shared.snapshot.build`)."""
+    entry.key.encode()
+    entry.term.encode()
+    if "\n" in entry.term:  # the snapshot joins the display forms with new lines
+        raise ValueError("a display form with a new line")
+    array("q", [entry.weight])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.tasks import Drops, crash_counter
+
 LATENCY_BUCKETS = (
     0.0001,
     0.00025,
@@ -57,3 +59,5 @@ class CoreMetrics:
         self.link_messages = Counter(
             "lightcone_link_messages", "Messages received from edges", ["type"], registry=r
         )
+        self.task_crashes = crash_counter(r)
+        self.drops = Drops(r)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import roomtoken
 from shared.config import positive as _positive, setting
+from shared.protocol import MAX_LINK_MESSAGE_BYTES, MAX_UP_FRAME_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,12 @@ class CoreSettings:
     )
     admin_token: str | None = setting(
         "LIGHTCONE_ADMIN_TOKEN", None, "Bearer token of the admin API (dev token on loopback)."
+    )
+    room_secret: str | None = setting(
+        "LIGHTCONE_ROOM_SECRET",
+        None,
+        "Secret (at least 32 bytes) that signs room tokens minted by POST /admin/room-tokens; "
+        "the same as the edges'.",
     )
     suggest_stale_ok: bool = setting(
         "LIGHTCONE_SUGGEST_STALE_OK", True, "Default of the suggest flag (true = tolerant)."
@@ -68,8 +76,8 @@ class CoreSettings:
     )
     max_link_message_bytes: int = setting(
         "LIGHTCONE_MAX_LINK_MESSAGE_BYTES",
-        1 << 20,
-        "Largest message the core accepts from an edge.",
+        MAX_LINK_MESSAGE_BYTES,
+        "Largest message the core accepts from an edge (at least the edges' frame budget).",
     )
     max_search_batch: int = setting(
         "LIGHTCONE_MAX_SEARCH_BATCH", 500, "Most searches in one batch from an edge."
@@ -88,5 +96,12 @@ class CoreSettings:
         _positive(self, "heartbeat_s", "link_timeout_s", "compact_after")
         if self.link_timeout_s <= self.heartbeat_s:
             raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
+        if self.max_link_message_bytes < MAX_UP_FRAME_BYTES:
+            raise ValueError(
+                f"Config 'LIGHTCONE_MAX_LINK_MESSAGE_BYTES' must be at least {MAX_UP_FRAME_BYTES}, "
+                "the largest frame an edge sends."
+            )
         if self.publish_delay_ms < 0 or self.min_searches < 0:
             raise ValueError("Config 'LIGHTCONE_PUBLISH_DELAY_MS' and MIN_SEARCHES must be >= 0.")
+        if self.room_secret:
+            roomtoken.check_secret(self.room_secret, "Config 'LIGHTCONE_ROOM_SECRET'")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +25,8 @@ from shared import openapi
 from shared.config import resolve_token
 from shared.errors import BadRequest, Unavailable
 from shared.http import EXCEPTION_HANDLERS, json_body, timed
+from shared.origins import host_name, is_loopback_name
+from shared.tasks import spawn, stop
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +55,19 @@ def create_app(settings: EdgeSettings) -> Starlette:
         app.state.service = Service(settings, upstream)
         app.state.cursors = cursors = Cursors(settings, upstream, metrics)
         app.state.going_away = shutdown.client_sockets(cursors)
-        tasks = [asyncio.create_task(upstream.run()), asyncio.create_task(cursors.run())]
+        tasks = [
+            spawn("upstream", upstream.run, metrics.task_crashes),
+            spawn("cursor_ticks", cursors.run, metrics.task_crashes),
+        ]
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*tasks)
+            await stop(*tasks)
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.origin_policy = settings.origin_policy()
     return app
 
 
@@ -110,21 +112,38 @@ async def page(request: Request) -> Response:
     return FileResponse(STATIC / "index.html")
 
 
+SUSPECT_AFTER_HEARTBEATS = 2
+"""The link is ``suspect`` while up but silent for more than this many heartbeat intervals
+(the core sends one every ``LIGHTCONE_HEARTBEAT_S``); it is closed after
+``LIGHTCONE_LINK_TIMEOUT_S`` of silence."""
+
+
+def link_view(state: str, heard_ms: int | None, heartbeat_s: float) -> str:
+    """The link as the page shows it: ``suspect`` when up but silent past the heartbeats."""
+    if state == "up" and heard_ms is not None:
+        if heard_ms > SUSPECT_AFTER_HEARTBEATS * heartbeat_s * 1000:
+            return "suspect"
+    return state
+
+
 async def status(request: Request) -> Response:
     """What the demo page's panel shows: this node, its link and how fresh its data is."""
     service: Service = request.app.state.service
+    settings = service.settings
     up = service.upstream
     age_ms = up.age_ms()
+    heard_ms = up.heard_ms()
     # In the local demo the page reads /status through every entry (other origins).
-    cors = {"Access-Control-Allow-Origin": "*"} if service.settings.demo_control_url else {}
+    cors = {"Access-Control-Allow-Origin": "*"} if settings.demo_control_url else {}
     return JSONResponse(
         {
-            "region": service.settings.region,
+            "region": settings.region,
             "edge_id": up.edge_id,
-            "link": up.state,
+            "link": link_view(up.state, heard_ms, settings.heartbeat_s),
+            "last_heard_ms": heard_ms,
             "version": up.version,
             "age_ms": age_ms,
-            "stale": age_ms > service.settings.stale_after_ms,
+            "stale": age_ms > settings.stale_after_ms,
             "flags": {
                 feature: {"stale_ok": on, "mode": "tolerant" if on else "strict"}
                 for feature, on in sorted(up.flags.items())
@@ -136,9 +155,18 @@ async def status(request: Request) -> Response:
 
 
 async def demo_config(request: Request) -> Response:
+    """The page's set-up: the demo's control API (with its capability) and whether joins
+    need a room token. The control URL goes only to a request addressed to a loopback name:
+    a page that re-points its own name at this edge (DNS rebinding) does not learn it."""
     settings: EdgeSettings = request.app.state.settings
+    local = is_loopback_name(host_name(request.headers.get("host", "")))
+    control_url = settings.demo_control_url if local else ""
     return JSONResponse(
-        {"region": settings.region, "control_url": settings.demo_control_url or None}
+        {
+            "region": settings.region,
+            "control_url": control_url or None,
+            "room_auth": settings.room_auth,
+        }
     )
 
 

@@ -1,4 +1,10 @@
-"""Circuit breaker and reconnect backoff for calls to the core. Pure: ``now`` is passed in."""
+"""Circuit breaker for calls to the core. Pure: ``now`` is passed in.
+
+Every call that :meth:`Breaker.allow` lets through must end in exactly one of
+:meth:`~Breaker.success`, :meth:`~Breaker.failure` or :meth:`~Breaker.release` (the caller was
+cancelled: no verdict on the core), called from a ``finally``: a half-open trial that is never
+ended would keep the breaker open for good. (Reconnect backoff: :func:`shared.tasks.backoff_s`.)
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,10 @@ class Breaker:
             return True
         return False
 
+    def release(self) -> None:
+        """The call ended without a verdict (cancelled): the next call may be the trial."""
+        self._trial = False
+
     def success(self) -> None:
         self._count = 0
         self._opened_at = None
@@ -43,15 +53,3 @@ class Breaker:
         self._trial = False
         if self._count >= self.failures or self._opened_at is not None:
             self._opened_at = now
-
-
-def backoff_s(attempt: int, *, min_s: float, max_s: float, jitter: float) -> float:
-    """Delay before reconnect ``attempt`` (0-based): exponential, capped, with full jitter.
-
-    Args:
-        attempt: failures so far.
-        min_s: the first delay's cap.
-        max_s: the largest delay.
-        jitter: a random number in [0, 1) (injected so tests are deterministic).
-    """
-    return float(jitter * min(max_s, min_s * 2.0 ** min(attempt, 32)))

@@ -2,7 +2,12 @@
 
 Every ``tick_ms`` it asks the rooms for the batch of each room and delivers it. Each message
 is encoded at most once per codec, and the same bytes are queued to every recipient
-(:meth:`edge_node.ws.ClientSocket.push`); a slow client never holds up the tick.
+(:meth:`edge_node.ws.ClientSocket.push`); a slow client never holds up the tick. The rooms'
+batches of one tick go up to the core as one ``moves_batch`` (one link frame, split only
+past the frame budget), and the core relays them to each other edge as one frame too.
+
+A message that cannot be delivered (its encoding raises) is dropped alone, logged and counted
+(``lightcone_items_dropped_total{where="room_tick"}``); the tick goes on.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from edge_node.metrics import EdgeMetrics
 from edge_node.rooms import STRICT, TOLERANT, ConnId, EdgeRooms, Out
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import Upstream
+from shared import roomtoken
 from shared.protocol import (
     Join,
     Message,
     Moves,
+    MovesBatch,
     Presence,
     encode,
     encode_json,
@@ -32,6 +39,10 @@ if TYPE_CHECKING:
     from edge_node.ws import ClientSocket
 
 logger = logging.getLogger(__name__)
+
+SENT_AT_PER_ROOM = 64
+"""Strict mode: send times kept per room to measure the relay lag (older ones are dropped;
+rooms with no local member are forgotten at the next tick)."""
 
 
 class Cursors:
@@ -50,6 +61,7 @@ class Cursors:
         self._member_ids = itertools.count(1)
         self._nonce = hashlib.blake2b(upstream.edge_id.encode(), digest_size=3).hexdigest()
         self._sent_at: dict[str, deque[float]] = {}
+        self.room_secrets = settings.room_secrets
         upstream.listener = self
         metrics.bind_rooms(self.rooms)
 
@@ -76,6 +88,17 @@ class Cursors:
         return f"{self.settings.region}-{self._nonce}-{next(self._member_ids)}"
 
     def join(self, conn: ConnId, msg: Join) -> None:
+        """Raises Unauthorized when room tokens are on and ``msg`` has no valid one for its
+        room, name and session (checked here, with no round trip to the core)."""
+        if self.room_secrets is not None:
+            roomtoken.check_join(
+                msg.token,
+                self.room_secrets,
+                room=msg.room,
+                name=msg.name,
+                session=msg.session,
+                now=time.time(),
+            )
         self.deliver(self.rooms.join(conn, msg, self.member_id(msg), time.monotonic()))
 
     # --- ticks ---------------------------------------------------------------------------
@@ -94,6 +117,7 @@ class Cursors:
                 sum(1 for _, m in out.clients if isinstance(m, Moves))
             )
             self.deliver(out)
+            self._forget_gone_rooms()
             took = time.perf_counter() - started
             self.metrics.tick_seconds.observe(took)
             for held in out.held_s:  # waited for the tick, plus the tick's own work
@@ -103,13 +127,28 @@ class Cursors:
 
     def deliver(self, out: Out) -> None:
         for conns, message in out.clients:
-            self.send(conns, message)
+            try:
+                self.send(conns, message)
+            except Exception as exc:  # no poison pill: this message alone is lost
+                self.metrics.drops.drop("room_tick", message, exc)
+        batch: list[Moves] = []
         for message in out.core:
-            self.upstream.post(message)
-            if isinstance(message, Moves):
-                self.metrics.moves_up.inc(len(message.moves))
-                if self.rooms.mode == STRICT:
-                    self._sent_at.setdefault(message.room, deque()).append(time.perf_counter())
+            if not isinstance(message, Moves):
+                self.upstream.post(message)
+                continue
+            batch.append(message)
+            self.metrics.moves_up.inc(len(message.moves))
+            if self.rooms.mode == STRICT:
+                sent = self._sent_at.get(message.room)
+                if sent is None:
+                    sent = self._sent_at[message.room] = deque(maxlen=SENT_AT_PER_ROOM)
+                sent.append(time.perf_counter())
+        if batch:
+            self.upstream.post(MovesBatch(batch))  # the whole tick in one link frame
+
+    def _forget_gone_rooms(self) -> None:
+        for room in [r for r in self._sent_at if not self.rooms.has(r)]:
+            del self._sent_at[room]
 
     def send(self, conns: list[ConnId], message: Message) -> None:
         """Encode ``message`` once per codec and queue the same bytes to each connection."""
@@ -130,21 +169,34 @@ class Cursors:
 
     def resync(self, conn: ConnId) -> None:
         """``conn`` missed frames: send it the whole picture of each of its rooms."""
-        for room in self.rooms.rooms_of(conn):
-            presence: Presence = self.rooms.presence(conn, room)
-            self.send([conn], presence)
+        self.deliver(
+            Out(clients=[([conn], self.rooms.presence(conn, r)) for r in self.rooms.rooms_of(conn)])
+        )
 
     # --- the link (LinkListener) ---------------------------------------------------------
 
     def link_changed(self, up: bool) -> list[Message]:
+        self._sent_at.clear()  # batches in flight will not come back
         self.deliver(self.rooms.set_link(up))
-        return [self.rooms.sync()] if up else []
+        return self.announce() if up else []
+
+    def announce(self) -> list[Message]:
+        return [self.rooms.sync()]
 
     def flags_changed(self, flags: dict[str, bool]) -> None:
         mode = TOLERANT if flags.get("cursors", True) else STRICT
+        if mode != self.rooms.mode:
+            self._sent_at.clear()
         self.deliver(self.rooms.set_mode(mode))
 
     def relayed(self, message: Message) -> None:
+        if isinstance(message, MovesBatch):
+            for moves in message.batches:
+                try:
+                    self.relayed(moves)
+                except Exception as exc:  # one room's relay alone is lost
+                    self.metrics.drops.drop("link_receive", moves, exc)
+            return
         if isinstance(message, Moves):
             self.metrics.moves_relayed.inc(len(message.moves))
             self._relay_lag(message)

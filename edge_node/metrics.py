@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
 from core_region.metrics import LATENCY_BUCKETS
+from shared.tasks import Drops, crash_counter
 
 if TYPE_CHECKING:
     from edge_node.rooms import EdgeRooms
@@ -57,6 +58,11 @@ class EdgeMetrics:
         )
         self.ws_errors = Counter(
             "lightcone_ws_errors", "Error messages sent to clients", ["code"], registry=r
+        )
+        self.origin_refused = Counter(
+            "lightcone_ws_origin_refused",
+            "Websocket handshakes refused (403) for an Origin not allowed",
+            registry=r,
         )
         self.frames_dropped = Counter(
             "lightcone_ws_frames_dropped", "Cursor frames dropped for slow clients", registry=r
@@ -115,6 +121,13 @@ class EdgeMetrics:
             "lightcone_cursor_relay_seconds",
             "Strict mode: from sending a batch to the core to receiving it sequenced",
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.task_crashes = crash_counter(r)
+        self.drops = Drops(r)
+        self.link_posts_dropped = Counter(
+            "lightcone_link_posts_dropped",
+            "Cursor messages dropped because the link's send queue was full",
             registry=r,
         )
         self.info = Gauge("lightcone_edge_info", "Edge identity", ["region"], registry=r)

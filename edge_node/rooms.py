@@ -123,6 +123,10 @@ class EdgeRooms:
     def rooms_of(self, conn: ConnId) -> dict[str, str]:
         return dict(self._by_conn.get(conn, {}))
 
+    def has(self, room: str) -> bool:
+        """Does ``room`` have a local member?"""
+        return room in self._rooms
+
     def local_ids(self, room: str) -> list[str]:
         state = self._rooms.get(room)
         return list(state.local) if state else []

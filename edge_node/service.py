@@ -129,12 +129,14 @@ class Service:
     async def _reach(self, min_version: int, *, synced: bool) -> None:
         up = self.upstream
         if not synced:
-            try:
-                async with asyncio.timeout(self.settings.min_version_wait_ms / 1000):
-                    await up.wait_version(min_version)
-                return
-            except TimeoutError:
-                pass
+            if min_version <= up.core_head:  # the core has it: its delta is on the way
+                try:
+                    async with asyncio.timeout(self.settings.min_version_wait_ms / 1000):
+                        await up.wait_version(min_version)
+                    return
+                except TimeoutError:
+                    pass
+            # Beyond what the core is known to have: one sync says whether it exists at all.
             head = await up.sync(self.settings.strict_timeout_ms / 1000)
         else:
             head = up.version

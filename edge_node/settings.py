@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared import roomtoken
 from shared.config import positive as _positive, setting
 from shared.folding import MAX_TERM_CHARS
+from shared.origins import OriginPolicy
+
+ROOM_AUTH_MODES = ("off", "token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,31 @@ class EdgeSettings:
         "Kernel send buffer of each client connection in bytes; 0 keeps the OS autotuning.",
     )
 
+    ws_allowed_origins: str = setting(
+        "LIGHTCONE_WS_ALLOWED_ORIGINS",
+        "loopback",
+        "Web pages that may open /ws, besides the edge's own origin: comma-separated origins "
+        "(https://app.example.com), 'loopback' (pages on localhost), or '*' (any). A client "
+        "that sends no Origin is not a browser page and is always let in.",
+    )
+    room_auth: str = setting(
+        "LIGHTCONE_ROOM_AUTH",
+        "off",
+        "'off': anyone may join any room under any name; 'token': a join needs a room token "
+        "signed with LIGHTCONE_ROOM_SECRET for its room, name and session.",
+    )
+    room_secret: str | None = setting(
+        "LIGHTCONE_ROOM_SECRET",
+        None,
+        "Secret (at least 32 bytes) that signs room tokens; required with "
+        "LIGHTCONE_ROOM_AUTH=token.",
+    )
+    room_secret_previous: str | None = setting(
+        "LIGHTCONE_ROOM_SECRET_PREVIOUS",
+        None,
+        "The secret before the last rotation: its tokens are still accepted.",
+    )
+
     demo_control_url: str = setting(
         "LIGHTCONE_DEMO_CONTROL_URL",
         "",
@@ -140,6 +169,38 @@ class EdgeSettings:
             )
         if self.link_timeout_s <= self.heartbeat_s:
             raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
+        self.origin_policy()  # a value that does not parse stops the start
+        self._check_room_auth()
+
+    def _check_room_auth(self) -> None:
+        if self.room_auth not in ROOM_AUTH_MODES:
+            raise ValueError(
+                f"Config 'LIGHTCONE_ROOM_AUTH' must be one of {', '.join(ROOM_AUTH_MODES)}, "
+                f"got {self.room_auth!r}."
+            )
+        if self.room_auth == "token" and not self.room_secret:
+            raise ValueError("Config 'LIGHTCONE_ROOM_SECRET' is required with ROOM_AUTH=token.")
+        if self.room_secret:
+            roomtoken.check_secret(self.room_secret, "Config 'LIGHTCONE_ROOM_SECRET'")
+        if self.room_secret_previous:
+            roomtoken.check_secret(
+                self.room_secret_previous, "Config 'LIGHTCONE_ROOM_SECRET_PREVIOUS'"
+            )
+
+    def origin_policy(self) -> OriginPolicy:
+        """Who may open ``/ws`` (parsed from LIGHTCONE_WS_ALLOWED_ORIGINS).
+
+        Raises:
+            ValueError: an entry is not ``*``, ``loopback`` or an origin.
+        """
+        return OriginPolicy.parse(self.ws_allowed_origins, "LIGHTCONE_WS_ALLOWED_ORIGINS")
+
+    @property
+    def room_secrets(self) -> tuple[str, ...] | None:
+        """The secrets a room token may be signed with, or None when joins need no token."""
+        if self.room_auth != "token" or not self.room_secret:
+            return None
+        return tuple(s for s in (self.room_secret, self.room_secret_previous) if s)
 
     @property
     def link_url(self) -> str:

@@ -9,23 +9,34 @@ the ``sync`` request: waiting for it is waiting for the head.
 When the link drops, reads keep being served from the index (their age grows), searches
 wait in the outbox, and the edge reconnects with exponential backoff and full jitter,
 resuming from the version it holds.
+
+Frames up are bounded (:mod:`edge_node.frames`): long messages are split below
+:data:`~shared.protocol.MAX_UP_FRAME_BYTES`, and an item that cannot be encoded is dropped
+alone (counted in ``lightcone_items_dropped_total``). Cursor messages go through one sender
+with a queue of :data:`MAX_POSTED` messages; beyond it they are dropped (counted in
+``lightcone_link_posts_dropped_total``) and, once the queue has drained, the edge announces its
+rooms again (``room_sync``), so the core's picture heals. Each session's senders run under
+:func:`shared.tasks.supervise`: one that stops ends the session, and the edge reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import websockets
+from sortedcontainers import SortedKeyList
 from websockets.asyncio.client import ClientConnection, connect
 
-from edge_node.breaker import Breaker, backoff_s
+from edge_node.breaker import Breaker
+from edge_node.frames import frames
 from edge_node.index import GapError, SuggestIndex
 from edge_node.metrics import EdgeMetrics
 from edge_node.outbox import Outbox
@@ -43,23 +54,30 @@ from shared.protocol import (
     Left,
     Message,
     Moves,
+    MovesBatch,
     Reach,
     Resync,
     RoomState,
     SearchAcks,
     Searches,
+    SearchItem,
     Snapshot,
     Sync,
     Synced,
     decode,
-    encode,
 )
+from shared.tasks import STOP, backoff_s, spawn, stop
 
 logger = logging.getLogger(__name__)
 
 CONNECTING, UP, DOWN = "connecting", "up", "down"
 
-CURSOR_MESSAGES = (RoomState, Joined, Left, Moves, Reach, Evict)
+CURSOR_MESSAGES = (RoomState, Joined, Left, Moves, MovesBatch, Reach, Evict)
+
+MAX_POSTED = 1024
+"""Cursor messages waiting for the link's sender; beyond it they are dropped (module doc)."""
+
+_Waiter = tuple[int, int, "asyncio.Future[None]"]
 
 
 class LinkListener(Protocol):
@@ -67,6 +85,9 @@ class LinkListener(Protocol):
 
     def link_changed(self, up: bool) -> list[Message]:
         """The link went up (return what to send right after hello) or down."""
+
+    def announce(self) -> list[Message]:
+        """What tells the core everything again (after cursor messages were dropped)."""
 
     def flags_changed(self, flags: dict[str, bool]) -> None: ...
 
@@ -97,6 +118,7 @@ class Upstream:
         self._clock = clock or asyncio.get_running_loop().time
         self._jitter = jitter
         self._confirmed_at: float | None = None
+        self._heard_at: float | None = None
         self._epoch = ""
         self._pending: SuggestIndex | None = None  # a compaction snapshot catching up
         self._ws: ClientConnection | None = None
@@ -105,9 +127,13 @@ class Upstream:
         self._sync_ids = itertools.count(1)
         self._syncs: dict[int, asyncio.Future[int]] = {}
         self._acks: dict[str, list[asyncio.Future[int]]] = {}
-        self._version_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._version_waiters: SortedKeyList = SortedKeyList(key=lambda w: (w[0], w[1]))
+        self._waiter_ids = itertools.count()
+        self.core_head = -1
+        """The newest version the core is known to have (heartbeats, acks, syncs, data)."""
         self.listener: LinkListener | None = None
-        self._posting: set[asyncio.Task[None]] = set()
+        self._posted: asyncio.Queue[Message] = asyncio.Queue(MAX_POSTED)
+        self._overflowed = False
         metrics.bind(self)
 
     # --- what the app reads --------------------------------------------------------------
@@ -121,6 +147,12 @@ class Upstream:
         if self._confirmed_at is None:
             return 0
         return int((self._clock() - self._confirmed_at) * 1000)
+
+    def heard_ms(self) -> int | None:
+        """Milliseconds since the last frame from the core; None if none ever came."""
+        if self._heard_at is None:
+            return None
+        return int((self._clock() - self._heard_at) * 1000)
 
     def stale_ok(self, feature: str) -> bool:
         return self.flags.get(feature, True)
@@ -145,7 +177,9 @@ class Upstream:
                     await self._session(ws)
             except websockets.ConnectionClosed as exc:
                 self._closed(exc)
-            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+            except websockets.InvalidStatus as exc:
+                self._refused(exc)
+            except (OSError, TimeoutError, websockets.WebSocketException, Unavailable) as exc:
                 logger.warning("link to %s failed: %s", self.settings.link_url, exc)
             finally:
                 self._down()
@@ -168,16 +202,27 @@ class Upstream:
         else:
             logger.warning("link closed: %s", exc)
 
+    def _refused(self, exc: websockets.InvalidStatus) -> None:
+        """The core answered the handshake with an HTTP status instead of a websocket."""
+        status = exc.response.status_code
+        if status == 401:
+            logger.error(
+                "the core refused the link token (HTTP %d): check LIGHTCONE_LINK_TOKEN", status
+            )
+        else:
+            logger.warning("link to %s refused: %s", self.settings.link_url, exc)
+
     async def _session(self, ws: ClientConnection) -> None:
         self._ws = ws
         await self._send(Hello(self.settings.region, self.edge_id, self.version, self._epoch))
         self._set_state(UP)
         logger.info("link up to %s at v%d", self.settings.link_url, self.version)
         for message in self.listener.link_changed(True) if self.listener else []:
-            await self._send(message)
-        tasks = [
-            asyncio.create_task(self._send_searches()),
-            asyncio.create_task(self._send_heartbeats()),
+            self.post(message)  # ahead of every cursor message of this session
+        senders = [
+            self._sender("link_searches", self._send_searches),
+            self._sender("link_heartbeats", self._send_heartbeats),
+            self._sender("link_posts", self._send_posted),
         ]
         self._wake.set()
         try:
@@ -185,6 +230,7 @@ class Upstream:
                 try:
                     async with asyncio.timeout(self.settings.link_timeout_s):
                         data = await ws.recv(decode=False)
+                    self._heard_at = self._clock()
                 except TimeoutError:
                     logger.warning(
                         "core silent for %.1f s: closing link", self.settings.link_timeout_s
@@ -192,14 +238,25 @@ class Upstream:
                     await ws.close(CloseCode.LINK_TIMEOUT, "heartbeat timeout")
                     return
                 await self._receive(data)
+                if any(task.done() for task in senders):
+                    # A sender stopped (it crashed, logged and counted): start afresh. The
+                    # core's heartbeats wake this loop at least every heartbeat interval.
+                    logger.warning("a link sender stopped: closing the link to reconnect")
+                    await ws.close(CloseCode.INTERNAL_ERROR, "link sender stopped")
+                    return
         finally:
-            for task in tasks:
-                task.cancel()
-            # Collect their outcome: a send that failed because the link dropped is expected.
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop(*senders)
+
+    def _sender(self, name: str, factory: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """A supervised sender of this session; the session ends if it stops (see above)."""
+        return spawn(name, factory, self.metrics.task_crashes, policy=STOP)
 
     def _down(self) -> None:
         self._ws = None
+        # Cursor messages are volatile: the next session starts with a fresh room_sync.
+        while not self._posted.empty():
+            self._posted.get_nowait()
+        self._overflowed = False
         if self.state == UP and self.listener is not None:
             self.listener.link_changed(False)
         self._set_state(DOWN)
@@ -216,37 +273,73 @@ class Upstream:
         self.metrics.link_state.state(state)
 
     async def _send(self, message: Message) -> None:
+        """Send ``message`` in as many frames as its size needs; poison is dropped alone.
+
+        Raises:
+            Unavailable: the link is down, or dropped during the send.
+        """
+        sent, dropped = frames(message)
+        for item in dropped:
+            self.metrics.drops.drop("link_send", item)
+        for frame in sent:
+            await self._send_frame(frame)
+
+    async def _send_frame(self, frame: bytes) -> None:
         ws = self._ws
         if ws is None:
             raise Unavailable("the link to the core is down", code="core_unreachable")
-        async with self._send_lock:
-            await ws.send(encode(message))
+        try:
+            async with self._send_lock:
+                await ws.send(frame)
+        except websockets.ConnectionClosed:
+            raise Unavailable("the link to the core dropped", code="core_unreachable") from None
 
     def post(self, message: Message) -> None:
-        """Send ``message`` soon, without waiting; dropped if the link is down (volatile)."""
+        """Send ``message`` soon, without waiting; dropped if the link is down (volatile) or
+        :data:`MAX_POSTED` messages wait (then the rooms are announced again, module doc)."""
         if self._ws is None:
             return
-        task = asyncio.create_task(self._post(message))
-        self._posting.add(task)
-        task.add_done_callback(self._posting.discard)
-
-    async def _post(self, message: Message) -> None:
         try:
-            await self._send(message)
-        except (Unavailable, websockets.ConnectionClosed):
-            pass  # the session's receive loop sees the drop and cleans up
+            self._posted.put_nowait(message)
+        except asyncio.QueueFull:
+            self.metrics.link_posts_dropped.inc()
+            self._overflowed = True
+
+    async def _send_posted(self) -> None:
+        """The one sender of cursor messages (an ended link ends it)."""
+        with contextlib.suppress(Unavailable):
+            while True:
+                await self._send(await self._posted.get())
+                if self._overflowed and self._posted.empty() and self.listener is not None:
+                    self._overflowed = False
+                    for message in self.listener.announce():
+                        self.post(message)
 
     async def _send_searches(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while batch := self.outbox.take(self.settings.max_search_batch):
-                await self._send(Searches(batch))
+        with contextlib.suppress(Unavailable):
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while batch := self.outbox.take(self.settings.max_search_batch):
+                    sent, dropped = frames(Searches(batch))
+                    for item in dropped:
+                        self._refuse(item)
+                    for frame in sent:
+                        await self._send_frame(frame)
+
+    def _refuse(self, item: SearchItem) -> None:
+        """A search that cannot be sent to the core (poison): drop it alone, tell its waiters."""
+        self.metrics.drops.drop("outbox", item)
+        self.outbox.ack(item.id)
+        for fut in self._acks.pop(item.id, []):
+            if not fut.done():
+                fut.set_exception(BadRequest("the search cannot be sent", code="rejected"))
 
     async def _send_heartbeats(self) -> None:
-        while True:
-            await self._send(Heartbeat(self.version))
-            await asyncio.sleep(self.settings.heartbeat_s)
+        with contextlib.suppress(Unavailable):
+            while True:
+                await self._send(Heartbeat(self.version))
+                await asyncio.sleep(self.settings.heartbeat_s)
 
     # --- what the core sends -------------------------------------------------------------
 
@@ -266,11 +359,16 @@ class Upstream:
                 self.listener.flags_changed(self.flags)
         elif isinstance(message, CURSOR_MESSAGES):
             if self.listener is not None:
-                self.listener.relayed(message)
+                try:
+                    self.listener.relayed(message)
+                except Exception as exc:  # one relay must not end the link (no poison pill)
+                    self.metrics.drops.drop("link_receive", message, exc)
         elif isinstance(message, Heartbeat):
+            self._core_at(message.version)
             if self.index is not None and self.index.version >= message.version:
                 self._confirm()
         elif isinstance(message, Synced):
+            self._core_at(message.version)
             fut = self._syncs.pop(message.id, None)
             if fut is not None and not fut.done():
                 fut.set_result(message.version)
@@ -286,6 +384,9 @@ class Upstream:
         self.metrics.snapshots.inc()
         logger.info("loaded snapshot v%d: %d terms", data.version, len(data))
         fresh = SuggestIndex(data)
+        if message.epoch != self._epoch:
+            self.core_head = data.version  # another database: its versions start afresh
+        self._core_at(data.version)
         current = self.index
         if current is not None and message.epoch == self._epoch and data.version < current.version:
             # A compaction snapshot older than what we serve, with the deltas since right
@@ -301,6 +402,7 @@ class Upstream:
         self.ready.set()
 
     async def _apply(self, delta: Delta) -> None:
+        self._core_at(delta.to_version)
         target = self._pending or self.index
         if target is None:
             return  # a snapshot is on its way: hello said we hold nothing
@@ -319,22 +421,25 @@ class Upstream:
         self._advanced()
 
     def _advanced(self) -> None:
+        """Wake the readers waiting for a version now held: O(woken + log n), not O(waiting)."""
         self._confirm()
         version = self.version
-        waiting = []
-        for wanted, fut in self._version_waiters:
-            if wanted <= version:
-                if not fut.done():
-                    fut.set_result(None)
-            else:
-                waiting.append((wanted, fut))
-        self._version_waiters = waiting
+        waiters = self._version_waiters
+        while waiters and waiters[0][0] <= version:
+            fut = waiters.pop(0)[2]
+            if not fut.done():
+                fut.set_result(None)
 
     def _confirm(self) -> None:
         self._confirmed_at = self._clock()
 
+    def _core_at(self, version: int) -> None:
+        self.core_head = max(self.core_head, version)
+
     def _acked(self, message: SearchAcks) -> None:
         for ack in message.acks:
+            if ack.version is not None:
+                self._core_at(ack.version)
             self.outbox.ack(ack.id)
             for fut in self._acks.pop(ack.id, []):
                 if fut.done():
@@ -346,13 +451,26 @@ class Upstream:
 
     # --- what requests ask of the link ---------------------------------------------------
 
+    @property
+    def version_waiters(self) -> int:
+        """Readers waiting for a version (each leaves when answered, timed out or cancelled)."""
+        return len(self._version_waiters)
+
     async def wait_version(self, version: int) -> None:
-        """Return once the index holds ``version`` (callers bound the wait)."""
+        """Return once the index holds ``version`` (callers bound the wait; a waiter is removed
+        however the wait ends)."""
         if self.version >= version:
             return
-        fut = asyncio.get_running_loop().create_future()
-        self._version_waiters.append((version, fut))
-        await fut
+        waiter: _Waiter = (
+            version,
+            next(self._waiter_ids),
+            asyncio.get_running_loop().create_future(),
+        )
+        self._version_waiters.add(waiter)
+        try:
+            await waiter[2]
+        finally:
+            self._version_waiters.discard(waiter)
 
     async def sync(self, timeout_s: float) -> int:
         """Bring the index up to the core's head as of now; returns that head.
@@ -365,12 +483,21 @@ class Upstream:
             raise Unavailable(
                 "circuit breaker open: the core is not answering", code="core_unreachable"
             )
+        verdict: bool | None = None  # no verdict if this caller is cancelled
         try:
             head = await self._sync(timeout_s)
-        except Unavailable:
-            self.breaker.failure(self._clock())
+            verdict = True
+        except Exception:
+            verdict = False
             raise
-        self.breaker.success()
+        finally:
+            # Whatever happens, the call (a half-open trial, maybe) is ended here.
+            if verdict is None:
+                self.breaker.release()
+            elif verdict:
+                self.breaker.success()
+            else:
+                self.breaker.failure(self._clock())
         return head
 
     async def _sync(self, timeout_s: float) -> int:

@@ -16,6 +16,12 @@ client that stops reading delays nobody else. Room frames (``moves``, ``joined``
 the client gets a fresh ``presence`` for each of its rooms instead of what it missed
 (latest-only). Answers to the client's own requests are never dropped: while its queue is
 full the edge stops reading from it, so TCP pushes back on the client itself.
+
+Supervision: the writer task runs under :func:`shared.tasks.supervise`. A frame the server
+stack cannot send (text that is not valid Unicode) is dropped alone and counted
+(``lightcone_items_dropped_total{where="ws_send"}``); if the writer crashes anyway (logged and
+counted), the connection is closed with 1011 and unregistered, so the reader never waits on a
+dead writer and shutdown never hangs on it.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from edge_node.cursors import Cursors
 from edge_node.ratelimit import TokenBucket
 from edge_node.service import Service
-from shared.errors import LightconeError, ProtocolError, RateLimited
+from shared.errors import CloseCode, Forbidden, LightconeError, ProtocolError, RateLimited
 from shared.protocol import (
     SUBPROTOCOL_JSON,
     SUBPROTOCOL_MSGPACK,
@@ -51,6 +58,7 @@ from shared.protocol import (
     encode,
     encode_json,
 )
+from shared.tasks import STOP, spawn
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +87,8 @@ class ClientSocket:
         self._space.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_limit_error = 0.0
+        self._writer_stopped = False
+        self._reader: asyncio.Task[Any] | None = None
         self.conn = cursors.register(self)
 
     # --- sending -------------------------------------------------------------------------
@@ -106,6 +116,8 @@ class ClientSocket:
             self._writing = True
             try:
                 await self._send_frame(frame)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return  # the client is gone: the connection ends (see _writer_ended)
             finally:
                 self._writing = False
             if self.queue.qsize() < self.max_queued:
@@ -115,15 +127,28 @@ class ClientSocket:
                 self.cursors.resync(self.conn)
 
     async def _send_frame(self, frame: bytes | str) -> None:
-        if isinstance(frame, str):
-            await self.websocket.send_text(frame)
-        else:
-            await self.websocket.send_bytes(frame)
+        try:
+            if isinstance(frame, str):
+                await self.websocket.send_text(frame)
+            else:
+                await self.websocket.send_bytes(frame)
+        except UnicodeEncodeError as exc:  # raised before a byte is written: drop it alone
+            self.metrics.drops.drop("ws_send", frame, exc)
+
+    def _writer_ended(self, writer: asyncio.Task[None]) -> None:
+        """The writer stopped on its own (the client is gone, or it crashed): end the
+        connection now rather than wait for the reader to notice (see module doc)."""
+        if writer.cancelled() or self._reader is None:
+            return
+        self._writer_stopped = True
+        self._reader.cancel()
 
     # --- receiving -----------------------------------------------------------------------
 
     async def serve(self) -> None:
-        writer = asyncio.create_task(self._write())
+        self._reader = asyncio.current_task()
+        writer = spawn("ws_writer", self._write, self.metrics.task_crashes, policy=STOP)
+        writer.add_done_callback(self._writer_ended)
         try:
             while True:
                 frame = await self.websocket.receive()
@@ -141,6 +166,12 @@ class ClientSocket:
                     await self._space.wait()  # read no more from a client that does not read
         except WebSocketDisconnect:
             return
+        except asyncio.CancelledError:
+            if not self._writer_stopped:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await self.websocket.close(CloseCode.INTERNAL_ERROR, "connection writer stopped")
         finally:
             self.cursors.unregister(self.conn)
             for task in [writer, *self._tasks]:
@@ -231,7 +262,19 @@ class ClientSocket:
 
 
 async def ws_endpoint(websocket: WebSocket) -> None:
+    """Open a client websocket, if its page may (:class:`shared.origins.OriginPolicy`: no
+    ``Origin``, the edge's own, or one of ``LIGHTCONE_WS_ALLOWED_ORIGINS``), else 403."""
     state = websocket.app.state
+    origin = websocket.headers.get("origin")
+    if not state.origin_policy.allows(origin, websocket.headers.get("host")):
+        # Refused before accepting: a page from another site gets no socket at all.
+        state.metrics.origin_refused.inc()
+        refused = Forbidden(
+            f"origin {origin!r} may not open this websocket (LIGHTCONE_WS_ALLOWED_ORIGINS)",
+            code="origin_not_allowed",
+        )
+        await websocket.send_denial_response(JSONResponse(refused.to_json(), refused.status))
+        return
     offered = websocket.scope.get("subprotocols", [])
     chosen = SUBPROTOCOL_JSON if SUBPROTOCOL_JSON in offered else None
     if chosen is None and SUBPROTOCOL_MSGPACK in offered:

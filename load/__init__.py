@@ -11,6 +11,9 @@ Entry points and what they use:
 - ``python -m load.bench_serving``: suggestion serving against echo baselines
   (:mod:`.echo_app`); its parts are in :mod:`.serving`.
 - ``python -m load.bench_cursors``: cursor fan-out, same edge and cross edge.
+- ``python -m load.reliability SCENARIO``: fault injection (core ``kill -9``, link cuts, a
+  reconnect storm, a soak) and the promises each one checks; its parts are in
+  :mod:`.reliability`, its figures in docs/RELIABILITY.md.
 
 Shared by the benchmarks: :mod:`.machine` (CPU, memory, load, versions, git state) and
 :mod:`.histogram` (the nodes' Prometheus histograms).

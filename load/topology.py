@@ -33,6 +33,7 @@ class Topology:
         args = [sys.executable, "-m", "shared.cli", "up", "--core", p.core]
         args += ["--edges", ",".join(p.edges), "--users", ",".join(p.users)]
         args += ["--data-dir", str(self.data_dir / "demo"), "--status-file", str(self.status_file)]
+        args += ["--room-auth", "off"]  # the load generator's members join without tokens
         if p.access_ms is not None:
             args += ["--access-ms", str(p.access_ms)]
         if p.jitter:

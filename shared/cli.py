@@ -13,7 +13,7 @@ import httpx
 
 from load.bench import add_bench_parser
 from shared.config import ConfigError, from_environ
-from shared.demo import DEFAULT_CORE, DEFAULT_EDGES, UpOptions, up
+from shared.demo import DEFAULT_CORE, DEFAULT_EDGES, ROOM_AUTH, UpOptions, up
 from shared.server import serve, setup_logging
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -60,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="last-mile RTT added to every user entry [5]",
     )
     demo.add_argument("--jitter", action="store_true", help="add jitter toward the P95 RTT")
+    demo.add_argument(
+        "--room-auth",
+        choices=ROOM_AUTH,
+        default=UpOptions.room_auth,
+        help="token: cursor joins need a room token, which the page gets from the demo [token]",
+    )
     demo.set_defaults(run=_up)
 
     for verb, what in (("partition", "cut"), ("heal", "restore")):
@@ -98,6 +104,7 @@ def _up(args: argparse.Namespace) -> int:
         status_file=args.status_file,
         access_rtt_ms=args.access_ms,
         jitter=args.jitter,
+        room_auth=args.room_auth,
     )
     return up(options)
 

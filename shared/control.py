@@ -1,34 +1,54 @@
-"""The demo's control API: topology, partitions and flags, for ``lightcone partition`` and the
-demo page. It runs inside ``lightcone up`` on a loopback port and only there.
+"""The demo's control API: topology, partitions, flags and room tokens, for
+``lightcone partition`` and the demo page. It runs inside ``lightcone up`` on a loopback port
+and only there.
 
-The page never holds the admin token: flag changes go through this API, which forwards them
-to the core's admin API with the token ``lightcone up`` generated.
+The page never holds the admin token: flag changes and room tokens go through this API, which
+forwards them to the core's admin API with the token ``lightcone up`` generated.
+
+Who may call it (:class:`Guard`, checked in this order before anything else runs):
+
+1. ``Host`` must be a loopback name (``127.0.0.1``, ``localhost``, ``[::1]``), else 403
+   ``bad_host``: a web page that re-points its own name at 127.0.0.1 (DNS rebinding) is
+   refused.
+2. The path must start with ``/c/<capability>``, a random secret ``lightcone up`` makes and
+   writes only to its status file (mode 0600) and to its edges' environment
+   (``LIGHTCONE_DEMO_CONTROL_URL``), else 404 ``not_found``: a page that cannot read either
+   cannot name a route.
+3. ``Origin``, when sent, must be one of the demo's own pages (its edges and entries, on a
+   loopback name), else 403 ``origin_not_allowed``: another site's page cannot ``POST`` here,
+   not even blind. CORS answers those origins only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
+import secrets
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import openapi
-from shared.errors import NotFound
+from shared.errors import Forbidden, LightconeError, NotFound
 from shared.http import EXCEPTION_HANDLERS, json_body
+from shared.origins import host_name, is_loopback_name, loopback_origins
 from shared.proxy import LatencyProxy
 
 MAX_BODY_BYTES = 1024
-"""Largest body of a control request (a flag change)."""
+"""Largest request body (flag changes and room-token requests are a few dozen bytes)."""
 
 
 @dataclass
@@ -37,9 +57,21 @@ class DemoState:
 
     core_url: str
     admin_token: str
+    capability: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    """The secret path segment every route is under (``/c/<capability>/...``)."""
     links: dict[str, LatencyProxy] = field(default_factory=dict)
     topology: dict[str, Any] = field(default_factory=dict)
     _client: httpx.AsyncClient | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"/c/{self.capability}"
+
+    def origins(self) -> frozenset[str]:
+        """The demo's own pages: every edge and user entry, by each loopback name."""
+        urls = [n["url"] for n in self.topology.get("nodes", []) if n.get("kind") == "edge"]
+        urls += [e["url"] for e in self.topology.get("entries", [])]
+        return loopback_origins(p for u in urls if (p := urlsplit(u).port) is not None)
 
     def client(self) -> httpx.AsyncClient:
         """One client for the API's lifetime: making one costs tens of ms of CPU on the loop
@@ -86,21 +118,71 @@ def create_control_app(state: DemoState) -> Starlette:
         path = f"/admin/flags/{request.path_params['feature']}"
         return await _forward(state, "PUT", path, body)
 
+    async def room_token(request: Request) -> Response:
+        body = await json_body(request, MAX_BODY_BYTES)
+        return await _forward(state, "POST", "/admin/room-tokens", body)
+
     routes = [
         Route("/topology", topology),
         Route("/partition/{region}", partition, methods=["POST"]),
         Route("/heal/{region}", heal, methods=["POST"]),
         Route("/flags", flags),
         Route("/flags/{feature}", set_flag, methods=["PUT"]),
+        Route("/room-token", room_token, methods=["POST"]),
         openapi.route(lambda: openapi.control(MAX_BODY_BYTES)),
     ]
-    cors = Middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["GET", "POST", "PUT"],
-        allow_headers=["content-type"],
-    )
-    return Starlette(routes=routes, middleware=[cors], exception_handlers=EXCEPTION_HANDLERS)
+    middleware = [
+        Middleware(Guard, state=state),
+        Middleware(_DemoCors, state=state),
+    ]
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
+
+
+class Guard:
+    """ASGI middleware: Host, capability and Origin checks (module docstring), then the app
+    sees the path below ``/c/<capability>``."""
+
+    def __init__(self, app: ASGIApp, state: DemoState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.check(scope["path"], Headers(scope=scope))
+        except LightconeError as exc:
+            await JSONResponse(exc.to_json(), exc.status)(scope, receive, send)
+            return
+        root = scope.get("root_path", "") + self.state.prefix
+        await self.app({**scope, "root_path": root}, receive, send)
+
+    def check(self, path: str, headers: Headers) -> None:
+        """Raises Forbidden or NotFound unless the request may go ahead."""
+        host = headers.get("host", "")
+        if not is_loopback_name(host_name(host)):
+            raise Forbidden(f"host {host!r} is not a loopback name", code="bad_host")
+        segment = path.removeprefix("/c/").split("/", 1)[0]
+        given = segment if path.startswith("/c/") else ""
+        if not hmac.compare_digest(given.encode(), self.state.capability.encode()):
+            raise NotFound("not found", code="not_found")
+        origin = headers.get("origin")
+        if origin is not None and origin.lower() not in self.state.origins():
+            raise Forbidden(
+                f"origin {origin!r} is not a page of this demo", code="origin_not_allowed"
+            )
+
+
+class _DemoCors(CORSMiddleware):
+    """CORS for the demo's own pages only (their ports are known once the edges run)."""
+
+    def __init__(self, app: ASGIApp, state: DemoState) -> None:
+        super().__init__(app, allow_methods=["GET", "POST", "PUT"], allow_headers=["content-type"])
+        self.state = state
+
+    def is_allowed_origin(self, origin: str) -> bool:
+        return origin.lower() in self.state.origins()
 
 
 async def _forward(state: DemoState, method: str, path: str, body: Any) -> Response:

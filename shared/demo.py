@@ -11,14 +11,24 @@ both.
 Start-up shows progress until every node is ready; Ctrl-C (or SIGTERM) stops everything it
 started; a node that crashes is reported and the exit code says so (1). A control API
 (:mod:`shared.control`) cuts and heals edge links for ``lightcone partition`` and the page.
+
+Secrets: fresh random link, admin and room tokens on every run, and the control API's
+capability; the status file that holds them is readable by this user only (0600).
+
+Room tokens are on by default (``--room-auth token``): the demo runs the way a deployment
+should, and the page shows the whole path (it asks the control API for a token, which asks the
+core's admin API, and joins with it). ``--room-auth off`` lets any client join any room, for
+hand-made clients and the load generator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +43,7 @@ from shared.supervisor import Child, ChildFailed, Supervisor
 
 DEFAULT_CORE = "iad"
 DEFAULT_EDGES = ("iad", "lhr", "syd", "sin")
+ROOM_AUTH = ("token", "off")
 
 
 @dataclass(frozen=True)
@@ -46,13 +57,17 @@ class UpOptions:
     access_rtt_ms: float = geography.ACCESS_RTT_MS
     jitter: bool = False
     edge_env: dict[str, str] = field(default_factory=dict)
+    room_auth: str = "token"
+    """``token``: joins need a room token (the page gets one through the control API)."""
 
     def checked(self) -> UpOptions:
         """Regions validated; the core's region always has an edge (the central baseline).
 
         Raises:
-            ValueError: an unknown region code.
+            ValueError: an unknown region code or room-auth mode.
         """
+        if self.room_auth not in ROOM_AUTH:
+            raise ValueError(f"--room-auth must be one of {', '.join(ROOM_AUTH)}")
         for code in (self.core, *self.edges, *self.users):
             geography.region(code)
         edges = self.edges if self.core in self.edges else (self.core, *self.edges)
@@ -65,6 +80,7 @@ class UpOptions:
             self.access_rtt_ms,
             self.jitter,
             self.edge_env,
+            self.room_auth,
         )
 
 
@@ -85,6 +101,23 @@ def up(options: UpOptions) -> int:
         return runner.run(Demo(options).run())
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable and writable by this user only (0600).
+
+    The file is created 0600 before any byte is written (``mkstemp``) and renamed into place,
+    so it is never readable by others, not even for a moment, and never half-written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class Demo:
     def __init__(self, options: UpOptions) -> None:
         self.options = options
@@ -94,6 +127,7 @@ class Demo:
         self.stop = asyncio.Event()
         self.link_token = secrets.token_urlsafe(16)
         self.admin_token = secrets.token_urlsafe(16)
+        self.room_secret = secrets.token_urlsafe(32)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -123,6 +157,8 @@ class Demo:
         tokens = {
             "LIGHTCONE_LINK_TOKEN": self.link_token,
             "LIGHTCONE_ADMIN_TOKEN": self.admin_token,
+            "LIGHTCONE_ROOM_SECRET": self.room_secret,
+            "LIGHTCONE_ROOM_AUTH": o.room_auth,
         }
         core = await self._start(
             1,
@@ -142,7 +178,7 @@ class Demo:
         state = DemoState(core.url, self.admin_token)
         server, sock = embedded(create_control_app(state))
         control = asyncio.create_task(server.serve(sockets=[sock]))
-        control_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        control_url = f"http://127.0.0.1:{sock.getsockname()[1]}{state.prefix}"
         edges: dict[str, Child] = {}
         for n, region in enumerate(o.edges, start=2):
             proxy = await self._proxy(core.url, geography.link(region, o.core), f"link-{region}")
@@ -167,8 +203,7 @@ class Demo:
             )
         entries = await self._entries(edges)
         state.topology = self._topology(core, edges, state, entries, control_url)
-        self.status_file.parent.mkdir(parents=True, exist_ok=True)
-        self.status_file.write_text(json.dumps(state.topology, indent=2) + "\n")
+        write_private(self.status_file, json.dumps(state.topology, indent=2) + "\n")
         self._show(state.topology)
         try:
             crashed = await self._wait()
@@ -268,6 +303,7 @@ class Demo:
             "core_region": o.core,
             "control_url": control_url,
             "admin_token": self.admin_token,
+            "room_auth": o.room_auth,
             "nodes": nodes,
             "entries": entries,
         }

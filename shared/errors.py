@@ -5,7 +5,8 @@
     LightconeError                      base; ``code`` is a stable machine-readable name
     ├── ProtocolError                   undecodable or ill-typed message  -> 400 / ws error
     ├── BadRequest                      a well-formed request we refuse   -> 400 / ws error
-    ├── Unauthorized                    missing or wrong token            -> 401 / close 4401
+    ├── Unauthorized                    missing or wrong token            -> 401 / ws error
+    ├── Forbidden                       not allowed from there (Origin, Host) -> 403
     ├── NotFound                        unknown resource                  -> 404
     ├── PayloadTooLarge                 body over its documented bound    -> 413 / close 1009
     ├── RateLimited                     over a documented rate            -> 429 / ws error
@@ -80,6 +81,13 @@ class Unauthorized(LightconeError):
 
     status = 401
     default_code = "unauthorized"
+
+
+class Forbidden(LightconeError):
+    """The request is well-formed but not allowed from where it comes (its Origin or Host)."""
+
+    status = 403
+    default_code = "forbidden"
 
 
 class NotFound(LightconeError):

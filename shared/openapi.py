@@ -147,6 +147,24 @@ _FLAGS = {"type": "object", "additionalProperties": _FLAG}
 _FLAG_BODY = _obj({"stale_ok": {"type": "boolean"}})
 
 
+def _room_token() -> tuple[Schema, Schema, dict[int, str]]:
+    """Body, answer and errors of minting a room token (core admin; forwarded by control)."""
+    from shared.roomtoken import MAX_TTL_S
+
+    body = _obj(
+        {"room": {"type": "string", "minLength": 1}, "name": {"type": "string", "minLength": 1}},
+        session={"type": ["string", "null"], "minLength": 1},
+        ttl_s={"type": "integer", "minimum": 1, "maximum": MAX_TTL_S},
+    )
+    answer = _obj({"token": {"type": "string"}, "expires_at": {"type": "integer"}})
+    errors = {
+        400: "bad_json, bad_field, bad_ttl",
+        404: "no_room_secret",
+        413: "payload_too_large",
+    }
+    return body, answer, errors
+
+
 # --- edge ----------------------------------------------------------------------------------
 
 
@@ -181,7 +199,8 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
         {
             "region": {"type": "string"},
             "edge_id": {"type": "string"},
-            "link": {"type": "string"},
+            "link": {"enum": ["up", "suspect", "down", "connecting"]},
+            "last_heard_ms": {"type": ["integer", "null"]},
             "version": {"type": "integer"},
             "age_ms": {"type": "integer"},
             "stale": {"type": "boolean"},
@@ -254,6 +273,7 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                             {
                                 "region": {"type": "string"},
                                 "control_url": {"type": ["string", "null"]},
+                                "room_auth": {"enum": ["off", "token"]},
                             }
                         ),
                         "config",
@@ -303,6 +323,7 @@ def core(settings: CoreSettings) -> dict[str, Any]:
     from shared.folding import MAX_TERM_CHARS
 
     secured: dict[str, Any] = {"security": [{"bearer": []}]}
+    token_body, token_answer, token_errors = _room_token()
     denied = _errors({401: "unauthorized"})
     term = [_path("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
     entry = {"term": {"type": "string"}, "key": {"type": "string"}}
@@ -327,6 +348,12 @@ def core(settings: CoreSettings) -> dict[str, Any]:
             )
         },
         "/admin/status": {"get": admin("The core and its edges", {"type": "object"})},
+        "/admin/room-tokens": {
+            "post": {
+                **admin("Mint a room token", token_answer, token_errors),
+                "requestBody": _body(token_body, MAX_BODY_BYTES),
+            }
+        },
         "/admin/flags": {"get": admin("Every feature's flag", _FLAGS)},
         "/admin/flags/{feature}": {
             "put": {
@@ -379,30 +406,25 @@ def core(settings: CoreSettings) -> dict[str, Any]:
 
 
 def control(max_body_bytes: int) -> dict[str, Any]:
-    """The demo's control API (``lightcone up`` only; docs/protocol.md §10)."""
+    """The demo's control API (``lightcone up`` only; docs/protocol.md §10). Every path is
+    below ``/c/<capability>``, behind the Host, capability and Origin checks."""
     region = [_path("region")]
     cut = _obj({"region": {"type": "string"}, "partitioned": {"type": "boolean"}})
     forwarded = "the core's answer, forwarded"
+    token_body, token_answer, token_errors = _room_token()
+
+    def cuts(summary: str, answer: str) -> Operation:
+        responses = {"200": _json(cut, answer), **_errors({404: "unknown_region"})}
+        return _op(summary, responses, parameters=region)
+
     paths: dict[str, dict[str, Operation]] = {
         "/topology": {
             "get": _op(
                 "The demo's topology and partitions", {"200": _json({"type": "object"}, "OK")}
             )
         },
-        "/partition/{region}": {
-            "post": _op(
-                "Cut an edge's link",
-                {"200": _json(cut, "cut"), **_errors({404: "unknown_region"})},
-                parameters=region,
-            )
-        },
-        "/heal/{region}": {
-            "post": _op(
-                "Heal an edge's link",
-                {"200": _json(cut, "healed"), **_errors({404: "unknown_region"})},
-                parameters=region,
-            )
-        },
+        "/partition/{region}": {"post": cuts("Cut an edge's link", "cut")},
+        "/heal/{region}": {"post": cuts("Heal an edge's link", "healed")},
         "/flags": {
             "get": _op("Every feature's flag (forwarded)", {"200": _json(_FLAGS, forwarded)})
         },
@@ -419,5 +441,24 @@ def control(max_body_bytes: int) -> dict[str, Any]:
                 requestBody=_body(_FLAG_BODY, max_body_bytes),
             )
         },
+        "/room-token": {
+            "post": _op(
+                "Mint a room token for the page (forwarded)",
+                {"200": _json(token_answer, forwarded), **_errors(token_errors)},
+                requestBody=_body(token_body, max_body_bytes),
+            )
+        },
     }
-    return document("lightcone demo control", paths, {})
+    doc = document("lightcone demo control", paths, {})
+    guard = _errors({403: "bad_host, origin_not_allowed", 404: "not_found (no capability)"})
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            for status, response in guard.items():
+                operation["responses"].setdefault(status, response)
+    doc["servers"] = [
+        {
+            "url": "/c/{capability}",
+            "variables": {"capability": {"default": "capability", "description": "secret"}},
+        }
+    ]
+    return doc

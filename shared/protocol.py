@@ -8,7 +8,8 @@ Two conversations use these messages:
   ``room_status``.
 * **edge ↔ core** on the core's ``/link``: ``hello``, ``snapshot``, ``delta``, ``flags``,
   ``heartbeat``, ``sync``/``synced``, ``resync``, ``searches``/``search_acks``, ``error``; for
-  cursors ``room_sync``, ``room_state``, ``joined``, ``left``, ``moves``, ``reach``, ``evict``.
+  cursors ``room_sync``, ``room_state``, ``joined``, ``left``, ``moves``,
+  ``moves_batch``, ``reach``, ``evict``.
 
 A message is a frozen dataclass; on the wire it is a map whose ``type`` field names the class
 and whose other keys are the dataclass fields. Two codecs carry that map: msgpack (binary
@@ -43,6 +44,16 @@ SUBPROTOCOL_MSGPACK = "lightcone.msgpack"
 SUBPROTOCOL_JSON = "lightcone.json"
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+MAX_LINK_MESSAGE_BYTES = 1 << 20
+"""Default of the core's ``LIGHTCONE_MAX_LINK_MESSAGE_BYTES``: larger frames from an edge are
+refused (close 1009). The core refuses a setting below :data:`MAX_UP_FRAME_BYTES`."""
+
+MAX_UP_FRAME_BYTES = 256 << 10
+"""Largest frame an edge sends the core. Messages that can be long (``searches``,
+``room_sync``, ``moves_batch``) are split into several frames below it, whatever the number
+of items (see :mod:`edge_node.frames`); small frames also keep a strict read's ``sync`` from
+waiting behind a long one."""
 
 
 # --- client <-> edge ---------------------------------------------------------------------
@@ -258,13 +269,15 @@ class Position:
 @dataclass(frozen=True, slots=True)
 class Join:
     """Client joins ``room``; a ``session`` (client-made, secret) makes a reconnect the same
-    member instead of a second one."""
+    member instead of a second one. ``token``: a room token (:mod:`shared.roomtoken`), needed
+    where the edge runs with ``LIGHTCONE_ROOM_AUTH=token``."""
 
     TYPE: ClassVar[str] = "join"
     room: str
     name: str
     color: str
     session: str | None = None
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,11 +365,31 @@ class RoomStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class MovesBatch:
+    """Every room's :class:`Moves` of one tick, in one link frame (both ways).
+
+    Up, an edge's tick; down, the core's relay of one incoming batch to one edge (the core
+    forwards at once, with no timer of its own). Bounded by :data:`MAX_UP_FRAME_BYTES` up.
+    """
+
+    TYPE: ClassVar[str] = "moves_batch"
+    batches: list[Moves]
+
+
+@dataclass(frozen=True, slots=True)
 class RoomSync:
-    """Edge → core on every (re)connect: every local member of every room it serves."""
+    """Edge → core on every (re)connect: every local member of every room it serves.
+
+    Sent in parts, each frame within :data:`MAX_UP_FRAME_BYTES`: ``part`` counts from 0 (part
+    0 starts a sync) and the part with ``final`` ends it. The sync as a whole replaces what
+    the core had for the edge: members no part listed are dropped when the final part
+    arrives. A room's members may be spread over several parts.
+    """
 
     TYPE: ClassVar[str] = "room_sync"
     rooms: dict[str, list[Member]]
+    part: int = 0
+    final: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +458,7 @@ LinkMessage = (
     | Joined
     | Left
     | Moves
+    | MovesBatch
 )
 """Messages on the edge ↔ core link."""
 
@@ -456,6 +490,7 @@ _TYPES: dict[str, type[Any]] = {
         Pong,
         Presence,
         Moves,
+        MovesBatch,
         Joined,
         Left,
         RoomStatus,

@@ -8,6 +8,7 @@ file. Every child is stopped on exit: SIGTERM, then SIGKILL after a grace period
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -45,6 +46,7 @@ class Child:
         self.name = name
         self.log_path = log_path
         self.lines: list[str] = []
+        self._eof = False  # the child closed its log: it is exiting
         self._changed = threading.Condition()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
@@ -75,6 +77,7 @@ class Child:
                     self.lines.append(line)
                     self._changed.notify_all()
         with self._changed:
+            self._eof = True
             self._changed.notify_all()
 
     def wait_for(self, pattern: re.Pattern[str] | str, timeout_s: float) -> re.Match[str]:
@@ -89,10 +92,15 @@ class Child:
             return next((m for line in self.lines if (m := regex.search(line))), None)
 
         with self._changed:
-            self._changed.wait_for(lambda: match() or self.process.poll() is not None, timeout_s)
+            self._changed.wait_for(lambda: match() or self._eof, timeout_s)
             found = match()
+        if found is None and self._eof:
+            # The log ended a moment before the exit is visible: wait for it, not the timeout.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5)
         if found is None:
-            state = f"exited with {self.process.returncode}" if self.process.poll() else "timed out"
+            code = self.process.poll()
+            state = "timed out" if code is None else f"exited with {code}"
             tail = "".join(self.lines[-15:])
             raise ChildFailed(f"{self.name} {state} before {regex.pattern!r}:\n{tail}")
         return found

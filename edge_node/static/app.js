@@ -14,6 +14,8 @@ const BACKOFF_MAX_MS = 5000;
 const KEY_ME = "lightcone.me";
 const KEY_PENDING = "lightcone.pending";
 const KEY_SESSION = "lightcone.session";
+const TOKEN_SPARE_S = 60; // fetch a new room token when the one we hold expires sooner
+const ROOM_AUTH_ERRORS = ["unauthorized", "bad_token", "token_expired"];
 
 const NAMES_A = ["Swift", "Quiet", "Bright", "Lucky", "Brave", "Calm", "Clever", "Sunny"];
 const NAMES_B = ["Otter", "Falcon", "Lynx", "Heron", "Koala", "Panda", "Gecko", "Orca"];
@@ -23,6 +25,9 @@ const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const state = {
   controlUrl: null,
+  roomAuth: "off", // "token": joins need a room token (from the demo's control API)
+  roomToken: null, // {token, expires_at, session} of our last join
+  tokenRetried: false,
   topology: null,
   entry: null, // the topology entry we talk to; null: this page's own origin (deployments)
   ws: null,
@@ -199,7 +204,9 @@ function onMessage(message) {
 
 function onError(message) {
   const rtt = roundTrip(message.id);
-  if (message.id === state.latestSuggest) {
+  if (ROOM_AUTH_ERRORS.includes(message.code)) {
+    onRoomRefused(message);
+  } else if (message.id === state.latestSuggest) {
     $("suggestions").replaceChildren();
     $("suggestions").dataset.q = state.latestQ;
     showSuggestMeta(`${ms(rtt)} · error ${message.code}: ${message.message}`, true);
@@ -319,15 +326,58 @@ function updateSearchRow(item) {
 
 function onPresence(message) {
   clearMembers();
+  state.tokenRetried = false;
   state.you = message.you;
   message.members.forEach(upsertMember);
   const paused = message.mode === "strict" && !message.reachable;
   applyRoomStatus({ mode: message.mode, reachable: message.reachable, paused, unreachable: [] });
 }
 
-function join() {
+async function join() {
   const { name, color } = state.me;
-  send({ type: "join", room: ROOM, name, color, session: session() });
+  const message = { type: "join", room: ROOM, name, color, session: session() };
+  if (state.roomAuth === "token") {
+    try {
+      message.token = await roomToken(message.session);
+    } catch (err) {
+      showRoomNote(`cannot get a room token: ${err.message}`);
+      return;
+    }
+  }
+  send(message);
+}
+
+async function roomToken(sessionId) {
+  // The demo's control API asks the core's admin API; an app would ask its own backend.
+  const held = state.roomToken;
+  if (held && held.session === sessionId && held.expires_at - Date.now() / 1000 > TOKEN_SPARE_S) {
+    return held.token;
+  }
+  if (!state.controlUrl) throw new Error("this page has no way to get one here");
+  const body = JSON.stringify({ room: ROOM, name: state.me.name, session: sessionId });
+  const answer = await getJson(`${state.controlUrl}/room-token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  state.roomToken = { token: answer.token, expires_at: answer.expires_at, session: sessionId };
+  return answer.token;
+}
+
+function onRoomRefused(message) {
+  // The edge refused our join (LIGHTCONE_ROOM_AUTH=token): an expired token is renewed once.
+  state.roomToken = null;
+  if (message.code === "token_expired" && !state.tokenRetried) {
+    state.tokenRetried = true;
+    join();
+    return;
+  }
+  showRoomNote(`join refused: ${message.code} (${message.message})`);
+}
+
+function showRoomNote(text) {
+  state.room.note = text;
+  renderRoomInfo();
 }
 
 function onLeft(message) {
@@ -411,7 +461,9 @@ function clearMembers() {
 function renderRoomInfo() {
   const n = state.members.size;
   const link = state.room.reachable ? "" : " · edge cut off from the core";
-  $("room-info").textContent = `${n} here · cursors ${state.room.mode}${link}`;
+  const note = state.room.note ? ` · ${state.room.note}` : "";
+  $("room-info").textContent = `${n} here · cursors ${state.room.mode}${link}${note}`;
+  $("room-info").classList.toggle("bad", Boolean(state.room.note));
 }
 
 function onPointerMove(event) {
@@ -457,11 +509,12 @@ function probeOverWs() {
 
 function renderStatus(s) {
   $("node-region").textContent = `${s.region} · ${s.edge_id}`;
-  renderLink(s.link);
+  renderLink(s.link, s.last_heard_ms);
   $("node-version").textContent = `v${s.version}`;
   $("node-age").textContent = ms(s.age_ms);
   $("node-outbox").textContent = `${s.outbox} search${s.outbox === 1 ? "" : "es"} waiting`;
-  renderStale(s.stale, s.region, s.age_ms);
+  const silent = s.last_heard_ms === null || s.last_heard_ms === undefined ? s.age_ms : s.last_heard_ms;
+  renderStale(s.stale, s.region, silent);
   if (!state.controlUrl) renderFlags(s.flags);
 }
 
@@ -482,15 +535,21 @@ function baseRegion() {
   return state.entry ? state.entry.target_region : "this edge";
 }
 
-function renderLink(link) {
+function renderLink(link, heardMs) {
+  // What the edge knows of its link: its state ("suspect": up, but the core's heartbeats
+  // stopped arriving) and when it last heard from the core. Unknown over the websocket.
   const pill = $("link-state");
   const was = pill.dataset.state;
-  if (link === "up" && was && was !== "up") {
+  if (link === "up" && was && was !== "up" && was !== "suspect") {
     resendPending(); // the edge can commit them now
     if ($("search").value) sendSuggest($("search").value);
   }
   pill.textContent = link;
   pill.dataset.state = link;
+  const heard = $("link-heard");
+  const known = heardMs !== null && heardMs !== undefined;
+  heard.textContent = known ? `last heard from the core ${ms(heardMs)} ago` : "";
+  heard.classList.toggle("bad", link !== "up");
 }
 
 function renderStale(stale, region, ageMs) {
@@ -615,7 +674,7 @@ function chooseEntry(userRegion, kind) {
   $("measured-rtt").textContent = "–";
   state.rtts = [];
   state.statusViaWs = false;
-  for (const id of ["node-region", "node-version", "node-age", "node-outbox", "link-state"]) {
+  for (const id of ["node-region", "node-version", "node-age", "node-outbox", "link-state", "link-heard"]) {
     $(id).textContent = "–";
   }
   renderPartition(state.topology.partitions || {});
@@ -658,7 +717,9 @@ async function start() {
   $("me").style.setProperty("--c", state.me.color);
   wire();
   try {
-    state.controlUrl = (await getJson("/demo/config")).control_url;
+    const config = await getJson("/demo/config");
+    state.controlUrl = config.control_url;
+    state.roomAuth = config.room_auth || "off";
   } catch (_) {
     state.controlUrl = null;
   }

@@ -17,6 +17,7 @@ from shared.protocol import (
     Member,
     Message,
     Moves,
+    MovesBatch,
     Position,
     Presence,
     Reach,
@@ -547,3 +548,76 @@ def test_any_run_of_two_edges_converges(strict: bool, ops: list[Op]) -> None:
             pass
     w.settle()
     w.assert_converged()
+
+
+# --- room_sync in parts (finding 4) ----------------------------------------------------------
+
+
+def test_a_sync_in_parts_replaces_what_the_edge_had_only_at_the_final_part() -> None:
+    """Part 0 starts, the final part drops what no part listed; members listed in any part
+    stay, even in a room spread over several parts."""
+    d = directory_with(("A", "a1"), ("A", "a2"), ("A", "a3"), ("B", "b1"))
+    d.edge_down("A", 0.0)
+    out0 = d.sync("A", {"r": [member("a1")]}, part=0, final=False)
+    assert not [m for _, m in out0 if isinstance(m, Left)]  # nothing dropped yet
+    assert ids(d) == ["a1", "a2", "a3", "b1"]
+    d.sync("A", {"r": [member("a3")], "s": [member("a4")]}, part=1, final=False)
+    out2 = d.sync("A", {}, part=2, final=True)
+    assert out2 == [(["B"], Left("r", "a2", "disconnect"))]
+    assert ids(d) == ["a1", "a3", "b1"]
+    assert ids(d, "s") == ["a4"]
+
+
+def test_a_one_part_sync_is_the_same_as_before() -> None:
+    """part=0, final=True (the defaults) is a whole sync in one frame."""
+    d = directory_with(("A", "a1"), ("A", "a2"), ("B", "b1"))
+    out = d.sync("A", {"r": [member("a2")]})
+    assert (["B"], Left("r", "a1", "disconnect")) in out
+    assert ids(d) == ["a2", "b1"]
+
+
+def test_a_sync_cut_short_drops_nothing_and_the_next_starts_afresh() -> None:
+    """The link drops before the final part: members stay (unreachable), nothing leaks."""
+    d = directory_with(("A", "a1"), ("A", "a2"), ("B", "b1"))
+    d.sync("A", {"r": [member("a1")]}, part=0, final=False)
+    d.edge_down("A", 1.0)
+    assert ids(d) == ["a1", "a2", "b1"]
+    assert d._unlisted == {}
+    d.sync("A", {"r": [member("a2")]}, part=0, final=True)
+    assert ids(d) == ["a2", "b1"]
+
+
+# --- moves_batch: one frame per edge per tick (finding 8) -----------------------------------
+
+
+def test_a_batch_is_relayed_as_one_batch_per_receiving_edge() -> None:
+    """A's tick over three rooms: B (in two of them) and C (in one) each get one frame."""
+    d = RoomDirectory()
+    for room, others in (("r1", ["B"]), ("r2", ["B", "C"]), ("r3", [])):
+        d.joined("A", room, member(f"a-{room}"))
+        for edge in others:
+            d.joined(edge, room, member(f"{edge.lower()}-{room}", edge))
+    batch = MovesBatch([Moves(r, [Position(f"a-{r}", 1, 2)]) for r in ("r1", "r2", "r3")])
+    out = d.moves_batch("A", batch, strict=False)
+    assert sorted(out, key=lambda o: o[0]) == [
+        (
+            ["B"],
+            MovesBatch(
+                [Moves("r1", [Position("a-r1", 1, 2)]), Moves("r2", [Position("a-r2", 1, 2)])]
+            ),
+        ),
+        (["C"], MovesBatch([Moves("r2", [Position("a-r2", 1, 2)])])),
+    ]
+
+
+def test_a_strict_batch_is_sequenced_per_room_and_sent_to_the_origin_too() -> None:
+    d = RoomDirectory()
+    d.joined("A", "r1", member("a1"))
+    d.joined("A", "r2", member("a2"))
+    d.joined("B", "r2", member("b2", "B"))
+    batch = MovesBatch([Moves("r1", [Position("a1", 1, 1)]), Moves("r2", [Position("a2", 2, 2)])])
+    out = dict((tuple(t), m) for t, m in d.moves_batch("A", batch, strict=True))
+    assert out[("A",)] == MovesBatch(
+        [Moves("r1", [Position("a1", 1, 1)], 1), Moves("r2", [Position("a2", 2, 2)], 1)]
+    )
+    assert out[("B",)] == MovesBatch([Moves("r2", [Position("a2", 2, 2)], 1)])

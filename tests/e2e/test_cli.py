@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from shared.supervisor import LISTENING, Child, ChildFailed
 
 pytestmark = pytest.mark.e2e
 
@@ -43,3 +46,14 @@ def test_an_edge_needs_a_core_url() -> None:
     result = run("edge", "--port", "0")
     assert result.returncode == 2
     assert "LIGHTCONE_CORE_URL" in result.stderr
+
+
+def test_a_child_that_exits_early_fails_its_wait_at_once(tmp_path: Path) -> None:
+    """A supervised node that dies before its line is reported when it dies, not at the
+    wait's deadline (the end of its log can be seen before its exit)."""
+    started = time.monotonic()
+    child = Child("edge", ["edge", "--port", "0"], {}, tmp_path / "edge.log")
+    with pytest.raises(ChildFailed, match="exited with 2"):
+        child.wait_for(LISTENING, 60)
+    assert time.monotonic() - started < 30
+    child.stop()

@@ -1,7 +1,9 @@
 """The demo page in a real browser (headless chromium) against ``lightcone up``.
 
 Suggestions per keystroke, a logged search, a second browser's cursor arriving through
-another edge and the core, and the stale marker through a partition and back after heal.
+another edge and the core (both pages join with room tokens from the demo), and the stale
+marker through a partition and back after heal, with the link shown as the edge knows it:
+``suspect`` once the core's heartbeats stop, ``down`` once the link times out.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from tests.helpers.browser import chromium
 pytestmark = pytest.mark.e2e
 
 FAST_LINK = {
-    # Stale after 1 s instead of 3; a cut link is noticed after 1.5 s, and comes back fast.
+    # Stale after 1 s instead of 3; a cut link is suspect after 0.6 s of silence (two
+    # heartbeats), closed after 3 s (long enough for the 1 s status poll to show suspect),
+    # and comes back fast.
     "LIGHTCONE_STALE_AFTER_MS": "1000",
     "LIGHTCONE_HEARTBEAT_S": "0.3",
-    "LIGHTCONE_LINK_TIMEOUT_S": "1.5",
+    "LIGHTCONE_LINK_TIMEOUT_S": "3",
     "LIGHTCONE_RECONNECT_MAX_S": "0.5",
 }
 READY_LINE = "Ctrl-C stops everything"
@@ -147,6 +151,7 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
         page.goto(f"{near['url']}/")
         expect(page.get_by_test_id("node-region")).to_contain_text("syd", timeout=10_000)
         expect(page.get_by_test_id("link-state")).to_have_text("up", timeout=10_000)
+        expect(page.get_by_test_id("link-heard")).to_contain_text("last heard from the core")
 
         # Suggestions per keystroke, with the answer's freshness; Enter logs a search.
         search = page.get_by_test_id("search")
@@ -175,18 +180,26 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
         search.press_sequentially("sao pa", delay=30)  # for the screenshot
         expect(page.get_by_test_id("stale")).to_be_hidden()
 
-        # Partition syd: the page shows the stale marker and greys the remote cursor.
+        # Partition syd: the page shows the stale marker and greys the remote cursor. The
+        # link is never shown "up" beside STALE: it is suspect (silent), then down.
         httpx.post(f"{control}/partition/syd").raise_for_status()
+        link = page.get_by_test_id("link-state")
+        expect(link).to_have_text("suspect", timeout=10_000)
+        expect(page.get_by_test_id("link-heard")).to_have_class(re.compile(r"\bbad\b"))
         expect(page.get_by_test_id("stale")).to_be_visible(timeout=10_000)
+        assert link.text_content() != "up"
         expect(remote).to_have_class(UNREACHABLE, timeout=10_000)
         shot = tmp_path / "demo-page.png"
         page.screenshot(path=str(shot))
         print(f"screenshot of the demo page (partitioned): {shot}")
+        expect(link).to_have_text("down", timeout=10_000)
+        expect(page.get_by_test_id("stale-text")).to_contain_text("has not heard from the core")
 
         # Heal: the marker clears, the remote cursor is reachable again.
         httpx.post(f"{control}/heal/syd").raise_for_status()
         expect(page.get_by_test_id("stale")).to_be_hidden(timeout=15_000)
         expect(page.get_by_test_id("link-state")).to_have_text("up", timeout=10_000)
         expect(remote).not_to_have_class(UNREACHABLE, timeout=10_000)
+        expect(page.get_by_test_id("room-info")).not_to_contain_text("refused")
         assert not errors, errors
     print(f"demo page test took {time.monotonic() - started:.1f} s")

@@ -1,10 +1,12 @@
-"""Circuit breaker (closed / open / half-open, with ``now`` passed in) and reconnect backoff."""
+"""Circuit breaker (closed / open / half-open, with ``now`` passed in) and the backoff of
+reconnects and task restarts (:func:`shared.tasks.backoff_s`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from edge_node.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, backoff_s
+from edge_node.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
+from shared.tasks import backoff_s
 
 
 def opened(at: float = 100.0) -> Breaker:
@@ -139,3 +141,27 @@ def test_backoff_stays_in_bounds_and_never_shrinks(jitter: float) -> None:
 def test_backoff_returns_a_float() -> None:
     """Integer inputs still give a float."""
     assert isinstance(backoff_s(1, min_s=1, max_s=8, jitter=0), float)
+
+
+# --- every trial ends (finding 3) ----------------------------------------------------------
+
+
+def test_a_released_trial_lets_the_next_call_be_the_trial() -> None:
+    """A trial whose caller went away gives no verdict: still half-open, next call goes."""
+    breaker = opened(100.0)
+    assert breaker.allow(105.0)
+    assert not breaker.allow(105.0)
+    breaker.release()
+    assert breaker.state(105.0) == HALF_OPEN
+    assert breaker.allow(105.1)
+    assert not breaker.allow(105.1)
+
+
+def test_release_while_closed_changes_nothing() -> None:
+    """Releasing an ordinary call (closed breaker) keeps it closed, failures still counted."""
+    breaker = Breaker(failures=2, reset_s=5.0)
+    breaker.failure(1.0)
+    breaker.release()
+    assert breaker.state(1.0) == CLOSED
+    breaker.failure(2.0)
+    assert breaker.state(2.0) == OPEN
