@@ -21,6 +21,7 @@ from core_region.link import link_endpoint
 from core_region.metrics import CoreMetrics
 from core_region.settings import CoreSettings
 from core_region.store import Store
+from shared import openapi
 from shared.config import ConfigError, resolve_token
 from shared.errors import CloseCode, Unavailable
 from shared.http import EXCEPTION_HANDLERS
@@ -41,6 +42,7 @@ def create_app(settings: CoreSettings) -> Starlette:
         Mount("/metrics", app=make_asgi_app(metrics.registry)),
         WebSocketRoute("/link", link_endpoint),
         *admin.routes(metrics.requests),
+        openapi.route(lambda: openapi.core(settings)),
     ]
 
     @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ from edge_node.service import Service
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import Upstream
 from edge_node.ws import ws_endpoint
+from shared import openapi
 from shared.config import resolve_token
 from shared.errors import BadRequest, Unavailable
 from shared.http import EXCEPTION_HANDLERS, json_body, timed
@@ -48,6 +49,7 @@ def create_app(settings: EdgeSettings) -> Starlette:
         Mount("/metrics", app=make_asgi_app(metrics.registry)),
         WebSocketRoute("/ws", ws_endpoint),
         *replay.admin_routes(settings.core_url),
+        openapi.route(lambda: openapi.edge(settings)),
     ]
 
     @contextlib.asynccontextmanager

@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared import openapi
 from shared.errors import Forbidden, LightconeError, NotFound
 from shared.http import EXCEPTION_HANDLERS, json_body
 from shared.origins import host_name, is_loopback_name, loopback_origins
@@ -128,6 +129,7 @@ def create_control_app(state: DemoState) -> Starlette:
         Route("/flags", flags),
         Route("/flags/{feature}", set_flag, methods=["PUT"]),
         Route("/room-token", room_token, methods=["POST"]),
+        openapi.route(lambda: openapi.control(MAX_BODY_BYTES)),
     ]
     middleware = [
         Middleware(Guard, state=state),

@@ -6,6 +6,14 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis profiles. ``ci`` (the default) is reproducible: the same examples every run, no
+# example database. ``deep`` hunts longer with fresh examples: ``--hypothesis-profile=deep``
+# (tests/fuzz/settings.py scales the fuzz tier's counts by its max_examples).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("deep", max_examples=1000, derandomize=False, database=None)
+settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

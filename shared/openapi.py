@@ -1,0 +1,464 @@
+"""OpenAPI 3.1 documents of every HTTP API lightcone serves, each at ``GET /openapi.json``.
+
+One table per app (:func:`edge`, :func:`core`, :func:`control`) lists each path, method,
+parameter bound, request body and response, with the bounds read from the same settings and
+constants the handlers check, so the document cannot promise a limit the code does not keep.
+``tests/fuzz/test_openapi.py`` checks that every route of each app is in its document and
+every documented operation is a route (so the two cannot drift), and drives each document
+with schemathesis: no 5xx, every status and body as documented, JSON errors.
+
+Websocket endpoints are not HTTP operations; each document names them under ``x-websockets``
+(their messages are in docs/protocol.md and fuzzed from :mod:`shared.protocol`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from core_region.settings import CoreSettings
+    from edge_node.settings import EdgeSettings
+
+Schema = dict[str, Any]
+Operation = dict[str, Any]
+
+INT64 = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+
+ERROR: Schema = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "pattern": "^[a-z_]+$", "description": "stable code"},
+        "message": {"type": "string", "description": "for humans"},
+    },
+}
+"""The body of every HTTP error (:meth:`shared.errors.LightconeError.to_json`)."""
+
+
+def _json(schema: Schema, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _text(media_type: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
+
+
+def _obj(required: Mapping[str, Schema], **optional: Schema) -> Schema:
+    """A JSON object schema with these properties (``required`` ones always present)."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **optional},
+    }
+
+
+def _errors(codes_by_status: dict[int, str]) -> dict[str, Any]:
+    """Error responses: each status, with the codes it carries in its description."""
+    return {
+        str(status): _json(ERROR, f"error codes: {codes}")
+        for status, codes in codes_by_status.items()
+    }
+
+
+def _query(name: str, schema: Schema, *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema}
+
+
+def _path(name: str, schema: Schema | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+def _body(schema: Schema, max_bytes: int) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": f"a JSON object of at most {max_bytes} bytes",
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def _op(summary: str, responses: dict[str, Any], **rest: Any) -> Operation:
+    return {"summary": summary, "responses": responses, **rest}
+
+
+def document(
+    title: str,
+    paths: dict[str, dict[str, Operation]],
+    websockets: dict[str, str],
+    *,
+    bearer: bool = False,
+) -> dict[str, Any]:
+    """An OpenAPI 3.1 document; ``websockets`` maps each websocket path to what it carries."""
+    for operations in paths.values():
+        for operation in operations.values():
+            if any(p["in"] == "path" for p in operation.get("parameters", [])):
+                # A path parameter with a line break matches no route (Starlette's path regexes).
+                operation["responses"].setdefault("404", _json(ERROR, "error codes: not_found"))
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": "1",
+            "description": "Every error answers JSON {error, message}; every GET also answers "
+            "HEAD. Error codes and bounds: docs/protocol.md.",
+        },
+        "paths": {
+            "/openapi.json": {"get": _op("This document", {"200": _json({}, "OK")})},
+            **paths,
+        },
+        "x-websockets": websockets,
+    }
+    if bearer:
+        doc["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+    return doc
+
+
+def route(build: Callable[[], dict[str, Any]]) -> Route:
+    """``GET /openapi.json``, answering the document ``build()`` makes (built once)."""
+    built: list[dict[str, Any]] = []
+
+    async def openapi(request: Request) -> Response:
+        if not built:
+            built.append(build())
+        return JSONResponse(built[0])
+
+    return Route("/openapi.json", openapi, methods=["GET"])
+
+
+# --- shared pieces -----------------------------------------------------------------------
+
+
+def _health_and_metrics() -> dict[str, dict[str, Operation]]:
+    """``/healthz`` and the mounted ``/metrics/`` (``GET /metrics`` redirects there)."""
+    return {
+        "/healthz": {"get": _op("Alive", {"200": _json(_obj({"status": {"const": "ok"}}), "OK")})},
+        "/metrics/": {
+            "get": _op("Prometheus metrics", {"200": _text("text/plain", "exposition format")}),
+        },
+    }
+
+
+_FLAG = _obj({"stale_ok": {"type": "boolean"}, "mode": {"enum": ["tolerant", "strict"]}})
+_FLAGS = {"type": "object", "additionalProperties": _FLAG}
+_FLAG_BODY = _obj({"stale_ok": {"type": "boolean"}})
+
+
+def _room_token() -> tuple[Schema, Schema, dict[int, str]]:
+    """Body, answer and errors of minting a room token (core admin; forwarded by control)."""
+    from shared.roomtoken import MAX_TTL_S
+
+    body = _obj(
+        {"room": {"type": "string", "minLength": 1}, "name": {"type": "string", "minLength": 1}},
+        session={"type": ["string", "null"], "minLength": 1},
+        ttl_s={"type": "integer", "minimum": 1, "maximum": MAX_TTL_S},
+    )
+    answer = _obj({"token": {"type": "string"}, "expires_at": {"type": "integer"}})
+    errors = {
+        400: "bad_json, bad_field, bad_ttl",
+        404: "no_room_secret",
+        413: "payload_too_large",
+    }
+    return body, answer, errors
+
+
+# --- edge ----------------------------------------------------------------------------------
+
+
+def edge(settings: EdgeSettings) -> dict[str, Any]:
+    """The edge's HTTP API (docs/protocol.md §2), bounds from ``settings``."""
+    from edge_node.replay import METHODS
+    from edge_node.service import MAX_ID_CHARS
+
+    q = {"type": "string", "maxLength": settings.max_query_chars}
+    item = _obj({"term": {"type": "string"}, "weight": {"type": "integer"}})
+    suggestions = _obj(
+        {
+            "items": {"type": "array", "items": item, "maxItems": settings.max_limit},
+            "version": {"type": "integer"},
+            "age_ms": {"type": "integer"},
+            "mode": {"enum": ["tolerant", "strict"]},
+            "stale": {"type": "boolean"},
+            "region": {"type": "string"},
+        }
+    )
+    search_body = _obj(
+        {"id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}, "q": q}
+    )
+    ack = _obj(
+        {
+            "id": {"type": "string"},
+            "status": {"enum": ["committed", "queued"]},
+            "version": {"type": ["integer", "null"]},
+        }
+    )
+    status = _obj(
+        {
+            "region": {"type": "string"},
+            "edge_id": {"type": "string"},
+            "link": {"enum": ["up", "suspect", "down", "connecting"]},
+            "last_heard_ms": {"type": ["integer", "null"]},
+            "version": {"type": "integer"},
+            "age_ms": {"type": "integer"},
+            "stale": {"type": "boolean"},
+            "flags": _FLAGS,
+            "outbox": {"type": "integer", "minimum": 0},
+        }
+    )
+    replay = _errors({404: "admin_on_core", 409: "replayed (with a fly-replay header)"})
+    admin = {
+        method.lower(): _op("The admin API lives on the core", replay)
+        for method in METHODS
+        if method != "HEAD"
+    }
+    paths: dict[str, dict[str, Operation]] = {
+        "/suggest": {
+            "get": _op(
+                "Top completions of q",
+                {
+                    "200": _json(suggestions, "suggestions"),
+                    **_errors(
+                        {
+                            400: "missing_q, bad_limit, bad_min_version, query_too_long, "
+                            "min_version_ahead",
+                            503: "not_ready, core_unreachable, strict_timeout",
+                        }
+                    ),
+                },
+                parameters=[
+                    _query("q", q, required=True),
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": settings.max_limit}
+                    ),
+                    _query("min_version", INT64),
+                ],
+            )
+        },
+        "/search": {
+            "post": _op(
+                "Log a search (idempotent on id)",
+                {
+                    "200": _json(ack, "committed"),
+                    "202": _json(ack, "queued"),
+                    **_errors(
+                        {
+                            400: "bad_json, bad_field, bad_id, query_too_long, empty_query, "
+                            "rejected",
+                            413: "payload_too_large",
+                            503: "outbox_full",
+                        }
+                    ),
+                },
+                requestBody=_body(search_body, settings.max_body_bytes),
+            )
+        },
+        "/": {"get": _op("The demo page", {"200": _text("text/html", "the page")})},
+        "/static/{path}": {
+            "get": _op(
+                "The demo page's files",
+                {"200": _text("*/*", "a file"), **_errors({404: "not_found"})},
+                parameters=[_path("path")],
+            )
+        },
+        "/status": {"get": _op("This edge, its link and freshness", {"200": _json(status, "OK")})},
+        "/demo/config": {
+            "get": _op(
+                "What the demo page needs",
+                {
+                    "200": _json(
+                        _obj(
+                            {
+                                "region": {"type": "string"},
+                                "control_url": {"type": ["string", "null"]},
+                                "room_auth": {"enum": ["off", "token"]},
+                            }
+                        ),
+                        "config",
+                    )
+                },
+            )
+        },
+        **_health_and_metrics(),
+        "/readyz": {
+            "get": _op(
+                "Ready once a snapshot is loaded",
+                {
+                    "200": _json(
+                        _obj(
+                            {
+                                "status": {"const": "ready"},
+                                "version": {"type": "integer"},
+                                "region": {"type": "string"},
+                            }
+                        ),
+                        "ready",
+                    ),
+                    **_errors({503: "not_ready"}),
+                },
+            )
+        },
+        "/admin": admin,
+        "/admin/{rest}": {
+            method: {**operation, "parameters": [_path("rest")]}
+            for method, operation in admin.items()
+        },
+    }
+    websockets = {
+        "/ws": "client websocket (docs/protocol.md §4)",
+        "/admin": "denied",
+        "/admin/{rest}": "denied",
+    }
+    return document("lightcone edge", paths, websockets)
+
+
+# --- core ----------------------------------------------------------------------------------
+
+
+def core(settings: CoreSettings) -> dict[str, Any]:
+    """The core's HTTP API (docs/protocol.md §8); ``/admin`` needs the bearer token."""
+    from core_region.admin import MAX_BODY_BYTES, MAX_WEIGHT
+    from shared.folding import MAX_TERM_CHARS
+
+    secured: dict[str, Any] = {"security": [{"bearer": []}]}
+    token_body, token_answer, token_errors = _room_token()
+    denied = _errors({401: "unauthorized"})
+    term = [_path("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
+    entry = {"term": {"type": "string"}, "key": {"type": "string"}}
+    versioned = {**entry, "version": {"type": "integer"}}
+
+    def admin(summary: str, ok: Schema, errors: dict[int, str] | None = None) -> Operation:
+        responses = {"200": _json(ok, "OK"), **denied, **_errors(errors or {})}
+        return _op(summary, responses, **secured)
+
+    paths: dict[str, dict[str, Operation]] = {
+        **_health_and_metrics(),
+        "/readyz": {
+            "get": _op(
+                "Ready once the start-up snapshot is built",
+                {
+                    "200": _json(
+                        _obj({"status": {"const": "ready"}, "version": {"type": "integer"}}),
+                        "ready",
+                    ),
+                    **_errors({503: "not_ready"}),
+                },
+            )
+        },
+        "/admin/status": {"get": admin("The core and its edges", {"type": "object"})},
+        "/admin/room-tokens": {
+            "post": {
+                **admin("Mint a room token", token_answer, token_errors),
+                "requestBody": _body(token_body, MAX_BODY_BYTES),
+            }
+        },
+        "/admin/flags": {"get": admin("Every feature's flag", _FLAGS)},
+        "/admin/flags/{feature}": {
+            "put": {
+                **admin(
+                    "Set a feature's flag",
+                    _obj({"feature": {"type": "string"}, **_FLAG["properties"]}),
+                    {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"},
+                ),
+                "parameters": [_path("feature")],
+                "requestBody": _body(_FLAG_BODY, MAX_BODY_BYTES),
+            }
+        },
+        "/admin/terms/{term}": {
+            "get": {
+                **admin(
+                    "A served term",
+                    _obj({**entry, "weight": {"type": "integer"}}),
+                    {400: "bad_term", 404: "unknown_term"},
+                ),
+                "parameters": term,
+            },
+            "put": {
+                **admin(
+                    "Upsert a term",
+                    _obj({**versioned, "weight": {"type": "integer"}}),
+                    {400: "bad_json, bad_term, bad_weight", 413: "payload_too_large"},
+                ),
+                "parameters": term,
+                "requestBody": _body(
+                    _obj({"weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT}}),
+                    MAX_BODY_BYTES,
+                ),
+            },
+            "delete": {
+                **admin(
+                    "Take a term down",
+                    _obj({**versioned, "status": {"const": "taken_down"}}),
+                    {400: "bad_term"},
+                ),
+                "parameters": term,
+            },
+        },
+    }
+    del settings  # every bound of the core's API is a constant today
+    websockets = {"/link": "the edge link (docs/protocol.md §9), bearer link token"}
+    return document("lightcone core", paths, websockets, bearer=True)
+
+
+# --- demo control ----------------------------------------------------------------------------
+
+
+def control(max_body_bytes: int) -> dict[str, Any]:
+    """The demo's control API (``lightcone up`` only; docs/protocol.md §10). Every path is
+    below ``/c/<capability>``, behind the Host, capability and Origin checks."""
+    region = [_path("region")]
+    cut = _obj({"region": {"type": "string"}, "partitioned": {"type": "boolean"}})
+    forwarded = "the core's answer, forwarded"
+    token_body, token_answer, token_errors = _room_token()
+
+    def cuts(summary: str, answer: str) -> Operation:
+        responses = {"200": _json(cut, answer), **_errors({404: "unknown_region"})}
+        return _op(summary, responses, parameters=region)
+
+    paths: dict[str, dict[str, Operation]] = {
+        "/topology": {
+            "get": _op(
+                "The demo's topology and partitions", {"200": _json({"type": "object"}, "OK")}
+            )
+        },
+        "/partition/{region}": {"post": cuts("Cut an edge's link", "cut")},
+        "/heal/{region}": {"post": cuts("Heal an edge's link", "healed")},
+        "/flags": {
+            "get": _op("Every feature's flag (forwarded)", {"200": _json(_FLAGS, forwarded)})
+        },
+        "/flags/{feature}": {
+            "put": _op(
+                "Set a feature's flag (forwarded)",
+                {
+                    "200": _json(_FLAG, forwarded),
+                    **_errors(
+                        {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"}
+                    ),
+                },
+                parameters=[_path("feature")],
+                requestBody=_body(_FLAG_BODY, max_body_bytes),
+            )
+        },
+        "/room-token": {
+            "post": _op(
+                "Mint a room token for the page (forwarded)",
+                {"200": _json(token_answer, forwarded), **_errors(token_errors)},
+                requestBody=_body(token_body, max_body_bytes),
+            )
+        },
+    }
+    doc = document("lightcone demo control", paths, {})
+    guard = _errors({403: "bad_host, origin_not_allowed", 404: "not_found (no capability)"})
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            for status, response in guard.items():
+                operation["responses"].setdefault(status, response)
+    doc["servers"] = [
+        {
+            "url": "/c/{capability}",
+            "variables": {"capability": {"default": "capability", "description": "secret"}},
+        }
+    ]
+    return doc
