@@ -95,9 +95,17 @@ def document(
     """An OpenAPI 3.1 document; ``websockets`` maps each websocket path to what it carries."""
     for operations in paths.values():
         for operation in operations.values():
+            responses = operation["responses"]
             if any(p["in"] == "path" for p in operation.get("parameters", [])):
                 # A path parameter with a line break matches no route (Starlette's path regexes).
-                operation["responses"].setdefault("404", _json(ERROR, "error codes: not_found"))
+                responses.setdefault("404", _json(ERROR, "error codes: not_found"))
+            # The listener answers any request over its connection caps (shared/limits.py).
+            busy = responses.get("503", {}).get("description", "error codes: ")
+            codes = busy.removeprefix("error codes: ")
+            listener = "server_full, too_many_connections"
+            responses["503"] = _json(
+                ERROR, f"error codes: {codes + ', ' if codes else ''}{listener}"
+            )
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -224,6 +232,7 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                         {
                             400: "missing_q, bad_limit, bad_min_version, query_too_long, "
                             "min_version_ahead",
+                            429: "rate_limited (with Retry-After)",
                             503: "not_ready, core_unreachable, strict_timeout",
                         }
                     ),
@@ -248,6 +257,7 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                             400: "bad_json, bad_field, bad_id, query_too_long, empty_query, "
                             "rejected",
                             413: "payload_too_large",
+                            429: "rate_limited (with Retry-After)",
                             503: "outbox_full",
                         }
                     ),
@@ -324,7 +334,7 @@ def core(settings: CoreSettings) -> dict[str, Any]:
 
     secured: dict[str, Any] = {"security": [{"bearer": []}]}
     token_body, token_answer, token_errors = _room_token()
-    denied = _errors({401: "unauthorized"})
+    denied = _errors({401: "unauthorized", 429: "rate_limited (with Retry-After)"})
     term = [_path("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
     entry = {"term": {"type": "string"}, "key": {"type": "string"}}
     versioned = {**entry, "version": {"type": "integer"}}
