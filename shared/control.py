@@ -28,7 +28,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import uvicorn
@@ -115,7 +115,9 @@ def create_control_app(state: DemoState) -> Starlette:
 
     async def set_flag(request: Request) -> Response:
         body = await json_body(request, MAX_BODY_BYTES)
-        path = f"/admin/flags/{request.path_params['feature']}"
+        # Escaped: the feature is outside text, and a '?', '/' or control character must not
+        # reshape the core's URL.
+        path = f"/admin/flags/{quote(request.path_params['feature'], safe='')}"
         return await _forward(state, "PUT", path, body)
 
     async def room_token(request: Request) -> Response:

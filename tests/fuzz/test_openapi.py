@@ -184,18 +184,9 @@ def _operations() -> list[tuple[str, str, GenerationMode]]:
 SCHEMAS = {name: schemathesis.openapi.from_dict(doc) for name, doc in DOCS.items()}
 
 
-CONTROL_FORWARDS_RAW_FEATURE = pytest.mark.xfail(
-    strict=True,
-    reason="new bug (not in issue 9): shared/control.py forwards the flag's feature into the "
-    "core's URL unescaped: a control character answers 500 (httpx InvalidURL), a '?' cuts "
-    "the path (307 from the core). Fix: quote(feature, safe='') in set_flag (file owned by "
-    "branch i9-authz).",
-)
-
-
 def _marked(cases: list[tuple[str, str, GenerationMode]]) -> list[Any]:
-    """Each case, with the known failures marked."""
-    known = {("control", "PUT /flags/{feature}"): CONTROL_FORWARDS_RAW_FEATURE}
+    """Each case, with the known failures marked (none today)."""
+    known: dict[tuple[str, str], Any] = {}
     return [
         pytest.param(*case, marks=[known[case[:2]]] if case[:2] in known else []) for case in cases
     ]
