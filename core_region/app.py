@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from prometheus_client import make_asgi_app
@@ -19,7 +20,7 @@ from core_region.hub import Hub
 from core_region.link import link_endpoint
 from core_region.metrics import CoreMetrics
 from core_region.settings import CoreSettings
-from core_region.store import Store
+from core_region.store import Pruned, Store
 from shared.config import ConfigError, resolve_token
 from shared.errors import CloseCode, Unavailable
 from shared.http import EXCEPTION_HANDLERS
@@ -49,10 +50,12 @@ def create_app(settings: CoreSettings) -> Starlette:
                 hub.edges, lambda edge: edge.close(CloseCode.GOING_AWAY, "core shutting down")
             )
             beat = asyncio.create_task(_heartbeats(hub, settings.heartbeat_s))
+            pruning = asyncio.create_task(_prune_every(hub, settings))
             try:
                 yield
             finally:
                 beat.cancel()
+                pruning.cancel()
                 for edge in list(hub.edges):
                     edge.close(CloseCode.GOING_AWAY, "core shutting down")
         finally:
@@ -73,9 +76,15 @@ def create_app(settings: CoreSettings) -> Starlette:
 
 async def _start(settings: CoreSettings, store: Store, metrics: CoreMetrics) -> Hub:
     await _seed(settings, store)
+    if await store.note_restore(settings.restored_from):
+        logger.warning("restored from %s: new epoch, edges load a snapshot", settings.restored_from)
     version = await store.version()
     rows = await store.terms()
-    rules = Rules(search_boost=settings.search_boost, min_searches=settings.min_searches)
+    rules = Rules(
+        search_boost=settings.search_boost,
+        min_searches=settings.min_searches,
+        min_sources=settings.min_sources,
+    )
     catalog = await asyncio.to_thread(
         Catalog,
         rows,
@@ -126,6 +135,40 @@ async def _heartbeats(hub: Hub, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
         hub.heartbeat()
         hub.expire()
+
+
+async def prune(hub: Hub, *, retention_s: float, batch: int, now: float) -> Pruned:
+    """Delete searches logged more than ``retention_s`` before ``now`` and the never-served
+    terms they leave, in transactions of at most ``batch`` searches; returns the totals.
+
+    Served data does not change (only terms the rules do not serve are deleted), so no
+    version is produced and edges are not told.
+    """
+    searches = terms = 0
+    while True:
+        done = await hub.store.prune(now - retention_s, batch, hub.catalog.rules.disposable)
+        searches, terms = searches + done.searches, terms + done.terms
+        hub.metrics.pruned.labels("searches").inc(done.searches)
+        hub.metrics.pruned.labels("terms").inc(done.terms)
+        if done.searches < batch:
+            return Pruned(searches, terms)
+
+
+async def _prune_every(hub: Hub, settings: CoreSettings) -> None:
+    # supervised by shared.tasks once merged
+    while True:
+        try:
+            done = await prune(
+                hub,
+                retention_s=settings.search_retention_s,
+                batch=settings.prune_batch,
+                now=time.time(),
+            )
+            if done.searches:
+                logger.info("pruned %d searches, %d terms", done.searches, done.terms)
+        except Exception:
+            logger.exception("pruning failed; trying again in %.0f s", settings.prune_every_s)
+        await asyncio.sleep(settings.prune_every_s)
 
 
 async def healthz(request: Request) -> Response:

@@ -20,6 +20,7 @@ from edge_node.cursors import Cursors
 from edge_node.metrics import EdgeMetrics
 from edge_node.service import Service
 from edge_node.settings import EdgeSettings
+from edge_node.sources import Sources
 from edge_node.upstream import Upstream
 from edge_node.ws import ws_endpoint
 from shared.config import resolve_token
@@ -64,6 +65,7 @@ def create_app(settings: EdgeSettings) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.sources = Sources(token, settings.trust_client_ip_header)
     return app
 
 
@@ -96,7 +98,7 @@ async def search(request: Request) -> Response:
     search_id, q = body.get("id"), body.get("q")
     if not isinstance(search_id, str) or not isinstance(q, str):
         raise BadRequest('body must be {"id": string, "q": string}', code="bad_field")
-    ack = await service.search(search_id, q)
+    ack = await service.search(search_id, q, request.app.state.sources.of(request))
     status = 200 if ack.status == "committed" else 202
     return JSONResponse({"id": ack.id, "status": ack.status, "version": ack.version}, status)
 

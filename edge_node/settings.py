@@ -21,6 +21,12 @@ class EdgeSettings:
     link_token: str | None = setting(
         "LIGHTCONE_LINK_TOKEN", None, "Token presented to the core (dev token on loopback)."
     )
+    trust_client_ip_header: str = setting(
+        "LIGHTCONE_TRUST_CLIENT_IP_HEADER",
+        "",
+        "Request header holding the client's address, set by a proxy in front "
+        "(e.g. Fly-Client-IP); empty: the TCP peer's address.",
+    )
     stale_after_ms: int = setting(
         "LIGHTCONE_STALE_AFTER_MS",
         3000,

@@ -80,6 +80,7 @@ class ClientSocket:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_limit_error = 0.0
         self.conn = cursors.register(self)
+        self.source = websocket.app.state.sources.of(websocket)  # who its searches come from
 
     # --- sending -------------------------------------------------------------------------
 
@@ -223,7 +224,7 @@ class ClientSocket:
                 answer = await self.service.suggest(message.q, message.limit, message.min_version)
                 self.push(answer.frame(message.id, self.json_codec))
             else:
-                self.send(await self.service.search(message.id, message.q))
+                self.send(await self.service.search(message.id, message.q, self.source))
         except LightconeError as exc:
             self.send_error(message.id, exc)
         finally:

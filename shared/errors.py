@@ -7,6 +7,7 @@
     ├── BadRequest                      a well-formed request we refuse   -> 400 / ws error
     ├── Unauthorized                    missing or wrong token            -> 401 / close 4401
     ├── NotFound                        unknown resource                  -> 404
+    ├── Conflict                        a write that contradicts an earlier one -> 409 / ws error
     ├── PayloadTooLarge                 body over its documented bound    -> 413 / close 1009
     ├── RateLimited                     over a documented rate            -> 429 / ws error
     └── Unavailable                     a guarantee we cannot keep now    -> 503 / ws error
@@ -85,6 +86,18 @@ class Unauthorized(LightconeError):
 class NotFound(LightconeError):
     status = 404
     default_code = "not_found"
+
+
+class Conflict(LightconeError):
+    """A write contradicts one already accepted (e.g. a search id reused for another query)."""
+
+    status = 409
+    default_code = "id_conflict"
+
+    @classmethod
+    def reused_id(cls, search_id: str) -> Conflict:
+        """A search id that was already used for another query."""
+        return cls(f"search id {search_id!r} was already used for another query")
 
 
 class PayloadTooLarge(LightconeError):
