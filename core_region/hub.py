@@ -29,6 +29,7 @@ from shared.folding import MAX_TERM_CHARS, fold, tidy
 from shared.protocol import (
     ACK_ID_CONFLICT,
     ACK_INVALID,
+    MAX_SOURCE_CHARS,
     AckItem,
     Flags,
     Heartbeat,
@@ -301,7 +302,8 @@ class Hub:
             if not key or len(term) > MAX_TERM_CHARS or not item.id or len(item.id) > 128:
                 acks.append(AckItem(item.id, None, ACK_INVALID))
             else:
-                valid.append(LoggedSearch(item.id, key, term, item.q, peer.region, item.source))
+                source = item.source if len(item.source) <= MAX_SOURCE_CHARS else ""
+                valid.append(LoggedSearch(item.id, key, term, item.q, peer.region, source))
         if valid:
             async with self._write_lock:
                 started = time.perf_counter()

@@ -214,6 +214,10 @@ class SearchItem:
     source: str = ""
 
 
+MAX_SOURCE_CHARS = 64
+"""A longer ``SearchItem.source`` counts for no source (edges send 32 hex characters)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Searches:
     """A batch of logged searches from one edge."""
