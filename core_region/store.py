@@ -58,6 +58,9 @@ MIGRATIONS: tuple[str, ...] = (
         source TEXT NOT NULL,
         PRIMARY KEY (key, source)
     ) WITHOUT ROWID;
+    CREATE TRIGGER term_sources_counted AFTER INSERT ON term_sources BEGIN
+        UPDATE terms SET sources = sources + 1 WHERE key = NEW.key;
+    END;
     CREATE INDEX searches_at ON searches (at);
     CREATE INDEX searches_key ON searches (key);
     """,
@@ -299,16 +302,11 @@ class Store:
         pairs = sorted({(s.key, s.source) for s in searches if s.source})
         if not pairs:
             return
+        # A new row bumps terms.sources (trigger term_sources_counted); a known one is ignored.
         await self._db.executemany(
-            "INSERT OR IGNORE INTO term_sources (key, source) SELECT ?1, ?2"
-            " WHERE (SELECT base_weight FROM terms WHERE key = ?1) <= 0"
-            " AND (SELECT count(*) FROM term_sources WHERE key = ?1) < ?3",
+            "INSERT OR IGNORE INTO term_sources (key, source) SELECT ?1, ?2 WHERE EXISTS"
+            " (SELECT 1 FROM terms WHERE key = ?1 AND base_weight <= 0 AND sources < ?3)",
             [(key, source, MAX_SOURCES_COUNTED) for key, source in pairs],
-        )
-        await self._db.executemany(
-            "UPDATE terms SET sources = (SELECT count(*) FROM term_sources WHERE key = ?1)"
-            " WHERE key = ?1",
-            [(key,) for key in sorted({key for key, _ in pairs})],
         )
 
     async def _known_ids(self, ids: list[str]) -> dict[str, tuple[int, str]]:
