@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from prometheus_client import make_asgi_app
@@ -20,7 +21,7 @@ from core_region.hub import Hub
 from core_region.link import link_endpoint
 from core_region.metrics import CoreMetrics
 from core_region.settings import CoreSettings
-from core_region.store import Store
+from core_region.store import Pruned, Store
 from shared import openapi
 from shared.config import ConfigError, resolve_token
 from shared.errors import CloseCode, Unavailable
@@ -57,10 +58,11 @@ def create_app(settings: CoreSettings) -> Starlette:
             beat = spawn(
                 "heartbeats", lambda: _heartbeats(hub, settings.heartbeat_s), metrics.task_crashes
             )
+            pruning = spawn("pruning", lambda: _prune_every(hub, settings), metrics.task_crashes)
             try:
                 yield
             finally:
-                await stop(beat)
+                await stop(beat, pruning)
                 await hub.close()
                 for edge in list(hub.edges):
                     edge.close(CloseCode.GOING_AWAY, "core shutting down")
@@ -96,9 +98,15 @@ def create_app(settings: CoreSettings) -> Starlette:
 
 async def _start(settings: CoreSettings, store: Store, metrics: CoreMetrics) -> Hub:
     await _seed(settings, store)
+    if await store.note_restore(settings.restored_from):
+        logger.warning("restored from %s: new epoch, edges load a snapshot", settings.restored_from)
     version = await store.version()
     rows = await store.terms()
-    rules = Rules(search_boost=settings.search_boost, min_searches=settings.min_searches)
+    rules = Rules(
+        search_boost=settings.search_boost,
+        min_searches=settings.min_searches,
+        min_sources=settings.min_sources,
+    )
     catalog = await asyncio.to_thread(
         Catalog,
         rows,
@@ -149,6 +157,38 @@ async def _heartbeats(hub: Hub, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
         hub.heartbeat()
         hub.expire()
+
+
+async def prune(hub: Hub, *, retention_s: float, batch: int, now: float) -> Pruned:
+    """Delete searches logged more than ``retention_s`` before ``now`` and the never-served
+    terms they leave, in transactions of at most ``batch`` searches; returns the totals.
+
+    Served data does not change (only terms the rules do not serve are deleted), so no
+    version is produced and edges are not told.
+    """
+    searches = terms = 0
+    while True:
+        done = await hub.store.prune(now - retention_s, batch, hub.catalog.rules.disposable)
+        searches, terms = searches + done.searches, terms + done.terms
+        hub.metrics.pruned.labels("searches").inc(done.searches)
+        hub.metrics.pruned.labels("terms").inc(done.terms)
+        if done.searches < batch:
+            return Pruned(searches, terms)
+
+
+async def _prune_every(hub: Hub, settings: CoreSettings) -> None:
+    """Prune now and every ``prune_every_s`` (supervised: a failed pass is logged and
+    counted, and the task restarts after a backoff)."""
+    while True:
+        done = await prune(
+            hub,
+            retention_s=settings.search_retention_s,
+            batch=settings.prune_batch,
+            now=time.time(),
+        )
+        if done.searches:
+            logger.info("pruned %d searches, %d terms", done.searches, done.terms)
+        await asyncio.sleep(settings.prune_every_s)
 
 
 async def healthz(request: Request) -> Response:

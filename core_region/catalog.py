@@ -27,13 +27,14 @@ _END = "\U0010ffff"
 
 @dataclass(frozen=True, slots=True)
 class TermRow:
-    """A term as the store holds it."""
+    """A term as the store holds it (``sources``: distinct sources counted, see Rules)."""
 
     key: str
     term: str
     base_weight: int
     searches: int
     blocked: bool
+    sources: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +44,26 @@ class Rules:
     Attributes:
         search_boost: weight one logged search adds.
         min_searches: searches a term with no base weight needs before it is served.
+        min_sources: distinct sources (hashed client addresses) those searches must come
+            from (the core's ``LIGHTCONE_MIN_SOURCES``, default 3; 0 here: no threshold).
     """
 
     search_boost: int = 1000
     min_searches: int = 1
+    min_sources: int = 0
 
     def serve(self, row: TermRow) -> Entry | None:
-        if row.blocked or (row.base_weight <= 0 and row.searches < self.min_searches):
+        if row.blocked or (row.base_weight <= 0 and not self._searched_enough(row)):
             return None
         return Entry(row.key, row.term, row.base_weight + row.searches * self.search_boost)
+
+    def _searched_enough(self, row: TermRow) -> bool:
+        return row.searches >= self.min_searches and row.sources >= self.min_sources
+
+    def disposable(self, row: TermRow) -> bool:
+        """A term stored only because it was searched, and never served: pruning may delete
+        it once none of its searches is left (its searches could yet have made it served)."""
+        return row.base_weight <= 0 and not row.blocked and not self._searched_enough(row)
 
 
 class Catalog:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from array import array
 from dataclasses import dataclass, field
 
@@ -32,6 +33,9 @@ from shared import snapshot
 from shared.errors import CloseCode
 from shared.folding import MAX_TERM_CHARS, fold, tidy
 from shared.protocol import (
+    ACK_ID_CONFLICT,
+    ACK_INVALID,
+    MAX_SOURCE_CHARS,
     AckItem,
     Delta,
     Flags,
@@ -45,6 +49,7 @@ from shared.protocol import (
     SearchAcks,
     Searches,
     Snapshot,
+    decode,
     encode,
 )
 from shared.tasks import spawn
@@ -114,6 +119,7 @@ class Hub:
         self._timer: asyncio.TimerHandle | None = None
         self._write_lock = asyncio.Lock()  # commit and apply in commit order
         self._rebasing: asyncio.Task[None] | None = None
+        self._storing: set[asyncio.Task[None]] = set()  # new epochs being stored
 
     # --- snapshots -------------------------------------------------------------------------
 
@@ -215,7 +221,13 @@ class Hub:
         """Register an edge and queue what it needs to catch up from ``version``.
 
         Data from another database (``epoch``) counts as none: the edge gets a snapshot.
+        An edge of this epoch above the head saw versions the database no longer has (it
+        was restored from a backup): the epoch is rotated first (:meth:`rotate_epoch`).
         """
+        if epoch == self.epoch and version > self.catalog.version:
+            self.rotate_epoch(
+                f"edge {edge_id} holds v{version}, the head is v{self.catalog.version}"
+            )
         if epoch != self.epoch:
             version = -1
         self.publish()
@@ -232,6 +244,33 @@ class Hub:
         self.metrics.edges.set(len(self.edges))
         logger.info("edge %s (%s) connected at v%d", edge_id, region, version)
         return peer
+
+    def rotate_epoch(self, reason: str) -> None:
+        """Adopt a new epoch at once, so no version of the old one is ever reused.
+
+        The base snapshot is sent again under it to every edge (an edge loads a snapshot of
+        another epoch whatever its version); the new epoch is stored in the background.
+        """
+        self.epoch = uuid.uuid4().hex
+        logger.warning("rollback found (%s): new epoch %s", reason, self.epoch)
+        self.metrics.epoch_rotations.inc()
+        self.publish()
+        base = decode(self.stream.catch_up(-1)[0])
+        assert isinstance(base, Snapshot)
+        self.stream.rebase(base.version, encode(Snapshot(base.version, base.data, self.epoch)))
+        for edge in self.edges:
+            for frame in self.stream.catch_up(-1):
+                edge.send(frame)
+        stored = asyncio.get_running_loop().create_task(self.store.set_epoch(self.epoch))
+        self._storing.add(stored)
+        stored.add_done_callback(self._stored)
+
+    def _stored(self, task: asyncio.Task[None]) -> None:
+        self._storing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Edges hold the new epoch; the old one back after a restart only costs them a
+            # fresh snapshot.
+            logger.error("could not store the new epoch", exc_info=task.exception())
 
     def disconnect(self, peer: EdgePeer) -> None:
         self.edges.discard(peer)
@@ -298,9 +337,10 @@ class Hub:
             term = tidy(item.q)
             key = fold(term)
             if not key or len(term) > MAX_TERM_CHARS or not item.id or len(item.id) > 128:
-                acks.append(AckItem(item.id, None, "invalid search"))
+                acks.append(AckItem(item.id, None, ACK_INVALID))
             else:
-                valid.append(LoggedSearch(item.id, key, term, item.q, peer.region))
+                source = item.source if len(item.source) <= MAX_SOURCE_CHARS else ""
+                valid.append(LoggedSearch(item.id, key, term, item.q, peer.region, source))
         if valid:
             async with self._write_lock:
                 started = time.perf_counter()
@@ -308,9 +348,11 @@ class Hub:
                 self.metrics.write_seconds.observe(time.perf_counter() - started)
                 if result.version is not None:
                     self._applied(result.rows, result.version)
-                    fresh = sum(1 for v in result.acks.values() if v == result.version)
-                    self.metrics.searches.inc(fresh)
-            acks += [AckItem(s.id, result.acks[s.id]) for s in valid]
+                    self.metrics.searches.inc(result.fresh)
+            acks += [
+                AckItem(s.id, None, ACK_ID_CONFLICT) if v is None else AckItem(s.id, v)
+                for s, v in zip(valid, result.acks, strict=True)
+            ]
         return SearchAcks(acks)
 
     async def upsert_term(self, key: str, term: str, weight: int) -> int:

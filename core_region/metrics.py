@@ -48,6 +48,10 @@ class CoreMetrics:
         self.searches = Counter(
             "lightcone_searches_committed", "Logged searches committed", registry=r
         )
+        self.pruned = Counter("lightcone_pruned", "Rows deleted by pruning", ["table"], registry=r)
+        self.epoch_rotations = Counter(
+            "lightcone_epoch_rotations", "Epochs rotated after a rollback was found", registry=r
+        )
         self.write_seconds = Histogram(
             "lightcone_write_seconds",
             "Time to commit a write batch",

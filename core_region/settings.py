@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core_region.store import MAX_SOURCES_COUNTED
 from shared import roomtoken
 from shared.config import positive as _positive, setting
 from shared.protocol import MAX_LINK_MESSAGE_BYTES, MAX_UP_FRAME_BYTES
@@ -49,6 +50,29 @@ class CoreSettings:
     )
     min_searches: int = setting(
         "LIGHTCONE_MIN_SEARCHES", 1, "Searches a new term needs before it is suggested."
+    )
+    min_sources: int = setting(
+        "LIGHTCONE_MIN_SOURCES",
+        3,
+        f"Distinct sources (hashed client addresses) a new term's searches must come from "
+        f"before it is suggested (0..{MAX_SOURCES_COUNTED}).",
+    )
+    search_retention_s: float = setting(
+        "LIGHTCONE_SEARCH_RETENTION_S",
+        7 * 24 * 3600.0,
+        "Age after which logged searches are pruned (ids are idempotent this long).",
+    )
+    prune_every_s: float = setting(
+        "LIGHTCONE_PRUNE_EVERY_S", 600.0, "Interval of the pruning of old searches."
+    )
+    prune_batch: int = setting(
+        "LIGHTCONE_PRUNE_BATCH", 1000, "Most searches one pruning transaction deletes."
+    )
+    restored_from: str = setting(
+        "LIGHTCONE_RESTORED_FROM",
+        "",
+        "Name of the backup the database was restored from: a new name rotates the epoch "
+        "once at start.",
     )
     publish_delay_ms: int = setting(
         "LIGHTCONE_PUBLISH_DELAY_MS",
@@ -126,6 +150,12 @@ class CoreSettings:
         _positive(self, "heartbeat_s", "link_timeout_s", "compact_after")
         _positive(self, "max_connections", "max_client_connections", "read_timeout_s")
         _positive(self, "handshake_timeout_s", "http_rate", "http_burst")
+        _positive(self, "search_retention_s", "prune_every_s", "prune_batch")
+        if not 0 <= self.min_sources <= MAX_SOURCES_COUNTED:
+            raise ValueError(
+                f"Config 'LIGHTCONE_MIN_SOURCES' must be 0..{MAX_SOURCES_COUNTED}, "
+                f"got {self.min_sources}."
+            )
         if self.link_timeout_s <= self.heartbeat_s:
             raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
         if self.max_link_message_bytes < MAX_UP_FRAME_BYTES:

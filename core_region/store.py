@@ -6,6 +6,11 @@ else in the project imports ``aiosqlite``.
 
 Schema changes are numbered migrations tracked in ``PRAGMA user_version``; each runs once, in
 its own transaction, at start.
+
+Bounds: a term counts at most :data:`MAX_SOURCES_COUNTED` distinct sources (``term_sources``
+rows), and :meth:`Store.prune` deletes old searches and the unserved terms they leave behind
+in passes of a bounded number of rows, so the database does not grow without bound from
+searches that never became suggestions.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,29 +51,59 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE flags (feature TEXT PRIMARY KEY, stale_ok INTEGER NOT NULL);
     INSERT INTO meta (name, value) VALUES ('version', '0');
     """,
+    """
+    ALTER TABLE terms ADD COLUMN sources INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE term_sources (
+        key TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (key, source)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER term_sources_counted AFTER INSERT ON term_sources BEGIN
+        UPDATE terms SET sources = sources + 1 WHERE key = NEW.key;
+    END;
+    CREATE INDEX searches_at ON searches (at);
+    CREATE INDEX searches_key ON searches (key);
+    """,
 )
+
+MAX_SOURCES_COUNTED = 16
+"""Distinct sources kept per term (rows of ``term_sources``): the source threshold
+(``LIGHTCONE_MIN_SOURCES``) can be at most this."""
 
 _CHUNK = 500  # host parameters per IN (...) query, well under SQLite's limit
 
 
 @dataclass(frozen=True, slots=True)
 class LoggedSearch:
-    """A search to log: client-made ``id``, folded ``key``, display ``term``, raw ``q``."""
+    """A search to log: client-made ``id``, folded ``key``, display ``term``, raw ``q``, and
+    the hashed ``source`` the edge saw it come from (empty: unknown, counts for none)."""
 
     id: str
     key: str
     term: str
     q: str
     region: str
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    """``acks`` maps each id to the version that committed it (now or earlier)."""
+    """``acks`` holds, for each search in order, the version that committed its id (now or
+    earlier), or ``None`` if that id was committed with another ``q`` (a conflict).
+    ``fresh`` counts the searches committed now, at ``version``."""
 
-    acks: dict[str, int]
+    acks: list[int | None]
     version: int | None
     rows: list[TermRow]
+    fresh: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one :meth:`Store.prune` pass deleted."""
+
+    searches: int
+    terms: int
 
 
 class Store:
@@ -119,14 +154,32 @@ class Store:
                 await self._set_meta("epoch", epoch)
         return epoch
 
+    async def set_epoch(self, epoch: str) -> None:
+        """Make ``epoch`` the database's epoch (a rollback was found: see ``Hub.connect``)."""
+        async with self._lock:
+            await self._set_meta("epoch", epoch)
+
+    async def note_restore(self, restored_from: str) -> str | None:
+        """Rotate the epoch once per restore.
+
+        ``restored_from`` names the backup the database was restored from
+        (``LIGHTCONE_RESTORED_FROM``). If it is not the one recorded, it is recorded with a
+        new epoch, which is returned; else (already done, e.g. a later restart) ``None``.
+        """
+        if not restored_from or await self._meta("restored_from") == restored_from:
+            return None
+        epoch = uuid.uuid4().hex
+        async with self._write(advance=False):
+            await self._set_meta("epoch", epoch)
+            await self._set_meta("restored_from", restored_from)
+        return epoch
+
     async def corpus_id(self) -> str | None:
         """The id of the corpus the database was seeded from, or ``None`` if never seeded."""
         return await self._meta("corpus")
 
     async def terms(self) -> list[TermRow]:
-        async with self._db.execute(
-            "SELECT key, term, base_weight, searches, blocked FROM terms"
-        ) as cur:
+        async with self._db.execute(f"SELECT {_TERM_COLUMNS} FROM terms") as cur:
             return [_row(r) for r in await cur.fetchall()]
 
     async def flags(self) -> dict[str, bool]:
@@ -136,7 +189,7 @@ class Store:
     async def counts(self) -> dict[str, int]:
         """Row counts for the admin status."""
         out: dict[str, int] = {}
-        for table in ("terms", "searches"):
+        for table in ("terms", "searches", "term_sources"):
             async with self._db.execute(f"SELECT count(*) FROM {table}") as cur:
                 row = await cur.fetchone()
             out[table] = int(row[0]) if row else 0
@@ -199,23 +252,35 @@ class Store:
             rows = await self._rows([key])
         return version, rows[0]
 
-    async def log_searches(self, searches: Sequence[LoggedSearch]) -> SearchResult:
-        """Commit searches not seen before; ids seen before are acknowledged with their version."""
+    async def log_searches(
+        self, searches: Sequence[LoggedSearch], *, now: float | None = None
+    ) -> SearchResult:
+        """Commit searches not seen before; an id seen before with the same ``q`` is
+        acknowledged with its first version, with another ``q`` it is a conflict (``None``).
+
+        ``now`` (Unix seconds, default the clock) stamps the rows for :meth:`prune`.
+        """
         try:
-            return await self._log_searches(searches)
+            return await self._log_searches(searches, time.time() if now is None else now)
         except _NothingToWrite as nothing:
             return SearchResult(nothing.acks, None, [])
 
-    async def _log_searches(self, searches: Sequence[LoggedSearch]) -> SearchResult:
+    async def _log_searches(self, searches: Sequence[LoggedSearch], now: float) -> SearchResult:
         async with self._write() as version:
-            acks = await self._known_ids([s.id for s in searches])
+            known = await self._known_ids([s.id for s in searches])
             fresh: dict[str, LoggedSearch] = {}
+            acks: list[int | None] = []
             for s in searches:
-                if s.id not in acks and s.id not in fresh:
+                if s.id in known:
+                    first_version, first_q = known[s.id]
+                    acks.append(first_version if first_q == s.q else None)
+                elif s.id in fresh:
+                    acks.append(version if fresh[s.id].q == s.q else None)
+                else:
                     fresh[s.id] = s
+                    acks.append(version)
             if not fresh:
                 raise _NothingToWrite(acks)
-            now = time.time()
             await self._db.executemany(
                 "INSERT INTO searches (id, key, q, region, version, at) VALUES (?, ?, ?, ?, ?, ?)",
                 [(s.id, s.key, s.q, s.region, version, now) for s in fresh.values()],
@@ -227,20 +292,72 @@ class Store:
                 " version = excluded.version",
                 [(s.key, s.term, version) for s in fresh.values()],
             )
+            await self._count_sources(fresh.values())
             rows = await self._rows(sorted({s.key for s in fresh.values()}))
-            acks.update(dict.fromkeys(fresh, version))
-        return SearchResult(acks, version, rows)
+        return SearchResult(acks, version, rows, len(fresh))
 
-    async def _known_ids(self, ids: list[str]) -> dict[str, int]:
-        known: dict[str, int] = {}
+    async def _count_sources(self, searches: Iterable[LoggedSearch]) -> None:
+        """Record each search's source for its term, if the term has no base weight (the
+        only terms a source threshold applies to), up to ``MAX_SOURCES_COUNTED`` per term."""
+        pairs = sorted({(s.key, s.source) for s in searches if s.source})
+        if not pairs:
+            return
+        # A new row bumps terms.sources (trigger term_sources_counted); a known one is ignored.
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO term_sources (key, source) SELECT ?1, ?2 WHERE EXISTS"
+            " (SELECT 1 FROM terms WHERE key = ?1 AND base_weight <= 0 AND sources < ?3)",
+            [(key, source, MAX_SOURCES_COUNTED) for key, source in pairs],
+        )
+
+    async def _known_ids(self, ids: list[str]) -> dict[str, tuple[int, str]]:
+        """``id -> (version, q)`` of the ids committed before."""
+        known: dict[str, tuple[int, str]] = {}
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
             async with self._db.execute(
-                f"SELECT id, version FROM searches WHERE id IN ({marks})", chunk
+                f"SELECT id, version, q FROM searches WHERE id IN ({marks})", chunk
             ) as cur:
-                known.update({str(k): int(v) for k, v in await cur.fetchall()})
+                known.update({str(k): (int(v), str(q)) for k, v, q in await cur.fetchall()})
         return known
+
+    async def prune(
+        self, before: float, max_rows: int, disposable: Callable[[TermRow], bool]
+    ) -> Pruned:
+        """Delete up to ``max_rows`` searches logged before ``before`` (Unix seconds), and the
+        terms among theirs that have no search left and are ``disposable`` (never served).
+
+        One transaction that produces no version: served data does not change. Callers
+        repeat passes until one deletes fewer than ``max_rows`` searches.
+        """
+        async with self._write(advance=False):
+            async with self._db.execute(
+                "DELETE FROM searches WHERE rowid IN"
+                " (SELECT rowid FROM searches WHERE at < ? ORDER BY at LIMIT ?) RETURNING key",
+                (before, max_rows),
+            ) as cur:
+                deleted = [str(r[0]) for r in await cur.fetchall()]
+            keys = sorted(set(deleted))
+            left = await self._keys_with_searches(keys)
+            orphans = await self._rows([k for k in keys if k not in left])
+            dead = [r.key for r in orphans if disposable(r)]
+            for i in range(0, len(dead), _CHUNK):
+                chunk = dead[i : i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                await self._db.execute(f"DELETE FROM terms WHERE key IN ({marks})", chunk)
+                await self._db.execute(f"DELETE FROM term_sources WHERE key IN ({marks})", chunk)
+        return Pruned(len(deleted), len(dead))
+
+    async def _keys_with_searches(self, keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            async with self._db.execute(
+                f"SELECT DISTINCT key FROM searches WHERE key IN ({marks})", chunk
+            ) as cur:
+                found.update(str(r[0]) for r in await cur.fetchall())
+        return found
 
     async def _rows(self, keys: list[str]) -> list[TermRow]:
         rows: list[TermRow] = []
@@ -248,9 +365,7 @@ class Store:
             chunk = keys[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
             async with self._db.execute(
-                "SELECT key, term, base_weight, searches, blocked FROM terms"
-                f" WHERE key IN ({marks})",
-                chunk,
+                f"SELECT {_TERM_COLUMNS} FROM terms WHERE key IN ({marks})", chunk
             ) as cur:
                 rows += [_row(r) for r in await cur.fetchall()]
         return rows
@@ -262,23 +377,27 @@ class Store:
             (name, value),
         )
 
-    def _write(self) -> _Transaction:
-        return _Transaction(self)
+    def _write(self, *, advance: bool = True) -> _Transaction:
+        return _Transaction(self, advance)
 
 
 class _NothingToWrite(Exception):
     """Raised inside a write transaction to roll it back when every id was known."""
 
-    def __init__(self, acks: dict[str, int]) -> None:
+    def __init__(self, acks: list[int | None]) -> None:
         super().__init__("nothing to write")
         self.acks = acks
 
 
 class _Transaction:
-    """``async with store._write() as version``: BEGIN IMMEDIATE, bump the version, COMMIT."""
+    """``async with store._write() as version``: BEGIN IMMEDIATE, bump the version, COMMIT.
 
-    def __init__(self, store: Store) -> None:
+    With ``advance=False`` the version stays (for writes that change nothing edges serve).
+    """
+
+    def __init__(self, store: Store, advance: bool) -> None:
         self._store = store
+        self._advance = advance
 
     async def __aenter__(self) -> int:
         db = self._store._db
@@ -288,8 +407,10 @@ class _Transaction:
         except BaseException:
             self._store._lock.release()
             raise
-        version = await self._store.version() + 1
-        await self._store._set_meta("version", str(version))
+        version = await self._store.version()
+        if self._advance:
+            version += 1
+            await self._store._set_meta("version", str(version))
         return version
 
     async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
@@ -300,6 +421,16 @@ class _Transaction:
             self._store._lock.release()
 
 
+_TERM_COLUMNS = "key, term, base_weight, searches, blocked, sources"
+
+
 def _row(r: Sequence[object]) -> TermRow:
-    key, term, base_weight, searches, blocked = r
-    return TermRow(str(key), str(term), int(str(base_weight)), int(str(searches)), bool(blocked))
+    key, term, base_weight, searches, blocked, sources = r
+    return TermRow(
+        str(key),
+        str(term),
+        int(str(base_weight)),
+        int(str(searches)),
+        bool(blocked),
+        int(str(sources)),
+    )

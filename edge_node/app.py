@@ -20,6 +20,7 @@ from edge_node.cursors import Cursors
 from edge_node.metrics import EdgeMetrics
 from edge_node.service import Service
 from edge_node.settings import EdgeSettings
+from edge_node.sources import Sources
 from edge_node.upstream import Upstream
 from edge_node.ws import ws_endpoint
 from shared import openapi
@@ -90,6 +91,7 @@ def create_app(settings: EdgeSettings) -> Starlette:
         handshake_timeout_s=settings.handshake_timeout_s,
         trusted_header=settings.trust_client_ip_header,
     )
+    app.state.sources = Sources(token, settings.trust_client_ip_header)
     return app
 
 
@@ -126,7 +128,7 @@ async def search(request: Request) -> Response:
     search_id, q = body.get("id"), body.get("q")
     if not isinstance(search_id, str) or not isinstance(q, str):
         raise BadRequest('body must be {"id": string, "q": string}', code="bad_field")
-    ack = await service.search(search_id, q)
+    ack = await service.search(search_id, q, request.app.state.sources.of(request))
     status = 200 if ack.status == "committed" else 202
     return JSONResponse({"id": ack.id, "status": ack.status, "version": ack.version}, status)
 

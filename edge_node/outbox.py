@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from shared.errors import Conflict
 from shared.protocol import SearchItem
 
 
@@ -31,8 +32,15 @@ class Outbox:
         return bool(self._unsent)
 
     def add(self, item: SearchItem) -> bool:
-        """Queue ``item``; ``False`` if the outbox is full. A queued id is not added twice."""
-        if item.id in self:
+        """Queue ``item``; ``False`` if the outbox is full. A queued id is not added twice.
+
+        Raises:
+            Conflict: the id is queued with another ``q`` (its first write stands).
+        """
+        queued = self._unsent.get(item.id) or self._in_flight.get(item.id)
+        if queued is not None:
+            if queued.q != item.q:
+                raise Conflict.reused_id(item.id)
             return True
         if len(self) >= self.capacity:
             return False

@@ -146,8 +146,14 @@ class Service:
                 code="min_version_ahead",
             )
 
-    async def search(self, search_id: str, q: str) -> SearchAck:
-        """Log a search: ``committed`` once the core has it, ``queued`` while it cannot."""
+    async def search(self, search_id: str, q: str, source: str = "") -> SearchAck:
+        """Log a search: ``committed`` once the core has it, ``queued`` while it cannot.
+
+        ``source`` is the client's hashed address (:mod:`edge_node.sources`).
+
+        Raises:
+            Conflict: ``search_id`` was used before for another ``q`` (409 ``id_conflict``).
+        """
         if not 1 <= len(search_id) <= MAX_ID_CHARS:
             raise BadRequest(f"id must be 1..{MAX_ID_CHARS} characters", code="bad_id")
         if len(q) > self.settings.max_query_chars:
@@ -158,7 +164,7 @@ class Service:
         if not fold(q):
             raise BadRequest("query is empty", code="empty_query")
         up = self.upstream
-        if not up.outbox.add(SearchItem(search_id, tidy(q))):
+        if not up.outbox.add(SearchItem(search_id, tidy(q), source)):
             up.metrics.outbox_rejected.inc()
             raise Unavailable(
                 f"the outbox is full ({up.outbox.capacity} searches wait for the core)",

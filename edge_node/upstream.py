@@ -42,8 +42,9 @@ from edge_node.metrics import EdgeMetrics
 from edge_node.outbox import Outbox
 from edge_node.settings import EdgeSettings
 from shared import snapshot
-from shared.errors import BadRequest, CloseCode, ProtocolError, Unavailable
+from shared.errors import BadRequest, CloseCode, Conflict, ProtocolError, Unavailable
 from shared.protocol import (
+    ACK_ID_CONFLICT,
     Delta,
     Error,
     Evict,
@@ -444,7 +445,9 @@ class Upstream:
             for fut in self._acks.pop(ack.id, []):
                 if fut.done():
                     continue
-                if ack.version is None:
+                if ack.error == ACK_ID_CONFLICT:
+                    fut.set_exception(Conflict.reused_id(ack.id))
+                elif ack.version is None:
                     fut.set_exception(BadRequest(ack.error or "refused", code="rejected"))
                 else:
                     fut.set_result(ack.version)

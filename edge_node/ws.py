@@ -91,6 +91,7 @@ class ClientSocket:
         self._writer_stopped = False
         self._reader: asyncio.Task[Any] | None = None
         self.conn = cursors.register(self)
+        self.source = websocket.app.state.sources.of(websocket)  # who its searches come from
 
     # --- sending -------------------------------------------------------------------------
 
@@ -269,7 +270,7 @@ class ClientSocket:
                 answer = await self.service.suggest(message.q, message.limit, message.min_version)
                 self.push(answer.frame(message.id, self.json_codec))
             else:
-                self.send(await self.service.search(message.id, message.q))
+                self.send(await self.service.search(message.id, message.q, self.source))
         except LightconeError as exc:
             self.send_error(message.id, exc)
         finally:

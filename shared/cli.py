@@ -34,6 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     core.add_argument("--port", type=int, help="port, 0 for any free one [LIGHTCONE_PORT, 8081]")
     core.add_argument("--data-dir", type=Path, help="SQLite folder [LIGHTCONE_DATA_DIR]")
     core.add_argument("--corpus", type=Path, help="term<TAB>weight file [LIGHTCONE_CORPUS]")
+    core.add_argument(
+        "--restored-from",
+        metavar="NAME",
+        help="the data was restored from backup NAME: rotate the epoch once "
+        "[LIGHTCONE_RESTORED_FROM]",
+    )
     core.set_defaults(run=_core)
 
     edge = commands.add_parser("edge", help="run an edge node")
@@ -131,6 +137,7 @@ def _core(args: argparse.Namespace) -> None:
         port=args.port,
         data_dir=args.data_dir,
         corpus=args.corpus,
+        restored_from=args.restored_from,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.corpus is not None:

@@ -172,7 +172,8 @@ class Demo:
                 "--data-dir",
                 str(o.data_dir / "core"),
             ],
-            {**tokens, "LIGHTCONE_REGION": o.core},
+            # Every demo user is 127.0.0.1, one source: a logged search is suggested at once.
+            {**tokens, "LIGHTCONE_REGION": o.core, "LIGHTCONE_MIN_SOURCES": "1"},
             "Application startup complete",
         )
         state = DemoState(core.url, self.admin_token)

@@ -8,6 +8,7 @@
     ├── Unauthorized                    missing or wrong token            -> 401 / ws error
     ├── Forbidden                       not allowed from there (Origin, Host) -> 403
     ├── NotFound                        unknown resource                  -> 404
+    ├── Conflict                        a write that contradicts an earlier one -> 409 / ws error
     ├── PayloadTooLarge                 body over its documented bound    -> 413 / close 1009
     ├── RateLimited                     over a documented rate            -> 429 / ws error
     └── Unavailable                     a guarantee we cannot keep now    -> 503 / ws error
@@ -93,6 +94,18 @@ class Forbidden(LightconeError):
 class NotFound(LightconeError):
     status = 404
     default_code = "not_found"
+
+
+class Conflict(LightconeError):
+    """A write contradicts one already accepted (e.g. a search id reused for another query)."""
+
+    status = 409
+    default_code = "id_conflict"
+
+    @classmethod
+    def reused_id(cls, search_id: str) -> Conflict:
+        """A search id that was already used for another query."""
+        return cls(f"search id {search_id!r} was already used for another query")
 
 
 class PayloadTooLarge(LightconeError):

@@ -256,6 +256,7 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                         {
                             400: "bad_json, bad_field, bad_id, query_too_long, empty_query, "
                             "rejected",
+                            409: "id_conflict (the id was used for another q)",
                             413: "payload_too_large",
                             429: "rate_limited (with Retry-After)",
                             503: "outbox_full",

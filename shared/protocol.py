@@ -222,8 +222,17 @@ class Resync:
 
 @dataclass(frozen=True, slots=True)
 class SearchItem:
+    """A logged search on the link. ``source`` is the salted hash of the client's address
+    the edge saw (:mod:`edge_node.sources`); the core counts distinct sources per term.
+    Empty when unknown: it then counts for no source."""
+
     id: str
     q: str
+    source: str = ""
+
+
+MAX_SOURCE_CHARS = 64
+"""A longer ``SearchItem.source`` counts for no source (edges send 32 hex characters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,11 +245,19 @@ class Searches:
 
 @dataclass(frozen=True, slots=True)
 class AckItem:
-    """``version`` the write produced (or produced the first time); ``error`` if refused."""
+    """``version`` the write produced (or produced the first time); if refused, ``version``
+    is ``None`` and ``error`` is one of :data:`ACK_ERRORS`."""
 
     id: str
     version: int | None
     error: str | None = None
+
+
+ACK_INVALID = "invalid_search"
+"""Ack error: the search failed the core's own checks (the edge answers ``rejected``)."""
+ACK_ID_CONFLICT = "id_conflict"
+"""Ack error: the id was committed before with another ``q`` (the edge answers 409)."""
+ACK_ERRORS = (ACK_INVALID, ACK_ID_CONFLICT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,9 @@ const MOVE_EVERY_MS = 33; // ~30 Hz
 const PING_EVERY_MS = 2000; // keeps our member present (timeout 20 s) and measures the RTT
 const POLL_EVERY_MS = 1000;
 const RESEND_EVERY_MS = 5000;
+// Unacknowledged searches are resent for a day at most: well inside the core's retention of
+// search ids (LIGHTCONE_SEARCH_RETENTION_S, 7 days), so a resend is never counted twice.
+const RESEND_WINDOW_MS = 24 * 3600 * 1000;
 const FLAGS_EVERY_MS = 10000;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000;
@@ -112,7 +115,8 @@ function session(fresh = false) {
 }
 
 function pendingSearches() {
-  return stored(KEY_PENDING) || [];
+  const list = stored(KEY_PENDING) || [];
+  return list.filter((s) => Date.now() - (s.at || 0) < RESEND_WINDOW_MS);
 }
 
 function savePending(list) {
@@ -279,7 +283,7 @@ function onSearchKey(event) {
 }
 
 function logSearch(q) {
-  const item = { id: uuid(), q, status: "sending…", version: null };
+  const item = { id: uuid(), q, at: Date.now(), status: "sending…", version: null };
   savePending([...pendingSearches(), item]);
   addSearchRow(item);
   send({ type: "search", id: item.id, q: item.q });

@@ -81,6 +81,16 @@ async def test_up_serves_with_geography_then_stops_everything(tmp_path: Path) ->
             assert near_ms == pytest.approx(near["rtt_ms"], abs=15)
             assert far_ms - near_ms == pytest.approx(far["rtt_ms"] - near["rtt_ms"], abs=20)
 
+            # The demo's core counts one source enough (every user is 127.0.0.1): a logged
+            # search is a suggestion on every edge.
+            body = {"id": "demo-1", "q": "Demo Harbour"}
+            ack = (await client.post(f"{near['url']}/search", json=body, timeout=10)).json()
+            assert ack["status"] == "committed"
+            answer = await client.get(
+                f"{far['url']}/suggest", params={"q": "demo h", "min_version": ack["version"]}
+            )
+            assert [item["term"] for item in answer.json()["items"]] == ["Demo Harbour"]
+
             cut = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from edge_node.outbox import Outbox
+from shared.errors import Conflict
 from shared.protocol import SearchItem
 
 
@@ -47,11 +49,28 @@ def test_in_flight_items_count_against_capacity() -> None:
 
 
 def test_duplicate_id_is_accepted_once() -> None:
-    """Adding a queued id again succeeds without a second copy, even when full."""
+    """Adding a queued id again with the same query succeeds without a second copy, even
+    when full (whatever its source: a client may resend from another address)."""
     outbox = Outbox(1)
     assert outbox.add(item(1))
-    assert outbox.add(SearchItem("s1", "other text"))
+    assert outbox.add(SearchItem("s1", "query 1", "another source"))
     assert len(outbox) == 1
+    assert outbox.take(5) == [item(1)]
+
+
+@pytest.mark.parametrize("sent", [False, True])
+def test_queued_id_with_another_query_is_a_conflict(sent: bool) -> None:
+    """A queued (or in-flight) id sent again with another query raises Conflict (409
+    ``id_conflict``); the first search stays queued as it was."""
+    outbox = Outbox(5)
+    outbox.add(item(1))
+    if sent:
+        outbox.take(1)
+    with pytest.raises(Conflict) as refused:
+        outbox.add(SearchItem("s1", "other text"))
+    assert (refused.value.status, refused.value.code) == (409, "id_conflict")
+    assert len(outbox) == 1
+    outbox.requeue()
     assert outbox.take(5) == [item(1)]
 
 

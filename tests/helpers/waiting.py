@@ -26,7 +26,9 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout_s: float,
         raise AssertionError(f"not within {timeout_s} s: {what} (last: {last!r})") from None
 
 
-async def until_equal(get: Callable[[], Awaitable[T]], expected: T, timeout_s: float) -> None:
+async def until_equal(
+    get: Callable[[], Awaitable[T | None]], expected: T, timeout_s: float
+) -> None:
     """Wait until ``await get()`` equals ``expected``."""
 
     async def check() -> bool:

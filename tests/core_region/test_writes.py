@@ -1,0 +1,258 @@
+"""Writes you can trust, on the store with real SQLite files and the hub in process:
+a reused search id with another query is a conflict, new terms need distinct sources,
+old searches and the junk terms they leave are pruned, and a rollback rotates the epoch."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core_region.app import prune
+from core_region.catalog import Catalog, Rules, TermRow
+from core_region.hub import Hub
+from core_region.metrics import CoreMetrics
+from core_region.store import MAX_SOURCES_COUNTED, MIGRATIONS, LoggedSearch, Store
+from shared.folding import fold
+from shared.protocol import ACK_ID_CONFLICT, Searches, SearchItem, Snapshot, decode
+from shared.snapshot import Entry
+
+RULES = Rules(search_boost=10, min_searches=1, min_sources=3)
+DAY = 24 * 3600.0
+T0 = 1_800_000_000.0
+
+
+def search(search_id: str, q: str, source: str = "s1") -> LoggedSearch:
+    return LoggedSearch(search_id, fold(q), q, q, "syd", source)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await Store.open(tmp_path / "lightcone.db")
+    await store.seed([("paris", "Paris", 500)], "corpus-1")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def row(store: Store, key: str) -> TermRow | None:
+    return next((r for r in await store.terms() if r.key == key), None)
+
+
+# --- one id, one query ------------------------------------------------------------------------
+
+
+async def test_a_repeated_id_with_the_same_query_is_acknowledged_with_its_first_version(
+    store: Store,
+) -> None:
+    first = await store.log_searches([search("a", "Lyon")])
+    again = await store.log_searches([search("a", "Lyon", source="elsewhere")])
+    assert first.acks == again.acks == [first.version]
+    assert again.version is None and again.fresh == 0
+    assert (await row(store, "lyon")) == TermRow("lyon", "Lyon", 0, 1, False, 1)
+
+
+async def test_a_repeated_id_with_another_query_is_a_conflict_and_writes_nothing(
+    store: Store,
+) -> None:
+    """The attack of issue 9 (finding 7): the second query was acknowledged and dropped."""
+    first = await store.log_searches([search("a", "Lyon")])
+    head = await store.version()
+    again = await store.log_searches([search("a", "Nice")])
+    assert again.acks == [None] and again.version is None
+    assert await store.version() == head
+    assert await row(store, "nice") is None
+    assert first.acks == [head]
+
+
+async def test_a_conflict_inside_one_batch_refuses_only_the_later_query(store: Store) -> None:
+    result = await store.log_searches(
+        [search("a", "Lyon"), search("a", "Lyon"), search("a", "Nice"), search("b", "Nice")]
+    )
+    v = result.version
+    assert result.acks == [v, v, None, v] and result.fresh == 2
+    lyon = await row(store, "lyon")
+    assert lyon is not None and lyon.searches == 1
+
+
+async def test_the_hub_acknowledges_a_conflict_with_its_code(store: Store) -> None:
+    hub = await _hub(store)
+    peer = hub.connect("syd-1", "syd", -1, "")
+    await hub.log_searches(peer, Searches([SearchItem("a", "Lyon", "s1")]))
+    acks = await hub.log_searches(
+        peer, Searches([SearchItem("a", "Nice", "s1"), SearchItem("b", " ", "s1")])
+    )
+    assert [(a.id, a.version, a.error) for a in acks.acks] == [
+        ("b", None, "invalid_search"),
+        ("a", None, ACK_ID_CONFLICT),
+    ]
+
+
+# --- distinct sources ------------------------------------------------------------------------
+
+
+async def test_a_new_term_is_served_only_after_min_sources_distinct_sources(store: Store) -> None:
+    """Many searches from one source never make a suggestion; the third source does."""
+    for n in range(10):
+        await store.log_searches([search(f"same-{n}", "Junk Town", source="one")])
+    junk = await row(store, "junk town")
+    assert junk is not None and (junk.searches, junk.sources) == (10, 1)
+    assert RULES.serve(junk) is None
+    await store.log_searches([search("x2", "Junk Town", source="two")])
+    assert RULES.serve(await row(store, "junk town")) is None  # type: ignore[arg-type]
+    await store.log_searches([search("x3", "Junk Town", source="three")])
+    served = await row(store, "junk town")
+    assert served is not None and served.sources == 3
+    assert RULES.serve(served) == Entry("junk town", "Junk Town", 120)
+
+
+async def test_sources_are_capped_per_term_and_empty_ones_count_for_none(store: Store) -> None:
+    many = [search(f"id-{n}", "Busy", source=f"src-{n}") for n in range(MAX_SOURCES_COUNTED + 5)]
+    await store.log_searches([*many, search("anon", "Quiet", source="")])
+    assert (await row(store, "busy")).sources == MAX_SOURCES_COUNTED  # type: ignore[union-attr]
+    assert (await row(store, "quiet")).sources == 0  # type: ignore[union-attr]
+    assert (await store.counts())["term_sources"] == MAX_SOURCES_COUNTED
+
+
+async def test_sources_are_not_kept_for_terms_with_a_base_weight(store: Store) -> None:
+    await store.log_searches([search(f"p{n}", "Paris", source=f"s{n}") for n in range(3)])
+    paris = await row(store, "paris")
+    assert paris is not None and (paris.searches, paris.sources) == (3, 0)
+    assert RULES.serve(paris) == Entry("paris", "Paris", 530)
+
+
+def test_rules_need_both_thresholds_for_a_term_with_no_base_weight() -> None:
+    assert RULES.serve(TermRow("x", "X", 0, 5, False, 2)) is None
+    assert RULES.serve(TermRow("x", "X", 0, 3, False, 3)) == Entry("x", "X", 30)
+    assert RULES.serve(TermRow("x", "X", 7, 0, False, 0)) == Entry("x", "X", 7)
+    assert Rules(min_sources=0).serve(TermRow("x", "X", 0, 1, False, 0)) == Entry("x", "X", 1000)
+    assert RULES.disposable(TermRow("x", "X", 0, 5, False, 2))
+    assert not RULES.disposable(TermRow("x", "X", 0, 3, False, 3))  # served
+    assert not RULES.disposable(TermRow("x", "X", 0, 1, True, 0))  # taken down
+    assert not RULES.disposable(TermRow("x", "X", 9, 0, False, 0))  # corpus
+
+
+# --- pruning ---------------------------------------------------------------------------------
+
+
+async def test_pruning_deletes_old_searches_and_the_junk_they_leave_only(store: Store) -> None:
+    """Old searches go; a never-served term with none left goes; served, taken-down and
+    recently searched terms stay; no version is produced (served data is unchanged)."""
+    old, recent = T0, T0 + 8 * DAY
+    await store.log_searches([search("j1", "Junk Old")], now=old)
+    await store.log_searches(
+        [search(f"s{n}", "Popular", source=f"src{n}") for n in range(3)], now=old
+    )
+    await store.log_searches([search("p1", "Paris")], now=old)
+    await store.log_searches([search("k1", "Kept Junk")], now=old)
+    await store.log_searches([search("k2", "Kept Junk", source="s2")], now=recent)
+    await store.log_searches([search("b1", "Banned")], now=old)
+    await store.block_term("banned", "Banned")
+    head = await store.version()
+    served_before = {r.key for r in await store.terms() if RULES.serve(r)}
+
+    done = await store.prune(recent - 7 * DAY, 1000, RULES.disposable)
+
+    assert (done.searches, done.terms) == (7, 1)
+    keys = {r.key for r in await store.terms()}
+    assert "junk old" not in keys
+    assert {"popular", "paris", "kept junk", "banned"} <= keys
+    assert {r.key for r in await store.terms() if RULES.serve(r)} == served_before
+    assert await store.version() == head
+    assert (await store.counts())["searches"] == 1
+
+
+async def test_pruned_ids_are_new_again_after_the_retention(store: Store) -> None:
+    """The documented limit of idempotency: an id is recognised for the retention only."""
+    first = await store.log_searches([search("a", "Lyon")], now=T0)
+    await store.prune(T0 + 1, 1000, RULES.disposable)
+    again = await store.log_searches([search("a", "Nice")], now=T0 + 2)
+    assert again.version is not None and again.version > first.version  # type: ignore[operator]
+
+
+async def test_pruning_runs_in_bounded_passes_until_done(store: Store) -> None:
+    await store.log_searches([search(f"id{n}", f"Junk {n}") for n in range(25)], now=T0)
+    hub = await _hub(store)
+    done = await prune(hub, retention_s=DAY, batch=10, now=T0 + 2 * DAY)
+    assert (done.searches, done.terms) == (25, 25)
+    assert (await store.counts())["searches"] == 0
+    assert (await store.counts())["term_sources"] == 0
+    assert (await store.counts())["terms"] == 1  # Paris
+
+
+async def test_migration_adds_sources_to_an_existing_database(tmp_path: Path) -> None:
+    """A database made by migration 1 keeps its rows; its terms start with no source."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+        db.execute("INSERT INTO terms VALUES ('lyon', 'Lyon', 0, 4, 0, 1)")
+        db.execute("INSERT INTO searches VALUES ('a', 'lyon', 'Lyon', 'syd', 1, 0)")
+    store = await Store.open(path)
+    try:
+        assert await store.terms() == [TermRow("lyon", "Lyon", 0, 4, False, 0)]
+        assert (await store.log_searches([search("a", "Lyon")])).acks == [1]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    path.with_name("old.db-wal").unlink(missing_ok=True)
+
+
+# --- epochs ----------------------------------------------------------------------------------
+
+
+async def test_a_restore_name_rotates_the_epoch_once(store: Store) -> None:
+    epoch = await store.epoch()
+    assert await store.note_restore("") is None
+    rotated = await store.note_restore("snap-1")
+    assert rotated is not None and rotated != epoch and await store.epoch() == rotated
+    assert await store.note_restore("snap-1") is None  # a later restart: nothing to do
+    assert await store.epoch() == rotated
+    again = await store.note_restore("snap-2")
+    assert again not in (None, rotated)
+
+
+async def test_an_edge_ahead_of_the_head_rotates_the_epoch_for_every_edge(store: Store) -> None:
+    """The safety net: hello with this epoch and a version above the database's head."""
+    hub = await _hub(store)
+    old = hub.epoch
+    behind = hub.connect("syd-1", "syd", hub.catalog.version, old)
+    assert behind.queue.qsize() == 2  # flags, heartbeat: it holds the head
+    ahead = hub.connect("lhr-1", "lhr", hub.catalog.version + 50, old)
+    assert hub.epoch != old
+    for peer in (behind, ahead):
+        first = decode(peer.queue.get_nowait() or b"")
+        while not isinstance(first, Snapshot):
+            first = decode(peer.queue.get_nowait() or b"")
+        assert first.epoch == hub.epoch and first.version == hub.catalog.version
+    await asyncio.gather(*hub._storing)
+    assert await store.epoch() == hub.epoch
+    assert rotations(hub) == 1
+    # An edge of the new epoch at the head is in step: no rotation, nothing to catch up.
+    hub.connect("sin-1", "sin", hub.catalog.version, hub.epoch)
+    assert rotations(hub) == 1
+
+
+def rotations(hub: Hub) -> float | None:
+    return hub.metrics.registry.get_sample_value("lightcone_epoch_rotations_total")
+
+
+async def _hub(store: Store) -> Hub:
+    catalog = Catalog(await store.terms(), version=await store.version(), rules=RULES)
+    hub = Hub(
+        store,
+        catalog,
+        {"suggest": True},
+        CoreMetrics(),
+        publish_delay_s=0.0,
+        compact_after=10_000,
+        region="iad",
+        max_search_batch=500,
+        epoch=await store.epoch(),
+    )
+    await hub.rebase()
+    return hub
