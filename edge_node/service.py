@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import Upstream
 from shared.errors import BadRequest, Unavailable
-from shared.folding import fold, tidy
+from shared.folding import fold
 from shared.protocol import (
     Item,
     PreparedItems,
@@ -25,9 +25,7 @@ from shared.protocol import (
     suggestions_json,
     suggestions_msgpack,
 )
-
-MAX_ID_CHARS = 128
-
+from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
 
 ANSWER_CACHE_ENTRIES = 10_000
 """Prepared answers kept per index version (the cache empties when it fills or data changes)."""
@@ -68,11 +66,15 @@ class Service:
         self._cached_version = -1
 
     def check_query(self, q: str, limit: int) -> None:
-        if len(q) > self.settings.max_query_chars:
-            raise BadRequest(
-                f"query is longer than {self.settings.max_query_chars} characters",
-                code="query_too_long",
-            )
+        """Refuse a query that is not text, over ``LIGHTCONE_MAX_QUERY_CHARS``, folds over
+        :data:`~shared.text.MAX_KEY_CHARS`, or asks for a ``limit`` out of range."""
+        clean(
+            q,
+            field="q",
+            max_chars=self.settings.max_query_chars,
+            max_key_chars=MAX_KEY_CHARS,
+            code="query_too_long",
+        )
         index = self.upstream.index
         # Hot lists are as deep as the core's max limit: never promise more than they hold.
         most = min(self.settings.max_limit, index.depth) if index else self.settings.max_limit
@@ -146,17 +148,16 @@ class Service:
 
     async def search(self, search_id: str, q: str) -> SearchAck:
         """Log a search: ``committed`` once the core has it, ``queued`` while it cannot."""
-        if not 1 <= len(search_id) <= MAX_ID_CHARS:
+        clean(search_id, field="id", max_chars=MAX_ID_CHARS, code="bad_id")
+        if not search_id:
             raise BadRequest(f"id must be 1..{MAX_ID_CHARS} characters", code="bad_id")
-        if len(q) > self.settings.max_query_chars:
-            raise BadRequest(
-                f"query is longer than {self.settings.max_query_chars} characters",
-                code="query_too_long",
-            )
-        if not fold(q):
+        display, key = term(
+            q, field="q", max_chars=self.settings.max_query_chars, code="query_too_long"
+        )
+        if not key:
             raise BadRequest("query is empty", code="empty_query")
         up = self.upstream
-        if not up.outbox.add(SearchItem(search_id, tidy(q))):
+        if not up.outbox.add(SearchItem(search_id, display)):
             up.metrics.outbox_rejected.inc()
             raise Unavailable(
                 f"the outbox is full ({up.outbox.capacity} searches wait for the core)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.config import positive as _positive, setting
-from shared.folding import MAX_TERM_CHARS
+from shared.text import MAX_TERM_CHARS
 
 
 @dataclass(frozen=True, slots=True)

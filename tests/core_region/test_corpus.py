@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core_region.corpus import MAX_WEIGHT, CorpusError, load, parse
-from shared.folding import MAX_TERM_CHARS
+from shared.text import MAX_TERM_CHARS
 
 
 def lines(text: str) -> list[bytes]:
