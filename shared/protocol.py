@@ -806,9 +806,9 @@ def _checker(tp: Any) -> Checker:
         def text(value: Any, path: str) -> Any:
             if not isinstance(value, str):
                 return wrong(value, path)
-            if not is_text(value):
-                raise _not_text(path, value)
-            return value
+            if value.isascii() and value.isprintable() or is_text(value):  # ASCII: no call
+                return value
+            raise _not_text(path, value)
 
         return text
     quick = _quick(tp)

@@ -58,6 +58,11 @@ core's hot lists (:mod:`core_region.catalog`, :func:`shared.snapshot.hot_lists`)
 MAX_ID_CHARS = 128
 """Longest client-made search id."""
 
+MAX_FOLD_GROWTH = 18
+"""Most characters one code point folds to (U+FDFA; tests/shared/test_text.py checks every
+code point). A string of ``n`` characters folds to at most ``18 n``: a query short enough for
+that to fit the key limit needs no fold to be checked, which keeps folding off the hot path."""
+
 _NONCHARACTERS = "".join(rf"\U{plane:04x}fffe-\U{plane:04x}ffff" for plane in range(0x0001, 0x0011))
 _REFUSED = re.compile(
     r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028-\u202e\u2066-\u2069\ufeff\ufdd0-\ufdef\ufffe\uffff"
@@ -116,13 +121,17 @@ def clean(
         BadRequest: ``bad_text`` if it is not text; ``code`` if it is over ``max_chars``;
             ``key_too_long`` if it folds to more than ``max_key_chars``.
     """
-    if not is_text(value):
+    if not (value.isascii() and value.isprintable()) and not is_text(value):  # is_text, inlined
         raise BadRequest(not_text_message(field, value), code="bad_text")
     if len(value) > max_chars:
         raise BadRequest(f"{field} is longer than {max_chars} characters", code=code)
-    # Folding ASCII never lengthens it: only other text (or a limit below max_chars) needs
-    # the fold, which keeps the check off the hot path of ASCII queries.
-    if max_key_chars is not None and (len(value) > max_key_chars or not value.isascii()):
+    # Only a value that could fold over the limit is folded: not one short enough that even
+    # the greatest growth fits, and not ASCII within the limit (folding never lengthens ASCII).
+    if (
+        max_key_chars is not None
+        and len(value) * MAX_FOLD_GROWTH > max_key_chars
+        and (len(value) > max_key_chars or not value.isascii())
+    ):
         _check_key(field, fold(value), max_key_chars)
     return value
 

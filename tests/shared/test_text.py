@@ -16,7 +16,15 @@ from hypothesis import given, settings, strategies as st
 
 from shared.errors import BadRequest
 from shared.folding import fold, tidy
-from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, MAX_TERM_CHARS, clean, is_text, term
+from shared.text import (
+    MAX_FOLD_GROWTH,
+    MAX_ID_CHARS,
+    MAX_KEY_CHARS,
+    MAX_TERM_CHARS,
+    clean,
+    is_text,
+    term,
+)
 
 EXPANDERS = ["\ufdfa", "\ufdfb", "\u3392", "\u2474", "\ufb03", "\u00df", "\u1100"]
 """Characters whose folded form is longer: U+FDFA (18), U+FDFB (8), ㎒, ⑵, ﬃ, ß, Hangul."""
@@ -191,3 +199,11 @@ def test_empty_terms_are_left_to_the_caller() -> None:
     """White space or marks only: the key is empty and each caller refuses with its code."""
     assert term("  \u0301 ", field="q") == ("\u0301", "")
     assert tidy("  \u0301 ") == "\u0301"
+
+
+def test_no_code_point_folds_to_more_than_max_fold_growth() -> None:
+    """The bound ``clean`` relies on to skip folding short values, checked over all of Unicode
+    (folding works code point by code point before white space collapses, so a string grows
+    at most this many times)."""
+    grows = ((len(fold(f"a{chr(c)}a")) - 2, c) for c in range(0x110000) if chr(c) not in " \t")
+    assert max(grows) == (MAX_FOLD_GROWTH, 0xFDFA)
