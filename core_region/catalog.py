@@ -231,6 +231,9 @@ def _prefixes_in(key: str, *lists: dict[str, list[str]]) -> Iterator[str]:
     of ``key``, bounded by :data:`~shared.text.MAX_KEY_CHARS`."""
     for n in range(len(key) + 1):
         prefix = key[:n]
-        if not any(prefix in hot for hot in lists):
+        for hot in lists:
+            if prefix in hot:
+                break
+        else:
             return
         yield prefix

@@ -49,11 +49,14 @@ from shared.folding import fold, tidy
 MAX_TERM_CHARS = 100
 """Longest display form of a term: a query, a logged search, an admin term, a corpus line."""
 
-MAX_KEY_CHARS = 2 * MAX_TERM_CHARS
-"""Longest folded key. Real names fold to about their own length (the longest key of the
-shipped corpus has 79 characters; a Hangul syllable decomposes to 2-3 jamo): twice the
-display limit refuses no name anyone searches for, and bounds the per-prefix work of the
-core's hot lists (:mod:`core_region.catalog`, :func:`shared.snapshot.hot_lists`)."""
+MAX_KEY_CHARS = MAX_TERM_CHARS
+"""Longest folded key: no longer than the longest display form. Real names fold to about their
+own length (the longest key of the shipped corpus has 79 characters, 2 more than its display
+form). The core's work per change, and the size of the delta it publishes, grow with the
+number of hot prefixes of a key times its length (every prefix of 80 keys sharing a long
+prefix is hot): this bound keeps both where 100 ASCII characters already put them (one
+change of such a key: 0.2 MB of delta in ASCII, 0.4 MB in a 2-byte script; with twice the
+bound, 0.8 and 1.5 MB)."""
 
 MAX_ID_CHARS = 128
 """Longest client-made search id."""

@@ -507,7 +507,7 @@ def test_stored_rows_the_door_refuses_are_not_served(caplog: pytest.LogCaptureFi
 
 
 def test_keys_at_the_limit_sharing_a_long_prefix_stay_exact_through_500_changes() -> None:
-    """80 keys of MAX_KEY_CHARS characters share 197: every prefix of the shared part is hot.
+    """80 keys of MAX_KEY_CHARS characters share all but 3: every prefix of the shared part is hot.
     500 changes walk only those prefixes (bounded by the key limit) and stay exact."""
     stem = fold("\ufdfa" * 11)[: MAX_KEY_CHARS - 3]
     rows = long_rows(80, stem)

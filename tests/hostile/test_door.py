@@ -93,8 +93,8 @@ async def test_expanding_searches_are_refused_and_the_core_keeps_compacting(
 ) -> None:
     """80 searches of "\\ufdfa" × 98 + 2 characters (1,766 once folded) used to be answered
     200 and then kill every compaction and every restart of the core. Now each is refused
-    with key_too_long; the largest keys the door admits (200 folded characters, all sharing
-    198) are served, compaction still works, and a restarted core starts."""
+    with key_too_long; the largest keys the door admits (100 folded characters, all sharing
+    98) are served, compaction still works, and a restarted core starts."""
     env = {"LIGHTCONE_COMPACT_AFTER": str(COMPACT_AFTER), **FAST_LINK}
     core = start_core(tmp_path, corpus=SMALL_CORPUS, env=env)
     edge = start_edge(tmp_path, core.url, "syd", env=FAST_LINK)
@@ -104,9 +104,9 @@ async def test_expanding_searches_are_refused_and_the_core_keeps_compacting(
                 answer = await client.post("/search", json={"id": f"attack-{n}", "q": q})
                 assert answer.status_code == 400, answer.text
                 assert answer.json()["error"] == "key_too_long"
-            # At the limit: 11 expanders + 2 characters fold to exactly MAX_KEY_CHARS.
+            # At the limit: 5 expanders + 10 characters fold to exactly MAX_KEY_CHARS.
             for n in range(80):
-                q = EXPANDER * 11 + f"{n:02d}"
+                q = EXPANDER * 5 + f"xxxxxxxx{n:02d}"
                 assert len(fold(q)) == MAX_KEY_CHARS
                 answer = await client.post("/search", json={"id": f"edge-{n}", "q": q})
                 assert answer.status_code == 200, answer.text

@@ -158,9 +158,12 @@ def test_the_issue_s_expander_is_refused_by_its_key_not_its_display() -> None:
 
 
 def test_a_few_expanders_fit() -> None:
-    """Eleven U+FDFA fold to 198 characters: within the key limit."""
-    display, key = term("\ufdfa" * 11, field="q")
-    assert display == "\ufdfa" * 11 and len(key) == 198
+    """Five U+FDFA fold to 90 characters: within the key limit; six do not."""
+    display, key = term("\ufdfa" * 5, field="q")
+    assert display == "\ufdfa" * 5 and len(key) == 90
+    with pytest.raises(BadRequest) as info:
+        term("\ufdfa" * 6, field="q")
+    assert info.value.code == "key_too_long"
 
 
 def test_ascii_skips_the_fold_and_still_counts_right() -> None:
