@@ -83,11 +83,13 @@ class Service:
 
     async def suggest(self, q: str, limit: int, min_version: int | None = None) -> Answer:
         """Top completions of ``q``, as fresh as the flag (and ``min_version``) demand."""
-        self.check_query(q, limit)
         up = self.upstream
+        stale_ok = up.stale_ok("suggest")
+        if stale_ok and min_version is None:
+            return self.suggest_now(q, limit)  # nothing to wait for
+        self.check_query(q, limit)  # before any round trip
         if up.index is None:
             raise Unavailable("the edge has no data yet", code="not_ready")
-        stale_ok = up.stale_ok("suggest")
         try:
             if not stale_ok:
                 await up.sync(self.settings.strict_timeout_ms / 1000)
@@ -99,9 +101,13 @@ class Service:
         return self._answer(q, limit, stale_ok)
 
     def suggest_now(self, q: str, limit: int) -> Answer:
-        """The tolerant answer from the local index, with no wait (the hot path)."""
-        self.check_query(q, limit)
+        """The tolerant answer from the local index, with no wait (the hot path).
+
+        ``q`` and ``limit`` are checked (:meth:`check_query`) unless a prepared answer for them
+        exists: it was made only after they passed, against the same index.
+        """
         if self.upstream.index is None:
+            self.check_query(q, limit)
             raise Unavailable("the edge has no data yet", code="not_ready")
         return self._answer(q, limit, stale_ok=True)
 
@@ -114,6 +120,7 @@ class Service:
         key = (q, limit)  # by the text as typed: a hit costs no folding
         items = self._cache.get(key)
         if items is None:
+            self.check_query(q, limit)  # suggest() checked already; suggest_now() did not
             if len(self._cache) >= ANSWER_CACHE_ENTRIES:
                 self._cache.clear()
             entries = index.query(fold(q), limit)
