@@ -13,8 +13,8 @@ from starlette.routing import Route
 from core_region.hub import Hub
 from shared import roomtoken
 from shared.errors import BadRequest, NotFound
-from shared.folding import MAX_TERM_CHARS, fold, tidy
 from shared.http import check_bearer, json_body, timed
+from shared.text import term as text_term
 
 FEATURES = ("suggest", "cursors")
 MAX_WEIGHT = 2**53
@@ -28,12 +28,10 @@ def _hub(request: Request) -> Hub:
 
 
 def _term(request: Request) -> tuple[str, str]:
-    term = tidy(request.path_params["term"])
-    key = fold(term)
+    """The path's term as ``(key, display form)``, through the door (:func:`shared.text.term`)."""
+    term, key = text_term(request.path_params["term"], field="term", code="bad_term")
     if not key:
         raise BadRequest("term is empty after folding", code="bad_term")
-    if len(term) > MAX_TERM_CHARS:
-        raise BadRequest(f"term is longer than {MAX_TERM_CHARS} characters", code="bad_term")
     return key, term
 
 

@@ -8,19 +8,28 @@ publisher takes it (:meth:`Catalog.take_delta`).
 Hot lists are kept ``2 × depth`` deep so that most removals need no rescan: a list is the
 exact top-N of its prefix for some N; a change removes the key and re-inserts it only where
 it beats the last kept key; a list that falls under ``depth`` is rebuilt from the sorted keys.
+
+Work per change is bounded by the key: the prefixes with hot lists are closed under taking
+prefixes (a prefix has at least the completions of any longer one), so a change walks its
+key's prefixes from the shortest and stops at the first without a list: at most
+:data:`~shared.text.MAX_KEY_CHARS` + 1 lists, each looked up by one slice of the key.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sortedcontainers import SortedList
 
 from shared.protocol import Delta, TermChange
 from shared.snapshot import Entry, hot_lists, rank
+from shared.text import MAX_KEY_CHARS, is_text
+
+logger = logging.getLogger(__name__)
 
 _END = "\U0010ffff"
 
@@ -55,6 +64,8 @@ class Rules:
     def serve(self, row: TermRow) -> Entry | None:
         if row.blocked or (row.base_weight <= 0 and not self._searched_enough(row)):
             return None
+        if not admissible(row):
+            return None
         return Entry(row.key, row.term, row.base_weight + row.searches * self.search_boost)
 
     def _searched_enough(self, row: TermRow) -> bool:
@@ -64,6 +75,13 @@ class Rules:
         """A term stored only because it was searched, and never served: pruning may delete
         it once none of its searches is left (its searches could yet have made it served)."""
         return row.base_weight <= 0 and not row.blocked and not self._searched_enough(row)
+
+
+def admissible(row: TermRow) -> bool:
+    """Whether ``row`` passes today's door (:mod:`shared.text`): its key within
+    :data:`~shared.text.MAX_KEY_CHARS`, key and display form text. Rows stored before the door
+    existed may not; they stay stored but are never served (the core logs them at start)."""
+    return len(row.key) <= MAX_KEY_CHARS and is_text(row.key) and is_text(row.term)
 
 
 class Catalog:
@@ -84,10 +102,20 @@ class Catalog:
         self.version = version
         self.published = version
         self._entries: dict[str, Entry] = {}
+        refused = 0
         for row in rows:
             entry = rules.serve(row)
             if entry is not None:
                 self._entries[entry.key] = entry
+            elif not admissible(row):
+                refused += 1
+        if refused:
+            logger.warning(
+                "%d stored terms are not served: their key is over %d characters or not text "
+                "(written before that was refused)",
+                refused,
+                MAX_KEY_CHARS,
+            )
         self._keys: SortedList = SortedList(self._entries)
         self._hot: dict[str, list[str]] = {}
         self._sent: dict[str, list[str]] = {}
@@ -131,11 +159,8 @@ class Catalog:
         self._rehot(key, entry)
 
     def _rehot(self, key: str, entry: Entry | None) -> None:
-        for n in range(len(key) + 1):
-            prefix = key[:n]
-            top = self._hot.get(prefix)
-            if top is None:
-                continue
+        for prefix in _prefixes_in(key, self._hot):
+            top = self._hot[prefix]
             if key in top:
                 top.remove(key)
             if entry is not None and top and rank(entry) < rank(self._entries[top[-1]]):
@@ -197,8 +222,10 @@ class Catalog:
         # The lists were ranked at ``version``; every prefix a later change touched is rebuilt
         # from the head and resent. That includes prefixes hot only before the rebase: edges
         # may hold lists for them from deltas published meanwhile, so they stay maintained.
-        touched = {key[:n] for _, key in later for n in range(len(key) + 1)}
-        for prefix in touched & (set(old) | set(hot)):
+        # Both sets of lists are prefix-closed, so is their union: each changed key walks only
+        # its prefixes that have a list (see the module docstring).
+        touched = {p for key in {k for _, k in later} for p in _prefixes_in(key, old, hot)}
+        for prefix in touched:
             self._hot[prefix] = self._scan(prefix)
             self._sent.pop(prefix, None)
             self._dirty.add(prefix)
@@ -208,3 +235,17 @@ class Catalog:
     def changes_since_rebase(self) -> int:
         """Term changes applied since the hot lists were last installed (drives compaction)."""
         return len(self._history)
+
+
+def _prefixes_in(key: str, *lists: dict[str, list[str]]) -> Iterator[str]:
+    """The prefixes of ``key`` that have a list in any of ``lists`` (each prefix-closed),
+    shortest first. The walk stops at the first prefix without one, so it costs the hot depth
+    of ``key``, bounded by :data:`~shared.text.MAX_KEY_CHARS`."""
+    for n in range(len(key) + 1):
+        prefix = key[:n]
+        for hot in lists:
+            if prefix in hot:
+                break
+        else:
+            return
+        yield prefix

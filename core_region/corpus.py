@@ -1,9 +1,10 @@
 """Reading a corpus: UTF-8 lines of ``term<TAB>weight``, optionally gzip-compressed.
 
 Policy: the load is **refused** if any line is bad, and the error lists the first bad lines
-with their numbers and reasons; nothing is skipped or mangled silently. Blank lines and lines
-starting with ``#`` are ignored. Terms that fold to the same key are one term: the heaviest
-display form wins (the first one on equal weights).
+with their numbers and reasons; nothing is skipped or mangled silently. A term passes the same
+door as every term from outside (:func:`shared.text.term`: text, display and key limits).
+Blank lines and lines starting with ``#`` are ignored. Terms that fold to the same key are one
+term: the heaviest display form wins (the first one on equal weights).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from shared.folding import MAX_TERM_CHARS, fold, tidy
+from shared.errors import BadRequest
+from shared.text import term as text_term
 
 MAX_WEIGHT = 2**53
 _SHOWN = 10
@@ -91,12 +93,13 @@ def _line(line: bytes) -> tuple[str, str, int] | None:
     parts = text.split("\t")
     if len(parts) != 2:
         raise ValueError(f"expected 'term<TAB>weight', got {len(parts)} field(s)")
-    term, weight_text = tidy(parts[0]), parts[1].strip()
-    key = fold(term)
+    try:
+        term, key = text_term(parts[0], field="term", code="bad_term")
+    except BadRequest as exc:
+        raise ValueError(exc.message) from None
+    weight_text = parts[1].strip()
     if not key:
         raise ValueError("empty term")
-    if len(term) > MAX_TERM_CHARS:
-        raise ValueError(f"term longer than {MAX_TERM_CHARS} characters")
     if not weight_text.isascii() or not weight_text.isdigit():
         raise ValueError(f"weight {weight_text!r} is not a whole number")
     weight = int(weight_text)

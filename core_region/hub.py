@@ -30,8 +30,7 @@ from core_region.rooms import Out as RoomsOut, RoomDirectory
 from core_region.store import LoggedSearch, Store
 from core_region.stream import Stream
 from shared import snapshot
-from shared.errors import CloseCode
-from shared.folding import MAX_TERM_CHARS, fold, tidy
+from shared.errors import BadRequest, CloseCode
 from shared.protocol import (
     ACK_ID_CONFLICT,
     ACK_INVALID,
@@ -53,6 +52,7 @@ from shared.protocol import (
     encode,
 )
 from shared.tasks import spawn
+from shared.text import MAX_ID_CHARS, clean, term as text_term
 
 logger = logging.getLogger(__name__)
 
@@ -334,9 +334,12 @@ class Hub:
         acks: list[AckItem] = []
         valid: list[LoggedSearch] = []
         for item in batch.searches:
-            term = tidy(item.q)
-            key = fold(term)
-            if not key or len(term) > MAX_TERM_CHARS or not item.id or len(item.id) > 128:
+            try:  # the same door as at the edge: a core trusts no edge's checks
+                clean(item.id, field="id", max_chars=MAX_ID_CHARS)
+                term, key = text_term(item.q, field="q")
+            except BadRequest:
+                term = key = ""
+            if not key or not item.id:
                 acks.append(AckItem(item.id, None, ACK_INVALID))
             else:
                 source = item.source if len(item.source) <= MAX_SOURCE_CHARS else ""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import Upstream
 from shared.errors import BadRequest, Unavailable
-from shared.folding import fold, tidy
+from shared.folding import fold
 from shared.protocol import (
     Item,
     PreparedItems,
@@ -25,9 +25,7 @@ from shared.protocol import (
     suggestions_json,
     suggestions_msgpack,
 )
-
-MAX_ID_CHARS = 128
-
+from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
 
 ANSWER_CACHE_ENTRIES = 10_000
 """Prepared answers kept per index version (the cache empties when it fills or data changes)."""
@@ -68,11 +66,15 @@ class Service:
         self._cached_version = -1
 
     def check_query(self, q: str, limit: int) -> None:
-        if len(q) > self.settings.max_query_chars:
-            raise BadRequest(
-                f"query is longer than {self.settings.max_query_chars} characters",
-                code="query_too_long",
-            )
+        """Refuse a query that is not text, over ``LIGHTCONE_MAX_QUERY_CHARS``, folds over
+        :data:`~shared.text.MAX_KEY_CHARS`, or asks for a ``limit`` out of range."""
+        clean(
+            q,
+            field="q",
+            max_chars=self.settings.max_query_chars,
+            max_key_chars=MAX_KEY_CHARS,
+            code="query_too_long",
+        )
         index = self.upstream.index
         # Hot lists are as deep as the core's max limit: never promise more than they hold.
         most = min(self.settings.max_limit, index.depth) if index else self.settings.max_limit
@@ -81,11 +83,13 @@ class Service:
 
     async def suggest(self, q: str, limit: int, min_version: int | None = None) -> Answer:
         """Top completions of ``q``, as fresh as the flag (and ``min_version``) demand."""
-        self.check_query(q, limit)
         up = self.upstream
+        stale_ok = up.stale_ok("suggest")
+        if stale_ok and min_version is None:
+            return self.suggest_now(q, limit)  # nothing to wait for
+        self.check_query(q, limit)  # before any round trip
         if up.index is None:
             raise Unavailable("the edge has no data yet", code="not_ready")
-        stale_ok = up.stale_ok("suggest")
         try:
             if not stale_ok:
                 await up.sync(self.settings.strict_timeout_ms / 1000)
@@ -97,9 +101,13 @@ class Service:
         return self._answer(q, limit, stale_ok)
 
     def suggest_now(self, q: str, limit: int) -> Answer:
-        """The tolerant answer from the local index, with no wait (the hot path)."""
-        self.check_query(q, limit)
+        """The tolerant answer from the local index, with no wait (the hot path).
+
+        ``q`` and ``limit`` are checked (:meth:`check_query`) unless a prepared answer for them
+        exists: it was made only after they passed, against the same index.
+        """
         if self.upstream.index is None:
+            self.check_query(q, limit)
             raise Unavailable("the edge has no data yet", code="not_ready")
         return self._answer(q, limit, stale_ok=True)
 
@@ -112,6 +120,7 @@ class Service:
         key = (q, limit)  # by the text as typed: a hit costs no folding
         items = self._cache.get(key)
         if items is None:
+            self.check_query(q, limit)  # suggest() checked already; suggest_now() did not
             if len(self._cache) >= ANSWER_CACHE_ENTRIES:
                 self._cache.clear()
             entries = index.query(fold(q), limit)
@@ -154,17 +163,16 @@ class Service:
         Raises:
             Conflict: ``search_id`` was used before for another ``q`` (409 ``id_conflict``).
         """
-        if not 1 <= len(search_id) <= MAX_ID_CHARS:
+        clean(search_id, field="id", max_chars=MAX_ID_CHARS, code="bad_id")
+        if not search_id:
             raise BadRequest(f"id must be 1..{MAX_ID_CHARS} characters", code="bad_id")
-        if len(q) > self.settings.max_query_chars:
-            raise BadRequest(
-                f"query is longer than {self.settings.max_query_chars} characters",
-                code="query_too_long",
-            )
-        if not fold(q):
+        display, key = term(
+            q, field="q", max_chars=self.settings.max_query_chars, code="query_too_long"
+        )
+        if not key:
             raise BadRequest("query is empty", code="empty_query")
         up = self.upstream
-        if not up.outbox.add(SearchItem(search_id, tidy(q), source)):
+        if not up.outbox.add(SearchItem(search_id, display, source)):
             up.metrics.outbox_rejected.inc()
             raise Unavailable(
                 f"the outbox is full ({up.outbox.capacity} searches wait for the core)",

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from shared import roomtoken
 from shared.config import positive as _positive, setting
-from shared.folding import MAX_TERM_CHARS
 from shared.origins import OriginPolicy
+from shared.text import MAX_TERM_CHARS
 
 ROOM_AUTH_MODES = ("off", "token")
 

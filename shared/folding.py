@@ -2,14 +2,15 @@
 
 Both tiers fold with this function: the core when it builds the index keys, the edge when
 it reads a query. "São Paulo", "SAO  PAULO" and "sao paulo" all fold to ``"sao paulo"``.
+
+Text from outside reaches these functions only through :mod:`shared.text` (the door), which
+bounds its length first: NFKD can turn one character into 18, so folding is linear in the
+input but not bounded by the display limit alone (the door also bounds the folded key).
 """
 
 from __future__ import annotations
 
 import unicodedata
-
-MAX_TERM_CHARS = 100
-"""Longest term (display form) anywhere: corpus lines, admin writes, logged searches, queries."""
 
 # Latin letters that carry no combining mark in Unicode, so NFKD leaves them alone.
 _EXTRA = str.maketrans(

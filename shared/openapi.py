@@ -179,7 +179,7 @@ def _room_token() -> tuple[Schema, Schema, dict[int, str]]:
 def edge(settings: EdgeSettings) -> dict[str, Any]:
     """The edge's HTTP API (docs/protocol.md §2), bounds from ``settings``."""
     from edge_node.replay import METHODS
-    from edge_node.service import MAX_ID_CHARS
+    from shared.text import MAX_ID_CHARS
 
     q = {"type": "string", "maxLength": settings.max_query_chars}
     item = _obj({"term": {"type": "string"}, "weight": {"type": "integer"}})
@@ -331,7 +331,7 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
 def core(settings: CoreSettings) -> dict[str, Any]:
     """The core's HTTP API (docs/protocol.md §8); ``/admin`` needs the bearer token."""
     from core_region.admin import MAX_BODY_BYTES, MAX_WEIGHT
-    from shared.folding import MAX_TERM_CHARS
+    from shared.text import MAX_TERM_CHARS
 
     secured: dict[str, Any] = {"security": [{"bearer": []}]}
     token_body, token_answer, token_errors = _room_token()

@@ -17,8 +17,10 @@ frames, the default, and the only one on the link) and JSON (text frames, for br
 ``msgpack`` is imported nowhere else, so the format changes here or nowhere.
 
 Decoding checks every field against the dataclass annotations (ints are ints, not bools;
-floats are finite; ``X | None`` may be absent only where the field has a default) and raises
-:class:`~shared.errors.ProtocolError` otherwise, so handlers only ever see well-typed messages.
+floats are finite; ``X | None`` may be absent only where the field has a default; every string,
+map keys included, is text by :func:`shared.text.is_text`) and raises
+:class:`~shared.errors.ProtocolError` otherwise, so handlers only ever see well-typed messages
+and nothing decoded can fail to encode again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any, ClassVar, Union
 import msgpack  # type: ignore[import-untyped]
 
 from shared.errors import ProtocolError
+from shared.text import is_text, not_text_message
 
 RequestId = str | int
 """A client's request id, echoed in the answer."""
@@ -732,10 +735,16 @@ def from_wire(raw: Any) -> Message:
     try:
         return typing.cast(Message, _build(cls, raw, str(tag), skip="type"))
     except ProtocolError as exc:
-        request_id = raw.get("id")
-        if isinstance(request_id, str | int) and not isinstance(request_id, bool):
-            exc.request_id = request_id
+        exc.request_id = _echoable(raw.get("id"))
         raise
+
+
+def _echoable(request_id: Any) -> RequestId | None:
+    """``request_id`` if it is a valid :data:`RequestId` (so the error that echoes it can be
+    encoded in either codec), else ``None``."""
+    if isinstance(request_id, str):
+        return request_id if is_text(request_id) else None
+    return request_id if _is_int64(request_id) else None
 
 
 def _build(cls: type[Any], raw: dict[str, Any], path: str, skip: str | None = None) -> Any:
@@ -817,11 +826,13 @@ def _checker(tp: Any) -> Checker:
 
         def union(value: Any, path: str) -> Any:
             for quick, check in options:
-                if quick is None or quick(value):
+                if quick is None:
                     try:
                         return check(value, path)
                     except ProtocolError:
                         continue
+                if quick(value):  # exact for scalars: its check decides (e.g. bad_text)
+                    return check(value, path)
             return wrong(value, path)
 
         return union
@@ -841,6 +852,9 @@ def _checker(tp: Any) -> Checker:
         def a_dict(value: Any, path: str) -> Any:
             if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
                 return wrong(value, path)
+            for k in value:
+                if not is_text(k):
+                    raise _not_text(f"{path} key", k)
             return {k: value_check(v, f"{path}.{k}") for k, v in value.items()}
 
         return a_dict
@@ -851,6 +865,16 @@ def _checker(tp: Any) -> Checker:
             return _build(cls, value, path) if isinstance(value, dict) else wrong(value, path)
 
         return a_dataclass
+    if tp is str:
+
+        def text(value: Any, path: str) -> Any:
+            if not isinstance(value, str):
+                return wrong(value, path)
+            if value.isascii() and value.isprintable() or is_text(value):  # ASCII: no call
+                return value
+            raise _not_text(path, value)
+
+        return text
     quick = _quick(tp)
     if quick is None:
         raise TypeError(f"no wire check for {tp!r}")  # a programming error in this module
@@ -868,14 +892,20 @@ def _quick(tp: Any) -> Callable[[Any], bool] | None:
     if tp is bool:
         return lambda v: isinstance(v, bool)
     if tp is int:
-        return lambda v: (
-            isinstance(v, int) and not isinstance(v, bool) and _INT_MIN <= v <= _INT_MAX
-        )
+        return _is_int64
     if tp is float:
         return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
     if tp is str or tp is bytes:
         return lambda v: isinstance(v, tp)
     return None
+
+
+def _is_int64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and _INT_MIN <= value <= _INT_MAX
+
+
+def _not_text(path: str, value: str) -> ProtocolError:
+    return ProtocolError(not_text_message(path, value), code="bad_text")
 
 
 def _wrong(path: str, tp: Any, value: Any) -> ProtocolError:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import heapq
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import marisa_trie
@@ -64,6 +64,10 @@ def rank(entry: Entry) -> tuple[int, str]:
 def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[str, list[str]]:
     """Top ``depth`` keys of every prefix with more than ``threshold`` completions.
 
+    A walk of the implicit trie of the sorted keys, with an explicit stack rather than
+    recursion: a prefix shared by many keys is one level per character, and keys are only
+    bounded by :data:`shared.text.MAX_KEY_CHARS` (rows stored before that bound may be longer).
+
     Args:
         entries: served entries sorted by key.
         threshold: a prefix is hot when it has more completions than this.
@@ -75,30 +79,47 @@ def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[s
     keys = [e.key for e in entries]
     result: dict[str, list[str]] = {}
 
-    def ranked(indices: list[int]) -> list[int]:
+    def ranked(indices: Iterable[int]) -> list[int]:
         return heapq.nsmallest(depth, indices, key=lambda i: (-entries[i].weight, i))
 
-    def visit(prefix: str, lo: int, hi: int) -> list[int]:
+    # A frame is a hot prefix being visited: its keys are keys[lo:hi], ``next`` the first key
+    # of its next child, ``top`` the best indices found so far (its own key, children's tops).
+    stack: list[_Frame] = []
+
+    def enter(prefix: str, lo: int, hi: int) -> list[int] | None:
+        """Visit ``prefix``: the top of a cold prefix at once, or ``None`` (frame pushed)."""
         if hi - lo <= threshold:
-            return ranked(list(range(lo, hi)))
-        candidates: list[int] = []
-        i = lo
-        if keys[i] == prefix:
-            candidates.append(i)
-            i += 1
-        while i < hi:
-            child = prefix + keys[i][len(prefix)]
-            size = len(child)
-            j = bisect.bisect_right(keys, child, i, hi, key=lambda k: k[:size])
-            candidates += visit(child, i, j)
-            i = j
-        top = ranked(candidates)
-        result[prefix] = [keys[t] for t in top]
-        return top
+            return ranked(range(lo, hi))
+        own = [lo] if keys[lo] == prefix else []
+        stack.append(_Frame(prefix, lo + len(own), hi, own))
+        return None
 
     if keys:
-        visit("", 0, len(keys))
+        enter("", 0, len(keys))
+    while stack:
+        frame = stack[-1]
+        if frame.next < frame.hi:
+            lo, size = frame.next, len(frame.prefix) + 1
+            child = keys[lo][:size]
+            frame.next = bisect.bisect_right(keys, child, lo, frame.hi, key=lambda k: k[:size])
+            top = enter(child, lo, frame.next)
+            if top is not None:
+                frame.top += top
+            continue
+        stack.pop()
+        best = ranked(frame.top)
+        result[frame.prefix] = [keys[t] for t in best]
+        if stack:
+            stack[-1].top += best
     return result
+
+
+@dataclass(slots=True)
+class _Frame:
+    prefix: str
+    next: int
+    hi: int
+    top: list[int]
 
 
 def build(

@@ -73,6 +73,9 @@ def test_upsert_then_delete_advances_the_version(client: TestClient) -> None:
         ("PUT", "/admin/terms/x", {}, 400, "bad_weight"),
         ("PUT", "/admin/terms/%CC%81", {"weight": 1}, 400, "bad_term"),
         ("PUT", "/admin/terms/" + "a" * 101, {"weight": 1}, 400, "bad_term"),
+        ("PUT", "/admin/terms/a%00b", {"weight": 1}, 400, "bad_text"),
+        ("GET", "/admin/terms/%E2%80%AEnodnol", None, 400, "bad_text"),
+        ("PUT", "/admin/terms/" + "%EF%B7%BA" * 12, {"weight": 1}, 400, "key_too_long"),
         ("PUT", "/admin/flags/suggest", {"stale_ok": "no"}, 400, "bad_flag"),
         ("PUT", "/admin/flags/typing", {"stale_ok": True}, 404, "not_found"),
         ("GET", "/admin/terms/nowhere", None, 404, "unknown_term"),
@@ -93,6 +96,18 @@ def test_admin_body_must_be_small_json(client: TestClient) -> None:
     assert client.put("/admin/terms/x", content=b"[1]").json()["error"] == "bad_json"
     big = client.put("/admin/terms/x", content=b"{" + b" " * 5000 + b"}")
     assert big.status_code == 413
+
+
+@pytest.mark.parametrize("path", ["/admin/terms/x", "/admin/flags/suggest"])
+def test_deeply_nested_admin_bodies_are_bad_json_not_500(client: TestClient, path: str) -> None:
+    """Nesting deeper than the JSON parser recurses is a 400 with a JSON body."""
+    for depth in (20, 2000):
+        response = client.put(path, content=b'{"weight": ' + b"[" * depth + b"]" * depth + b"}")
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "bad_json"
+    surrogate = client.put(path, content=b'{"weight": 1, "stale_ok": true, "x": "\\udfff"}')
+    assert (surrogate.status_code, surrogate.json()["error"]) == (400, "bad_text")
+    assert client.get("/healthz").status_code == 200
 
 
 def test_flags_persist_across_restarts(tmp_path: Path) -> None:

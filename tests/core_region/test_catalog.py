@@ -15,8 +15,10 @@ from core_region.catalog import Catalog, Rules, TermRow
 from core_region.stream import Stream
 from edge_node.index import SuggestIndex
 from shared import snapshot
+from shared.folding import fold
 from shared.protocol import Delta, Snapshot, TermChange, decode, encode
 from shared.snapshot import Entry
+from shared.text import MAX_KEY_CHARS
 
 RULES = Rules(search_boost=3, min_searches=2)
 
@@ -483,3 +485,62 @@ def test_edges_stay_exact_across_rebases_with_concurrent_changes(
     entries = served(model)
     check_index(edge_from(stream), entries, depth)
     check_index(old_edge, entries, depth)
+
+
+# --- long keys sharing long prefixes (issue 9, finding 1) --------------------------------------
+
+
+def long_rows(count: int, stem: str, weight: int = 1) -> list[TermRow]:
+    return [row(f"{stem} {n:02d}", weight + n) for n in range(count)]
+
+
+def test_stored_rows_the_door_refuses_are_not_served(caplog: pytest.LogCaptureFixture) -> None:
+    """A database written before the key limit (80 keys of 1,767 characters) still loads: those
+    rows are not served, the rest is, and the start-up logs how many were left out."""
+    too_long = long_rows(80, fold("\ufdfa" * 98))
+    not_text = [row("bad\x00key", 5), TermRow("fine", "Fi\u202ene", 5, 0, False)]
+    catalog = installed([*too_long, *not_text, row("ok", 3)], threshold=64, depth=20)
+    assert [e.key for e in catalog.entries()] == ["ok"]
+    assert "82 stored terms are not served" in caplog.text
+    catalog.apply([row(too_long[0].key, 99)], 2)  # a change to such a row serves nothing
+    assert catalog.get(too_long[0].key) is None
+
+
+def test_keys_at_the_limit_sharing_a_long_prefix_stay_exact_through_500_changes() -> None:
+    """80 keys of MAX_KEY_CHARS characters share all but 3: every prefix of the shared part is hot.
+    500 changes walk only those prefixes (bounded by the key limit) and stay exact."""
+    stem = fold("\ufdfa" * 11)[: MAX_KEY_CHARS - 3]
+    rows = long_rows(80, stem)
+    model = {r.key: r for r in rows}
+    catalog = installed(rows, threshold=64, depth=20)
+    edge = {p: top[:20] for p, top in catalog.compute_hot(catalog.entries()).items()}
+    assert len(edge) == MAX_KEY_CHARS - 1  # "" .. stem + " "
+    for version in range(2, 502):
+        changed = rows[version % 80]
+        model[changed.key] = row(changed.key, version * 7 % 1000)
+        catalog.apply([model[changed.key]], version)
+        if version % 50 == 0:
+            delta = catalog.take_delta()
+            assert delta is not None
+            edge.update(delta.hot)
+    entries = served(model)
+    assert all(top == brute_keys(entries, prefix, 20) for prefix, top in edge.items())
+
+
+def test_install_hot_after_100_changes_to_long_keys_touches_only_hot_prefixes() -> None:
+    """A rebase with 100 later changes to such keys rebuilds each hot prefix once (it used to
+    materialise every prefix of every change: 340 MB for 100 changes of 1,800 characters)."""
+    stem = fold("\ufdfa" * 11)[: MAX_KEY_CHARS - 3]
+    rows = long_rows(80, stem)
+    catalog = installed(rows, threshold=64, depth=20)
+    hot, _ = snapshot_of(catalog)
+    for version in range(2, 102):
+        catalog.apply([row(rows[version % 80].key, 5000 + version)], version)
+    catalog.install_hot(hot, 1)
+    delta = catalog.take_delta()
+    assert delta is not None
+    model = {r.key: r for r in rows}
+    model.update({rows[v % 80].key: row(rows[v % 80].key, 5000 + v) for v in range(2, 102)})
+    entries = served(model)
+    assert set(delta.hot) == set(hot)
+    assert all(top == brute_keys(entries, p, 20) for p, top in delta.hot.items())

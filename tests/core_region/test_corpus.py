@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core_region.corpus import MAX_WEIGHT, CorpusError, load, parse
-from shared.folding import MAX_TERM_CHARS
+from shared.text import MAX_TERM_CHARS
 
 
 def lines(text: str) -> list[bytes]:
@@ -75,6 +75,12 @@ def test_equal_weight_duplicates_keep_the_first() -> None:
         (b"\xcc\x81\t5", "empty term"),  # only a combining accent
         (b"x" * (MAX_TERM_CHARS + 1) + b"\t5", f"longer than {MAX_TERM_CHARS} characters"),
         (b"Ly\xffon\t5", "not valid UTF-8"),
+        (b"Ly\xed\xbf\xbfon\t5", "not valid UTF-8"),  # an encoded lone surrogate
+        (b"Ly\x00on\t5", "not text: it contains U+0000"),
+        (b"Ly\x1b[2Jon\t5", "not text: it contains U+001B"),
+        (b"Lyon\xe2\x80\xa8Nice\t5", "not text: it contains U+2028"),
+        (b"\xe2\x80\xaeLyon\t5", "not text: it contains U+202E"),
+        (b"\xef\xb7\xba" * 6 + b"\t5", "folds to 108 characters, over the limit of 100"),
         (b"Lyon\t5\xc3", "not valid UTF-8"),
     ],
 )

@@ -66,3 +66,34 @@ def test_a_full_outbox_refuses_new_searches_and_counts_them() -> None:
         metrics = client.get("/metrics/").text
     assert "lightcone_outbox_rejected_total 1.0" in metrics
     assert "lightcone_outbox_depth 2.0" in metrics
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ('{"id": "\\udfff-1", "q": "paris"}', "bad_text"),
+        ('{"id": "s-1", "q": "\\udfff"}', "bad_text"),
+        ('{"id": "s-1", "q": "par\\u0000is"}', "bad_text"),
+        ('{"id": "s-1", "q": "' + "\\ufdfa" * 98 + 'ab"}', "key_too_long"),
+        ('{"id": "s-1", "q": ' + "[" * 2000 + "]" * 2000 + "}", "bad_json"),
+    ],
+)
+def test_search_refuses_what_is_not_text_with_a_json_400(
+    client: TestClient, body: str, code: str
+) -> None:
+    """A surrogate id, control characters, an expanding query, deep nesting: 400 with a code,
+    never a 500, and nothing reaches the outbox."""
+    response = client.post("/search", content=body.encode())
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == code
+    assert "lightcone_outbox_depth 0.0" in client.get("/metrics/").text
+
+
+@pytest.mark.parametrize(
+    ("q", "code"),
+    [("a\x00", "bad_text"), ("\u202eadmin", "bad_text"), ("\ufdfa" * 98 + "ab", "key_too_long")],
+)
+def test_suggest_refuses_what_is_not_text(client: TestClient, q: str, code: str) -> None:
+    """The query string passes the door before anything looks at the index."""
+    response = client.get("/suggest", params={"q": q})
+    assert response.status_code == 400 and response.json()["error"] == code

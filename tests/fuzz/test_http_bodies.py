@@ -115,14 +115,10 @@ def bodies(edge: TestClient, core: Node, tmp_path: Path) -> Iterator[dict[str, T
         control.portal.call(state.close)
 
 
-FINDING_11 = pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 finding 11: deep JSON nesting answers 500; fixed on branch i9-door",
-)
 ROUTES = [
-    pytest.param("edge", "POST", "/search", marks=FINDING_11),
-    pytest.param("core", "PUT", "/admin/flags/suggest", marks=FINDING_11),
-    pytest.param("core", "PUT", "/admin/terms/x", marks=FINDING_11),
+    pytest.param("edge", "POST", "/search"),
+    pytest.param("core", "PUT", "/admin/flags/suggest"),
+    pytest.param("core", "PUT", "/admin/terms/x"),
     pytest.param("control", "PUT", "/flags/suggest"),  # its 1 KiB bound is too small to nest
 ]
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from shared.errors import ProtocolError
+from shared.folding import fold
 from shared.protocol import pack, unpack
 from shared.snapshot import FORMAT, Entry, build, hot_lists, parse, rank
 
@@ -194,3 +195,39 @@ def test_parse_of_garbage_raises_protocol_error(blob: bytes) -> None:
     """Anything that is not a snapshot of this format is a ProtocolError."""
     with pytest.raises(ProtocolError):
         parse(blob)
+
+
+# --- long keys sharing a long prefix (issue 9, finding 1) ----------------------------------
+
+
+def test_hot_lists_of_80_keys_sharing_1800_characters_need_no_recursion() -> None:
+    """The fold of "\\ufdfa" × 98 and 80 distinct suffixes: every prefix of the shared part
+    is hot. The walk is iterative (it used to recurse once per character), exact, and fast."""
+    shared = fold("\ufdfa" * 98)
+    assert len(shared) == 1764
+    entries = sorted(
+        (Entry(f"{shared} {n:02d}", "t", n + 1) for n in range(80)), key=lambda e: e.key
+    )
+    with _watchdog(2.0):
+        hot = hot_lists(entries, threshold=64, depth=40)
+    ranked = [e.key for e in sorted(entries, key=lambda e: -e.weight)[:40]]
+    assert set(hot) == {f"{shared} "[:n] for n in range(len(shared) + 2)}  # 10 keys per digit
+    assert all(top == ranked for top in hot.values())
+
+
+def test_hot_lists_walk_a_chain_far_deeper_than_the_recursion_limit() -> None:
+    """No bound on key length is assumed by the walk itself: 5,000 shared characters."""
+    shared = "a" * 5_000
+    entries = [Entry(f"{shared}{n}", "t", n) for n in range(4)]
+    with _watchdog(10.0):
+        hot = hot_lists(entries, threshold=2, depth=2)
+    assert hot[shared] == [f"{shared}3", f"{shared}2"] and len(hot) == len(shared) + 1
+
+
+def test_hot_lists_with_long_keys_equal_brute_force() -> None:
+    """Long shared prefixes with branches at several depths: still exactly brute force."""
+    stem = "x" * 150
+    keys = [stem + tail for tail in ("", "a", "ab", "abc", "b", "ba", "bb")]
+    keys += ["y" * 120 + str(n) for n in range(5)]
+    entries = sorted((Entry(k, "t", len(k) % 7 + 1) for k in keys), key=lambda e: e.key)
+    assert hot_lists(entries, threshold=2, depth=3) == brute_hot(entries, 2, 3)
