@@ -31,6 +31,10 @@ from shared.protocol import (
 from tests.helpers.nodes import SMALL_CORPUS
 
 BAD = "bad\udfff"  # a lone surrogate: no codec can carry it
+POISON_ROW = TermRow("poison", "Poison", 2**70, 0, False)
+"""A row the catalog serves (the text door admits it) whose weight no codec can carry: past
+int64, where msgpack and the snapshot's weight array stop. The door keeps surrogates out of
+the catalog, so this is the member of the class that remains."""
 
 
 @pytest.fixture
@@ -75,7 +79,7 @@ async def test_a_delta_drops_an_unencodable_change_alone(hub: Hub) -> None:
     peer = hub.connect("edge-1", "syd", -1, hub.epoch)
     drained(peer)
     version = hub.catalog.version + 1
-    rows = [TermRow(BAD, BAD, 10**9, 0, False), TermRow("fine", "Fine", 10**9, 0, False)]
+    rows = [POISON_ROW, TermRow("fine", "Fine", 10**9, 0, False)]
     hub.catalog.apply(rows, version)
     hub.publish()
     (delta,) = drained(peer)
@@ -85,7 +89,7 @@ async def test_a_delta_drops_an_unencodable_change_alone(hub: Hub) -> None:
 
 
 async def test_a_snapshot_is_built_without_an_unencodable_entry(hub: Hub) -> None:
-    rows = [TermRow(BAD, BAD, 10**9, 0, False), TermRow("fine", "Fine", 10**9, 0, False)]
+    rows = [POISON_ROW, TermRow("fine", "Fine", 10**9, 0, False)]
     hub.catalog.apply(rows, hub.catalog.version + 1)
     await hub.rebase()  # used to raise: every compaction failed
     peer = hub.connect("edge-1", "syd", -1, hub.epoch)

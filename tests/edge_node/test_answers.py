@@ -150,7 +150,7 @@ def test_an_invalid_room_is_not_echoed(client: TestClient) -> None:
         ws.send_text(join)
         answer = decode_json(ws.receive_text())
         assert isinstance(answer, Error)
-        assert (answer.code, answer.id, answer.room) == ("bad_room", "j", None)
+        assert (answer.code, answer.id, answer.room) == ("bad_text", "j", None)
         ws.send_text(encode_json(Join("x" * 65, "Ada", "#1a2b3c", id="k")))
         answer = decode_json(ws.receive_text())
     assert isinstance(answer, Error) and (answer.id, answer.room) == ("k", None)

@@ -21,6 +21,8 @@ from shared.errors import ProtocolError
 from shared.protocol import (
     AckItem,
     Error,
+    Join,
+    Leave,
     Message,
     Ping,
     Pong,
@@ -44,7 +46,9 @@ MORE = [
     Pong(id="p-1"),
     Suggest(id="s-1", q="a"),
     Suggestions("s-1", [], 1, 0, "tolerant", False, "ams"),
-    Error("e-1", "bad_text", "no"),
+    Error("e-1", "bad_text", "no", room="lobby"),
+    Join("lobby", "Ada", "#1a2b3c", session="s", token="t.t.t", id="j-1"),
+    Leave("lobby", id="l-1"),
     SearchAcks([AckItem("a", None, "refused")]),
 ]
 
