@@ -9,7 +9,6 @@ from pathlib import Path
 
 from prometheus_client import make_asgi_app
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -27,7 +26,7 @@ from shared import openapi
 from shared.config import resolve_token
 from shared.errors import BadRequest, Unavailable
 from shared.http import EXCEPTION_HANDLERS, json_body, timed
-from shared.limits import ClientRate, HttpRateLimit, ListenerBudgets
+from shared.limits import ClientRate, ListenerBudgets
 from shared.origins import host_name, is_loopback_name
 from shared.ratelimit import BucketTable
 from shared.tasks import spawn, stop
@@ -38,9 +37,24 @@ logger = logging.getLogger(__name__)
 def create_app(settings: EdgeSettings) -> Starlette:
     metrics = EdgeMetrics(settings.region)
     token = resolve_token(settings.link_token, env="LIGHTCONE_LINK_TOKEN", host=settings.host)
+    # The per-client HTTP rate (LIGHTCONE_HTTP_RATE) guards /suggest and /search, checked in
+    # the endpoints (no middleware layer on the hot path); the websocket has its own rate.
+    rate = ClientRate(
+        BucketTable(settings.http_rate, settings.http_burst),
+        metrics.listener,
+        trusted_header=settings.trust_client_ip_header,
+    )
     routes = [
-        Route("/suggest", timed(metrics.requests, "/suggest")(suggest), methods=["GET"]),
-        Route("/search", timed(metrics.requests, "/search")(search), methods=["POST"]),
+        Route(
+            "/suggest",
+            timed(metrics.requests, "/suggest")(rate.guard("/suggest", suggest)),
+            methods=["GET"],
+        ),
+        Route(
+            "/search",
+            timed(metrics.requests, "/search")(rate.guard("/search", search)),
+            methods=["POST"],
+        ),
         Route("/", page),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         Route("/status", status),
@@ -68,18 +82,7 @@ def create_app(settings: EdgeSettings) -> Starlette:
         finally:
             await stop(*tasks)
 
-    rate = ClientRate(
-        BucketTable(settings.http_rate, settings.http_burst),
-        metrics.listener,
-        trusted_header=settings.trust_client_ip_header,
-    )
-    rate_limit = Middleware(HttpRateLimit, rate=rate, routes=RATE_LIMITED_ROUTES)
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[rate_limit],
-    )
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.origin_policy = settings.origin_policy()
@@ -93,10 +96,6 @@ def create_app(settings: EdgeSettings) -> Starlette:
     )
     app.state.sources = Sources(token, settings.trust_client_ip_header)
     return app
-
-
-RATE_LIMITED_ROUTES = ("/suggest", "/search")
-"""HTTP routes under the per-client rate (LIGHTCONE_HTTP_RATE); the websocket has its own."""
 
 
 def _int_param(request: Request, name: str, default: int | None) -> int | None:

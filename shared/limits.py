@@ -25,10 +25,12 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import LightconeError, RateLimited, Unavailable
+from shared.http import Endpoint
 from shared.ratelimit import BucketTable
 
 SERVER_FULL = Unavailable("the server is at its connection limit", code="server_full")
@@ -204,8 +206,9 @@ class ClientRate:
     over the rate they are answered 429 ``rate_limited`` with ``Retry-After`` (whole
     seconds until the next token, at least 1), counted by route.
 
-    Applied to path prefixes by :class:`HttpRateLimit`. Costs about 0.5 µs a request (a
-    cached client key, one bucket in an LRU table).
+    Applied to path prefixes by :class:`HttpRateLimit`, or to one hot endpoint by
+    :meth:`guard`. Costs about 0.5 µs a request (a cached client key, one bucket in an LRU
+    table).
     """
 
     def __init__(
@@ -221,9 +224,9 @@ class ClientRate:
         self.trusted_header = trusted_header
         self.clock = clock
 
-    def refusal(self, scope: Scope, route: str) -> Response | None:
+    def refusal(self, scope: Scope, route: Callable[[str], str]) -> Response | None:
         """``None`` if the request's client is within its rate (a token is spent), else the
-        429 to answer."""
+        429 to answer (counted under ``route(path)``)."""
         peer = scope.get("client")
         if self.trusted_header is None:
             client = client_key(peer[0] if peer else "")
@@ -234,10 +237,25 @@ class ClientRate:
         wait = self.table.retry_after(client, self.clock())
         if wait <= 0:
             return None
-        self.metrics.http_limited.labels(route).inc()
+        self.metrics.http_limited.labels(route(scope["path"])).inc()
         exc = RateLimited(f"over {self.table.rate:g} requests per second: slow down")
         headers = {"retry-after": str(max(1, math.ceil(wait)))}
         return JSONResponse(exc.to_json(), exc.status, headers=headers)
+
+    def guard(self, route: str, endpoint: Endpoint) -> Endpoint:
+        """``endpoint`` under this rate, checked inside it: on a hot route this spares the
+        middleware layer every request would pass (about half the cost of the check)."""
+
+        def label(path: str) -> str:
+            return route
+
+        async def guarded(request: Request) -> Response:
+            refused = self.refusal(request.scope, label)
+            if refused is not None:
+                return refused
+            return await endpoint(request)
+
+        return guarded
 
 
 class HttpRateLimit:
@@ -251,13 +269,13 @@ class HttpRateLimit:
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # A plain function that hands back the awaitable of the app it picks: no coroutine
-        # layer of its own on every request (the budget of the hot path).
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            for route in self.routes:
-                if path.startswith(route):
-                    refused = self.rate.refusal(scope, route)
-                    if refused is not None:
-                        return refused(scope, receive, send)
-                    break
+        # layer of its own on every request (the budget of the hot path). One bucket per
+        # client covers every guarded route, so the route is only looked up for a refusal.
+        if scope["type"] == "http" and scope["path"].startswith(self.routes):
+            refused = self.rate.refusal(scope, self._route)
+            if refused is not None:
+                return refused(scope, receive, send)
         return self.app(scope, receive, send)
+
+    def _route(self, path: str) -> str:
+        return next(route for route in self.routes if path.startswith(route))
