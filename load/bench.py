@@ -190,7 +190,10 @@ class Bench:
             "wall_s": round(time.monotonic() - started, 1),
             "tick_ms": tick_ms(),
             "calibration": self.calibration,
-            "topology": {k: v for k, v in topology.status.items() if k != "admin_token"},
+            # Secrets of one run (the admin token, the control API's capability) stay out.
+            "topology": {
+                k: v for k, v in topology.status.items() if k not in ("admin_token", "control_url")
+            },
             "runs": self.runs,
         }
         (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
