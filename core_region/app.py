@@ -100,13 +100,17 @@ async def _start(settings: CoreSettings, store: Store, metrics: CoreMetrics) -> 
     await _seed(settings, store)
     if await store.note_restore(settings.restored_from):
         logger.warning("restored from %s: new epoch, edges load a snapshot", settings.restored_from)
-    version = await store.version()
-    rows = await store.terms()
     rules = Rules(
         search_boost=settings.search_boost,
         min_searches=settings.min_searches,
         min_sources=settings.min_sources,
     )
+    if await store.note_rules(rules.fingerprint()):
+        logger.info(
+            "serving rules are new (%s): new epoch, edges load a snapshot", rules.fingerprint()
+        )
+    version = await store.version()
+    rows = await store.terms()
     catalog = await asyncio.to_thread(
         Catalog,
         rows,

@@ -71,6 +71,14 @@ class Rules:
     def _searched_enough(self, row: TermRow) -> bool:
         return row.searches >= self.min_searches and row.sources >= self.min_sources
 
+    def fingerprint(self) -> str:
+        """What decides the served set (these rules and the door's limits), for
+        :meth:`core_region.store.Store.note_rules`."""
+        return (
+            f"boost={self.search_boost} searches={self.min_searches} "
+            f"sources={self.min_sources} key={MAX_KEY_CHARS}"
+        )
+
     def disposable(self, row: TermRow) -> bool:
         """A term stored only because it was searched, and never served: pruning may delete
         it once none of its searches is left (its searches could yet have made it served)."""

@@ -283,7 +283,14 @@ class Hub:
     # --- cursors ---------------------------------------------------------------------------
 
     def cursor(self, peer: EdgePeer, message: Message) -> None:
-        """A cursor message from an edge: update the directory, relay what it says to relay."""
+        """A cursor message from an edge: update the directory, relay what it says to relay.
+
+        Ignored from a link that a newer one of the same edge replaced (4409): it may still
+        drain frames it had buffered, and a late part of its old ``room_sync`` would keep
+        members the edge no longer has (ghosts nothing would remove).
+        """
+        if self.peers.get(peer.edge_id) is not peer:
+            return
         edge = peer.edge_id
         if isinstance(message, RoomSync):
             out = self.rooms.sync(edge, message.rooms, part=message.part, final=message.final)

@@ -63,6 +63,9 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     CREATE INDEX searches_at ON searches (at);
     CREATE INDEX searches_key ON searches (key);
+    -- Sources were not recorded before: a term that searches alone made served keeps being
+    -- served (its sources are unknown, not zero), counted as MAX_SOURCES_COUNTED (16).
+    UPDATE terms SET sources = 16 WHERE base_weight <= 0 AND searches > 0;
     """,
 )
 
@@ -172,6 +175,22 @@ class Store:
         async with self._write(advance=False):
             await self._set_meta("epoch", epoch)
             await self._set_meta("restored_from", restored_from)
+        return epoch
+
+    async def note_rules(self, rules: str) -> str | None:
+        """Rotate the epoch when the rules that make stored rows served changed.
+
+        ``rules`` describes them (the serving settings and the text door's limits). The
+        served set then changes without a new version, so edges at the head must not keep
+        what they hold: a new epoch, returned, makes every edge load a snapshot. ``None`` if
+        the rules are the ones recorded.
+        """
+        if await self._meta("serving_rules") == rules:
+            return None
+        epoch = uuid.uuid4().hex
+        async with self._write(advance=False):
+            await self._set_meta("epoch", epoch)
+            await self._set_meta("serving_rules", rules)
         return epoch
 
     async def corpus_id(self) -> str | None:

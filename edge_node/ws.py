@@ -105,14 +105,24 @@ class ClientSocket:
         if self.queue.qsize() >= self.max_queued:
             self._space.clear()
 
-    def send(self, message: Message) -> None:
-        self.push(encode_json(message) if self.json_codec else encode(message))
+    def send(self, message: Message) -> bool:
+        """Queue ``message``; one that cannot be encoded is dropped alone (logged, counted
+        under ``ws_send``) and ``False`` returned: the connection goes on."""
+        try:
+            frame = encode_json(message) if self.json_codec else encode(message)
+        except Exception as exc:  # no poison pill: this message alone is lost
+            self.metrics.drops.drop("ws_send", message, exc)
+            return False
+        self.push(frame)
+        return True
 
     def send_error(
         self, request_id: RequestId | None, exc: LightconeError, room: str | None = None
     ) -> None:
         self.metrics.ws_errors.labels(exc.code).inc()
-        self.send(Error(request_id, exc.code, str(exc), room))
+        if not self.send(Error(request_id, exc.code, str(exc), room)):
+            # The request is still answered: its code, without the text that failed.
+            self.send(Error(request_id, exc.code, "the error's message could not be encoded"))
 
     def answer_error(self, message: Message, exc: LightconeError) -> None:
         """Refuse ``message`` with ``exc``, matched to it by its id and, for a join or a

@@ -63,16 +63,17 @@ def client_address(
     peer: str | None, headers: Collection[tuple[bytes, bytes]], trusted_header: str | None
 ) -> str:
     """The key of the client that sent a request: from ``trusted_header`` when it is set and
-    holds an IP address (its last comma-separated entry, the one the trusted proxy wrote),
-    else from the peer.
+    holds an IP address (the last entry of its last line: the one the trusted proxy wrote,
+    whether it merges into the client's line or appends a line of its own), else from the
+    peer.
     """
     if trusted_header:
         wanted = trusted_header.lower().encode("latin-1")
-        for name, value in headers:
-            if name == wanted:
-                last = value.decode("latin-1").rsplit(",", 1)[-1].strip()
-                if _is_ip(last):
-                    return client_key(last)
+        lines = [value for name, value in headers if name == wanted]
+        if lines:
+            last = lines[-1].decode("latin-1").rsplit(",", 1)[-1].strip()
+            if _is_ip(last):
+                return client_key(last)
     return client_key(peer or "")
 
 

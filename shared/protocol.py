@@ -731,7 +731,9 @@ def from_wire(raw: Any) -> Message:
     tag = raw.get("type")
     cls = _TYPES.get(tag) if isinstance(tag, str) else None
     if cls is None:
-        raise ProtocolError(f"unknown message type {tag!r}", code="unknown_type")
+        unknown = ProtocolError(f"unknown message type {tag!r}", code="unknown_type")
+        unknown.request_id = _echoable(raw.get("id"))
+        raise unknown
     try:
         return typing.cast(Message, _build(cls, raw, str(tag), skip="type"))
     except ProtocolError as exc:

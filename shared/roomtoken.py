@@ -119,7 +119,9 @@ def verify(token: str, secrets: Sequence[str], *, now: float) -> Claims:
         except jwt.InvalidSignatureError:
             continue  # perhaps the other secret (rotation)
         except jwt.InvalidTokenError as exc:
-            raise Unauthorized(f"bad room token: {exc}", code="bad_token") from None
+            # Only the kind of fault: PyJWT's messages may quote the token's own (outside)
+            # text, such as a header's "crit" entries, which must not reach an encoder.
+            raise Unauthorized(f"bad room token: {type(exc).__name__}", code="bad_token") from None
         claims = _claims(raw)
         if now >= claims.expires_at:
             raise Unauthorized("the room token has expired", code="token_expired")

@@ -21,6 +21,7 @@ from shared.protocol import (
     Joined,
     Member,
     Message,
+    RoomSync,
     Searches,
     SearchItem,
     Snapshot,
@@ -112,3 +113,15 @@ async def test_a_message_whose_handling_fails_is_dropped_alone(hub: Hub) -> None
     assert dropped(hub, "link_handle") == 1
     await handle(hub, peer, Sync(1))
     assert drained(peer) == [Synced(1, hub.catalog.published)]
+
+
+async def test_a_replaced_link_no_longer_changes_the_rooms(hub: Hub) -> None:
+    """A link replaced by a newer one of the same edge (4409) may still drain frames it had
+    buffered; a late join or a late part of its old room_sync must not leave a ghost."""
+    old = hub.connect("edge-1", "syd", -1, hub.epoch)
+    new = hub.connect("edge-1", "syd", -1, hub.epoch)
+    hub.cursor(new, RoomSync({"r": [member("m2")]}, part=0, final=False))
+    hub.cursor(old, RoomSync({"r": [member("m1")]}, part=1, final=False))
+    hub.cursor(old, Joined("r", member("m3")))
+    hub.cursor(new, RoomSync({"r": []}, part=1, final=True))
+    assert [m.id for m in hub.rooms.members("r")] == ["m2"]

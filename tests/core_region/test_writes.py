@@ -185,15 +185,20 @@ async def test_pruning_runs_in_bounded_passes_until_done(store: Store) -> None:
 
 
 async def test_migration_adds_sources_to_an_existing_database(tmp_path: Path) -> None:
-    """A database made by migration 1 keeps its rows; its terms start with no source."""
+    """A database made by migration 1 keeps its rows. A term its searches alone made served
+    stays served: its sources are unknown, not zero, and count as the most there can be."""
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
         db.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
         db.execute("INSERT INTO terms VALUES ('lyon', 'Lyon', 0, 4, 0, 1)")
+        db.execute("INSERT INTO terms VALUES ('paris', 'Paris', 100, 0, 0, 1)")
         db.execute("INSERT INTO searches VALUES ('a', 'lyon', 'Lyon', 'syd', 1, 0)")
     store = await Store.open(path)
     try:
-        assert await store.terms() == [TermRow("lyon", "Lyon", 0, 4, False, 0)]
+        lyon = TermRow("lyon", "Lyon", 0, 4, False, MAX_SOURCES_COUNTED)
+        rows = sorted(await store.terms(), key=lambda row: row.key)
+        assert rows == [lyon, TermRow("paris", "Paris", 100, 0, False, 0)]
+        assert RULES.serve(lyon) is not None and not RULES.disposable(lyon)
         assert (await store.log_searches([search("a", "Lyon")])).acks == [1]
     finally:
         await store.close()
@@ -203,6 +208,17 @@ async def test_migration_adds_sources_to_an_existing_database(tmp_path: Path) ->
 
 
 # --- epochs ----------------------------------------------------------------------------------
+
+
+async def test_new_serving_rules_rotate_the_epoch_once(store: Store) -> None:
+    """Rules that change what is served (a new source threshold, say) change it without a
+    new version: a new epoch makes every edge load a snapshot instead of keeping its data."""
+    first = await store.note_rules(RULES.fingerprint())
+    assert first is not None and await store.epoch() == first
+    assert await store.note_rules(RULES.fingerprint()) is None  # a restart: nothing to do
+    stricter = Rules(search_boost=10, min_searches=1, min_sources=5)
+    second = await store.note_rules(stricter.fingerprint())
+    assert second not in (None, first) and await store.epoch() == second
 
 
 async def test_a_restore_name_rotates_the_epoch_once(store: Store) -> None:

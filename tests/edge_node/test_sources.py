@@ -1,4 +1,4 @@
-"""Sources: one client is one source at every edge, by address (IPv6 by /64), and a proxy
+"""Sources: one client is one source at every edge, by address (IPv6 by /48), and a proxy
 header counts only when the edge is told to trust it."""
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def test_the_same_address_is_the_same_source_at_every_edge_with_the_link_token()
 def test_an_ipv6_network_is_one_source_and_mapped_ipv4_is_its_ipv4() -> None:
     sources = Sources("t")
     assert sources.hash("2001:db8:1:2::1") == sources.hash("2001:db8:1:2:ffff:ffff:ffff:ffff")
-    assert sources.hash("2001:db8:1:2::1") != sources.hash("2001:db8:1:3::1")
+    # One customer site (a /48, usually delegated whole) is one source: its /64s too.
+    assert sources.hash("2001:db8:1:2::1") == sources.hash("2001:db8:1:3::1")
+    assert sources.hash("2001:db8:1:2::1") != sources.hash("2001:db8:2:2::1")
     assert sources.hash("::ffff:192.0.2.1") == sources.hash("192.0.2.1")
 
 

@@ -111,9 +111,10 @@ async def test_many_searches_from_one_address_do_not_either(cluster: Cluster) ->
 
 
 async def test_one_ipv6_network_is_one_source(cluster: Cluster) -> None:
-    """Addresses of one /64 are one client; with a third IPv4 source that makes two."""
+    """Addresses of one /48 (one customer site, its /64s included) are one source; with a
+    third IPv4 source that makes two."""
     _, syd, _ = cluster
-    for ip in ("2001:db8:1:2::1", "2001:db8:1:2::ffff", "2001:db8:1:2:abcd::9", "192.0.2.1"):
+    for ip in ("2001:db8:1:2::1", "2001:db8:1:2::ffff", "2001:db8:1:9:abcd::9", "192.0.2.1"):
         version = await committed(await post_search(syd, "Sixty Four", client_ip=ip))
     assert await suggested(syd, "sixty", min_version=version) == []
 

@@ -59,6 +59,9 @@ def test_the_client_address_comes_from_a_header_only_when_it_is_trusted() -> Non
     # A list: the last entry is the one the trusted proxy wrote; the rest the client's.
     assert client_address("10.0.0.1", headers, "X-Forwarded-For") == "198.51.100.1"
     assert client_address("10.0.0.1", [], "Fly-Client-IP") == "10.0.0.1"  # header missing
+    # A proxy that appends a line of its own (not merging): the last line is the proxy's.
+    appended = [(b"x-forwarded-for", b"6.6.6.6"), (b"x-forwarded-for", b"198.51.100.2")]
+    assert client_address("10.0.0.1", appended, "X-Forwarded-For") == "198.51.100.2"
     garbage = [(b"fly-client-ip", b"x" * 10_000)]
     assert client_address("10.0.0.1", garbage, "Fly-Client-IP") == "10.0.0.1"  # not an address
 

@@ -250,6 +250,13 @@ def test_unknown_or_missing_type_is_refused_as_unknown_type(raw: dict[str, Any])
     assert _refused_json(raw).code == "unknown_type"
 
 
+def test_an_unknown_type_echoes_a_valid_id() -> None:
+    """Like every decode error, ``unknown_type`` carries the frame's id when it is valid."""
+    assert _refused_msgpack({"type": "nope", "id": 5}).request_id == 5
+    assert _refused_json({"type": "nope", "id": "r-1"}).request_id == "r-1"
+    assert _refused_json({"type": "nope", "id": True}).request_id is None
+
+
 def test_missing_field_is_refused_and_named() -> None:
     """A required field that is absent is ``bad_field`` and the message names it."""
     for error in (

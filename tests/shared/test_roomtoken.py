@@ -129,3 +129,15 @@ def test_the_longest_join_fits_the_token_bound() -> None:
     tok = roomtoken.mint(SECRET, room="😀" * 64, name="😀" * 32, session="😀" * 64, now=NOW)
     assert len(tok) <= roomtoken.MAX_TOKEN_CHARS
     assert roomtoken.verify(tok, [SECRET], now=NOW).room == "😀" * 64
+
+
+def test_a_refusal_never_quotes_the_token() -> None:
+    """PyJWT's messages may quote the token's own text (a header's "crit" entries): the
+    refusal says only the kind of fault, so no outside text reaches an encoder."""
+    header: dict[str, object] = {"alg": "HS256", "typ": "JWT", "crit": ["\udfff\u0000\u202e"]}
+    forged = ".".join([_b64(header), token().split(".")[1], "c2ln"])
+    with pytest.raises(Unauthorized) as refused:
+        roomtoken.verify(forged, [SECRET], now=0)
+    assert refused.value.code == "bad_token"
+    str(refused.value).encode("utf-8")  # no lone surrogate
+    assert "\u0000" not in str(refused.value) and "\u202e" not in str(refused.value)
