@@ -10,6 +10,10 @@ from shared import roomtoken
 from shared.config import positive as _positive, setting
 from shared.protocol import MAX_LINK_MESSAGE_BYTES, MAX_UP_FRAME_BYTES
 
+RESEND_WINDOW_S = 24 * 3600.0
+"""How long a client may resend an unacknowledged search (the demo page's
+``RESEND_WINDOW_MS``): the retention of search ids must outlast it."""
+
 
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
@@ -151,6 +155,12 @@ class CoreSettings:
         _positive(self, "max_connections", "max_client_connections", "read_timeout_s")
         _positive(self, "handshake_timeout_s", "http_rate", "http_burst")
         _positive(self, "search_retention_s", "prune_every_s", "prune_batch")
+        if self.search_retention_s < RESEND_WINDOW_S:
+            raise ValueError(
+                f"Config 'LIGHTCONE_SEARCH_RETENTION_S' must be at least {RESEND_WINDOW_S:.0f} "
+                "(the 24 hours a client may resend a search): a shorter retention would count "
+                "a resent search twice."
+            )
         if not 0 <= self.min_sources <= MAX_SOURCES_COUNTED:
             raise ValueError(
                 f"Config 'LIGHTCONE_MIN_SOURCES' must be 0..{MAX_SOURCES_COUNTED}, "

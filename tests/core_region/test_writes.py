@@ -15,7 +15,9 @@ from core_region.app import prune
 from core_region.catalog import Catalog, Rules, TermRow
 from core_region.hub import Hub
 from core_region.metrics import CoreMetrics
+from core_region.settings import CoreSettings
 from core_region.store import MAX_SOURCES_COUNTED, MIGRATIONS, LoggedSearch, Store
+from shared.config import ConfigError, from_environ
 from shared.folding import fold
 from shared.protocol import ACK_ID_CONFLICT, Searches, SearchItem, Snapshot, decode
 from shared.snapshot import Entry
@@ -272,3 +274,10 @@ async def _hub(store: Store) -> Hub:
     )
     await hub.rebase()
     return hub
+
+
+def test_a_retention_shorter_than_the_resend_window_is_refused() -> None:
+    """Ids must stay idempotent while a client may still resend them (24 hours)."""
+    with pytest.raises(ConfigError, match="LIGHTCONE_SEARCH_RETENTION_S"):
+        from_environ(CoreSettings, {"LIGHTCONE_SEARCH_RETENTION_S": "3600"})
+    assert from_environ(CoreSettings, {"LIGHTCONE_SEARCH_RETENTION_S": "86400"})
