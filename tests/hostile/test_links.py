@@ -53,6 +53,9 @@ from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
+HEARTBEAT_S = 0.5
+"""How often the raw edge of the relay test says it is alive (under the link timeout)."""
+
 
 @dataclass
 class Linked:
@@ -285,10 +288,11 @@ class RawEdge:
             self.closed = self.ws.close_code
 
     async def beat(self) -> None:
+        """Heartbeats as an edge sends them (a period, not a wait for a condition)."""
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await self.ws.send(encode(Heartbeat(-1)))
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(HEARTBEAT_S)
 
 
 async def raw_edge(core: Node, edge_id: str) -> RawEdge:
