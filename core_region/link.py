@@ -35,6 +35,7 @@ from shared.protocol import (
     Searches,
     Sync,
     Synced,
+    check_protocol,
     decode,
     encode,
 )
@@ -66,6 +67,14 @@ async def link_endpoint(websocket: WebSocket) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await websocket.close(CloseCode.POLICY_VIOLATION, "expected hello")
         return
+    try:
+        check_protocol(hello.protocol)
+    except ProtocolError as exc:
+        logger.warning("refused edge %s (%s): %s", hello.edge_id, hello.region, exc)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await websocket.send_bytes(encode(Error(None, exc.code, str(exc))))
+            await websocket.close(CloseCode.UNSUPPORTED_PROTOCOL, exc.code)
+        return
     peer = hub.connect(hello.edge_id, hello.region, hello.version, hello.epoch)
     sender = spawn(
         "link_sender", lambda: _send_frames(websocket, peer), hub.metrics.task_crashes, policy=STOP
@@ -84,7 +93,7 @@ async def _receive(websocket: WebSocket) -> Message | None:
     data = message.get("bytes")
     if data is None:
         raise ProtocolError("the link carries binary msgpack frames only")
-    return decode(data)
+    return decode(data, strict=False)  # a newer edge may send fields this core ignores
 
 
 async def _receive_loop(

@@ -45,6 +45,7 @@ from shared import snapshot
 from shared.errors import BadRequest, CloseCode, Conflict, ProtocolError, Unavailable
 from shared.protocol import (
     ACK_ID_CONFLICT,
+    PROTOCOL_VERSION,
     Delta,
     Error,
     Evict,
@@ -200,6 +201,13 @@ class Upstream:
             logger.error(
                 "the core refused the link token (close %s): check LIGHTCONE_LINK_TOKEN", code
             )
+        elif code == CloseCode.UNSUPPORTED_PROTOCOL:
+            logger.error(
+                "the core does not talk this edge's protocol version %d (close %s): deploy an "
+                "edge and a core whose versions overlap (docs/protocol.md)",
+                PROTOCOL_VERSION,
+                code,
+            )
         else:
             logger.warning("link closed: %s", exc)
 
@@ -215,7 +223,9 @@ class Upstream:
 
     async def _session(self, ws: ClientConnection) -> None:
         self._ws = ws
-        await self._send(Hello(self.settings.region, self.edge_id, self.version, self._epoch))
+        await self._send(
+            Hello(self.settings.region, self.edge_id, self.version, self._epoch, PROTOCOL_VERSION)
+        )
         self._set_state(UP)
         logger.info("link up to %s at v%d", self.settings.link_url, self.version)
         for message in self.listener.link_changed(True) if self.listener else []:
@@ -346,7 +356,8 @@ class Upstream:
 
     async def _receive(self, data: bytes | str) -> None:
         try:
-            message = decode(data if isinstance(data, bytes) else data.encode())
+            # A newer core may send fields this edge does not know: they are dropped.
+            message = decode(data if isinstance(data, bytes) else data.encode(), strict=False)
         except ProtocolError as exc:
             logger.error("undecodable message from the core: %s", exc)
             return

@@ -1,8 +1,11 @@
 """The edge's client websocket ``/ws``: msgpack binary frames, or JSON text frames.
 
-The client picks the codec with a subprotocol: ``lightcone.msgpack`` (the default when it
-asks for none) or ``lightcone.json``. A frame is decoded by its own kind (text as JSON,
-binary as msgpack); answers use the negotiated codec.
+The client picks the codec and protocol version with a subprotocol:
+``lightcone.msgpack.v1`` (msgpack is the default when it asks for none) or
+``lightcone.json.v1``; the names without a version mean version 1
+(:func:`shared.protocol.choose_subprotocol`). A frame is decoded by its own kind (text as
+JSON, binary as msgpack), strictly: an unknown field is refused; answers use the negotiated
+codec.
 
 Bounds (see docs/protocol.md): frames over ``max_frame_bytes`` are closed by the server with
 1009; invalid UTF-8 in a text frame with 1007; messages over the per-connection rate get an
@@ -41,8 +44,6 @@ from edge_node.rooms import MAX_ROOM_CHARS
 from edge_node.service import Service
 from shared.errors import CloseCode, Forbidden, LightconeError, ProtocolError, RateLimited
 from shared.protocol import (
-    SUBPROTOCOL_JSON,
-    SUBPROTOCOL_MSGPACK,
     Error,
     Join,
     Leave,
@@ -53,6 +54,7 @@ from shared.protocol import (
     RequestId,
     Search,
     Suggest,
+    choose_subprotocol,
     decode,
     decode_json,
     encode,
@@ -301,12 +303,7 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         )
         await websocket.send_denial_response(JSONResponse(refused.to_json(), refused.status))
         return
-    offered = websocket.scope.get("subprotocols", [])
-    chosen = SUBPROTOCOL_JSON if SUBPROTOCOL_JSON in offered else None
-    if chosen is None and SUBPROTOCOL_MSGPACK in offered:
-        chosen = SUBPROTOCOL_MSGPACK
+    chosen, json_codec = choose_subprotocol(websocket.scope.get("subprotocols", []))
     await websocket.accept(subprotocol=chosen)
-    client = ClientSocket(
-        websocket, state.service, state.cursors, json_codec=chosen == SUBPROTOCOL_JSON
-    )
+    client = ClientSocket(websocket, state.service, state.cursors, json_codec=json_codec)
     await client.serve()

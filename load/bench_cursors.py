@@ -120,7 +120,7 @@ async def probe(url: str, clock: Clock, stop: asyncio.Event) -> None:
             except TimeoutError:
                 continue
             now = time.perf_counter()
-            message = decode(data)
+            message = decode(data, strict=False)
             if not clock.recording or not isinstance(message, Moves):
                 continue
             for p in message.moves:

@@ -37,6 +37,7 @@ class CloseCode(IntEnum):
     UNAUTHORIZED = 4401
     LINK_TIMEOUT = 4408
     SUPERSEDED = 4409
+    UNSUPPORTED_PROTOCOL = 4426
 
 
 class LightconeError(Exception):

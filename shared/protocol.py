@@ -21,6 +21,13 @@ floats are finite; ``X | None`` may be absent only where the field has a default
 map keys included, is text by :func:`shared.text.is_text`) and raises
 :class:`~shared.errors.ProtocolError` otherwise, so handlers only ever see well-typed messages
 and nothing decoded can fail to encode again.
+
+Decoding is direction-aware (docs/protocol.md, "Versions and compatibility"): a client's
+messages to the edge are *strict* (an unknown field is refused), while messages on the link
+(both ways) and from server to client are decoded with ``strict=False``, which drops fields
+this build does not know, so a newer peer can add optional fields without breaking an older
+one. Known fields are checked the same either way; dropped fields never reach a handler and
+cost no more memory than the frame that carried them (bounded by the frame limits).
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ import dataclasses
 import functools
 import json
 import math
+import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
@@ -43,8 +51,69 @@ from shared.text import is_text, not_text_message
 RequestId = str | int
 """A client's request id, echoed in the answer."""
 
-SUBPROTOCOL_MSGPACK = "lightcone.msgpack"
-SUBPROTOCOL_JSON = "lightcone.json"
+PROTOCOL_VERSION = 1
+"""The wire protocol this build speaks: sent in :class:`Hello` and in the client subprotocol.
+Bumped by a change an older peer cannot ignore (docs/protocol.md, "Versions and
+compatibility")."""
+
+MIN_PROTOCOL_VERSION = 1
+"""The oldest protocol version this build still talks (with edges and with clients)."""
+
+
+def subprotocol(codec: str, version: int = PROTOCOL_VERSION) -> str:
+    """The client websocket subprotocol of ``codec`` (``msgpack``/``json``) at ``version``."""
+    return f"lightcone.{codec}.v{version}"
+
+
+SUBPROTOCOL_MSGPACK = subprotocol("msgpack")
+SUBPROTOCOL_JSON = subprotocol("json")
+LEGACY_SUBPROTOCOLS = {"lightcone.msgpack": "msgpack", "lightcone.json": "json"}
+"""The names from before versions; they mean version 1."""
+
+
+def talks(version: int) -> bool:
+    """Whether this build talks protocol ``version``."""
+    return MIN_PROTOCOL_VERSION <= version <= PROTOCOL_VERSION
+
+
+def check_protocol(version: int) -> None:
+    """Refuse a peer's protocol ``version`` this build does not talk.
+
+    Raises:
+        ProtocolError: ``unsupported_protocol``, naming the range this build talks.
+    """
+    if not talks(version):
+        raise ProtocolError(
+            f"protocol version {version} is not supported: this build talks versions "
+            f"{MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}",
+            code="unsupported_protocol",
+        )
+
+
+def choose_subprotocol(offered: Iterable[str]) -> tuple[str | None, bool]:
+    """The subprotocol to accept among a client's ``offered`` ones, and whether it is JSON.
+
+    JSON wins when offered (a browser), then the highest version this build talks; the
+    legacy names count as version 1. ``(None, False)``, msgpack without a subprotocol, when
+    nothing offered is ours.
+    """
+    best: tuple[bool, int, str] | None = None
+    for name in offered:
+        match = _SUBPROTOCOL.fullmatch(name)
+        if match:
+            codec, version = match[1], int(match[2])
+        elif name in LEGACY_SUBPROTOCOLS:
+            codec, version = LEGACY_SUBPROTOCOLS[name], 1
+        else:
+            continue
+        if talks(version):
+            candidate = (codec == "json", version, name)
+            best = candidate if best is None else max(best, candidate)
+    return (best[2], best[0]) if best else (None, False)
+
+
+_SUBPROTOCOL = re.compile(r"lightcone\.(msgpack|json)\.v([1-9][0-9]{0,5})")
+
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
@@ -138,7 +207,8 @@ class Hello:
     """First message of an edge on the link: who it is and which data it holds.
 
     ``epoch`` names the core database the edge's data came from; versions only compare
-    within one epoch (a core on a fresh database starts counting again).
+    within one epoch (a core on a fresh database starts counting again). ``protocol`` is the
+    edge's :data:`PROTOCOL_VERSION`; the core closes the link if it does not talk it.
     """
 
     TYPE: ClassVar[str] = "hello"
@@ -146,6 +216,7 @@ class Hello:
     edge_id: str
     version: int
     epoch: str = ""
+    protocol: int = 1  # an edge from before versions sends none: it speaks version 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,13 +631,13 @@ def unpack(data: bytes) -> Any:
         raise ProtocolError(f"undecodable msgpack: {exc}") from None
 
 
-def decode(data: bytes) -> Message:
-    """Parse a msgpack binary frame.
+def decode(data: bytes, *, strict: bool = True) -> Message:
+    """Parse a msgpack binary frame; ``strict=False`` drops unknown fields (module doc).
 
     Raises:
         ProtocolError: if ``data`` isn't a valid message.
     """
-    return from_wire(unpack(data))
+    return from_wire(unpack(data), strict=strict)
 
 
 def encode_json(message: Message) -> str:
@@ -574,8 +645,8 @@ def encode_json(message: Message) -> str:
     return json.dumps(to_wire(message), ensure_ascii=False, separators=(",", ":"))
 
 
-def decode_json(text: str) -> Message:
-    """Parse a JSON text frame.
+def decode_json(text: str, *, strict: bool = True) -> Message:
+    """Parse a JSON text frame; ``strict=False`` drops unknown fields (module doc).
 
     Raises:
         ProtocolError: if ``text`` isn't a valid message.
@@ -584,7 +655,7 @@ def decode_json(text: str) -> Message:
         raw = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"undecodable JSON: {exc}") from None
-    return from_wire(raw)
+    return from_wire(raw, strict=strict)
 
 
 # --- prepared answers ----------------------------------------------------------------------
@@ -720,11 +791,13 @@ def _plain(value: Any) -> Any:
 _SCALARS = (str, int, float, bytes, type(None))
 
 
-def from_wire(raw: Any) -> Message:
-    """Build a message from its wire map, checking every field.
+def from_wire(raw: Any, *, strict: bool = True) -> Message:
+    """Build a message from its wire map, checking every field; with ``strict=False``, fields
+    no class here declares (at any depth) are dropped instead of refused.
 
     Raises:
-        ProtocolError: unknown ``type``, missing or unexpected fields, wrong field types.
+        ProtocolError: unknown ``type``, missing or (if ``strict``) unexpected fields, wrong
+            field types.
     """
     if not isinstance(raw, dict):
         raise ProtocolError(f"a message must be a map, not {type(raw).__name__}")
@@ -735,7 +808,7 @@ def from_wire(raw: Any) -> Message:
         unknown.request_id = _echoable(raw.get("id"))
         raise unknown
     try:
-        return typing.cast(Message, _build(cls, raw, str(tag), skip="type"))
+        return typing.cast(Message, _build(cls, raw, str(tag), strict, top=True))
     except ProtocolError as exc:
         exc.request_id = _echoable(raw.get("id"))
         raise
@@ -749,12 +822,13 @@ def _echoable(request_id: Any) -> RequestId | None:
     return request_id if _is_int64(request_id) else None
 
 
-def _build(cls: type[Any], raw: dict[str, Any], path: str, skip: str | None = None) -> Any:
-    """``cls`` from the map ``raw`` (ignoring the key ``skip``), every field checked."""
-    names, fields = _schema(cls)
-    extra = [k for k in raw if k not in names and k != skip]
-    if extra:
-        raise ProtocolError(f"{path}: unexpected field {sorted(map(str, extra))[0]!r}")
+def _build(cls: type[Any], raw: dict[str, Any], path: str, strict: bool, top: bool = False) -> Any:
+    """``cls`` from the map ``raw`` (a whole message's if ``top``: its ``type`` key is
+    allowed), every known field checked; other keys are refused if ``strict``, else unread."""
+    allowed, fields = _SCHEMAS[strict].get(cls) or _schema(cls, strict)
+    if strict and not raw.keys() <= allowed[top]:
+        extra = sorted(str(k) for k in raw if k not in allowed[top])
+        raise ProtocolError(f"{path}: unexpected field {extra[0]!r}")
     kwargs: dict[str, Any] = {}
     for name, check, required in fields:
         if name in raw:
@@ -765,23 +839,26 @@ def _build(cls: type[Any], raw: dict[str, Any], path: str, skip: str | None = No
 
 
 Field = tuple[str, Callable[[Any, str], Any], bool]
-_SCHEMAS: dict[Any, tuple[frozenset[str], tuple[Field, ...]]] = {}
+Schema = tuple[tuple[frozenset[str], frozenset[str]], tuple[Field, ...]]
+_SCHEMAS: tuple[dict[Any, Schema], dict[Any, Schema]] = ({}, {})
+"""Per strictness (``_SCHEMAS[strict]``), each class's schema, built once (a dict lookup,
+not a key tuple, on the hot path)."""
 
 
-def _schema(cls: Any) -> tuple[frozenset[str], tuple[Field, ...]]:
-    """Field names, and for each field its checker and whether it is required (built once)."""
-    schema = _SCHEMAS.get(cls)
-    if schema is None:
-        hints = _hints(cls)
-        fields = tuple(
-            (
-                f.name,
-                _field_checker(f.name, _checker(hints[f.name])),
-                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-            )
-            for f in dataclasses.fields(cls)
+def _schema(cls: Any, strict: bool) -> Schema:
+    """The keys a map of ``cls`` may have (without and with ``type``), and for each field its
+    checker and whether it is required; built once per class and strictness."""
+    hints = _hints(cls)
+    fields = tuple(
+        (
+            f.name,
+            _field_checker(f.name, _checker(hints[f.name], strict)),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
         )
-        schema = _SCHEMAS[cls] = (frozenset(f[0] for f in fields), fields)
+        for f in dataclasses.fields(cls)
+    )
+    names = frozenset(f[0] for f in fields)
+    schema = _SCHEMAS[strict][cls] = ((names, names | {"type"}), fields)
     return schema
 
 
@@ -808,23 +885,20 @@ def _hints(cls: Any) -> dict[str, Any]:
     return hints
 
 
-def _check(value: Any, tp: Any, path: str) -> Any:
-    return _checker(tp)(value, path)
-
-
 Checker = Callable[[Any, str], Any]
 
 
 @functools.cache
-def _checker(tp: Any) -> Checker:
-    """A function that checks (and returns) a value of type ``tp``; built once per type."""
+def _checker(tp: Any, strict: bool) -> Checker:
+    """A function that checks (and returns) a value of type ``tp``; built once per type and
+    strictness (which only matters to the dataclasses inside ``tp``)."""
     origin = typing.get_origin(tp)
 
     def wrong(value: Any, path: str) -> Any:
         raise _wrong(path, tp, value)
 
     if origin in (Union, types.UnionType):
-        options = [(_quick(o), _checker(o)) for o in typing.get_args(tp)]
+        options = [(_quick(o), _checker(o, strict)) for o in typing.get_args(tp)]
 
         def union(value: Any, path: str) -> Any:
             for quick, check in options:
@@ -840,7 +914,7 @@ def _checker(tp: Any) -> Checker:
         return union
     if origin is list:
         (item_tp,) = typing.get_args(tp)
-        item = _checker(item_tp)
+        item = _checker(item_tp, strict)
 
         def a_list(value: Any, path: str) -> Any:
             if not isinstance(value, list):
@@ -849,7 +923,7 @@ def _checker(tp: Any) -> Checker:
 
         return a_list
     if origin is dict:
-        value_check = _checker(typing.get_args(tp)[1])
+        value_check = _checker(typing.get_args(tp)[1], strict)
 
         def a_dict(value: Any, path: str) -> Any:
             if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -864,7 +938,9 @@ def _checker(tp: Any) -> Checker:
         cls = typing.cast(type[Any], tp)
 
         def a_dataclass(value: Any, path: str) -> Any:
-            return _build(cls, value, path) if isinstance(value, dict) else wrong(value, path)
+            if isinstance(value, dict):
+                return _build(cls, value, path, strict)
+            return wrong(value, path)
 
         return a_dataclass
     if tp is str:

@@ -1,7 +1,7 @@
 "use strict";
 // The lightcone demo page: live suggestions, a shared cursor room, the node's freshness,
 // the flags and a partition switch. Plain JavaScript, JSON over the edge's websocket
-// (subprotocol "lightcone.json"); see docs/protocol.md for every message.
+// (subprotocol "lightcone.json.v1"); see docs/protocol.md for every message.
 
 const ROOM = "demo";
 const MOVE_EVERY_MS = 33; // ~30 Hz
@@ -136,7 +136,7 @@ function wsUrl() {
 function connect() {
   clearTimeout(state.reconnectTimer);
   setConn("connecting…", "connecting");
-  const ws = new WebSocket(wsUrl(), ["lightcone.json"]);
+  const ws = new WebSocket(wsUrl(), ["lightcone.json.v1"]);
   state.ws = ws;
   ws.onopen = () => onOpen(ws);
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));

@@ -233,7 +233,7 @@ async def _ws_search(writer: Writer, ws: ClientConnection, search_id: str, q: st
     await ws.send(encode(Search(search_id, q)))
     async with asyncio.timeout(REQUEST_TIMEOUT_S):
         while True:
-            message = decode(await ws.recv(decode=False))
+            message = decode(await ws.recv(decode=False), strict=False)
             if isinstance(message, SearchAck) and message.id == search_id:
                 return writer.answered(search_id, message.status, None)
             if isinstance(message, Error) and message.id == search_id:
@@ -371,7 +371,7 @@ async def _ws_answer(ws: ClientConnection, request_id: int) -> str:
     """``fresh``, ``stale``, or the error code of the answer to ``request_id``."""
     async with asyncio.timeout(REQUEST_TIMEOUT_S):
         while True:
-            message = decode(await ws.recv(decode=False))
+            message = decode(await ws.recv(decode=False), strict=False)
             if isinstance(message, Suggestions) and message.id == request_id:
                 return "stale" if message.stale else "fresh"
             if isinstance(message, Error) and message.id == request_id:
@@ -442,7 +442,7 @@ async def cursor_member(
 
 async def _listen(ws: ClientConnection, index: int, cursors: Cursors) -> None:
     async for data in ws:
-        message = decode(data if isinstance(data, bytes) else data.encode())
+        message = decode(data if isinstance(data, bytes) else data.encode(), strict=False)
         if isinstance(message, Moves):
             cursors.frames_seen += 1
             now = time.monotonic()

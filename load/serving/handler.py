@@ -28,7 +28,7 @@ async def fetch_snapshot(core_url: str, token: str, timeout_s: float = 20.0) -> 
         ) as ws:
             await ws.send(encode(Hello("bench-probe", "bench-probe", -1)))
             while True:
-                message = decode(await ws.recv(decode=False))
+                message = decode(await ws.recv(decode=False), strict=False)
                 if isinstance(message, Snapshot):
                     return message.data
 

@@ -14,6 +14,7 @@ from edge_node.settings import EdgeSettings
 from shared.config import from_environ
 from shared.protocol import (
     SUBPROTOCOL_JSON,
+    SUBPROTOCOL_MSGPACK,
     Error,
     Join,
     Leave,
@@ -154,3 +155,24 @@ def test_an_invalid_room_is_not_echoed(client: TestClient) -> None:
         ws.send_text(encode_json(Join("x" * 65, "Ada", "#1a2b3c", id="k")))
         answer = decode_json(ws.receive_text())
     assert isinstance(answer, Error) and (answer.id, answer.room) == ("k", None)
+
+
+@pytest.mark.parametrize(
+    ("offered", "accepted"),
+    [
+        (["lightcone.json"], "lightcone.json"),  # a client from before versions: version 1
+        ([SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON], SUBPROTOCOL_JSON),
+        (["lightcone.json.v99"], None),  # a version this edge does not talk: msgpack
+    ],
+)
+def test_the_subprotocol_names_codec_and_version(
+    client: TestClient, offered: list[str], accepted: str | None
+) -> None:
+    with client.websocket_connect("/ws", subprotocols=offered) as ws:
+        assert ws.accepted_subprotocol == accepted
+        if accepted is None:
+            ws.send_bytes(encode(Ping(1)))
+            assert decode(ws.receive_bytes(), strict=False) == Pong(1)
+        else:
+            ws.send_text(encode_json(Ping(1)))
+            assert decode_json(ws.receive_text(), strict=False) == Pong(1)

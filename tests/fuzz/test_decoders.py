@@ -7,6 +7,7 @@ own codec's round trip.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing
 from pathlib import Path
@@ -80,6 +81,30 @@ def test_broken_maps_are_refused_by_class(name: str, data: st.DataObject) -> Non
         assert message is None, (mutation, raw)
 
 
+@pytest.mark.parametrize("name", sorted(CODECS))
+@examples(100)
+@given(data=st.data())
+def test_tolerant_decoding_drops_only_unknown_fields(name: str, data: st.DataObject) -> None:
+    """``strict=False`` (the link, server to client): an extra field is dropped, so the map
+    decodes as it would without it; every other mutation is still refused."""
+    codec = CODECS[name]
+    raw, mutation = data.draw(message_map(MESSAGE_CLASSES, codec))
+    try:
+        frame = codec.frame(raw)
+        tolerant = (
+            decode(frame, strict=False)
+            if isinstance(frame, bytes)
+            else decode_json(frame, strict=False)
+        )
+    except ProtocolError:
+        tolerant = None
+    if mutation in ("missing", "bad_type"):
+        assert tolerant is None, (mutation, raw)
+    if mutation == "extra":
+        known = {k: v for k, v in raw.items() if k in _field_names(raw) or k == "type"}
+        assert tolerant == _check(codec, codec.frame(known))
+
+
 _PLAIN = Codec(
     "plain",
     st.integers(-(2**63), 2**63 - 1),
@@ -100,6 +125,11 @@ def test_the_builder_makes_valid_messages_of_every_class(data: st.DataObject) ->
     assert decode(encode(message)) == message
     if not any(isinstance(v, bytes) for v in _leaves(raw)):
         assert decode_json(json.dumps(raw)) == message
+
+
+def _field_names(raw: dict[str, Any]) -> set[str]:
+    cls = next(c for c in MESSAGE_CLASSES if c.TYPE == raw["type"])
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 def _leaves(value: Any) -> typing.Iterator[Any]:

@@ -13,6 +13,10 @@ from hypothesis import given, settings, strategies as st
 
 from shared.errors import ProtocolError
 from shared.protocol import (
+    MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+    SUBPROTOCOL_JSON,
+    SUBPROTOCOL_MSGPACK,
     AckItem,
     Delta,
     Error,
@@ -50,6 +54,8 @@ from shared.protocol import (
     Sync,
     Synced,
     TermChange,
+    check_protocol,
+    choose_subprotocol,
     decode,
     decode_json,
     encode,
@@ -519,3 +525,88 @@ def test_unpack_of_garbage_raises_protocol_error(data: bytes) -> None:
     """Truncated, invalid or non-str-keyed msgpack is a ProtocolError."""
     with pytest.raises(ProtocolError):
         unpack(data)
+
+
+# --- versions and compatibility ----------------------------------------------------------
+
+
+def test_a_link_message_with_an_unknown_field_decodes_when_tolerant() -> None:
+    """A newer core's delta, with a field and a nested field this build does not know."""
+    raw = {
+        "type": "delta",
+        "from_version": 1,
+        "to_version": 2,
+        "terms": [{"key": "syd", "term": "Sydney", "weight": 3, "lang": "en"}],
+        "shard": 7,
+    }
+    expected = Delta(1, 2, [TermChange("syd", "Sydney", 3)])
+    assert decode(pack(raw), strict=False) == expected
+    assert decode_json(json.dumps(raw), strict=False) == expected
+
+
+def test_a_server_to_client_message_with_an_unknown_field_decodes_when_tolerant() -> None:
+    raw = {**json.loads(encode_json(Suggestions(1, [Item("a", 1)], 3, 0, "x", False, "r")))}
+    raw["items"][0]["rank"] = 1
+    raw["consistency"] = {"level": "bounded", "max_ms": 500}
+    assert decode_json(json.dumps(raw), strict=False) == Suggestions(
+        1, [Item("a", 1)], 3, 0, "x", False, "r"
+    )
+
+
+def test_a_client_message_with_an_unknown_field_is_still_refused() -> None:
+    with pytest.raises(ProtocolError, match="unexpected field 'shard'") as refused:
+        decode(pack({"type": "suggest", "id": 1, "q": "syd", "shard": 7}))
+    assert refused.value.code == "bad_message"
+    with pytest.raises(ProtocolError, match="unexpected field"):
+        decode_json('{"type":"join","room":"r","name":"n","color":"#fff","admin":true}')
+
+
+def test_known_fields_keep_their_checks_when_tolerant() -> None:
+    """Tolerance is for unknown fields only: the text door and types still hold."""
+    with pytest.raises(ProtocolError) as refused:
+        decode_json(
+            '{"type":"hello","region":"\\ud800","edge_id":"e","version":1,"x":1}', strict=False
+        )
+    assert refused.value.code == "bad_text"
+    with pytest.raises(ProtocolError, match="missing field"):
+        decode(pack({"type": "heartbeat", "beat": 1}), strict=False)
+    with pytest.raises(ProtocolError) as unknown:
+        decode(pack({"type": "gossip"}), strict=False)
+    assert unknown.value.code == "unknown_type"
+
+
+def test_a_hello_without_protocol_is_version_1() -> None:
+    old = decode(pack({"type": "hello", "region": "ams", "edge_id": "e1", "version": -1}))
+    assert isinstance(old, Hello) and old == Hello("ams", "e1", -1, "", 1)
+    check_protocol(old.protocol)
+
+
+def test_versions_negotiate() -> None:
+    """This build talks its own range; anything outside is refused by name."""
+    for version in range(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION + 1):
+        check_protocol(version)
+    for version in (MIN_PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1):
+        with pytest.raises(ProtocolError, match="not supported") as refused:
+            check_protocol(version)
+        assert refused.value.code == "unsupported_protocol"
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [
+        ([], (None, False)),
+        (["lightcone.msgpack"], ("lightcone.msgpack", False)),
+        (["lightcone.json"], ("lightcone.json", True)),
+        ([SUBPROTOCOL_MSGPACK], (SUBPROTOCOL_MSGPACK, False)),
+        ([SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON], (SUBPROTOCOL_JSON, True)),
+        (["lightcone.json", SUBPROTOCOL_JSON], (SUBPROTOCOL_JSON, True)),
+        ([f"lightcone.json.v{PROTOCOL_VERSION + 1}"], (None, False)),
+        ([f"lightcone.json.v{PROTOCOL_VERSION + 1}", "lightcone.json"], ("lightcone.json", True)),
+        (["lightcone.xml.v1", "chat", "lightcone.json.v99999"], (None, False)),
+    ],
+)
+def test_the_subprotocol_is_chosen_by_codec_then_version(
+    offered: list[str], chosen: tuple[str | None, bool]
+) -> None:
+    assert choose_subprotocol(offered) == chosen
+    assert SUBPROTOCOL_JSON == f"lightcone.json.v{PROTOCOL_VERSION}"
