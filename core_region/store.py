@@ -169,13 +169,9 @@ class Store:
         (``LIGHTCONE_RESTORED_FROM``). If it is not the one recorded, it is recorded with a
         new epoch, which is returned; else (already done, e.g. a later restart) ``None``.
         """
-        if not restored_from or await self._meta("restored_from") == restored_from:
+        if not restored_from:
             return None
-        epoch = uuid.uuid4().hex
-        async with self._write(advance=False):
-            await self._set_meta("epoch", epoch)
-            await self._set_meta("restored_from", restored_from)
-        return epoch
+        return await self._rotate_unless("restored_from", restored_from)
 
     async def note_rules(self, rules: str) -> str | None:
         """Rotate the epoch when the rules that make stored rows served changed.
@@ -185,12 +181,17 @@ class Store:
         what they hold: a new epoch, returned, makes every edge load a snapshot. ``None`` if
         the rules are the ones recorded.
         """
-        if await self._meta("serving_rules") == rules:
+        return await self._rotate_unless("serving_rules", rules)
+
+    async def _rotate_unless(self, name: str, value: str) -> str | None:
+        """Unless ``value`` is the one recorded under ``name``: record it with a new epoch,
+        in one transaction that advances no version, and return that epoch."""
+        if await self._meta(name) == value:
             return None
         epoch = uuid.uuid4().hex
         async with self._write(advance=False):
             await self._set_meta("epoch", epoch)
-            await self._set_meta("serving_rules", rules)
+            await self._set_meta(name, value)
         return epoch
 
     async def corpus_id(self) -> str | None:

@@ -13,14 +13,13 @@ from shared.errors import CloseCode
 from shared.protocol import (
     SUBPROTOCOL_JSON,
     Error,
-    Message,
     Suggest,
     Suggestions,
     decode,
-    decode_json,
     encode,
     pack,
 )
+from tests.helpers.clients import bystander as served_bystander, reply, ws_url
 from tests.helpers.nodes import Node
 
 pytestmark = pytest.mark.e2e
@@ -28,24 +27,11 @@ pytestmark = pytest.mark.e2e
 Cluster = tuple[Node, Node, Node]
 
 
-def ws_url(edge: Node) -> str:
-    return edge.url.replace("http://", "ws://") + "/ws"
-
-
 @pytest.fixture
 async def bystander(cluster: Cluster) -> AsyncIterator[ClientConnection]:
     """A well-behaved client that must keep being served while others misbehave."""
-    async with connect(ws_url(cluster[1])) as ws:
+    async with served_bystander(cluster[1]) as ws:
         yield ws
-        await ws.send(encode(Suggest(id="still", q="lond", limit=1)))
-        answer = decode(await ws.recv(decode=False))
-        assert isinstance(answer, Suggestions) and answer.items[0].term == "London"
-
-
-async def reply(ws: ClientConnection, frame: bytes | str) -> Message:
-    await ws.send(frame)
-    data = await ws.recv()
-    return decode_json(data) if isinstance(data, str) else decode(data)
 
 
 @pytest.mark.parametrize(

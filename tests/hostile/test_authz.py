@@ -28,6 +28,7 @@ from websockets.typing import Origin
 from shared import roomtoken
 from shared.protocol import Error, Join, Message, Presence, Suggest, Suggestions, decode, encode
 from tests.e2e.test_up import start_up, until_ready
+from tests.helpers.clients import ws_url
 from tests.helpers.nodes import LINK_TOKEN, Node, admin, start_core, start_edge
 
 pytestmark = pytest.mark.e2e
@@ -51,10 +52,6 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node
         core.stop()
     for node in (core, edge):
         assert not node.errors(), node.errors()
-
-
-def ws_url(node: Node, path: str = "/ws") -> str:
-    return node.url.replace("http://", "ws://") + path
 
 
 async def ask(url: str, message: Message, **options: Any) -> Message:

@@ -21,17 +21,15 @@ from shared.protocol import (
     SUBPROTOCOL_JSON,
     Error,
     Join,
-    Message,
     Presence,
     Search,
     SearchAck,
     Suggest,
     Suggestions,
-    decode,
-    decode_json,
     encode,
 )
 from shared.text import MAX_KEY_CHARS
+from tests.helpers.clients import bystander as served_bystander, reply, ws_url
 from tests.helpers.nodes import (
     ADMIN_TOKEN,
     FAST_LINK,
@@ -47,10 +45,6 @@ pytestmark = pytest.mark.e2e
 COMPACT_AFTER = 20
 EXPANDER = "\ufdfa"  # one character on screen, 18 once folded (NFKD)
 ATTACK = [EXPANDER * 98 + f"{n:02d}" for n in range(80)]  # finding 1, as reported
-
-
-def ws_url(edge: Node) -> str:
-    return edge.url.replace("http://", "ws://") + "/ws"
 
 
 def admin_client(core: Node) -> httpx.AsyncClient:
@@ -163,17 +157,8 @@ def door_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Nod
 @pytest.fixture
 async def bystander(door_cluster: tuple[Node, Node]) -> AsyncIterator[ClientConnection]:
     """A well-behaved client that must keep being served while others misbehave."""
-    async with connect(ws_url(door_cluster[1])) as ws:
+    async with served_bystander(door_cluster[1]) as ws:
         yield ws
-        await ws.send(encode(Suggest(id="still", q="lond", limit=1)))
-        answer = decode(await ws.recv(decode=False))
-        assert isinstance(answer, Suggestions) and answer.items[0].term == "London"
-
-
-async def reply(ws: ClientConnection, frame: bytes | str) -> Message:
-    await ws.send(frame)
-    data = await ws.recv()
-    return decode_json(data) if isinstance(data, str) else decode(data)
 
 
 async def test_a_surrogate_search_id_is_a_400_and_the_write_path_stays_open(
