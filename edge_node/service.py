@@ -12,18 +12,16 @@ import asyncio
 from dataclasses import dataclass
 
 from edge_node.settings import EdgeSettings
+from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
 from edge_node.upstream import Upstream
 from shared.errors import BadRequest, Unavailable
 from shared.folding import fold
 from shared.protocol import (
     Item,
-    PreparedItems,
     RequestId,
     SearchAck,
     SearchItem,
     Suggestions,
-    suggestions_json,
-    suggestions_msgpack,
 )
 from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
 
