@@ -15,11 +15,11 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from edge_node import replay, shutdown
-from edge_node.cursors import Cursors
+from edge_node.cursors.feature import Cursors
 from edge_node.metrics import EdgeMetrics
 from edge_node.service import Service
 from edge_node.settings import EdgeSettings
-from edge_node.sources import Sources
+from edge_node.suggest.sources import Sources
 from edge_node.upstream import Upstream
 from edge_node.ws import ws_endpoint
 from shared import openapi

@@ -11,7 +11,7 @@ from shared.limits import ListenerMetrics
 from shared.tasks import Drops, crash_counter
 
 if TYPE_CHECKING:
-    from edge_node.rooms import EdgeRooms
+    from edge_node.cursors.rooms import EdgeRooms
     from edge_node.upstream import Upstream
 
 

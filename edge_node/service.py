@@ -156,7 +156,7 @@ class Service:
     async def search(self, search_id: str, q: str, source: str = "") -> SearchAck:
         """Log a search: ``committed`` once the core has it, ``queued`` while it cannot.
 
-        ``source`` is the client's hashed address (:mod:`edge_node.sources`).
+        ``source`` is the client's hashed address (:mod:`edge_node.suggest.sources`).
 
         Raises:
             Conflict: ``search_id`` was used before for another ``q`` (409 ``id_conflict``).

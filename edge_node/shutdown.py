@@ -6,7 +6,7 @@ away" and reconnect (on Fly.io, to another Machine) instead of seeing uvicorn's 
 
 from __future__ import annotations
 
-from edge_node.cursors import Cursors
+from edge_node.cursors.feature import Cursors
 from edge_node.ws import ClientSocket
 from shared.errors import CloseCode
 from shared.server import GoingAway, going_away

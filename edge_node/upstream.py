@@ -37,10 +37,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from edge_node.breaker import Breaker
 from edge_node.frames import frames
-from edge_node.index import GapError, SuggestIndex
 from edge_node.metrics import EdgeMetrics
-from edge_node.outbox import Outbox
 from edge_node.settings import EdgeSettings
+from edge_node.suggest.index import GapError, SuggestIndex
+from edge_node.suggest.outbox import Outbox
 from shared import snapshot
 from shared.errors import BadRequest, CloseCode, Conflict, ProtocolError, Unavailable
 from shared.protocol import (

@@ -39,8 +39,8 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from edge_node.cursors import Cursors
-from edge_node.rooms import MAX_ROOM_CHARS
+from edge_node.cursors.feature import Cursors
+from edge_node.cursors.rooms import MAX_ROOM_CHARS
 from edge_node.service import Service
 from shared.errors import CloseCode, Forbidden, LightconeError, ProtocolError, RateLimited
 from shared.protocol import (

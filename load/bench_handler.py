@@ -69,7 +69,7 @@ def build(prefix: str) -> tuple[dict[str, Runner], int]:
     def imp(name: str) -> ModuleType:
         return importlib.import_module(prefix + name)
 
-    corpus, snapshot = imp("core_region.corpus"), imp("shared.snapshot")
+    corpus, snapshot = imp("core_region.suggest.corpus"), imp("shared.snapshot")
     protocol, workload = imp("shared.protocol"), imp("load.serving.workload")
     loaded = corpus.load(corpus.default_path())
     entries = sorted((snapshot.Entry(k, t, w) for k, t, w in loaded.entries), key=lambda e: e.key)
@@ -86,7 +86,7 @@ def build(prefix: str) -> tuple[dict[str, Runner], int]:
     app = imp("edge_node.app").create_app(settings)
     metrics = app.state.metrics
     upstream = imp("edge_node.upstream").Upstream(settings, "bench-token", metrics)
-    upstream.index = imp("edge_node.index").SuggestIndex(snapshot.parse(blob))
+    upstream.index = imp("edge_node.suggest.index").SuggestIndex(snapshot.parse(blob))
     service = app.state.service = imp("edge_node.service").Service(settings, upstream)
     cursors = app.state.cursors = imp("edge_node.cursors").Cursors(settings, upstream, metrics)
     client_socket = imp("edge_node.ws").ClientSocket

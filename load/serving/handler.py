@@ -75,10 +75,10 @@ async def handler_timings(core_url: str, token: str, calls: int) -> dict[str, di
     msgpack frame ``/ws`` sends. Prefixes as in the load, cycled; timed warm (steady state).
     """
 
-    from edge_node.index import SuggestIndex
     from edge_node.metrics import EdgeMetrics
     from edge_node.service import Service
     from edge_node.settings import EdgeSettings
+    from edge_node.suggest.index import SuggestIndex
     from edge_node.upstream import Upstream
     from shared import snapshot
     from shared.folding import fold

@@ -105,7 +105,7 @@ class Delta(Message):
 @dataclass(frozen=True, slots=True)
 class SearchItem:
     """A logged search on the link. ``source`` is the salted hash of the client's address
-    the edge saw (:mod:`edge_node.sources`); the core counts distinct sources per term.
+    the edge saw (:mod:`edge_node.suggest.sources`); the core counts distinct sources per term.
     Empty when unknown: it then counts for no source."""
 
     id: str

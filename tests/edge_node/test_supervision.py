@@ -9,8 +9,8 @@ import socket
 from starlette.testclient import TestClient
 
 from edge_node.app import create_app
-from edge_node.cursors import Cursors
-from edge_node.rooms import Out
+from edge_node.cursors.feature import Cursors
+from edge_node.cursors.rooms import Out
 from edge_node.settings import EdgeSettings
 from shared.config import from_environ
 from shared.errors import CloseCode

@@ -11,9 +11,9 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from edge_node.cursors import SENT_AT_PER_ROOM, Cursors
+from edge_node.cursors.feature import SENT_AT_PER_ROOM, Cursors
+from edge_node.cursors.rooms import STRICT, Out, _Room
 from edge_node.metrics import EdgeMetrics
-from edge_node.rooms import STRICT, Out, _Room
 from edge_node.service import Service
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import MAX_POSTED, UP, Upstream

@@ -1,4 +1,4 @@
-"""The edge's cursor shell: feeds :class:`~edge_node.rooms.EdgeRooms`, ticks, delivers.
+"""The edge's cursor shell: feeds :class:`~edge_node.cursors.rooms.EdgeRooms`, ticks, delivers.
 
 Every ``tick_ms`` it asks the rooms for the batch of each room and delivers it. Each message
 is encoded at most once per codec, and the same bytes are queued to every recipient
@@ -20,8 +20,8 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
+from edge_node.cursors.rooms import STRICT, TOLERANT, ConnId, EdgeRooms, Out
 from edge_node.metrics import EdgeMetrics
-from edge_node.rooms import STRICT, TOLERANT, ConnId, EdgeRooms, Out
 from edge_node.settings import EdgeSettings
 from edge_node.upstream import Upstream
 from shared import roomtoken
