@@ -176,33 +176,11 @@ def _room_token() -> tuple[Schema, Schema, dict[int, str]]:
 # --- edge ----------------------------------------------------------------------------------
 
 
-def edge(settings: EdgeSettings) -> dict[str, Any]:
-    """The edge's HTTP API (docs/protocol.md §2), bounds from ``settings``."""
+def edge(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]:
+    """The edge's HTTP API (docs/protocol.md §2), bounds from ``settings``; ``features``: the
+    paths of the features' routes."""
     from edge_node.replay import METHODS
-    from shared.text import MAX_ID_CHARS
 
-    q = {"type": "string", "maxLength": settings.max_query_chars}
-    item = _obj({"term": {"type": "string"}, "weight": {"type": "integer"}})
-    suggestions = _obj(
-        {
-            "items": {"type": "array", "items": item, "maxItems": settings.max_limit},
-            "version": {"type": "integer"},
-            "age_ms": {"type": "integer"},
-            "mode": {"enum": ["tolerant", "strict"]},
-            "stale": {"type": "boolean"},
-            "region": {"type": "string"},
-        }
-    )
-    search_body = _obj(
-        {"id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}, "q": q}
-    )
-    ack = _obj(
-        {
-            "id": {"type": "string"},
-            "status": {"enum": ["committed", "queued"]},
-            "version": {"type": ["integer", "null"]},
-        }
-    )
     status = _obj(
         {
             "region": {"type": "string"},
@@ -223,49 +201,7 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
         if method != "HEAD"
     }
     paths: dict[str, dict[str, Operation]] = {
-        "/suggest": {
-            "get": _op(
-                "Top completions of q",
-                {
-                    "200": _json(suggestions, "suggestions"),
-                    **_errors(
-                        {
-                            400: "missing_q, bad_limit, bad_min_version, query_too_long, "
-                            "min_version_ahead",
-                            429: "rate_limited (with Retry-After)",
-                            503: "not_ready, core_unreachable, strict_timeout",
-                        }
-                    ),
-                },
-                parameters=[
-                    _query("q", q, required=True),
-                    _query(
-                        "limit", {"type": "integer", "minimum": 1, "maximum": settings.max_limit}
-                    ),
-                    _query("min_version", INT64),
-                ],
-            )
-        },
-        "/search": {
-            "post": _op(
-                "Log a search (idempotent on id)",
-                {
-                    "200": _json(ack, "committed"),
-                    "202": _json(ack, "queued"),
-                    **_errors(
-                        {
-                            400: "bad_json, bad_field, bad_id, query_too_long, empty_query, "
-                            "rejected",
-                            409: "id_conflict (the id was used for another q)",
-                            413: "payload_too_large",
-                            429: "rate_limited (with Retry-After)",
-                            503: "outbox_full",
-                        }
-                    ),
-                },
-                requestBody=_body(search_body, settings.max_body_bytes),
-            )
-        },
+        **features,
         "/": {"get": _op("The demo page", {"200": _text("text/html", "the page")})},
         "/static/{path}": {
             "get": _op(
@@ -473,3 +409,14 @@ def control(max_body_bytes: int) -> dict[str, Any]:
         }
     ]
     return doc
+
+
+# --- for features: each documents its own routes with these --------------------------------
+
+operation = _op
+json_answer = _json
+obj = _obj
+error_answers = _errors
+query_param = _query
+path_param = _path
+request_body = _body

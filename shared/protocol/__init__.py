@@ -50,11 +50,15 @@ from shared.protocol.cursors import (
     RoomSync,
 )
 from shared.protocol.link import (
+    LEVELS,
     MAX_LINK_MESSAGE_BYTES,
     MAX_UP_FRAME_BYTES,
+    STRICT,
+    TOLERANT,
     Flags,
     Heartbeat,
     Hello,
+    Level,
     Resync,
     Sync,
     Synced,
@@ -98,6 +102,10 @@ from shared.protocol.versions import (
 )
 
 __all__ = [
+    "LEVELS",
+    "STRICT",
+    "TOLERANT",
+    "Level",
     "ACK_ERRORS",
     "ACK_ID_CONFLICT",
     "ACK_INVALID",

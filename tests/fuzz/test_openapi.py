@@ -28,7 +28,7 @@ from starlette.testclient import TestClient
 
 from core_region.app import create_app as create_core
 from core_region.settings import CoreSettings
-from edge_node.app import create_app as create_edge
+from edge_node.app import api_document, create_app as create_edge
 from edge_node.settings import EdgeSettings
 from shared import openapi
 from shared.config import from_environ
@@ -44,7 +44,7 @@ EDGE = from_environ(
 )
 CORE = from_environ(CoreSettings, TOKENS, corpus=SMALL_CORPUS)
 DOCS = {
-    "edge": openapi.edge(EDGE),
+    "edge": api_document(create_edge(EDGE).state.node),
     "core": openapi.core(CORE),
     "control": openapi.control(MAX_BODY_BYTES),
 }

@@ -84,9 +84,16 @@ def replaced(value: Any, path: Path, is_key: bool, bad: str) -> Any:
 
 
 def _is_data_map(tag: str, path: Path) -> bool:
-    """Maps whose keys are data: ``flags.flags``, ``delta.hot``, ``room_sync.rooms``. Other
+    """Maps whose keys are data: ``flags.flags``, ``flags.levels`` (and each level's
+    ``params``), the link's ``versions``, ``delta.hot``, ``room_sync.rooms``. Other
     keys name fields: changing one is an unexpected field (``bad_message``, test_protocol)."""
-    return (tag, path) in {("flags", ("flags",)), ("delta", ("hot",)), ("room_sync", ("rooms",))}
+    return (tag, path) in {
+        ("flags", ("flags",)),
+        ("flags", ("levels",)),
+        ("delta", ("hot",)),
+        ("room_sync", ("rooms",)),
+        *((tag, ("versions",)) for tag in ("hello", "heartbeat", "synced", "resync")),
+    } or (tag == "flags" and path[:1] == ("levels",) and path[-1:] == ("params",))
 
 
 STRING_CASES = [
