@@ -1,5 +1,9 @@
 """The core's ``/link`` websocket: one per edge, msgpack frames, token in the handshake.
 
+The link speaks ``hello``, ``heartbeat``, ``sync``/``synced``, ``resync`` and ``error`` itself
+and hands every other message to the feature that declared it
+(:class:`core_region.features.Registry`).
+
 The receive loop yields to the event loop after every frame, so an edge that sends many
 frames at once cannot starve the senders of the other edges (whose queues would then fill up
 and get them disconnected as too slow). A message whose handling raises is dropped alone
@@ -13,27 +17,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from core_region.hub import EdgePeer, Hub
+from core_region.node import CoreNode, EdgePeer
 from shared.errors import CloseCode, ProtocolError, Unauthorized
 from shared.http import bearer_matches
 from shared.protocol import (
     Error,
     Heartbeat,
     Hello,
-    Joined,
-    Left,
     Message,
-    Moves,
-    MovesBatch,
     Resync,
-    RoomSync,
-    Searches,
     Sync,
-    Synced,
     check_protocol,
     decode,
     encode,
@@ -45,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 async def link_endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
-    hub: Hub = state.hub
+    node: CoreNode = state.node
     timeout_s: float = state.settings.link_timeout_s
     if not bearer_matches(websocket.headers.get("authorization"), state.link_token):
         # Refused before accepting: no websocket, no frame read, for a wrong token.
@@ -74,14 +73,14 @@ async def link_endpoint(websocket: WebSocket) -> None:
             await websocket.send_bytes(encode(Error(None, exc.code, str(exc))))
             await websocket.close(CloseCode.UNSUPPORTED_PROTOCOL, exc.code)
         return
-    peer = hub.connect(hello.edge_id, hello.region, hello.version, hello.epoch)
+    peer = node.connect(hello)
     sender = spawn(
-        "link_sender", lambda: _send_frames(websocket, peer), hub.metrics.task_crashes, policy=STOP
+        "link_sender", lambda: _send_frames(websocket, peer), node.metrics.task_crashes, policy=STOP
     )
     try:
-        await _receive_loop(websocket, hub, peer, timeout_s, sender)
+        await _receive_loop(websocket, node, peer, timeout_s, sender)
     finally:
-        hub.disconnect(peer)
+        node.disconnect(peer)
         await stop(sender)
 
 
@@ -96,7 +95,11 @@ async def _receive(websocket: WebSocket) -> Message | None:
 
 
 async def _receive_loop(
-    websocket: WebSocket, hub: Hub, peer: EdgePeer, timeout_s: float, sender: asyncio.Task[None]
+    websocket: WebSocket,
+    node: CoreNode,
+    peer: EdgePeer,
+    timeout_s: float,
+    sender: asyncio.Task[None],
 ) -> None:
     while True:
         if sender.done() and not peer.close_reason:
@@ -117,39 +120,48 @@ async def _receive_loop(
             peer.send(encode(Error(None, exc.code, str(exc))))
             continue
         assert message is not None
-        await handle(hub, peer, message)
+        await handle(node, peer, message)
         await asyncio.sleep(0)  # let the other edges' senders run between frames
 
 
-async def handle(hub: Hub, peer: EdgePeer, message: Message) -> None:
+async def handle(node: CoreNode, peer: EdgePeer, message: Message) -> None:
     """Act on one message from ``peer``; if that raises, drop the message alone (module doc)."""
-    hub.metrics.link_messages.labels(message.TYPE).inc()
+    node.metrics.link_messages.labels(message.TYPE).inc()
     try:
-        await _handle(hub, peer, message)
+        own = _OWN.get(type(message))
+        if own is not None:
+            own(node, peer, message)
+            return
+        feature = node.features.link.get(type(message))
+        if feature is None:
+            text = f"unexpected message type {message.TYPE!r} on the link"
+            peer.send(encode(Error(None, "unexpected_type", text)))
+            return
+        await feature.on_link(peer, message)
     except Exception as exc:  # no poison pill: this message alone is lost
-        hub.metrics.drops.drop("link_handle", message, exc)
+        node.metrics.drops.drop("link_handle", message, exc)
         peer.send(encode(Error(None, "internal_error", f"could not handle {message.TYPE!r}")))
 
 
-async def _handle(hub: Hub, peer: EdgePeer, message: Message) -> None:
-    if isinstance(message, Heartbeat):
-        peer.version = message.version
-    elif isinstance(message, Sync):
-        peer.send(encode(Synced(message.id, hub.sync())))
-    elif isinstance(message, Resync):
-        hub.resync(peer, message.version)
-    elif isinstance(message, RoomSync | Joined | Left | Moves | MovesBatch):
-        hub.cursor(peer, message)
-    elif isinstance(message, Searches):
-        # A batch larger than ours (an edge configured differently) is committed in chunks:
-        # refusing it would leave those searches in the edge's outbox for ever.
-        size = hub.max_search_batch
-        for start in range(0, len(message.searches), size):
-            chunk = Searches(message.searches[start : start + size])
-            peer.send(encode(await hub.log_searches(peer, chunk)))
-    else:
-        text = f"unexpected message type {message.TYPE!r} on the link"
-        peer.send(encode(Error(None, "unexpected_type", text)))
+def _heartbeat(node: CoreNode, peer: EdgePeer, message: Heartbeat) -> None:
+    peer.version = message.version
+    peer.versions = dict(message.versions)
+
+
+def _sync(node: CoreNode, peer: EdgePeer, message: Sync) -> None:
+    peer.send(encode(node.sync(message.id)))
+
+
+def _resync(node: CoreNode, peer: EdgePeer, message: Resync) -> None:
+    node.resync(peer, message.versions, message.version)
+
+
+_OWN: dict[type[Message], Callable[[CoreNode, EdgePeer, Any], None]] = {
+    Heartbeat: _heartbeat,
+    Sync: _sync,
+    Resync: _resync,
+}
+"""The link's own messages from an edge (every other type goes to its feature)."""
 
 
 async def _send_frames(websocket: WebSocket, peer: EdgePeer) -> None:

@@ -16,6 +16,7 @@ searches that never became suggestions.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -26,6 +27,7 @@ from pathlib import Path
 import aiosqlite
 
 from core_region.suggest.catalog import TermRow
+from shared.protocol import Level
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +69,31 @@ MIGRATIONS: tuple[str, ...] = (
     -- served (its sources are unknown, not zero), counted as MAX_SOURCES_COUNTED (16).
     UPDATE terms SET sources = 16 WHERE base_weight <= 0 AND searches > 0;
     """,
+    """
+    -- Flags become level-shaped: a level and its parameters (JSON). stale_ok stays, kept
+    -- equal to level != 'strict', so a build from before levels reads the same flags.
+    ALTER TABLE flags ADD COLUMN level TEXT;
+    ALTER TABLE flags ADD COLUMN params TEXT NOT NULL DEFAULT '{}';
+    UPDATE flags SET level = CASE stale_ok WHEN 0 THEN 'strict' ELSE 'tolerant' END;
+    """,
 )
 
 MAX_SOURCES_COUNTED = 16
 """Distinct sources kept per term (rows of ``term_sources``): the source threshold
 (``LIGHTCONE_MIN_SOURCES``) can be at most this."""
+
+
+def _level(stale_ok: bool, level: str | None, params: str) -> Level:
+    """A stored flag. A build from before levels writes ``stale_ok`` alone: a row without a
+    ``level``, or whose level disagrees with ``stale_ok``, is read from ``stale_ok``."""
+    if level is None or Level(level).stale_ok != stale_ok:
+        return Level.of(stale_ok)
+    return Level(level, {str(k): int(v) for k, v in json.loads(params or "{}").items()})
+
+
+def _flag_row(feature: str, level: Level) -> tuple[str, int, str, str]:
+    return (feature, int(level.stale_ok), level.level, json.dumps(level.params, sort_keys=True))
+
 
 _CHUNK = 500  # host parameters per IN (...) query, well under SQLite's limit
 
@@ -202,9 +224,11 @@ class Store:
         async with self._db.execute(f"SELECT {_TERM_COLUMNS} FROM terms") as cur:
             return [_row(r) for r in await cur.fetchall()]
 
-    async def flags(self) -> dict[str, bool]:
-        async with self._db.execute("SELECT feature, stale_ok FROM flags") as cur:
-            return {str(f): bool(v) for f, v in await cur.fetchall()}
+    async def flags(self) -> dict[str, Level]:
+        """Every feature's stored flag."""
+        async with self._db.execute("SELECT feature, stale_ok, level, params FROM flags") as cur:
+            rows = await cur.fetchall()
+        return {str(f): _level(bool(ok), level, params) for f, ok, level, params in rows}
 
     async def counts(self) -> dict[str, int]:
         """Row counts for the admin status."""
@@ -230,22 +254,31 @@ class Store:
             await self._set_meta("corpus", corpus_id)
         return version
 
-    async def init_flags(self, defaults: dict[str, bool]) -> dict[str, bool]:
+    async def init_flags(self, defaults: dict[str, Level]) -> dict[str, Level]:
         """Store ``defaults`` for features that have no stored flag yet; returns all flags."""
         async with self._lock:
             await self._db.executemany(
-                "INSERT OR IGNORE INTO flags (feature, stale_ok) VALUES (?, ?)",
-                [(f, int(v)) for f, v in defaults.items()],
+                "INSERT OR IGNORE INTO flags (feature, stale_ok, level, params)"
+                " VALUES (?, ?, ?, ?)",
+                [_flag_row(f, level) for f, level in defaults.items()],
             )
         return await self.flags()
 
-    async def set_flag(self, feature: str, stale_ok: bool) -> None:
+    async def set_flag(self, feature: str, level: Level) -> None:
         async with self._lock:
             await self._db.execute(
-                "INSERT INTO flags (feature, stale_ok) VALUES (?, ?)"
-                " ON CONFLICT (feature) DO UPDATE SET stale_ok = excluded.stale_ok",
-                (feature, int(stale_ok)),
+                "INSERT INTO flags (feature, stale_ok, level, params) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (feature) DO UPDATE SET stale_ok = excluded.stale_ok,"
+                " level = excluded.level, params = excluded.params",
+                _flag_row(feature, level),
             )
+
+    async def next_version(self) -> int:
+        """Take the next version for a change kept outside this database (a feature with
+        storage of its own, docs/extending.md): one transaction that only advances it."""
+        async with self._write() as version:
+            pass
+        return version
 
     async def upsert_term(self, key: str, term: str, weight: int) -> tuple[int, TermRow]:
         """Set a term's weight (and display form), clearing its searches and any takedown."""
@@ -427,10 +460,14 @@ class _Transaction:
         except BaseException:
             self._store._lock.release()
             raise
-        version = await self._store.version()
-        if self._advance:
-            version += 1
-            await self._store._set_meta("version", str(version))
+        try:
+            version = await self._store.version()
+            if self._advance:
+                version += 1
+                await self._store._set_meta("version", str(version))
+        except BaseException as exc:  # the body never runs: end the transaction here
+            await self.__aexit__(type(exc), exc, None)
+            raise
         return version
 
     async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:

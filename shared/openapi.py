@@ -150,9 +150,17 @@ def _health_and_metrics() -> dict[str, dict[str, Operation]]:
     }
 
 
-_FLAG = _obj({"stale_ok": {"type": "boolean"}, "mode": {"enum": ["tolerant", "strict"]}})
+_LEVEL = {"type": "string", "description": "a consistency level, strongest first: strict, tolerant"}
+_FLAG = _obj(
+    {"level": _LEVEL, "stale_ok": {"type": "boolean"}, "mode": _LEVEL},
+    params={"type": "object", "additionalProperties": {"type": "integer"}},
+)
 _FLAGS = {"type": "object", "additionalProperties": _FLAG}
-_FLAG_BODY = _obj({"stale_ok": {"type": "boolean"}})
+_FLAG_BODY = {
+    "description": "a level, or stale_ok (true: tolerant, false: strict)",
+    "type": "object",
+    "properties": {"level": _LEVEL, "stale_ok": {"type": "boolean"}},
+}
 
 
 def _room_token() -> tuple[Schema, Schema, dict[int, str]]:
@@ -264,21 +272,17 @@ def edge(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]:
 # --- core ----------------------------------------------------------------------------------
 
 
-def core(settings: CoreSettings) -> dict[str, Any]:
-    """The core's HTTP API (docs/protocol.md §8); ``/admin`` needs the bearer token."""
-    from core_region.admin import MAX_BODY_BYTES, MAX_WEIGHT
-    from shared.text import MAX_TERM_CHARS
-
-    secured: dict[str, Any] = {"security": [{"bearer": []}]}
-    token_body, token_answer, token_errors = _room_token()
+def admin(summary: str, ok: Schema, errors: dict[int, str] | None = None) -> Operation:
+    """An operation of the core's admin API: bearer-protected, rate-limited."""
     denied = _errors({401: "unauthorized", 429: "rate_limited (with Retry-After)"})
-    term = [_path("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
-    entry = {"term": {"type": "string"}, "key": {"type": "string"}}
-    versioned = {**entry, "version": {"type": "integer"}}
+    responses = {"200": _json(ok, "OK"), **denied, **_errors(errors or {})}
+    return _op(summary, responses, security=[{"bearer": []}])
 
-    def admin(summary: str, ok: Schema, errors: dict[int, str] | None = None) -> Operation:
-        responses = {"200": _json(ok, "OK"), **denied, **_errors(errors or {})}
-        return _op(summary, responses, **secured)
+
+def core(settings: CoreSettings, features: dict[str, Any]) -> dict[str, Any]:
+    """The core's HTTP API (docs/protocol.md §8); ``/admin`` needs the bearer token;
+    ``features``: the paths of the features' admin routes."""
+    from core_region.admin import MAX_BODY_BYTES
 
     paths: dict[str, dict[str, Operation]] = {
         **_health_and_metrics(),
@@ -295,12 +299,6 @@ def core(settings: CoreSettings) -> dict[str, Any]:
             )
         },
         "/admin/status": {"get": admin("The core and its edges", {"type": "object"})},
-        "/admin/room-tokens": {
-            "post": {
-                **admin("Mint a room token", token_answer, token_errors),
-                "requestBody": _body(token_body, MAX_BODY_BYTES),
-            }
-        },
         "/admin/flags": {"get": admin("Every feature's flag", _FLAGS)},
         "/admin/flags/{feature}": {
             "put": {
@@ -313,36 +311,7 @@ def core(settings: CoreSettings) -> dict[str, Any]:
                 "requestBody": _body(_FLAG_BODY, MAX_BODY_BYTES),
             }
         },
-        "/admin/terms/{term}": {
-            "get": {
-                **admin(
-                    "A served term",
-                    _obj({**entry, "weight": {"type": "integer"}}),
-                    {400: "bad_term", 404: "unknown_term"},
-                ),
-                "parameters": term,
-            },
-            "put": {
-                **admin(
-                    "Upsert a term",
-                    _obj({**versioned, "weight": {"type": "integer"}}),
-                    {400: "bad_json, bad_term, bad_weight", 413: "payload_too_large"},
-                ),
-                "parameters": term,
-                "requestBody": _body(
-                    _obj({"weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT}}),
-                    MAX_BODY_BYTES,
-                ),
-            },
-            "delete": {
-                **admin(
-                    "Take a term down",
-                    _obj({**versioned, "status": {"const": "taken_down"}}),
-                    {400: "bad_term"},
-                ),
-                "parameters": term,
-            },
-        },
+        **features,
     }
     del settings  # every bound of the core's API is a constant today
     websockets = {"/link": "the edge link (docs/protocol.md §9), bearer link token"}
@@ -420,3 +389,4 @@ error_answers = _errors
 query_param = _query
 path_param = _path
 request_body = _body
+room_token_schemas = _room_token

@@ -43,7 +43,12 @@ def test_status_reports_versions_terms_and_flags(client: TestClient) -> None:
     status = client.get("/admin/status").json()
     assert status["served_terms"] == status["stored_terms"] == 300
     assert status["version"] == status["published"] == status["snapshot_version"] == 1
-    assert status["flags"]["suggest"] == {"stale_ok": True, "mode": "tolerant"}
+    assert status["flags"]["suggest"] == {
+        "level": "tolerant",
+        "params": {},
+        "stale_ok": True,
+        "mode": "tolerant",
+    }
     assert status["edges"] == []
 
 

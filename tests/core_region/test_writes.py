@@ -1,25 +1,27 @@
-"""Writes you can trust, on the store with real SQLite files and the hub in process:
+"""Writes you can trust, on the store with real SQLite files and the core node in process:
 a reused search id with another query is a conflict, new terms need distinct sources,
 old searches and the junk terms they leave are pruned, and a rollback rotates the epoch."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from core_region.app import prune
-from core_region.hub import Hub
+from core_region.app import FEATURES
 from core_region.metrics import CoreMetrics
+from core_region.node import CoreNode
 from core_region.settings import CoreSettings
 from core_region.store import MAX_SOURCES_COUNTED, MIGRATIONS, LoggedSearch, Store
-from core_region.suggest.catalog import Catalog, Rules, TermRow
+from core_region.suggest.catalog import Rules, TermRow
+from core_region.suggest.feature import SuggestFeature
 from shared.config import ConfigError, from_environ
 from shared.folding import fold
-from shared.protocol import ACK_ID_CONFLICT, Searches, SearchItem, Snapshot, decode
+from shared.protocol import ACK_ID_CONFLICT, Hello, Searches, SearchItem, Snapshot, decode
 from shared.snapshot import Entry
 
 RULES = Rules(search_boost=10, min_searches=1, min_sources=3)
@@ -81,13 +83,14 @@ async def test_a_conflict_inside_one_batch_refuses_only_the_later_query(store: S
     assert lyon is not None and lyon.searches == 1
 
 
-async def test_the_hub_acknowledges_a_conflict_with_its_code(store: Store) -> None:
-    hub = await _hub(store)
-    peer = hub.connect("syd-1", "syd", -1, "")
-    await hub.log_searches(peer, Searches([SearchItem("a", "Lyon", "s1")]))
-    acks = await hub.log_searches(
-        peer, Searches([SearchItem("a", "Nice", "s1"), SearchItem("b", " ", "s1")])
-    )
+async def test_the_core_acknowledges_a_conflict_with_its_code(store: Store) -> None:
+    async with running(store) as node:
+        peer = node.connect(Hello("syd", "syd-1", -1))
+        suggest = suggest_of(node)
+        await suggest.log_searches(peer, Searches([SearchItem("a", "Lyon", "s1")]))
+        acks = await suggest.log_searches(
+            peer, Searches([SearchItem("a", "Nice", "s1"), SearchItem("b", " ", "s1")])
+        )
     assert [(a.id, a.version, a.error) for a in acks.acks] == [
         ("b", None, "invalid_search"),
         ("a", None, ACK_ID_CONFLICT),
@@ -178,8 +181,8 @@ async def test_pruned_ids_are_new_again_after_the_retention(store: Store) -> Non
 
 async def test_pruning_runs_in_bounded_passes_until_done(store: Store) -> None:
     await store.log_searches([search(f"id{n}", f"Junk {n}") for n in range(25)], now=T0)
-    hub = await _hub(store)
-    done = await prune(hub, retention_s=DAY, batch=10, now=T0 + 2 * DAY)
+    async with running(store) as node:
+        done = await suggest_of(node).prune(retention_s=DAY, batch=10, now=T0 + 2 * DAY)
     assert (done.searches, done.terms) == (25, 25)
     assert (await store.counts())["searches"] == 0
     assert (await store.counts())["term_sources"] == 0
@@ -236,44 +239,52 @@ async def test_a_restore_name_rotates_the_epoch_once(store: Store) -> None:
 
 async def test_an_edge_ahead_of_the_head_rotates_the_epoch_for_every_edge(store: Store) -> None:
     """The safety net: hello with this epoch and a version above the database's head."""
-    hub = await _hub(store)
-    old = hub.epoch
-    behind = hub.connect("syd-1", "syd", hub.catalog.version, old)
-    assert behind.queue.qsize() == 2  # flags, heartbeat: it holds the head
-    ahead = hub.connect("lhr-1", "lhr", hub.catalog.version + 50, old)
-    assert hub.epoch != old
-    for peer in (behind, ahead):
-        first = decode(peer.queue.get_nowait() or b"")
-        while not isinstance(first, Snapshot):
+    async with running(store) as node:
+        head = suggest_of(node).catalog.version
+        old = node.epoch
+        behind = node.connect(Hello("syd", "syd-1", head, old))
+        assert behind.queue.qsize() == 2  # flags, heartbeat: it holds the head
+        ahead = node.connect(Hello("lhr", "lhr-1", head + 50, old))
+        assert node.epoch != old
+        for peer in (behind, ahead):
             first = decode(peer.queue.get_nowait() or b"")
-        assert first.epoch == hub.epoch and first.version == hub.catalog.version
-    await asyncio.gather(*hub._storing)
-    assert await store.epoch() == hub.epoch
-    assert rotations(hub) == 1
-    # An edge of the new epoch at the head is in step: no rotation, nothing to catch up.
-    hub.connect("sin-1", "sin", hub.catalog.version, hub.epoch)
-    assert rotations(hub) == 1
+            while not isinstance(first, Snapshot):
+                first = decode(peer.queue.get_nowait() or b"")
+            assert first.epoch == node.epoch and first.version == head
+        await asyncio.gather(*node._storing)
+        assert await store.epoch() == node.epoch
+        assert rotations(node) == 1
+        # An edge of the new epoch at the head is in step: no rotation, nothing to catch up.
+        node.connect(Hello("sin", "sin-1", head, node.epoch))
+        assert rotations(node) == 1
 
 
-def rotations(hub: Hub) -> float | None:
-    return hub.metrics.registry.get_sample_value("lightcone_epoch_rotations_total")
+def rotations(node: CoreNode) -> float | None:
+    return node.metrics.registry.get_sample_value("lightcone_epoch_rotations_total")
 
 
-async def _hub(store: Store) -> Hub:
-    catalog = Catalog(await store.terms(), version=await store.version(), rules=RULES)
-    hub = Hub(
-        store,
-        catalog,
-        {"suggest": True},
-        CoreMetrics(),
-        publish_delay_s=0.0,
+def suggest_of(node: CoreNode) -> SuggestFeature:
+    feature = node.features["suggest"]
+    assert isinstance(feature, SuggestFeature)
+    return feature
+
+
+@contextlib.asynccontextmanager
+async def running(store: Store) -> AsyncIterator[CoreNode]:
+    """A core node on ``store`` (seeded already), serving by :data:`RULES`."""
+    settings = CoreSettings(
+        publish_delay_ms=0,
         compact_after=10_000,
-        region="iad",
-        max_search_batch=500,
-        epoch=await store.epoch(),
+        search_boost=RULES.search_boost,
+        min_searches=RULES.min_searches,
+        min_sources=RULES.min_sources,
     )
-    await hub.rebase()
-    return hub
+    node = CoreNode(settings, CoreMetrics(), FEATURES)
+    await node.start(store)
+    try:
+        yield node
+    finally:
+        await node.stop()
 
 
 def test_a_retention_shorter_than_the_resend_window_is_refused() -> None:

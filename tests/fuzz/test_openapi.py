@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 
-from core_region.app import create_app as create_core
+from core_region.app import api_document as core_document, create_app as create_core
 from core_region.settings import CoreSettings
 from edge_node.app import api_document, create_app as create_edge
 from edge_node.settings import EdgeSettings
@@ -45,7 +45,7 @@ EDGE = from_environ(
 CORE = from_environ(CoreSettings, TOKENS, corpus=SMALL_CORPUS)
 DOCS = {
     "edge": api_document(create_edge(EDGE).state.node),
-    "core": openapi.core(CORE),
+    "core": core_document(create_core(CORE).state.node),
     "control": openapi.control(MAX_BODY_BYTES),
 }
 CONTROL = DemoState("http://127.0.0.1:1", ADMIN_TOKEN, capability="fuzz-capability")

@@ -1,0 +1,100 @@
+"""The suggestion feature's admin routes: ``/admin/terms/{term}`` (read, upsert, take down)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from core_region.admin import MAX_BODY_BYTES
+from shared import openapi as oa
+from shared.errors import BadRequest, NotFound
+from shared.http import json_body
+from shared.text import MAX_TERM_CHARS, term as text_term
+
+if TYPE_CHECKING:
+    from core_region.suggest.feature import SuggestFeature
+
+MAX_WEIGHT = 2**53
+"""Largest weight an admin may give a term (exact in a JSON number)."""
+
+
+def _term(request: Request) -> tuple[str, str]:
+    """The path's term as ``(key, display form)``, through the door (:func:`shared.text.term`)."""
+    term, key = text_term(request.path_params["term"], field="term", code="bad_term")
+    if not key:
+        raise BadRequest("term is empty after folding", code="bad_term")
+    return key, term
+
+
+def routes(feature: SuggestFeature) -> list[BaseRoute]:
+    async def put_term(request: Request) -> Response:
+        key, term = _term(request)
+        body = await json_body(request, MAX_BODY_BYTES)
+        weight = body.get("weight")
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 0 < weight <= MAX_WEIGHT:
+            raise BadRequest(
+                f"'weight' must be a whole number in 1..{MAX_WEIGHT}", code="bad_weight"
+            )
+        version = await feature.upsert_term(key, term, weight)
+        return JSONResponse({"term": term, "key": key, "weight": weight, "version": version})
+
+    async def delete_term(request: Request) -> Response:
+        key, term = _term(request)
+        version = await feature.block_term(key, term)
+        return JSONResponse({"term": term, "key": key, "status": "taken_down", "version": version})
+
+    async def get_term(request: Request) -> Response:
+        key, _ = _term(request)
+        entry = feature.catalog.get(key)
+        if entry is None:
+            raise NotFound(f"term {key!r} is not served", code="unknown_term")
+        return JSONResponse({"term": entry.term, "key": key, "weight": entry.weight})
+
+    path = "/admin/terms/{term:path}"
+    table = [(get_term, "GET"), (put_term, "PUT"), (delete_term, "DELETE")]
+    admin = feature.node.admin
+    return [
+        Route(path, admin(f"{method} {path}", endpoint), methods=[method])
+        for endpoint, method in table
+    ]
+
+
+def openapi_paths() -> dict[str, Any]:
+    term = [oa.path_param("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
+    entry = {"term": {"type": "string"}, "key": {"type": "string"}}
+    versioned = {**entry, "version": {"type": "integer"}}
+    return {
+        "/admin/terms/{term}": {
+            "get": {
+                **oa.admin(
+                    "A served term",
+                    oa.obj({**entry, "weight": {"type": "integer"}}),
+                    {400: "bad_term", 404: "unknown_term"},
+                ),
+                "parameters": term,
+            },
+            "put": {
+                **oa.admin(
+                    "Upsert a term",
+                    oa.obj({**versioned, "weight": {"type": "integer"}}),
+                    {400: "bad_json, bad_term, bad_weight", 413: "payload_too_large"},
+                ),
+                "parameters": term,
+                "requestBody": oa.request_body(
+                    oa.obj({"weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT}}),
+                    MAX_BODY_BYTES,
+                ),
+            },
+            "delete": {
+                **oa.admin(
+                    "Take a term down",
+                    oa.obj({**versioned, "status": {"const": "taken_down"}}),
+                    {400: "bad_term"},
+                ),
+                "parameters": term,
+            },
+        },
+    }

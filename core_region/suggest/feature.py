@@ -1,0 +1,320 @@
+"""Search suggestions at the core: the catalog, its published stream, and the writes.
+
+The shell around three pure pieces: the :class:`~core_region.suggest.catalog.Catalog` (what
+is served), the :class:`~core_region.suggest.stream.Stream` (what was published) and the store
+(what is durable). It registers ``searches`` from edges (each acknowledged with
+``search_acks``), sends edges a snapshot and deltas, compacts the stream into a new snapshot
+every ``LIGHTCONE_COMPACT_AFTER`` changes, prunes old searches, and serves the admin routes
+under ``/admin/terms``.
+
+No poison pills: a term change or a snapshot entry that cannot be encoded is dropped alone
+(logged, ``lightcone_items_dropped_total{where=...}``) and the rest goes out. Compaction runs
+as a supervised task (:mod:`shared.tasks`): a crash is logged, counted and retried with
+backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from array import array
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute
+
+from core_region.features import Feature
+from core_region.store import LoggedSearch, Pruned
+from core_region.suggest import admin, corpus
+from core_region.suggest.catalog import Catalog, Rules, TermRow
+from core_region.suggest.stream import Stream
+from shared import snapshot
+from shared.config import ConfigError
+from shared.errors import BadRequest
+from shared.protocol import (
+    ACK_ID_CONFLICT,
+    ACK_INVALID,
+    MAX_SOURCE_CHARS,
+    AckItem,
+    Delta,
+    Level,
+    SearchAcks,
+    Searches,
+    Snapshot,
+    decode,
+    encode,
+)
+from shared.tasks import spawn
+from shared.text import MAX_ID_CHARS, clean, term as text_term
+
+if TYPE_CHECKING:
+    from core_region.node import CoreNode, EdgePeer
+
+logger = logging.getLogger(__name__)
+
+
+class SuggestFeature(Feature):
+    """The suggestion feature of the core (registered as ``suggest``)."""
+
+    name = "suggest"
+    link_messages = (Searches,)
+    has_data = True
+
+    def __init__(self, node: CoreNode) -> None:
+        self.settings = node.settings
+        super().__init__(node)
+        self.metrics = node.metrics
+        self.rules = Rules(
+            search_boost=self.settings.search_boost,
+            min_searches=self.settings.min_searches,
+            min_sources=self.settings.min_sources,
+        )
+        self.catalog: Catalog = None  # type: ignore[assignment]  # loaded by start()
+        self.stream = Stream()
+        self._rebasing: asyncio.Task[None] | None = None
+
+    def default_level(self) -> Level:
+        return Level.of(self.settings.suggest_stale_ok)
+
+    # --- life --------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Seed the corpus; a change of serving rules starts a new epoch (the served set
+        changes without a new version, so edges at the head must load a snapshot)."""
+        await self._seed()
+        store = self.node.store
+        if await store.note_rules(self.rules.fingerprint()):
+            logger.info(
+                "serving rules are new (%s): new epoch, edges load a snapshot",
+                self.rules.fingerprint(),
+            )
+
+    async def _seed(self) -> None:
+        settings, store = self.settings, self.node.store
+        seeded = await store.corpus_id()
+        path = settings.corpus or corpus.default_path()
+        if seeded is not None and settings.corpus is None:
+            return
+        loaded = await asyncio.to_thread(corpus.load, path)
+        if seeded is None:
+            version = await store.seed(loaded.entries, loaded.corpus_id)
+            logger.info("seeded %d terms from %s (v%d)", len(loaded.entries), path, version)
+        elif seeded != loaded.corpus_id:
+            raise ConfigError(
+                f"the database in {settings.data_dir} was seeded from another corpus than "
+                f"{path}. Use a fresh --data-dir to serve a different corpus."
+            )
+
+    async def start(self) -> None:
+        store = self.node.store
+        rows = await store.terms()
+        self.catalog = await asyncio.to_thread(
+            Catalog,
+            rows,
+            version=self.node.committed,
+            rules=self.rules,
+            hot_threshold=self.settings.hot_threshold,
+            depth=self.settings.max_limit,
+        )
+        await self.rebase()
+
+    async def run(self) -> None:
+        """Prune now and every ``prune_every_s`` (supervised: a failed pass is logged and
+        counted, and the task restarts after a backoff)."""
+        settings = self.settings
+        while True:
+            done = await self.prune(
+                retention_s=settings.search_retention_s, batch=settings.prune_batch, now=time.time()
+            )
+            if done.searches:
+                logger.info("pruned %d searches, %d terms", done.searches, done.terms)
+            await asyncio.sleep(settings.prune_every_s)
+
+    async def close(self) -> None:
+        """Stop background work (a compaction in progress)."""
+        if self._rebasing is not None:
+            self._rebasing.cancel()
+            await asyncio.gather(self._rebasing, return_exceptions=True)
+
+    def ready(self) -> bool:
+        return self.stream.base_version is not None
+
+    async def status(self) -> dict[str, Any]:
+        counts = await self.node.store.counts()
+        return {
+            "snapshot_version": self.stream.base_version,
+            "served_terms": len(self.catalog) if self.catalog is not None else 0,
+            "stored_terms": counts["terms"],
+            "searches": counts["searches"],
+        }
+
+    def routes(self) -> list[BaseRoute]:
+        return admin.routes(self)
+
+    def openapi_paths(self) -> dict[str, Any]:
+        return admin.openapi_paths()
+
+    # --- snapshots ---------------------------------------------------------------------------
+
+    async def rebase(self) -> None:
+        """Build a snapshot of the head off the event loop and make it the stream's base."""
+        self.publish()
+        version = self.catalog.version
+        entries = self.catalog.entries()
+        hot, blob = await asyncio.to_thread(self._build, entries, version)
+        self.catalog.install_hot(hot, version)
+        self.stream.rebase(version, encode(Snapshot(version, blob, self.node.epoch)))
+        self.metrics.snapshot_bytes.set(len(blob))
+        logger.info("published snapshot v%d: %d terms, %d bytes", version, len(entries), len(blob))
+        for edge in self.node.edges:
+            for frame in self.stream.catch_up(-1):
+                edge.send(frame)
+        if self.catalog.has_pending:
+            self.node.schedule_publish()
+
+    def _build(
+        self, entries: list[snapshot.Entry], version: int
+    ) -> tuple[dict[str, list[str]], bytes]:
+        entries = self.metrics.drops.keep("snapshot", entries, _check_entry)
+        hot = self.catalog.compute_hot(entries)
+        blob = snapshot.build(
+            entries,
+            version=version,
+            hot=hot,
+            hot_threshold=self.catalog.hot_threshold,
+            depth=self.catalog.depth,
+        )
+        return hot, blob
+
+    def epoch_changed(self) -> None:
+        """The base snapshot again, under the node's new epoch."""
+        base = decode(self.stream.catch_up(-1)[0])
+        assert isinstance(base, Snapshot)
+        self.stream.rebase(base.version, encode(Snapshot(base.version, base.data, self.node.epoch)))
+
+    def catch_up(self, have: int) -> list[bytes]:
+        return self.stream.catch_up(have)
+
+    # --- publishing ------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.catalog.published if self.catalog is not None else -1
+
+    def publish(self) -> None:
+        """Send what is pending now, as one delta to every edge."""
+        if self.catalog is None:
+            return
+        delta = self.catalog.take_delta()
+        if delta is None:
+            return
+        frame = self._encode_delta(delta)
+        self.stream.append(delta.from_version, delta.to_version, frame)
+        self.metrics.deltas.inc()
+        self.node.broadcast(frame)
+        if (
+            self._rebasing is None
+            and self.catalog.changes_since_rebase >= self.settings.compact_after
+        ):
+            self._rebasing = spawn("compaction", self.rebase, self.metrics.task_crashes)
+            self._rebasing.add_done_callback(self._compacted)
+
+    def _compacted(self, task: asyncio.Task[None]) -> None:
+        self._rebasing = None
+
+    def _encode_delta(self, delta: Delta) -> bytes:
+        """``delta`` encoded; term changes and hot lists that cannot be are dropped alone."""
+        try:
+            return encode(delta)
+        except Exception:
+            terms = self.metrics.drops.keep(
+                "delta", delta.terms, lambda t: encode(Delta(0, 0, [t]))
+            )
+            hot = dict(
+                self.metrics.drops.keep(
+                    "delta", delta.hot.items(), lambda h: encode(Delta(0, 0, [], dict([h])))
+                )
+            )
+            return encode(Delta(delta.from_version, delta.to_version, terms, hot))
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def on_link(self, peer: EdgePeer, message: Searches) -> None:
+        # A batch larger than ours (an edge configured differently) is committed in chunks:
+        # refusing it would leave those searches in the edge's outbox for ever.
+        size = self.settings.max_search_batch
+        for start in range(0, len(message.searches), size):
+            chunk = Searches(message.searches[start : start + size])
+            peer.send(encode(await self.log_searches(peer, chunk)))
+
+    async def log_searches(self, peer: EdgePeer, batch: Searches) -> SearchAcks:
+        """Commit a batch of searches from ``peer``; acknowledge each id."""
+        acks: list[AckItem] = []
+        valid: list[LoggedSearch] = []
+        for item in batch.searches:
+            try:  # the same door as at the edge: a core trusts no edge's checks
+                clean(item.id, field="id", max_chars=MAX_ID_CHARS)
+                term, key = text_term(item.q, field="q")
+            except BadRequest:
+                term = key = ""
+            if not key or not item.id:
+                acks.append(AckItem(item.id, None, ACK_INVALID))
+            else:
+                source = item.source if len(item.source) <= MAX_SOURCE_CHARS else ""
+                valid.append(LoggedSearch(item.id, key, term, item.q, peer.region, source))
+        if valid:
+            async with self.node.write_lock:
+                started = time.perf_counter()
+                result = await self.node.store.log_searches(valid)
+                self.metrics.write_seconds.observe(time.perf_counter() - started)
+                if result.version is not None:
+                    self._applied(result.rows, result.version)
+                    self.metrics.searches.inc(result.fresh)
+            acks += [
+                AckItem(s.id, None, ACK_ID_CONFLICT) if v is None else AckItem(s.id, v)
+                for s, v in zip(valid, result.acks, strict=True)
+            ]
+        return SearchAcks(acks)
+
+    async def upsert_term(self, key: str, term: str, weight: int) -> int:
+        """Admin: set a term's weight; returns the version that carries it."""
+        async with self.node.write_lock:
+            version, row = await self.node.store.upsert_term(key, term, weight)
+            self._applied([row], version)
+        return version
+
+    async def block_term(self, key: str, term: str) -> int:
+        """Admin: take a term down; returns the version from which it is no longer served."""
+        async with self.node.write_lock:
+            version, row = await self.node.store.block_term(key, term)
+            self._applied([row], version)
+        return version
+
+    def _applied(self, rows: list[TermRow], version: int) -> None:
+        self.catalog.apply(rows, version)
+        self.node.committed_at(version)
+
+    async def prune(self, *, retention_s: float, batch: int, now: float) -> Pruned:
+        """Delete searches logged more than ``retention_s`` before ``now`` and the never-served
+        terms they leave, in transactions of at most ``batch`` searches; returns the totals.
+
+        Served data does not change (only terms the rules do not serve are deleted), so no
+        version is produced and edges are not told.
+        """
+        searches = terms = 0
+        while True:
+            done = await self.node.store.prune(now - retention_s, batch, self.rules.disposable)
+            searches, terms = searches + done.searches, terms + done.terms
+            self.metrics.pruned.labels("searches").inc(done.searches)
+            self.metrics.pruned.labels("terms").inc(done.terms)
+            if done.searches < batch:
+                return Pruned(searches, terms)
+
+
+def _check_entry(entry: snapshot.Entry) -> None:
+    """Raise if ``entry`` cannot go into a snapshot (see :func:`shared.snapshot.build`)."""
+    entry.key.encode()
+    entry.term.encode()
+    if "\n" in entry.term:  # the snapshot joins the display forms with new lines
+        raise ValueError("a display form with a new line")
+    array("q", [entry.weight])
