@@ -118,7 +118,7 @@ def _topology(b: Bench) -> list[str]:
         "",
         "Simulated by `lightcone up`: every user entry and every edge↔core link is a latency "
         "proxy delaying each direction by half the RTT (Azure backbone medians, "
-        "`shared/data/rtt_ms.csv`) plus a last-mile access RTT for users. The fiber floor is "
+        "`deploy/local/data/rtt_ms.csv`) plus a last-mile access RTT for users. The fiber floor is "
         "great-circle distance / 100 km per ms of RTT (light in fiber).",
         "",
     ]

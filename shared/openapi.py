@@ -1,7 +1,8 @@
 """OpenAPI 3.1 documents of every HTTP API lightcone serves, each at ``GET /openapi.json``.
 
-One table per app (:func:`edge`, :func:`core`, :func:`control`) lists each path, method,
-parameter bound, request body and response, with the bounds read from the same settings and
+One table per app (:func:`edge`, :func:`core`, and the local demo's control API in
+:func:`deploy.local.control.openapi_document`, built from the same helpers) lists each path,
+method, parameter bound, request body and response, with the bounds read from the same settings and
 constants the handlers check, so the document cannot promise a limit the code does not keep.
 ``tests/fuzz/test_openapi.py`` checks that every route of each app is in its document and
 every documented operation is a route (so the two cannot drift), and drives each document
@@ -40,15 +41,17 @@ ERROR: Schema = {
 """The body of every HTTP error (:meth:`shared.errors.LightconeError.to_json`)."""
 
 
-def _json(schema: Schema, description: str) -> dict[str, Any]:
+def json_response(schema: Schema, description: str) -> dict[str, Any]:
+    """A response with a JSON body of ``schema``."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _text(media_type: str, description: str) -> dict[str, Any]:
+def text_response(media_type: str, description: str) -> dict[str, Any]:
+    """A response with a text body of ``media_type``."""
     return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
 
 
-def _obj(required: Mapping[str, Schema], **optional: Schema) -> Schema:
+def object_schema(required: Mapping[str, Schema], **optional: Schema) -> Schema:
     """A JSON object schema with these properties (``required`` ones always present)."""
     return {
         "type": "object",
@@ -57,23 +60,26 @@ def _obj(required: Mapping[str, Schema], **optional: Schema) -> Schema:
     }
 
 
-def _errors(codes_by_status: dict[int, str]) -> dict[str, Any]:
+def error_responses(codes_by_status: dict[int, str]) -> dict[str, Any]:
     """Error responses: each status, with the codes it carries in its description."""
     return {
-        str(status): _json(ERROR, f"error codes: {codes}")
+        str(status): json_response(ERROR, f"error codes: {codes}")
         for status, codes in codes_by_status.items()
     }
 
 
-def _query(name: str, schema: Schema, *, required: bool = False) -> dict[str, Any]:
+def query_param(name: str, schema: Schema, *, required: bool = False) -> dict[str, Any]:
+    """A query parameter."""
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
-def _path(name: str, schema: Schema | None = None) -> dict[str, Any]:
+def path_param(name: str, schema: Schema | None = None) -> dict[str, Any]:
+    """A path parameter (a string unless ``schema`` says otherwise)."""
     return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
 
 
-def _body(schema: Schema, max_bytes: int) -> dict[str, Any]:
+def json_request(schema: Schema, max_bytes: int) -> dict[str, Any]:
+    """A required JSON request body of ``schema``, at most ``max_bytes``."""
     return {
         "required": True,
         "description": f"a JSON object of at most {max_bytes} bytes",
@@ -81,7 +87,8 @@ def _body(schema: Schema, max_bytes: int) -> dict[str, Any]:
     }
 
 
-def _op(summary: str, responses: dict[str, Any], **rest: Any) -> Operation:
+def op(summary: str, responses: dict[str, Any], **rest: Any) -> Operation:
+    """An operation; ``rest`` adds its other fields (``parameters``, ``requestBody``...)."""
     return {"summary": summary, "responses": responses, **rest}
 
 
@@ -98,12 +105,12 @@ def document(
             responses = operation["responses"]
             if any(p["in"] == "path" for p in operation.get("parameters", [])):
                 # A path parameter with a line break matches no route (Starlette's path regexes).
-                responses.setdefault("404", _json(ERROR, "error codes: not_found"))
+                responses.setdefault("404", json_response(ERROR, "error codes: not_found"))
             # The listener answers any request over its connection caps (shared/limits.py).
             busy = responses.get("503", {}).get("description", "error codes: ")
             codes = busy.removeprefix("error codes: ")
             listener = "server_full, too_many_connections"
-            responses["503"] = _json(
+            responses["503"] = json_response(
                 ERROR, f"error codes: {codes + ', ' if codes else ''}{listener}"
             )
     doc: dict[str, Any] = {
@@ -115,7 +122,7 @@ def document(
             "HEAD. Error codes and bounds: docs/protocol.md.",
         },
         "paths": {
-            "/openapi.json": {"get": _op("This document", {"200": _json({}, "OK")})},
+            "/openapi.json": {"get": op("This document", {"200": json_response({}, "OK")})},
             **paths,
         },
         "x-websockets": websockets,
@@ -143,28 +150,36 @@ def route(build: Callable[[], dict[str, Any]]) -> Route:
 def _health_and_metrics() -> dict[str, dict[str, Operation]]:
     """``/healthz`` and the mounted ``/metrics/`` (``GET /metrics`` redirects there)."""
     return {
-        "/healthz": {"get": _op("Alive", {"200": _json(_obj({"status": {"const": "ok"}}), "OK")})},
+        "/healthz": {
+            "get": op(
+                "Alive", {"200": json_response(object_schema({"status": {"const": "ok"}}), "OK")}
+            )
+        },
         "/metrics/": {
-            "get": _op("Prometheus metrics", {"200": _text("text/plain", "exposition format")}),
+            "get": op(
+                "Prometheus metrics", {"200": text_response("text/plain", "exposition format")}
+            ),
         },
     }
 
 
-_FLAG = _obj({"stale_ok": {"type": "boolean"}, "mode": {"enum": ["tolerant", "strict"]}})
-_FLAGS = {"type": "object", "additionalProperties": _FLAG}
-_FLAG_BODY = _obj({"stale_ok": {"type": "boolean"}})
+FLAG = object_schema({"stale_ok": {"type": "boolean"}, "mode": {"enum": ["tolerant", "strict"]}})
+FLAGS = {"type": "object", "additionalProperties": FLAG}
+FLAG_BODY = object_schema({"stale_ok": {"type": "boolean"}})
+"""A feature's flag (:data:`FLAG`), every feature's (:data:`FLAGS`), and the body that sets one."""
 
 
-def _room_token() -> tuple[Schema, Schema, dict[int, str]]:
-    """Body, answer and errors of minting a room token (core admin; forwarded by control)."""
+def room_token_schemas() -> tuple[Schema, Schema, dict[int, str]]:
+    """Body, answer and errors of minting a room token (the core's admin API; the local demo's
+    control API forwards it)."""
     from shared.roomtoken import MAX_TTL_S
 
-    body = _obj(
+    body = object_schema(
         {"room": {"type": "string", "minLength": 1}, "name": {"type": "string", "minLength": 1}},
         session={"type": ["string", "null"], "minLength": 1},
         ttl_s={"type": "integer", "minimum": 1, "maximum": MAX_TTL_S},
     )
-    answer = _obj({"token": {"type": "string"}, "expires_at": {"type": "integer"}})
+    answer = object_schema({"token": {"type": "string"}, "expires_at": {"type": "integer"}})
     errors = {
         400: "bad_json, bad_field, bad_ttl",
         404: "no_room_secret",
@@ -182,8 +197,8 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
     from shared.text import MAX_ID_CHARS
 
     q = {"type": "string", "maxLength": settings.max_query_chars}
-    item = _obj({"term": {"type": "string"}, "weight": {"type": "integer"}})
-    suggestions = _obj(
+    item = object_schema({"term": {"type": "string"}, "weight": {"type": "integer"}})
+    suggestions = object_schema(
         {
             "items": {"type": "array", "items": item, "maxItems": settings.max_limit},
             "version": {"type": "integer"},
@@ -193,17 +208,17 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
             "region": {"type": "string"},
         }
     )
-    search_body = _obj(
+    search_body = object_schema(
         {"id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}, "q": q}
     )
-    ack = _obj(
+    ack = object_schema(
         {
             "id": {"type": "string"},
             "status": {"enum": ["committed", "queued"]},
             "version": {"type": ["integer", "null"]},
         }
     )
-    status = _obj(
+    status = object_schema(
         {
             "region": {"type": "string"},
             "edge_id": {"type": "string"},
@@ -212,23 +227,23 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
             "version": {"type": "integer"},
             "age_ms": {"type": "integer"},
             "stale": {"type": "boolean"},
-            "flags": _FLAGS,
+            "flags": FLAGS,
             "outbox": {"type": "integer", "minimum": 0},
         }
     )
-    replay = _errors({404: "admin_on_core", 409: "replayed (with a fly-replay header)"})
+    replay = error_responses({404: "admin_on_core", 409: "replayed (with a fly-replay header)"})
     admin = {
-        method.lower(): _op("The admin API lives on the core", replay)
+        method.lower(): op("The admin API lives on the core", replay)
         for method in METHODS
         if method != "HEAD"
     }
     paths: dict[str, dict[str, Operation]] = {
         "/suggest": {
-            "get": _op(
+            "get": op(
                 "Top completions of q",
                 {
-                    "200": _json(suggestions, "suggestions"),
-                    **_errors(
+                    "200": json_response(suggestions, "suggestions"),
+                    **error_responses(
                         {
                             400: "missing_q, bad_limit, bad_min_version, query_too_long, "
                             "min_version_ahead",
@@ -238,21 +253,21 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                     ),
                 },
                 parameters=[
-                    _query("q", q, required=True),
-                    _query(
+                    query_param("q", q, required=True),
+                    query_param(
                         "limit", {"type": "integer", "minimum": 1, "maximum": settings.max_limit}
                     ),
-                    _query("min_version", INT64),
+                    query_param("min_version", INT64),
                 ],
             )
         },
         "/search": {
-            "post": _op(
+            "post": op(
                 "Log a search (idempotent on id)",
                 {
-                    "200": _json(ack, "committed"),
-                    "202": _json(ack, "queued"),
-                    **_errors(
+                    "200": json_response(ack, "committed"),
+                    "202": json_response(ack, "queued"),
+                    **error_responses(
                         {
                             400: "bad_json, bad_field, bad_id, query_too_long, empty_query, "
                             "rejected",
@@ -263,24 +278,26 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                         }
                     ),
                 },
-                requestBody=_body(search_body, settings.max_body_bytes),
+                requestBody=json_request(search_body, settings.max_body_bytes),
             )
         },
-        "/": {"get": _op("The demo page", {"200": _text("text/html", "the page")})},
+        "/": {"get": op("The demo page", {"200": text_response("text/html", "the page")})},
         "/static/{path}": {
-            "get": _op(
+            "get": op(
                 "The demo page's files",
-                {"200": _text("*/*", "a file"), **_errors({404: "not_found"})},
-                parameters=[_path("path")],
+                {"200": text_response("*/*", "a file"), **error_responses({404: "not_found"})},
+                parameters=[path_param("path")],
             )
         },
-        "/status": {"get": _op("This edge, its link and freshness", {"200": _json(status, "OK")})},
+        "/status": {
+            "get": op("This edge, its link and freshness", {"200": json_response(status, "OK")})
+        },
         "/demo/config": {
-            "get": _op(
+            "get": op(
                 "What the demo page needs",
                 {
-                    "200": _json(
-                        _obj(
+                    "200": json_response(
+                        object_schema(
                             {
                                 "region": {"type": "string"},
                                 "control_url": {"type": ["string", "null"]},
@@ -294,11 +311,11 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
         },
         **_health_and_metrics(),
         "/readyz": {
-            "get": _op(
+            "get": op(
                 "Ready once a snapshot is loaded",
                 {
-                    "200": _json(
-                        _obj(
+                    "200": json_response(
+                        object_schema(
                             {
                                 "status": {"const": "ready"},
                                 "version": {"type": "integer"},
@@ -307,13 +324,13 @@ def edge(settings: EdgeSettings) -> dict[str, Any]:
                         ),
                         "ready",
                     ),
-                    **_errors({503: "not_ready"}),
+                    **error_responses({503: "not_ready"}),
                 },
             )
         },
         "/admin": admin,
         "/admin/{rest}": {
-            method: {**operation, "parameters": [_path("rest")]}
+            method: {**operation, "parameters": [path_param("rest")]}
             for method, operation in admin.items()
         },
     }
@@ -334,27 +351,29 @@ def core(settings: CoreSettings) -> dict[str, Any]:
     from shared.text import MAX_TERM_CHARS
 
     secured: dict[str, Any] = {"security": [{"bearer": []}]}
-    token_body, token_answer, token_errors = _room_token()
-    denied = _errors({401: "unauthorized", 429: "rate_limited (with Retry-After)"})
-    term = [_path("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
+    token_body, token_answer, token_errors = room_token_schemas()
+    denied = error_responses({401: "unauthorized", 429: "rate_limited (with Retry-After)"})
+    term = [path_param("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
     entry = {"term": {"type": "string"}, "key": {"type": "string"}}
     versioned = {**entry, "version": {"type": "integer"}}
 
     def admin(summary: str, ok: Schema, errors: dict[int, str] | None = None) -> Operation:
-        responses = {"200": _json(ok, "OK"), **denied, **_errors(errors or {})}
-        return _op(summary, responses, **secured)
+        responses = {"200": json_response(ok, "OK"), **denied, **error_responses(errors or {})}
+        return op(summary, responses, **secured)
 
     paths: dict[str, dict[str, Operation]] = {
         **_health_and_metrics(),
         "/readyz": {
-            "get": _op(
+            "get": op(
                 "Ready once the start-up snapshot is built",
                 {
-                    "200": _json(
-                        _obj({"status": {"const": "ready"}, "version": {"type": "integer"}}),
+                    "200": json_response(
+                        object_schema(
+                            {"status": {"const": "ready"}, "version": {"type": "integer"}}
+                        ),
                         "ready",
                     ),
-                    **_errors({503: "not_ready"}),
+                    **error_responses({503: "not_ready"}),
                 },
             )
         },
@@ -362,26 +381,26 @@ def core(settings: CoreSettings) -> dict[str, Any]:
         "/admin/room-tokens": {
             "post": {
                 **admin("Mint a room token", token_answer, token_errors),
-                "requestBody": _body(token_body, MAX_BODY_BYTES),
+                "requestBody": json_request(token_body, MAX_BODY_BYTES),
             }
         },
-        "/admin/flags": {"get": admin("Every feature's flag", _FLAGS)},
+        "/admin/flags": {"get": admin("Every feature's flag", FLAGS)},
         "/admin/flags/{feature}": {
             "put": {
                 **admin(
                     "Set a feature's flag",
-                    _obj({"feature": {"type": "string"}, **_FLAG["properties"]}),
+                    object_schema({"feature": {"type": "string"}, **FLAG["properties"]}),
                     {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"},
                 ),
-                "parameters": [_path("feature")],
-                "requestBody": _body(_FLAG_BODY, MAX_BODY_BYTES),
+                "parameters": [path_param("feature")],
+                "requestBody": json_request(FLAG_BODY, MAX_BODY_BYTES),
             }
         },
         "/admin/terms/{term}": {
             "get": {
                 **admin(
                     "A served term",
-                    _obj({**entry, "weight": {"type": "integer"}}),
+                    object_schema({**entry, "weight": {"type": "integer"}}),
                     {400: "bad_term", 404: "unknown_term"},
                 ),
                 "parameters": term,
@@ -389,19 +408,21 @@ def core(settings: CoreSettings) -> dict[str, Any]:
             "put": {
                 **admin(
                     "Upsert a term",
-                    _obj({**versioned, "weight": {"type": "integer"}}),
+                    object_schema({**versioned, "weight": {"type": "integer"}}),
                     {400: "bad_json, bad_term, bad_weight", 413: "payload_too_large"},
                 ),
                 "parameters": term,
-                "requestBody": _body(
-                    _obj({"weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT}}),
+                "requestBody": json_request(
+                    object_schema(
+                        {"weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT}}
+                    ),
                     MAX_BODY_BYTES,
                 ),
             },
             "delete": {
                 **admin(
                     "Take a term down",
-                    _obj({**versioned, "status": {"const": "taken_down"}}),
+                    object_schema({**versioned, "status": {"const": "taken_down"}}),
                     {400: "bad_term"},
                 ),
                 "parameters": term,
@@ -411,65 +432,3 @@ def core(settings: CoreSettings) -> dict[str, Any]:
     del settings  # every bound of the core's API is a constant today
     websockets = {"/link": "the edge link (docs/protocol.md §9), bearer link token"}
     return document("lightcone core", paths, websockets, bearer=True)
-
-
-# --- demo control ----------------------------------------------------------------------------
-
-
-def control(max_body_bytes: int) -> dict[str, Any]:
-    """The demo's control API (``lightcone up`` only; docs/protocol.md §10). Every path is
-    below ``/c/<capability>``, behind the Host, capability and Origin checks."""
-    region = [_path("region")]
-    cut = _obj({"region": {"type": "string"}, "partitioned": {"type": "boolean"}})
-    forwarded = "the core's answer, forwarded"
-    token_body, token_answer, token_errors = _room_token()
-
-    def cuts(summary: str, answer: str) -> Operation:
-        responses = {"200": _json(cut, answer), **_errors({404: "unknown_region"})}
-        return _op(summary, responses, parameters=region)
-
-    paths: dict[str, dict[str, Operation]] = {
-        "/topology": {
-            "get": _op(
-                "The demo's topology and partitions", {"200": _json({"type": "object"}, "OK")}
-            )
-        },
-        "/partition/{region}": {"post": cuts("Cut an edge's link", "cut")},
-        "/heal/{region}": {"post": cuts("Heal an edge's link", "healed")},
-        "/flags": {
-            "get": _op("Every feature's flag (forwarded)", {"200": _json(_FLAGS, forwarded)})
-        },
-        "/flags/{feature}": {
-            "put": _op(
-                "Set a feature's flag (forwarded)",
-                {
-                    "200": _json(_FLAG, forwarded),
-                    **_errors(
-                        {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"}
-                    ),
-                },
-                parameters=[_path("feature")],
-                requestBody=_body(_FLAG_BODY, max_body_bytes),
-            )
-        },
-        "/room-token": {
-            "post": _op(
-                "Mint a room token for the page (forwarded)",
-                {"200": _json(token_answer, forwarded), **_errors(token_errors)},
-                requestBody=_body(token_body, max_body_bytes),
-            )
-        },
-    }
-    doc = document("lightcone demo control", paths, {})
-    guard = _errors({403: "bad_host, origin_not_allowed", 404: "not_found (no capability)"})
-    for operations in doc["paths"].values():
-        for operation in operations.values():
-            for status, response in guard.items():
-                operation["responses"].setdefault(status, response)
-    doc["servers"] = [
-        {
-            "url": "/c/{capability}",
-            "variables": {"capability": {"default": "capability", "description": "secret"}},
-        }
-    ]
-    return doc
