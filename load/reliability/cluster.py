@@ -66,9 +66,6 @@ class Node:
     def pid(self) -> int:
         return self.child.pid
 
-    def alive(self) -> bool:
-        return self.child.process.poll() is None
-
     def rss_kb(self) -> int | None:
         """Resident memory now, ``None`` once the process is gone."""
         try:
