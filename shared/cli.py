@@ -2,8 +2,8 @@
 
 Each command's module is imported only when that command runs (:data:`COMMANDS`): the nodes'
 image ships neither ``load/`` (``bench``) nor :mod:`deploy.local` (``up``, ``partition``,
-``heal``). A command whose optional dependencies are missing says how to install them and
-exits with :data:`MISSING_EXTRA_EXIT`, without a traceback.
+``heal``). A command whose modules are not installed says which, and how to install them, and
+exits with :data:`MISSING_MODULES_EXIT`, without a traceback.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ DESCRIPTION = (
     "simulated distance; 'lightcone bench' runs the load comparison."
 )
 
-MISSING_EXTRA_EXIT = 3
-"""Exit code of a command whose optional dependencies are not installed."""
+MISSING_MODULES_EXIT = 3
+"""Exit code of a command whose modules are not installed (:class:`MissingModules`)."""
 
 Configure = Callable[[argparse.ArgumentParser, str], None]
 """Adds a command's arguments to its parser and sets ``run`` (called with the command name)."""
@@ -45,19 +45,20 @@ class Command:
     configure: str
     """``module:function`` (a :data:`Configure`), imported only when the command runs."""
     needs: tuple[str, ...] = ()
-    """Top-level modules it imports that a plain ``pip install lightcone`` lacks."""
-    extra: str = ""
-    """The package extra that installs :attr:`needs`."""
+    """Top-level modules it imports that an installation may lack (the nodes' image ships only
+    ``shared``, ``edge_node`` and ``core_region``; a plain ``pip install`` has no extras)."""
+    install: str = ""
+    """How to install :attr:`needs`, for the message."""
 
     def load(self) -> Configure:
         """Import the command's ``configure``.
 
         Raises:
-            MissingExtra: a module of :attr:`needs` is not installed.
+            MissingModules: a module of :attr:`needs` is not installed.
         """
         missing = [name for name in self.needs if importlib.util.find_spec(name) is None]
         if missing:
-            raise MissingExtra(missing, self.extra)
+            raise MissingModules(missing, self.install)
         module, function = self.configure.split(":")
         try:
             configure: Configure = getattr(importlib.import_module(module), function)
@@ -65,33 +66,45 @@ class Command:
             root = (exc.name or "").split(".")[0]
             if root not in self.needs:
                 raise
-            raise MissingExtra([root], self.extra) from None
+            raise MissingModules([root], self.install) from None
         return configure
 
 
-class MissingExtra(Exception):
-    """A command's optional dependencies are missing; ``str()`` says how to install them."""
+class MissingModules(Exception):
+    """A command's modules are not installed; ``str()`` names them and how to install them."""
 
-    def __init__(self, missing: list[str], extra: str) -> None:
+    def __init__(self, missing: list[str], install: str) -> None:
         super().__init__(
-            f"needs {', '.join(missing)}, which this installation lacks. Install the "
-            f"{extra!r} extra from a checkout of the repository: pip install 'lightcone[{extra}]'"
+            f"needs {', '.join(missing)}, which this installation lacks. Install with: {install}"
         )
+
+
+_LOCAL = "pip install -e . (in a checkout of the repository; the nodes' image has no deploy/)"
 
 
 COMMANDS = {
     "core": Command("run the core region (the one writer)", "shared.cli:configure_core"),
     "edge": Command("run an edge node", "shared.cli:configure_edge"),
-    "up": Command("run the local multi-node demo", "deploy.local.cli:configure"),
-    "partition": Command(
-        "cut an edge's link to the core (demo only)", "deploy.local.cli:configure"
+    "up": Command(
+        "run the local multi-node demo", "deploy.local.cli:configure", ("deploy",), _LOCAL
     ),
-    "heal": Command("restore an edge's link to the core (demo only)", "deploy.local.cli:configure"),
+    "partition": Command(
+        "cut an edge's link to the core (demo only)",
+        "deploy.local.cli:configure",
+        ("deploy",),
+        _LOCAL,
+    ),
+    "heal": Command(
+        "restore an edge's link to the core (demo only)",
+        "deploy.local.cli:configure",
+        ("deploy",),
+        _LOCAL,
+    ),
     "bench": Command(
         "run the locust comparison (edge vs central, tolerant vs strict)",
         "load.bench:configure",
-        needs=("load", "locust", "matplotlib", "numpy"),
-        extra="load",
+        ("load", "locust", "matplotlib", "numpy"),
+        "pip install 'lightcone[load]' (in a checkout: pip install -e '.[load]')",
     ),
 }
 """Every sub-command, in the order ``lightcone --help`` lists them."""
@@ -114,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         try:
             configure = command.load()
-        except MissingExtra as exc:
-            parser.exit(MISSING_EXTRA_EXIT, f"lightcone {name}: {exc}\n")
+        except MissingModules as exc:
+            parser.exit(MISSING_MODULES_EXIT, f"lightcone {name}: {exc}\n")
         configure(sub, name)
         sub.description = plain_text(sub.description or command.help)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import COMMANDS, MISSING_EXTRA_EXIT, main, plain_text
+from shared.cli import COMMANDS, MISSING_MODULES_EXIT, main, plain_text
 
 ROOT = Path(__file__).resolve().parents[2]
 LOAD_EXTRA = ("locust", "matplotlib", "numpy")
@@ -78,9 +78,18 @@ def test_bench_without_the_load_extra_says_how_to_install_it(
 ) -> None:
     """No traceback: the missing modules, the install command, a non-zero exit."""
     result = run_without(blocked, *argv)
-    assert result.returncode == MISSING_EXTRA_EXIT, result.stderr
+    assert result.returncode == MISSING_MODULES_EXIT, result.stderr
     assert INSTALL in result.stderr
     assert blocked[0] in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("command", ["up", "partition", "heal"])
+def test_demo_commands_without_deploy_say_so(command: str) -> None:
+    """In the nodes' image (no deploy/), the demo's commands explain instead of crashing."""
+    result = run_without(("deploy",), command, "lhr")
+    assert result.returncode == MISSING_MODULES_EXIT, result.stderr
+    assert "needs deploy" in result.stderr and "pip install -e ." in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
