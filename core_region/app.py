@@ -15,13 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from core_region import admin, corpus
-from core_region.catalog import Catalog, Rules
+from core_region import admin
 from core_region.hub import Hub
 from core_region.link import link_endpoint
 from core_region.metrics import CoreMetrics
 from core_region.settings import CoreSettings
 from core_region.store import Pruned, Store
+from core_region.suggest import corpus
+from core_region.suggest.catalog import Catalog, Rules
 from shared import openapi
 from shared.config import ConfigError, resolve_token
 from shared.errors import CloseCode, Unavailable

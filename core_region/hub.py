@@ -1,7 +1,7 @@
 """The core's link to its edges: catch-up, publishing, heartbeats, writes from edges.
 
-The shell around three pure pieces: the :class:`~core_region.catalog.Catalog` (what is
-served), the :class:`~core_region.stream.Stream` (what was published) and the store (what
+The shell around three pure pieces: the :class:`~core_region.suggest.catalog.Catalog` (what is
+served), the :class:`~core_region.suggest.stream.Stream` (what was published) and the store (what
 is durable). Each frame is encoded once and the same bytes are queued to every edge.
 
 Backpressure: each edge has a send queue of at most ``MAX_QUEUED_FRAMES`` frames. An edge
@@ -24,11 +24,11 @@ import uuid
 from array import array
 from dataclasses import dataclass, field
 
-from core_region.catalog import Catalog, TermRow
+from core_region.cursors.rooms import Out as RoomsOut, RoomDirectory
 from core_region.metrics import CoreMetrics
-from core_region.rooms import Out as RoomsOut, RoomDirectory
 from core_region.store import LoggedSearch, Store
-from core_region.stream import Stream
+from core_region.suggest.catalog import Catalog, TermRow
+from core_region.suggest.stream import Stream
 from shared import snapshot
 from shared.errors import BadRequest, CloseCode
 from shared.protocol import (

@@ -26,7 +26,6 @@ from shared.protocol import (
     Hello,
     Joined,
     Left,
-    LinkMessage,
     Message,
     Moves,
     MovesBatch,
@@ -122,7 +121,7 @@ async def _receive_loop(
         await asyncio.sleep(0)  # let the other edges' senders run between frames
 
 
-async def handle(hub: Hub, peer: EdgePeer, message: LinkMessage | Message) -> None:
+async def handle(hub: Hub, peer: EdgePeer, message: Message) -> None:
     """Act on one message from ``peer``; if that raises, drop the message alone (module doc)."""
     hub.metrics.link_messages.labels(message.TYPE).inc()
     try:
@@ -132,7 +131,7 @@ async def handle(hub: Hub, peer: EdgePeer, message: LinkMessage | Message) -> No
         peer.send(encode(Error(None, "internal_error", f"could not handle {message.TYPE!r}")))
 
 
-async def _handle(hub: Hub, peer: EdgePeer, message: LinkMessage | Message) -> None:
+async def _handle(hub: Hub, peer: EdgePeer, message: Message) -> None:
     if isinstance(message, Heartbeat):
         peer.version = message.version
     elif isinstance(message, Sync):

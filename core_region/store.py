@@ -25,7 +25,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from core_region.catalog import TermRow
+from core_region.suggest.catalog import TermRow
 
 logger = logging.getLogger(__name__)
 

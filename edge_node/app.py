@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import make_asgi_app
 from starlette.applications import Starlette
@@ -15,46 +16,44 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from edge_node import replay, shutdown
-from edge_node.cursors import Cursors
+from edge_node.cursors.feature import CursorsFeature
+from edge_node.features import Feature
 from edge_node.metrics import EdgeMetrics
-from edge_node.service import Service
+from edge_node.node import EdgeNode
 from edge_node.settings import EdgeSettings
-from edge_node.sources import Sources
-from edge_node.upstream import Upstream
+from edge_node.suggest.feature import SuggestFeature
 from edge_node.ws import ws_endpoint
 from shared import openapi
 from shared.config import resolve_token
-from shared.errors import BadRequest, Unavailable
-from shared.http import EXCEPTION_HANDLERS, json_body, timed
+from shared.errors import Unavailable
+from shared.http import EXCEPTION_HANDLERS
 from shared.limits import ClientRate, ListenerBudgets
 from shared.origins import host_name, is_loopback_name
 from shared.ratelimit import BucketTable
-from shared.tasks import spawn, stop
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: EdgeSettings) -> Starlette:
+FEATURES: tuple[Callable[[EdgeNode], Feature], ...] = (SuggestFeature, CursorsFeature)
+"""The features this edge serves: one line each (docs/extending.md)."""
+
+
+def create_app(
+    settings: EdgeSettings, features: Sequence[Callable[[EdgeNode], Feature]] = FEATURES
+) -> Starlette:
     metrics = EdgeMetrics(settings.region)
     token = resolve_token(settings.link_token, env="LIGHTCONE_LINK_TOKEN", host=settings.host)
-    # The per-client HTTP rate (LIGHTCONE_HTTP_RATE) guards /suggest and /search, checked in
+    # The per-client HTTP rate (LIGHTCONE_HTTP_RATE) guards the features' routes, checked in
     # the endpoints (no middleware layer on the hot path); the websocket has its own rate.
     rate = ClientRate(
         BucketTable(settings.http_rate, settings.http_burst),
         metrics.listener,
         trusted_header=settings.trust_client_ip_header,
     )
+    node = EdgeNode(settings, token, metrics, features, rate=rate)
+    feature_routes = [route for feature in node.features for route in feature.routes()]
     routes = [
-        Route(
-            "/suggest",
-            timed(metrics.requests, "/suggest")(rate.guard("/suggest", suggest)),
-            methods=["GET"],
-        ),
-        Route(
-            "/search",
-            timed(metrics.requests, "/search")(rate.guard("/search", search)),
-            methods=["POST"],
-        ),
+        *feature_routes,
         Route("/", page),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         Route("/status", status),
@@ -64,28 +63,23 @@ def create_app(settings: EdgeSettings) -> Starlette:
         Mount("/metrics", app=make_asgi_app(metrics.registry)),
         WebSocketRoute("/ws", ws_endpoint),
         *replay.admin_routes(settings.core_url),
-        openapi.route(lambda: openapi.edge(settings)),
+        openapi.route(lambda: api_document(node)),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream = Upstream(settings, token, metrics)
-        app.state.service = Service(settings, upstream)
-        app.state.cursors = cursors = Cursors(settings, upstream, metrics)
-        app.state.going_away = shutdown.client_sockets(cursors)
-        tasks = [
-            spawn("upstream", upstream.run, metrics.task_crashes),
-            spawn("cursor_ticks", cursors.run, metrics.task_crashes),
-        ]
+        node.start()
         try:
             yield
         finally:
-            await stop(*tasks)
+            await node.stop()
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    app.state.node = node
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.origin_policy = settings.origin_policy()
+    app.state.going_away = shutdown.client_sockets(node.clients)
     app.state.budgets = ListenerBudgets.create(
         metrics.listener,
         max_connections=settings.max_connections,
@@ -94,42 +88,7 @@ def create_app(settings: EdgeSettings) -> Starlette:
         handshake_timeout_s=settings.handshake_timeout_s,
         trusted_header=settings.trust_client_ip_header,
     )
-    app.state.sources = Sources(token, settings.trust_client_ip_header)
     return app
-
-
-def _int_param(request: Request, name: str, default: int | None) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(
-            f"{name!r} must be a whole number, got {raw!r}", code=f"bad_{name}"
-        ) from None
-
-
-async def suggest(request: Request) -> Response:
-    service: Service = request.app.state.service
-    q = request.query_params.get("q")
-    if q is None:
-        raise BadRequest("missing query parameter 'q'", code="missing_q")
-    limit = _int_param(request, "limit", 10)
-    assert limit is not None
-    answer = await service.suggest(q, limit, _int_param(request, "min_version", None))
-    return Response(answer.http_body(), media_type="application/json")
-
-
-async def search(request: Request) -> Response:
-    service: Service = request.app.state.service
-    body = await json_body(request, service.settings.max_body_bytes)
-    search_id, q = body.get("id"), body.get("q")
-    if not isinstance(search_id, str) or not isinstance(q, str):
-        raise BadRequest('body must be {"id": string, "q": string}', code="bad_field")
-    ack = await service.search(search_id, q, request.app.state.sources.of(request))
-    status = 200 if ack.status == "committed" else 202
-    return JSONResponse({"id": ack.id, "status": ack.status, "version": ack.version}, status)
 
 
 STATIC = Path(__file__).parent / "static"
@@ -153,29 +112,60 @@ def link_view(state: str, heard_ms: int | None, heartbeat_s: float) -> str:
     return state
 
 
+def api_document(node: EdgeNode) -> dict[str, Any]:
+    """The edge's OpenAPI document: its own routes and every feature's."""
+    paths = {k: v for feature in node.features for k, v in feature.openapi_paths().items()}
+    return openapi.edge(node.settings, paths)
+
+
+def freshness(node: EdgeNode) -> tuple[int, int]:
+    """The edge as a whole: the newest global version every feature's data reflects, and
+    the age of the least fresh feature (the link's when no feature holds data)."""
+    link = node.link
+    fresh = list(link.freshness.values())
+    if not fresh:
+        return link.head, link.age_ms("")
+    now = link.now()
+    version = min(max(f.version, f.current_at) for f in fresh)
+    return version, max(f.age_ms(now) for f in fresh)
+
+
 async def status(request: Request) -> Response:
-    """What the demo page's panel shows: this node, its link and how fresh its data is."""
-    service: Service = request.app.state.service
-    settings = service.settings
-    up = service.upstream
-    age_ms = up.age_ms()
-    heard_ms = up.heard_ms()
+    """What the demo page's panel shows: this node, its link, and how fresh each feature is."""
+    node: EdgeNode = request.app.state.node
+    settings = node.settings
+    link = node.link
+    heard_ms = link.heard_ms()
+    version, age_ms = freshness(node)
+    features: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for feature in node.features:
+        feature_age = link.age_ms(feature.name)
+        features[feature.name] = {
+            "level": feature.level.level,
+            "stale_ok": feature.level.stale_ok,
+            "version": link.version(feature.name),
+            "age_ms": feature_age,
+            "stale": node.stale(feature_age),
+        }
+        extra.update(feature.status())
     # In the local demo the page reads /status through every entry (other origins).
     cors = {"Access-Control-Allow-Origin": "*"} if settings.demo_control_url else {}
     return JSONResponse(
         {
             "region": settings.region,
-            "edge_id": up.edge_id,
-            "link": link_view(up.state, heard_ms, settings.heartbeat_s),
+            "edge_id": link.edge_id,
+            "link": link_view(link.state, heard_ms, settings.heartbeat_s),
             "last_heard_ms": heard_ms,
-            "version": up.version,
+            "version": version,
             "age_ms": age_ms,
-            "stale": age_ms > settings.stale_after_ms,
+            "stale": node.stale(age_ms),
             "flags": {
-                feature: {"stale_ok": on, "mode": "tolerant" if on else "strict"}
-                for feature, on in sorted(up.flags.items())
+                name: {"stale_ok": f["stale_ok"], "mode": f["level"]}
+                for name, f in sorted(features.items())
             },
-            "outbox": len(up.outbox),
+            "features": features,
+            **extra,
         },
         headers=cors,
     )
@@ -202,10 +192,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    service: Service = request.app.state.service
-    up = service.upstream
-    if up.index is None:
+    node: EdgeNode = request.app.state.node
+    if not node.ready():
         raise Unavailable("no snapshot loaded yet", code="not_ready")
     return JSONResponse(
-        {"status": "ready", "version": up.version, "region": service.settings.region}
+        {"status": "ready", "version": freshness(node)[0], "region": node.settings.region}
     )

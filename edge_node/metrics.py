@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
 from core_region.metrics import LATENCY_BUCKETS
 from shared.limits import ListenerMetrics
 from shared.tasks import Drops, crash_counter
-
-if TYPE_CHECKING:
-    from edge_node.rooms import EdgeRooms
-    from edge_node.upstream import Upstream
 
 
 class EdgeMetrics:
@@ -134,13 +128,3 @@ class EdgeMetrics:
         self.listener = ListenerMetrics.register(r)
         self.info = Gauge("lightcone_edge_info", "Edge identity", ["region"], registry=r)
         self.info.labels(region).set(1)
-
-    def bind_rooms(self, rooms: EdgeRooms) -> None:
-        self.rooms.set_function(rooms.room_count)
-        self.members.set_function(rooms.member_count)
-
-    def bind(self, upstream: Upstream) -> None:
-        """Read the live values from ``upstream`` at scrape time."""
-        self.version.set_function(lambda: upstream.version)
-        self.age.set_function(lambda: upstream.age_ms() / 1000)
-        self.outbox.set_function(lambda: len(upstream.outbox))

@@ -6,7 +6,7 @@ away" and reconnect (on Fly.io, to another Machine) instead of seeing uvicorn's 
 
 from __future__ import annotations
 
-from edge_node.cursors import Cursors
+from edge_node.clients import Clients
 from edge_node.ws import ClientSocket
 from shared.errors import CloseCode
 from shared.server import GoingAway, going_away
@@ -14,9 +14,9 @@ from shared.server import GoingAway, going_away
 REASON = "edge shutting down"
 
 
-def client_sockets(cursors: Cursors) -> GoingAway:
-    """Close every client of ``cursors`` with 1001; done once they have all left."""
-    return going_away(cursors.clients.values(), close)
+def client_sockets(clients: Clients) -> GoingAway:
+    """Close every client connection with 1001; done once they have all left."""
+    return going_away(clients, close)
 
 
 async def close(client: ClientSocket) -> None:

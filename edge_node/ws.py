@@ -39,21 +39,14 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from edge_node.cursors import Cursors
-from edge_node.rooms import MAX_ROOM_CHARS
-from edge_node.service import Service
+from edge_node.node import EdgeNode
 from shared.errors import CloseCode, Forbidden, LightconeError, ProtocolError, RateLimited
 from shared.protocol import (
     Error,
-    Join,
-    Leave,
     Message,
-    Move,
     Ping,
     Pong,
     RequestId,
-    Search,
-    Suggest,
     choose_subprotocol,
     decode,
     decode_json,
@@ -71,18 +64,15 @@ MAX_IN_FLIGHT = 32
 class ClientSocket:
     """One client connection: decode, dispatch, and answer through a bounded queue."""
 
-    def __init__(
-        self, websocket: WebSocket, service: Service, cursors: Cursors, json_codec: bool
-    ) -> None:
+    def __init__(self, websocket: WebSocket, node: EdgeNode, json_codec: bool) -> None:
         self.websocket = websocket
-        self.service = service
-        self.cursors = cursors
+        self.node = node
+        self.features = node.features
         self.json_codec = json_codec
-        settings = service.settings
+        settings = node.settings
         self.bucket = TokenBucket(settings.ws_rate, settings.ws_burst, time.monotonic())
         self.max_queued = settings.max_queued_frames
-        self.metrics = service.upstream.metrics
-        self.suggest_seconds = self.metrics.ws_messages.labels("suggest")  # the hot path
+        self.metrics = node.metrics
         self.queue: asyncio.Queue[bytes | str] = asyncio.Queue()
         self.missed = False
         self._writing = False  # the writer task is in the middle of a send
@@ -92,8 +82,7 @@ class ClientSocket:
         self._last_limit_error = 0.0
         self._writer_stopped = False
         self._reader: asyncio.Task[Any] | None = None
-        self.conn = cursors.register(self)
-        self.source = websocket.app.state.sources.of(websocket)  # who its searches come from
+        self.conn = node.clients.register(self)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -127,12 +116,10 @@ class ClientSocket:
             self.send(Error(request_id, exc.code, "the error's message could not be encoded"))
 
     def answer_error(self, message: Message, exc: LightconeError) -> None:
-        """Refuse ``message`` with ``exc``, matched to it by its id and, for a join or a
-        leave, by its room: only a valid room name is echoed (never text that could not be
-        sent back), else ``room`` is null."""
-        room = message.room if isinstance(message, Join | Leave) else None
-        if room is not None and not (1 <= len(room) <= MAX_ROOM_CHARS and room.isprintable()):
-            room = None
+        """Refuse ``message`` with ``exc``, matched to it by its id and by what its feature
+        says the error should name (:meth:`~edge_node.features.Feature.error_room`)."""
+        feature = self.features.client.get(type(message))
+        room = feature.error_room(message) if feature is not None else None
         self.send_error(getattr(message, "id", None), exc, room)
 
     async def _write(self) -> None:
@@ -149,7 +136,8 @@ class ClientSocket:
                 self._space.set()
             if self.missed and self.queue.empty():
                 self.missed = False
-                self.cursors.resync(self.conn)
+                for feature in self.features:
+                    feature.client_caught_up(self.conn)
 
     async def _send_frame(self, frame: bytes | str) -> None:
         try:
@@ -198,7 +186,9 @@ class ClientSocket:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await self.websocket.close(CloseCode.INTERNAL_ERROR, "connection writer stopped")
         finally:
-            self.cursors.unregister(self.conn)
+            for feature in self.features:
+                feature.client_gone(self.conn)
+            self.node.clients.unregister(self.conn)
             for task in [writer, *self._tasks]:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
@@ -216,7 +206,8 @@ class ClientSocket:
         if not self.bucket.allow(now):
             self._rate_limited(message, now)
             return None
-        self.cursors.rooms.touch(self.conn, now)
+        for feature in self.features.watchers:
+            feature.client_active(self.conn, now)
         try:
             return self.dispatch(message, now)
         except LightconeError as exc:
@@ -225,68 +216,52 @@ class ClientSocket:
 
     def _rate_limited(self, message: Message, now: float) -> None:
         """A message over the rate is dropped. Every request that expects an answer (join,
-        leave, suggest, search, ping) gets a ``rate_limited`` error matched to it; excess
-        moves are dropped quietly, with one error a second at most."""
-        if isinstance(message, Move):
-            self.metrics.moves_refused.inc()
+        leave, suggest, search, ping) gets a ``rate_limited`` error matched to it; messages
+        that expect none (moves: their feature says so, :meth:`Feature.over_rate`) are
+        dropped quietly, with one error a second at most."""
+        feature = self.features.client.get(type(message))
+        if feature is not None and not feature.over_rate(self, message):
             if now - self._last_limit_error < 1.0:
                 return
             self._last_limit_error = now
         self.answer_error(message, RateLimited("too many messages: slow down"))
 
     def dispatch(self, message: Message, now: float) -> bytes | str | None:
-        """Act on a message; a tolerant suggestion's answer is returned, not queued."""
-        if isinstance(message, Suggest):
-            if message.min_version is None and self.service.upstream.stale_ok("suggest"):
-                return self.answer_now(message)  # tolerant: nothing to wait for
-            self.spawn_answer(message)
-        elif isinstance(message, Move):
-            self.metrics.moves_in.inc()
-            self.cursors.rooms.move(self.conn, message.x, message.y, message.room, now)
-        elif isinstance(message, Join):
-            self.cursors.join(self.conn, message)
-        elif isinstance(message, Leave):
-            self.cursors.deliver(self.cursors.rooms.leave(self.conn, message.room))
-        elif isinstance(message, Ping):
+        """Hand ``message`` to the feature that answers it; an answer it returns is sent at
+        once by the caller (a tolerant suggestion: nothing to wait for)."""
+        feature = self.features.client.get(type(message))
+        if feature is not None:
+            return feature.on_client(self, message, now)
+        if isinstance(message, Ping):  # the connection's own keep-alive
             self.send(Pong(message.id))
-        elif isinstance(message, Search):
-            self.spawn_answer(message)
-        else:
-            raise ProtocolError(f"clients cannot send {message.TYPE!r}", code="unexpected_type")
-        return None
+            return None
+        raise ProtocolError(f"clients cannot send {message.TYPE!r}", code="unexpected_type")
 
-    def answer_now(self, message: Suggest) -> bytes | str:
-        started = time.perf_counter()
-        frame = self.service.suggest_now(message.q, message.limit).frame(
-            message.id, self.json_codec
-        )
-        self.suggest_seconds.observe(time.perf_counter() - started)
-        return frame
-
-    def spawn_answer(self, message: Suggest | Search) -> None:
+    def run(
+        self, message: Message, request_id: RequestId | None, answer: Coroutine[Any, Any, None]
+    ) -> None:
+        """Answer ``message`` in a task of this connection (it waits on the core): at most
+        ``MAX_IN_FLIGHT`` at once; a :class:`LightconeError` it raises is sent as an error
+        matched to ``request_id``; its time is observed under the message's type."""
         if len(self._tasks) >= MAX_IN_FLIGHT:
+            answer.close()
             err = RateLimited(f"over {MAX_IN_FLIGHT} requests in flight", code="too_many_in_flight")
-            self.send_error(message.id, err)
+            self.send_error(request_id, err)
             return
-        self.spawn(self.answer(message))
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
+        task = asyncio.create_task(self._answer(message.TYPE, request_id, answer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def answer(self, message: Suggest | Search) -> None:
+    async def _answer(
+        self, kind: str, request_id: RequestId | None, answer: Coroutine[Any, Any, None]
+    ) -> None:
         started = time.perf_counter()
         try:
-            if isinstance(message, Suggest):
-                answer = await self.service.suggest(message.q, message.limit, message.min_version)
-                self.push(answer.frame(message.id, self.json_codec))
-            else:
-                self.send(await self.service.search(message.id, message.q, self.source))
+            await answer
         except LightconeError as exc:
-            self.send_error(message.id, exc)
+            self.send_error(request_id, exc)
         finally:
-            self.metrics.ws_messages.labels(message.TYPE).observe(time.perf_counter() - started)
+            self.metrics.ws_messages.labels(kind).observe(time.perf_counter() - started)
 
 
 async def ws_endpoint(websocket: WebSocket) -> None:
@@ -305,5 +280,5 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         return
     chosen, json_codec = choose_subprotocol(websocket.scope.get("subprotocols", []))
     await websocket.accept(subprotocol=chosen)
-    client = ClientSocket(websocket, state.service, state.cursors, json_codec=json_codec)
+    client = ClientSocket(websocket, state.node, json_codec=json_codec)
     await client.serve()

@@ -66,10 +66,19 @@ def unpack_ref(ref: str, into: Path, prefix: str) -> None:
 def build(prefix: str) -> tuple[dict[str, Runner], int]:
     """The runners of one version (``prefix`` "" for the current tree)."""
 
-    def imp(name: str) -> ModuleType:
-        return importlib.import_module(prefix + name)
+    def imp(name: str, *before: str) -> ModuleType:
+        """Module ``name`` of that version, or where it was ``before`` a move."""
+        for candidate in (name, *before):
+            try:
+                return importlib.import_module(prefix + candidate)
+            except ModuleNotFoundError:
+                continue
+        raise ModuleNotFoundError(f"no module {name!r} in version {prefix or 'current'!r}")
 
-    corpus, snapshot = imp("core_region.corpus"), imp("shared.snapshot")
+    corpus, snapshot = (
+        imp("core_region.suggest.corpus", "core_region.corpus"),
+        imp("shared.snapshot"),
+    )
     protocol, workload = imp("shared.protocol"), imp("load.serving.workload")
     loaded = corpus.load(corpus.default_path())
     entries = sorted((snapshot.Entry(k, t, w) for k, t, w in loaded.entries), key=lambda e: e.key)
@@ -84,12 +93,26 @@ def build(prefix: str) -> tuple[dict[str, Runner], int]:
         **{k: v for k, v in lifted.items() if k in known},
     )
     app = imp("edge_node.app").create_app(settings)
-    metrics = app.state.metrics
-    upstream = imp("edge_node.upstream").Upstream(settings, "bench-token", metrics)
-    upstream.index = imp("edge_node.index").SuggestIndex(snapshot.parse(blob))
-    service = app.state.service = imp("edge_node.service").Service(settings, upstream)
-    cursors = app.state.cursors = imp("edge_node.cursors").Cursors(settings, upstream, metrics)
+    parsed = snapshot.parse(blob)
     client_socket = imp("edge_node.ws").ClientSocket
+    if hasattr(app.state, "node"):  # the feature seam (issue 10 on)
+        node = app.state.node
+        suggest_feature = node.features["suggest"]
+        suggest_feature.replica.load(parsed, "")
+        node.link.advanced("suggest", parsed.version)
+
+        def make_socket(socket: Any, json_codec: bool) -> Any:
+            return client_socket(socket, node, json_codec=json_codec)
+    else:  # before it: the link shell, the service and the cursors, wired by hand
+        metrics = app.state.metrics
+        upstream = imp("edge_node.upstream").Upstream(settings, "bench-token", metrics)
+        upstream.index = imp("edge_node.suggest.index", "edge_node.index").SuggestIndex(parsed)
+        service = app.state.service = imp("edge_node.service").Service(settings, upstream)
+        cursors = app.state.cursors = imp("edge_node.cursors").Cursors(settings, upstream, metrics)
+
+        def make_socket(socket: Any, json_codec: bool) -> Any:
+            return client_socket(socket, service, cursors, json_codec=json_codec)
+
     suggest, prefixes, limit = protocol.Suggest, workload.PREFIXES, workload.LIMIT
     frames = [protocol.encode(suggest(f"r{i}", p, limit)) for i, p in enumerate(prefixes)]
     texts = [protocol.encode_json(suggest(f"r{i}", p, limit)) for i, p in enumerate(prefixes)]
@@ -98,8 +121,8 @@ def build(prefix: str) -> tuple[dict[str, Runner], int]:
     socket = SimpleNamespace(
         app=app, client=SimpleNamespace(host="127.0.0.1", port=50000), headers={}, scope={}
     )
-    msgpack_handle = client_socket(socket, service, cursors, json_codec=False).handle
-    json_handle = client_socket(socket, service, cursors, json_codec=True).handle
+    msgpack_handle = make_socket(socket, False).handle
+    json_handle = make_socket(socket, True).handle
     scopes = [_scope(p, limit) for p in prefixes]
 
     async def ws_msgpack() -> None:

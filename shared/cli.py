@@ -225,7 +225,7 @@ def _core(args: argparse.Namespace) -> None:
 
 def _check_corpus(path: Path) -> None:
     """Refuse a bad corpus before serving: a clear message and exit 2, not a traceback."""
-    from core_region import corpus
+    from core_region.suggest import corpus
 
     try:
         corpus.load(path)

@@ -211,58 +211,58 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
     """The demo's control API (``lightcone up`` only; docs/protocol.md §10). Every path is
     below ``/c/<capability>``, behind the Host, capability and Origin checks."""
     region = [openapi.path_param("region")]
-    cut = openapi.object_schema({"region": {"type": "string"}, "partitioned": {"type": "boolean"}})
+    cut = openapi.obj({"region": {"type": "string"}, "partitioned": {"type": "boolean"}})
     forwarded = "the core's answer, forwarded"
     token_body, token_answer, token_errors = openapi.room_token_schemas()
 
     def cuts(summary: str, answer: str) -> openapi.Operation:
         responses = {
-            "200": openapi.json_response(cut, answer),
-            **openapi.error_responses({404: "unknown_region"}),
+            "200": openapi.json_answer(cut, answer),
+            **openapi.error_answers({404: "unknown_region"}),
         }
-        return openapi.op(summary, responses, parameters=region)
+        return openapi.operation(summary, responses, parameters=region)
 
     paths: dict[str, dict[str, openapi.Operation]] = {
         "/topology": {
-            "get": openapi.op(
+            "get": openapi.operation(
                 "The demo's topology and partitions",
-                {"200": openapi.json_response({"type": "object"}, "OK")},
+                {"200": openapi.json_answer({"type": "object"}, "OK")},
             )
         },
         "/partition/{region}": {"post": cuts("Cut an edge's link", "cut")},
         "/heal/{region}": {"post": cuts("Heal an edge's link", "healed")},
         "/flags": {
-            "get": openapi.op(
+            "get": openapi.operation(
                 "Every feature's flag (forwarded)",
-                {"200": openapi.json_response(openapi.FLAGS, forwarded)},
+                {"200": openapi.json_answer(openapi.FLAGS, forwarded)},
             )
         },
         "/flags/{feature}": {
-            "put": openapi.op(
+            "put": openapi.operation(
                 "Set a feature's flag (forwarded)",
                 {
-                    "200": openapi.json_response(openapi.FLAG, forwarded),
-                    **openapi.error_responses(
+                    "200": openapi.json_answer(openapi.FLAG, forwarded),
+                    **openapi.error_answers(
                         {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"}
                     ),
                 },
                 parameters=[openapi.path_param("feature")],
-                requestBody=openapi.json_request(openapi.FLAG_BODY, max_body_bytes),
+                requestBody=openapi.request_body(openapi.FLAG_BODY, max_body_bytes),
             )
         },
         "/room-token": {
-            "post": openapi.op(
+            "post": openapi.operation(
                 "Mint a room token for the page (forwarded)",
                 {
-                    "200": openapi.json_response(token_answer, forwarded),
-                    **openapi.error_responses(token_errors),
+                    "200": openapi.json_answer(token_answer, forwarded),
+                    **openapi.error_answers(token_errors),
                 },
-                requestBody=openapi.json_request(token_body, max_body_bytes),
+                requestBody=openapi.request_body(token_body, max_body_bytes),
             )
         },
     }
     doc = openapi.document("lightcone demo control", paths, {})
-    guard = openapi.error_responses(
+    guard = openapi.error_answers(
         {403: "bad_host, origin_not_allowed", 404: "not_found (no capability)"}
     )
     for operations in doc["paths"].values():

@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
-from edge_node.rooms import COORD_MAX
+from edge_node.cursors.rooms import COORD_MAX
 from shared.protocol import (
     SUBPROTOCOL_MSGPACK,
     Error,

@@ -70,25 +70,24 @@ def _stats(sorted_s: list[float]) -> dict[str, float]:
 async def handler_timings(core_url: str, token: str, calls: int) -> dict[str, dict[str, float]]:
     """Per-call time of the edge's suggestion work on the real snapshot, without the server.
 
-    ``index``: ``SuggestIndex.query(fold(q), 10)``; ``http_handler``: ``Service.suggest`` plus
-    the JSON body the ``/suggest`` route renders; ``ws_handler``: ``Service.suggest`` plus the
-    msgpack frame ``/ws`` sends. Prefixes as in the load, cycled; timed warm (steady state).
+    ``index``: ``SuggestIndex.query(fold(q), 10)``; ``http_handler``: the suggestion feature's
+    ``suggest`` plus the JSON body the ``/suggest`` route renders; ``ws_handler``: the same plus
+    the msgpack frame ``/ws`` sends. Prefixes as in the load, cycled; timed warm (steady state).
     """
 
-    from edge_node.index import SuggestIndex
+    from edge_node.app import FEATURES
     from edge_node.metrics import EdgeMetrics
-    from edge_node.service import Service
+    from edge_node.node import EdgeNode
     from edge_node.settings import EdgeSettings
-    from edge_node.upstream import Upstream
-    from shared import snapshot
+    from edge_node.suggest.feature import SuggestFeature
     from shared.folding import fold
 
-    data = snapshot.parse(await fetch_snapshot(core_url, token))
-    index = SuggestIndex(data)
     settings = EdgeSettings(core_url=core_url, region="bench")
-    upstream = Upstream(settings, token, EdgeMetrics("bench"))
-    upstream.index = index
-    service = Service(settings, upstream)
+    node = EdgeNode(settings, token, EdgeMetrics("bench"), FEATURES)
+    await node.link.receive(encode(Snapshot(0, await fetch_snapshot(core_url, token))))
+    service = node.features["suggest"]
+    assert isinstance(service, SuggestFeature) and service.index is not None
+    index = service.index
     n = len(PREFIXES)
 
     async def http_handler(i: int) -> object:

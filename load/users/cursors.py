@@ -14,7 +14,7 @@ import websocket
 from locust import task
 from locust.exception import StopUser
 
-from edge_node.rooms import COORD_MAX, MAX_NAME_CHARS
+from edge_node.cursors.rooms import COORD_MAX, MAX_NAME_CHARS
 from load.users.connection import Socket, WebsocketUser
 from load.users.recording import COUNTERS, ServerError, WrongMode, fire, ms_since
 from load.users.settings import SETTINGS, START_SPREAD_S

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 import pytest
 from hypothesis import Phase, given, settings, strategies as st
 
-from core_region.catalog import Catalog, Rules, TermRow
-from core_region.stream import Stream
-from edge_node.index import SuggestIndex
+from core_region.suggest.catalog import Catalog, Rules, TermRow
+from core_region.suggest.stream import Stream
+from edge_node.suggest.index import SuggestIndex
 from shared import snapshot
 from shared.folding import fold
 from shared.protocol import Delta, Snapshot, TermChange, decode, encode

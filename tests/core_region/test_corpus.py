@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core_region.corpus import MAX_WEIGHT, CorpusError, load, parse
+from core_region.suggest.corpus import MAX_WEIGHT, CorpusError, load, parse
 from shared.text import MAX_TERM_CHARS
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from core_region.app import _start
-from core_region.catalog import TermRow
 from core_region.hub import EdgePeer, Hub
 from core_region.link import handle
 from core_region.metrics import CoreMetrics
 from core_region.settings import CoreSettings
 from core_region.store import Store
+from core_region.suggest.catalog import TermRow
 from shared import snapshot
 from shared.protocol import (
     Delta,

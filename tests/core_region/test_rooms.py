@@ -6,10 +6,12 @@ from dataclasses import dataclass, field, replace
 
 from hypothesis import given, settings, strategies as st
 
-from core_region.rooms import RoomDirectory
-from edge_node.rooms import STRICT, TOLERANT, EdgeRooms, Out
+from core_region.cursors.rooms import RoomDirectory
+from edge_node.cursors.rooms import EdgeRooms, Out
 from shared.errors import BadRequest
 from shared.protocol import (
+    STRICT,
+    TOLERANT,
     Evict,
     Join,
     Joined,

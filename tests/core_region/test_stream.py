@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core_region.stream import Stream
+from core_region.suggest.stream import Stream
 
 SNAP = b"snapshot@2"
 

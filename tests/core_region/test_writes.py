@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from core_region.app import prune
-from core_region.catalog import Catalog, Rules, TermRow
 from core_region.hub import Hub
 from core_region.metrics import CoreMetrics
 from core_region.settings import CoreSettings
 from core_region.store import MAX_SOURCES_COUNTED, MIGRATIONS, LoggedSearch, Store
+from core_region.suggest.catalog import Catalog, Rules, TermRow
 from shared.config import ConfigError, from_environ
 from shared.folding import fold
 from shared.protocol import ACK_ID_CONFLICT, Searches, SearchItem, Snapshot, decode

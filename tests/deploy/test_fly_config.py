@@ -17,8 +17,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from core_region.corpus import default_path
 from core_region.settings import CoreSettings
+from core_region.suggest.corpus import default_path
 from edge_node.replay import core_app_of
 from edge_node.settings import EdgeSettings
 from shared.config import from_environ

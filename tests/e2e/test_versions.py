@@ -12,10 +12,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-import edge_node.upstream
+import edge_node.link
+from edge_node.app import FEATURES
 from edge_node.metrics import EdgeMetrics
+from edge_node.node import EdgeNode
 from edge_node.settings import EdgeSettings
-from edge_node.upstream import Upstream
 from shared.errors import CloseCode
 from shared.protocol import PROTOCOL_VERSION, Error, Hello, Snapshot, decode, encode, pack
 from shared.tasks import spawn, stop
@@ -65,17 +66,17 @@ async def test_the_edge_logs_a_clear_message_when_the_core_refuses_its_version(
     core: Node, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A real edge link that speaks a version the core does not (a newer build)."""
-    monkeypatch.setattr(edge_node.upstream, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
+    monkeypatch.setattr(edge_node.link, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
     settings = EdgeSettings(core_url=core.url, region="syd")
-    up = Upstream(settings, LINK_TOKEN, EdgeMetrics("syd"), jitter=lambda: 0.0)
-    caplog.set_level(logging.ERROR, logger="edge_node.upstream")
-    task = spawn("upstream", up.run, up.metrics.task_crashes)
+    edge = EdgeNode(settings, LINK_TOKEN, EdgeMetrics("syd"), FEATURES, jitter=lambda: 0.0)
+    caplog.set_level(logging.ERROR, logger="edge_node.link")
+    task = spawn("link", edge.link.run, edge.metrics.task_crashes)
     try:
 
         async def refused() -> bool:
             return any("does not talk this edge's protocol" in r.message for r in caplog.records)
 
         await eventually(refused, 10, "the edge's log line for close 4426")
-        assert up.index is None  # nothing was served from a core it cannot talk with
+        assert not edge.ready()  # nothing was served from a core it cannot talk with
     finally:
         await stop(task)

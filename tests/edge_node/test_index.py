@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_node.index import GapError, SuggestIndex
+from edge_node.suggest.index import GapError, SuggestIndex
 from shared import snapshot
 from shared.folding import fold
 from shared.protocol import Delta, TermChange

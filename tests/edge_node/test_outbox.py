@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from edge_node.outbox import Outbox
+from edge_node.suggest.outbox import Outbox
 from shared.errors import Conflict
 from shared.protocol import SearchItem
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_node.rooms import EdgeRooms
+from edge_node.cursors.rooms import EdgeRooms
 from shared.errors import Unavailable
 from shared.protocol import Evict, Join
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from edge_node.rooms import AWAIT_CORE_S, COORD_MAX, STRICT, TOLERANT, EdgeRooms, Out
+from edge_node.cursors.rooms import AWAIT_CORE_S, COORD_MAX, EdgeRooms, Out
 from shared.errors import BadRequest
 from shared.protocol import (
+    STRICT,
+    TOLERANT,
     Evict,
     Join,
     Joined,

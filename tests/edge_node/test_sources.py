@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from edge_node.sources import SOURCE_BYTES, Sources
+from edge_node.suggest.sources import SOURCE_BYTES, Sources
 
 
 def request(peer: str | None, **headers: str) -> Request:

@@ -9,8 +9,8 @@ import socket
 from starlette.testclient import TestClient
 
 from edge_node.app import create_app
-from edge_node.cursors import Cursors
-from edge_node.rooms import Out
+from edge_node.cursors.feature import CursorsFeature
+from edge_node.cursors.rooms import Out
 from edge_node.settings import EdgeSettings
 from shared.config import from_environ
 from shared.errors import CloseCode
@@ -29,8 +29,9 @@ def test_a_poison_room_frame_is_dropped_alone() -> None:
     with TestClient(app) as client, client.websocket_connect("/ws") as ws:
         ws.send_bytes(encode(Join("r", "Ada", "#1a2b3c")))
         assert isinstance(decode(ws.receive_bytes()), Presence)
-        cursors: Cursors = app.state.cursors
-        conns = list(cursors.clients)
+        cursors = app.state.node.features["cursors"]
+        assert isinstance(cursors, CursorsFeature)
+        conns = [client.conn for client in app.state.node.clients]
         bad = Moves("r", [Position("\udfff", 1, 1)])  # no codec can carry it
         good = Moves("r", [Position("ok", 2, 2)])
         assert client.portal is not None
@@ -48,21 +49,22 @@ def test_a_crashed_writer_ends_its_connection_and_unregisters_it() -> None:
     with TestClient(app) as client, client.websocket_connect("/ws") as ws:
         ws.send_bytes(encode(Join("r", "Ada", "#1a2b3c")))
         assert isinstance(decode(ws.receive_bytes()), Presence)
-        cursors: Cursors = app.state.cursors
-        (sock,) = cursors.clients.values()
+        cursors = app.state.node.features["cursors"]
+        assert isinstance(cursors, CursorsFeature)
+        (sock,) = app.state.node.clients
 
         async def broken(data: bytes) -> None:
             raise ValueError("the transport broke in an unexpected way")
 
         def inject() -> None:  # a fault in the server stack, under the writer
-            sock.websocket.send_bytes = broken  # type: ignore[method-assign]
+            sock.websocket.send_bytes = broken
             sock.push(b"anything")
 
         assert client.portal is not None
         client.portal.call(inject)
         closed = ws.receive()
         assert closed["type"] == "websocket.close" and closed["code"] == CloseCode.INTERNAL_ERROR
-        assert cursors.clients == {}
+        assert len(app.state.node.clients) == 0
         assert cursors.rooms.room_count() == 0
         metrics = client.get("/metrics/").text
     assert 'lightcone_task_crashes_total{task="ws_writer"} 1.0' in metrics

@@ -36,7 +36,7 @@ from deploy.local.control import (
     openapi_document,
 )
 from deploy.local.latency import LatencyProxy
-from edge_node.app import create_app as create_edge
+from edge_node.app import api_document, create_app as create_edge
 from edge_node.settings import EdgeSettings
 from shared import openapi
 from shared.config import from_environ
@@ -50,7 +50,7 @@ EDGE = from_environ(
 )
 CORE = from_environ(CoreSettings, TOKENS, corpus=SMALL_CORPUS)
 DOCS = {
-    "edge": openapi.edge(EDGE),
+    "edge": api_document(create_edge(EDGE).state.node),
     "core": openapi.core(CORE),
     "control": openapi_document(MAX_BODY_BYTES),
 }

@@ -28,10 +28,10 @@ from hypothesis import strategies as st
 from shared import protocol
 from shared.protocol import pack
 
-MESSAGE_CLASSES: tuple[type[Any], ...] = tuple(typing.get_args(protocol.Message))
-"""Every message class, read from the protocol's own union."""
+MESSAGE_CLASSES: tuple[type[Any], ...] = protocol.messages()
+"""Every message class, read from the protocol's own registry."""
 
-LINK_CLASSES: tuple[type[Any], ...] = tuple(typing.get_args(protocol.LinkMessage))
+LINK_CLASSES: tuple[type[Any], ...] = protocol.messages(protocol.LINK)
 
 EXPANDERS = "\ufdfa\ufb03\ufb2c\u0390\u1e9b\u3300\u33ff\u2474\u00bd\u01c4"
 """Characters that NFKD expands: U+FDFA becomes 18 characters, U+FB03 ("ffi") 3."""

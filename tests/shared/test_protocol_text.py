@@ -34,6 +34,7 @@ from shared.protocol import (
     decode_json,
     encode,
     encode_json,
+    messages,
     pack,
     to_wire,
 )
@@ -83,9 +84,16 @@ def replaced(value: Any, path: Path, is_key: bool, bad: str) -> Any:
 
 
 def _is_data_map(tag: str, path: Path) -> bool:
-    """Maps whose keys are data: ``flags.flags``, ``delta.hot``, ``room_sync.rooms``. Other
+    """Maps whose keys are data: ``flags.flags``, ``flags.levels`` (and each level's
+    ``params``), the link's ``versions``, ``delta.hot``, ``room_sync.rooms``. Other
     keys name fields: changing one is an unexpected field (``bad_message``, test_protocol)."""
-    return (tag, path) in {("flags", ("flags",)), ("delta", ("hot",)), ("room_sync", ("rooms",))}
+    return (tag, path) in {
+        ("flags", ("flags",)),
+        ("flags", ("levels",)),
+        ("delta", ("hot",)),
+        ("room_sync", ("rooms",)),
+        *((tag, ("versions",)) for tag in ("hello", "heartbeat", "synced", "resync")),
+    } or (tag == "flags" and path[:1] == ("levels",) and path[-1:] == ("params",))
 
 
 STRING_CASES = [
@@ -110,7 +118,7 @@ def test_the_cases_reach_every_string_field_of_every_message() -> None:
     """Every field of every message whose type can hold a string has a case here."""
     expected = {
         (cls.TYPE, name)
-        for cls in typing.get_args(Message)
+        for cls in messages()
         for name, tp in typing.get_type_hints(cls).items()
         if name != "TYPE" and _has_str(tp)
     }
@@ -220,6 +228,6 @@ def test_decoded_messages_and_errors_always_encode(tag: str, fields: dict[str, A
         message: Message = decode_json(text)
     except ProtocolError as exc:
         message = Error(exc.request_id, exc.code, exc.message)
-    assert type(message) in typing.get_args(Message)
+    assert type(message) in messages()
     assert decode(encode(message)) == message
     assert decode_json(encode_json(message)) == message

@@ -1,8 +1,8 @@
-"""The edge's cursor shell: feeds :class:`~edge_node.rooms.EdgeRooms`, ticks, delivers.
+"""The edge's cursor shell: feeds :class:`~edge_node.cursors.rooms.EdgeRooms`, ticks, delivers.
 
 Every ``tick_ms`` it asks the rooms for the batch of each room and delivers it. Each message
 is encoded at most once per codec, and the same bytes are queued to every recipient
-(:meth:`edge_node.ws.ClientSocket.push`); a slow client never holds up the tick. The rooms'
+(:meth:`edge_node.clients.Clients.send`); a slow client never holds up the tick. The rooms'
 batches of one tick go up to the core as one ``moves_batch`` (one link frame, split only
 past the frame budget), and the core relays them to each other edge as one frame too.
 
@@ -18,24 +18,33 @@ import itertools
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from edge_node.metrics import EdgeMetrics
-from edge_node.rooms import STRICT, TOLERANT, ConnId, EdgeRooms, Out
-from edge_node.settings import EdgeSettings
-from edge_node.upstream import Upstream
+from edge_node.clients import ConnId
+from edge_node.cursors.rooms import MAX_ROOM_CHARS, EdgeRooms, Out
+from edge_node.features import Feature
 from shared import roomtoken
 from shared.protocol import (
+    STRICT,
+    TOLERANT,
+    Evict,
     Join,
+    Joined,
+    Leave,
+    Left,
+    Level,
     Message,
+    Move,
     Moves,
     MovesBatch,
     Presence,
-    encode,
-    encode_json,
+    Reach,
+    RoomState,
 )
 
 if TYPE_CHECKING:
+    from edge_node.link import Session
+    from edge_node.node import EdgeNode
     from edge_node.ws import ClientSocket
 
 logger = logging.getLogger(__name__)
@@ -45,11 +54,18 @@ SENT_AT_PER_ROOM = 64
 rooms with no local member are forgotten at the next tick)."""
 
 
-class Cursors:
-    def __init__(self, settings: EdgeSettings, upstream: Upstream, metrics: EdgeMetrics) -> None:
-        self.settings = settings
-        self.upstream = upstream
-        self.metrics = metrics
+class CursorsFeature(Feature):
+    """The cursor feature of an edge (registered as ``cursors``)."""
+
+    name = "cursors"
+    client_messages = (Join, Move, Leave)
+    link_messages = (RoomState, Joined, Left, Moves, MovesBatch, Reach, Evict)
+
+    def __init__(self, node: EdgeNode) -> None:
+        super().__init__(node)
+        self.settings = settings = node.settings
+        self.metrics = node.metrics
+        self.clients = node.clients
         self.rooms = EdgeRooms(
             settings.region,
             max_members=settings.max_room_members,
@@ -58,25 +74,57 @@ class Cursors:
             max_rooms=settings.max_rooms,
             max_local_members=settings.max_edge_members,
         )
-        self.clients: dict[ConnId, ClientSocket] = {}
-        self._conn_ids = itertools.count(1)
         self._member_ids = itertools.count(1)
-        self._nonce = hashlib.blake2b(upstream.edge_id.encode(), digest_size=3).hexdigest()
+        self._nonce = ""
         self._sent_at: dict[str, deque[float]] = {}
         self.room_secrets = settings.room_secrets
-        upstream.listener = self
-        metrics.bind_rooms(self.rooms)
+        self.metrics.rooms.set_function(self.rooms.room_count)
+        self.metrics.members.set_function(self.rooms.member_count)
 
-    # --- connections ---------------------------------------------------------------------
+    # --- clients ---------------------------------------------------------------------------
 
-    def register(self, client: ClientSocket) -> ConnId:
-        conn = next(self._conn_ids)
-        self.clients[conn] = client
-        return conn
+    def on_client(self, client: ClientSocket, message: Any, now: float) -> bytes | str | None:
+        handle = self._CLIENT[type(message)]
+        handle(self, client.conn, message, now)
+        return None
 
-    def unregister(self, conn: ConnId) -> None:
+    def _move(self, conn: ConnId, message: Move, now: float) -> None:
+        self.metrics.moves_in.inc()
+        self.rooms.move(conn, message.x, message.y, message.room, now)
+
+    def _join(self, conn: ConnId, message: Join, now: float) -> None:
+        self.join(conn, message)
+
+    def _leave(self, conn: ConnId, message: Leave, now: float) -> None:
+        self.deliver(self.rooms.leave(conn, message.room))
+
+    _CLIENT: dict[type[Message], Any] = {Move: _move, Join: _join, Leave: _leave}
+
+    def error_room(self, message: Any) -> str | None:
+        """The room of a join or leave, if it is a valid room name (never text that could
+        not be sent back)."""
+        room = message.room if isinstance(message, Join | Leave) else None
+        if room is not None and not (1 <= len(room) <= MAX_ROOM_CHARS and room.isprintable()):
+            return None
+        return room
+
+    def over_rate(self, client: ClientSocket, message: Any) -> bool:
+        if isinstance(message, Move):
+            self.metrics.moves_refused.inc()
+            return False  # moves expect no answer: dropped quietly
+        return True
+
+    def client_active(self, conn: ConnId, now: float) -> None:
+        self.rooms.touch(conn, now)
+
+    def client_caught_up(self, conn: ConnId) -> None:
+        """``conn`` missed frames: send it the whole picture of each of its rooms."""
+        self.deliver(
+            Out(clients=[([conn], self.rooms.presence(conn, r)) for r in self.rooms.rooms_of(conn)])
+        )
+
+    def client_gone(self, conn: ConnId) -> None:
         self.deliver(self.rooms.disconnect(conn))
-        self.clients.pop(conn, None)
 
     def member_id(self, msg: Join) -> str:
         """Server-made: from the client's secret session if it has one, else fresh.
@@ -87,6 +135,10 @@ class Cursors:
         if msg.session:
             digest = hashlib.blake2b(f"{msg.room}\0{msg.session}".encode(), digest_size=6)
             return f"m{digest.hexdigest()}"
+        if not self._nonce:  # this edge's own, from its id (made with the link)
+            self._nonce = hashlib.blake2b(
+                self.node.link.edge_id.encode(), digest_size=3
+            ).hexdigest()
         return f"{self.settings.region}-{self._nonce}-{next(self._member_ids)}"
 
     def join(self, conn: ConnId, msg: Join) -> None:
@@ -136,7 +188,7 @@ class Cursors:
         batch: list[Moves] = []
         for message in out.core:
             if not isinstance(message, Moves):
-                self.upstream.post(message)
+                self.node.link.post(message, self)
                 continue
             batch.append(message)
             self.metrics.moves_up.inc(len(message.moves))
@@ -146,50 +198,42 @@ class Cursors:
                     sent = self._sent_at[message.room] = deque(maxlen=SENT_AT_PER_ROOM)
                 sent.append(time.perf_counter())
         if batch:
-            self.upstream.post(MovesBatch(batch))  # the whole tick in one link frame
+            self.node.link.post(MovesBatch(batch), self)  # the whole tick in one link frame
 
     def _forget_gone_rooms(self) -> None:
         for room in [r for r in self._sent_at if not self.rooms.has(r)]:
             del self._sent_at[room]
 
     def send(self, conns: list[ConnId], message: Message) -> None:
-        """Encode ``message`` once per codec and queue the same bytes to each connection."""
-        frames: dict[bool, bytes | str] = {}
-        # A slow client may miss room frames: it gets a fresh presence once it catches up.
-        volatile = not isinstance(message, Presence)
-        for conn in conns:
-            client = self.clients.get(conn)
-            if client is None:
-                continue
-            frame = frames.get(client.json_codec)
-            if frame is None:
-                frame = encode_json(message) if client.json_codec else encode(message)
-                frames[client.json_codec] = frame
-            client.push(frame, volatile=volatile)
+        """Queue ``message`` to each connection, encoded once per codec. A slow client may
+        miss room frames (volatile): it gets a fresh presence once it catches up."""
+        sent = self.clients.send(conns, message, volatile=not isinstance(message, Presence))
         if isinstance(message, Moves):
-            self.metrics.moves_out.inc(len(message.moves) * len(conns))
+            self.metrics.moves_out.inc(len(message.moves) * sent)
 
-    def resync(self, conn: ConnId) -> None:
-        """``conn`` missed frames: send it the whole picture of each of its rooms."""
-        self.deliver(
-            Out(clients=[([conn], self.rooms.presence(conn, r)) for r in self.rooms.rooms_of(conn)])
-        )
+    # --- the link --------------------------------------------------------------------------
 
-    # --- the link (LinkListener) ---------------------------------------------------------
-
-    def link_changed(self, up: bool) -> list[Message]:
+    def link_up(self, session: Session) -> None:
         self._sent_at.clear()  # batches in flight will not come back
-        self.deliver(self.rooms.set_link(up))
-        return self.announce() if up else []
+        self.deliver(self.rooms.set_link(True))
+        for message in self.announce():
+            session.post(message, self)
+
+    def link_down(self) -> None:
+        self._sent_at.clear()
+        self.deliver(self.rooms.set_link(False))
 
     def announce(self) -> list[Message]:
         return [self.rooms.sync()]
 
-    def flags_changed(self, flags: dict[str, bool]) -> None:
-        mode = TOLERANT if flags.get("cursors", True) else STRICT
+    def flag_changed(self, level: Level) -> None:
+        mode = level.level if level.level == STRICT else TOLERANT
         if mode != self.rooms.mode:
             self._sent_at.clear()
         self.deliver(self.rooms.set_mode(mode))
+
+    async def on_link(self, message: Any) -> None:
+        self.relayed(message)
 
     def relayed(self, message: Message) -> None:
         if isinstance(message, MovesBatch):

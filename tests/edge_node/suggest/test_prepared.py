@@ -6,16 +6,8 @@ import json
 
 from hypothesis import given, settings, strategies as st
 
-from shared.protocol import (
-    Item,
-    PreparedItems,
-    Suggestions,
-    encode,
-    encode_json,
-    suggestions_json,
-    suggestions_msgpack,
-    to_wire,
-)
+from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
+from shared.protocol import Item, Suggestions, encode, encode_json, to_wire
 
 items = st.lists(st.builds(Item, st.text(max_size=12), st.integers(0, 2**53)), max_size=5)
 ids = st.none() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8)

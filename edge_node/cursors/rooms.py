@@ -25,8 +25,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from edge_node.clients import ConnId
 from shared.errors import BadRequest, Unavailable
 from shared.protocol import (
+    STRICT,
+    TOLERANT,
     Evict,
     Join,
     Joined,
@@ -42,15 +45,11 @@ from shared.protocol import (
     RoomSync,
 )
 
-ConnId = int
-
 COORD_MAX = 10000
 MAX_ROOM_CHARS = 64
 MAX_NAME_CHARS = 32
 MAX_SESSION_CHARS = 64
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-
-TOLERANT, STRICT = "tolerant", "strict"
 
 AWAIT_CORE_S = 2.0
 """Longest a first joiner waits for the core's list of remote members before its presence."""

@@ -1,0 +1,503 @@
+"""The edge's link to the core, apart from any feature: dial, hello, heartbeats, dispatch.
+
+The edge always dials (the core never calls edges). One websocket carries every feature's
+messages both ways; the link itself speaks only ``hello``, ``flags``, ``heartbeat``,
+``sync``/``synced``, ``resync``'s framing and ``error``, and hands every other message to the
+feature that declared it (:class:`edge_node.features.Registry`). Because the link is one ordered
+stream, a ``synced`` answer arrives after everything the core had published when it read the
+``sync``: waiting for it is waiting for the head.
+
+Each feature with data has its own :class:`~edge_node.freshness.Freshness`: its version goes
+up in ``hello`` and heartbeats; the core's heartbeats and ``synced`` say every feature's
+version at the published head, so each feature's ``stale``, ``age_ms`` and catch-up are its
+own. A feature without data reports the link's: the time since the core was last heard.
+
+When the link drops, features keep serving from what they hold (their age grows), and the edge
+reconnects with exponential backoff and full jitter, resuming from the versions it holds.
+
+Frames up are bounded (:mod:`edge_node.frames`): long messages are split below
+:data:`~shared.protocol.MAX_UP_FRAME_BYTES`, and an item that cannot be encoded is dropped
+alone (counted in ``lightcone_items_dropped_total``). Messages features *post* (send soon,
+without waiting: cursor traffic) go through one sender with a queue of :data:`MAX_POSTED`;
+beyond it they are dropped (counted in ``lightcone_link_posts_dropped_total``) and, once the
+queue has drained, each feature that lost some announces its state again
+(:meth:`~edge_node.features.Feature.announce`), so the core's picture heals. Each session's
+senders run under :func:`shared.tasks.supervise`: one that stops ends the session, and the
+edge reconnects. A message whose handler raises is dropped alone (``link_receive``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import websockets
+from sortedcontainers import SortedKeyList
+from websockets.asyncio.client import ClientConnection, connect
+
+from edge_node.breaker import Breaker
+from edge_node.features import Feature, Registry
+from edge_node.frames import frames
+from edge_node.freshness import Freshness
+from edge_node.metrics import EdgeMetrics
+from edge_node.settings import EdgeSettings
+from shared.errors import CloseCode, ProtocolError, Unavailable
+from shared.protocol import (
+    PROTOCOL_VERSION,
+    Error,
+    Flags,
+    Heartbeat,
+    Hello,
+    Level,
+    Message,
+    Resync,
+    Sync,
+    Synced,
+    decode,
+)
+from shared.tasks import STOP, backoff_s, spawn, stop
+
+logger = logging.getLogger(__name__)
+
+CONNECTING, UP, DOWN = "connecting", "up", "down"
+
+MAX_POSTED = 1024
+"""Posted messages waiting for the link's sender; beyond it they are dropped (module doc)."""
+
+_Waiter = tuple[int, int, "asyncio.Future[None]"]
+
+
+class Session:
+    """One connection of the link: what a feature may do while it lasts."""
+
+    def __init__(self, link: Link) -> None:
+        self._link = link
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def send(self, message: Message) -> None:
+        """Send ``message`` now (see :meth:`Link.send`)."""
+        await self._link.send(message)
+
+    async def send_frame(self, frame: bytes) -> None:
+        await self._link.send_frame(frame)
+
+    def post(self, message: Message, feature: Feature) -> None:
+        """Send ``message`` soon, for ``feature`` (see :meth:`Link.post`)."""
+        self._link.post(message, feature)
+
+    def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        """Run a sender for this session, supervised; the session ends if it stops."""
+        self.tasks.append(spawn(name, factory, self._link.metrics.task_crashes, policy=STOP))
+
+
+class Link:
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        token: str,
+        metrics: EdgeMetrics,
+        features: Registry,
+        *,
+        clock: Callable[[], float] | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.features = features
+        self.edge_id = f"{settings.region}-{uuid.uuid4().hex[:8]}"
+        self.state = CONNECTING
+        self.epoch = ""
+        """The core database the edge's data came from (set by the features that load it)."""
+        self.breaker = Breaker(settings.breaker_failures, settings.breaker_reset_s)
+        self.freshness = {f.name: Freshness() for f in features.with_data}
+        self.head = -1
+        """The newest global version the core is known to have published or committed."""
+        self._token = token
+        self._clock = clock or time.monotonic  # what the event loop's clock reads
+        self._jitter = jitter
+        self._heard_at: float | None = None
+        self._ws: ClientConnection | None = None
+        self._session: Session | None = None
+        self._send_lock = asyncio.Lock()
+        self._sync_ids = itertools.count(1)
+        self._syncs: dict[int, asyncio.Future[Synced]] = {}
+        self._waiters: dict[str, SortedKeyList] = {
+            name: SortedKeyList(key=lambda w: (w[0], w[1])) for name in self.freshness
+        }
+        self._waiter_ids = itertools.count()
+        self._posted: asyncio.Queue[tuple[Message, Feature]] = asyncio.Queue(MAX_POSTED)
+        self._overflowed: set[str] = set()
+
+    # --- freshness -------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock()
+
+    def version(self, feature: str) -> int:
+        """The version ``feature`` holds; for a feature without data, the core's head."""
+        fresh = self.freshness.get(feature)
+        return fresh.version if fresh is not None else self.head
+
+    def age_ms(self, feature: str) -> int:
+        """Milliseconds since ``feature``'s data was last known current; for a feature
+        without data, since the core was last heard."""
+        fresh = self.freshness.get(feature)
+        if fresh is not None:
+            return fresh.age_ms(self._clock())
+        heard = self.heard_ms()
+        return heard if heard is not None else 0
+
+    def heard_ms(self) -> int | None:
+        """Milliseconds since the last frame from the core; None if none ever came."""
+        if self._heard_at is None:
+            return None
+        return int((self._clock() - self._heard_at) * 1000)
+
+    def advanced(self, feature: str, version: int) -> None:
+        """``feature`` applied data up to ``version``: wake the readers it now satisfies."""
+        self.freshness[feature].advanced(version, self._clock())
+        self.head = max(self.head, version)
+        self._wake(feature)
+
+    def _wake(self, feature: str) -> None:
+        """Wake the readers of ``feature`` whose version its data now reflects:
+        O(woken + log n), not O(waiting)."""
+        fresh = self.freshness[feature]
+        reach = max(fresh.version, fresh.current_at)
+        waiters = self._waiters[feature]
+        while waiters and waiters[0][0] <= reach:
+            fut = waiters.pop(0)[2]
+            if not fut.done():
+                fut.set_result(None)
+
+    def restarted(self, feature: str) -> None:
+        """``feature`` loads data of another database: versions start afresh."""
+        self.freshness[feature].restarted()
+
+    def core_at(self, version: int) -> None:
+        """The core is known to have ``version`` (an ack, a snapshot)."""
+        self.head = max(self.head, version)
+
+    # --- the connection loop -------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stay connected to the core until cancelled."""
+        attempt = 0
+        while True:
+            try:
+                async with connect(
+                    self.settings.link_url,
+                    additional_headers={"Authorization": f"Bearer {self._token}"},
+                    max_size=self.settings.max_snapshot_bytes,
+                    ping_interval=None,
+                    open_timeout=self.settings.link_timeout_s,
+                    close_timeout=1,
+                    compression=None,
+                ) as ws:
+                    attempt = 0  # the core answered: the next drop starts the backoff afresh
+                    await self._run_session(ws)
+            except websockets.ConnectionClosed as exc:
+                self._closed(exc)
+            except websockets.InvalidStatus as exc:
+                self._refused(exc)
+            except (OSError, TimeoutError, websockets.WebSocketException, Unavailable) as exc:
+                logger.warning("link to %s failed: %s", self.settings.link_url, exc)
+            finally:
+                self._down()
+            delay = backoff_s(
+                attempt,
+                min_s=self.settings.reconnect_min_s,
+                max_s=self.settings.reconnect_max_s,
+                jitter=self._jitter(),
+            )
+            attempt += 1
+            self.metrics.reconnects.inc()
+            await asyncio.sleep(delay)
+
+    def _closed(self, exc: websockets.ConnectionClosed) -> None:
+        code = exc.rcvd.code if exc.rcvd else None
+        if code == CloseCode.UNAUTHORIZED:
+            logger.error(
+                "the core refused the link token (close %s): check LIGHTCONE_LINK_TOKEN", code
+            )
+        elif code == CloseCode.UNSUPPORTED_PROTOCOL:
+            logger.error(
+                "the core does not talk this edge's protocol version %d (close %s): deploy an "
+                "edge and a core whose versions overlap (docs/protocol.md)",
+                PROTOCOL_VERSION,
+                code,
+            )
+        else:
+            logger.warning("link closed: %s", exc)
+
+    def _refused(self, exc: websockets.InvalidStatus) -> None:
+        """The core answered the handshake with an HTTP status instead of a websocket."""
+        status = exc.response.status_code
+        if status == 401:
+            logger.error(
+                "the core refused the link token (HTTP %d): check LIGHTCONE_LINK_TOKEN", status
+            )
+        else:
+            logger.warning("link to %s refused: %s", self.settings.link_url, exc)
+
+    def hello(self) -> Hello:
+        versions = {f.name: f.hello_version() for f in self.features.with_data}
+        # ``version`` for a core from before per-feature versions: the first data feature's.
+        legacy = next(iter(versions.values()), -1)
+        return Hello(
+            self.settings.region, self.edge_id, legacy, self.epoch, PROTOCOL_VERSION, versions
+        )
+
+    async def _run_session(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        session = self._session = Session(self)
+        await self.send(self.hello())
+        self._set_state(UP)
+        logger.info("link up to %s at %s", self.settings.link_url, self.hello().versions)
+        for feature in self.features:
+            feature.link_up(session)  # ahead of every posted message of this session
+        session.spawn("link_heartbeats", self._send_heartbeats)
+        session.spawn("link_posts", self._send_posted)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.settings.link_timeout_s):
+                        data = await ws.recv(decode=False)
+                    self._heard_at = self._clock()
+                except TimeoutError:
+                    logger.warning(
+                        "core silent for %.1f s: closing link", self.settings.link_timeout_s
+                    )
+                    await ws.close(CloseCode.LINK_TIMEOUT, "heartbeat timeout")
+                    return
+                await self.receive(data)
+                if any(task.done() for task in session.tasks):
+                    # A sender stopped (it crashed, logged and counted): start afresh. The
+                    # core's heartbeats wake this loop at least every heartbeat interval.
+                    logger.warning("a link sender stopped: closing the link to reconnect")
+                    await ws.close(CloseCode.INTERNAL_ERROR, "link sender stopped")
+                    return
+        finally:
+            await stop(*session.tasks)
+
+    def _down(self) -> None:
+        self._ws = None
+        self._session = None
+        # Posted messages are volatile: each feature announces itself again on the next link.
+        while not self._posted.empty():
+            self._posted.get_nowait()
+        self._overflowed.clear()
+        was_up = self.state == UP
+        self._set_state(DOWN)
+        if was_up:
+            for feature in self.features:
+                feature.link_down()
+        for fut in self._syncs.values():
+            if not fut.done():
+                fut.set_exception(
+                    Unavailable("the link to the core dropped", code="core_unreachable")
+                )
+        self._syncs.clear()
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.metrics.link_state.state(state)
+
+    # --- sending ---------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        """Send ``message`` in as many frames as its size needs; poison is dropped alone.
+
+        Raises:
+            Unavailable: the link is down, or dropped during the send.
+        """
+        sent, dropped = frames(message)
+        for item in dropped:
+            self.metrics.drops.drop("link_send", item)
+        for frame in sent:
+            await self.send_frame(frame)
+
+    async def send_frame(self, frame: bytes) -> None:
+        ws = self._ws
+        if ws is None:
+            raise Unavailable("the link to the core is down", code="core_unreachable")
+        try:
+            async with self._send_lock:
+                await ws.send(frame)
+        except websockets.ConnectionClosed:
+            raise Unavailable("the link to the core dropped", code="core_unreachable") from None
+
+    def post(self, message: Message, feature: Feature) -> None:
+        """Send ``message`` soon, without waiting; dropped if the link is down (volatile) or
+        :data:`MAX_POSTED` messages wait (then ``feature`` announces itself again, module
+        doc)."""
+        if self._ws is None:
+            return
+        try:
+            self._posted.put_nowait((message, feature))
+        except asyncio.QueueFull:
+            self.metrics.link_posts_dropped.inc()
+            self._overflowed.add(feature.name)
+
+    async def _send_posted(self) -> None:
+        """The one sender of posted messages (an ended link ends it)."""
+        with contextlib.suppress(Unavailable):
+            while True:
+                await self.send((await self._posted.get())[0])
+                if self._overflowed and self._posted.empty():
+                    names, self._overflowed = self._overflowed, set()
+                    for name in sorted(names):
+                        feature = self.features[name]
+                        for message in feature.announce():
+                            self.post(message, feature)
+
+    async def _send_heartbeats(self) -> None:
+        with contextlib.suppress(Unavailable):
+            while True:
+                hello = self.hello()
+                await self.send(Heartbeat(hello.version, hello.versions))
+                await asyncio.sleep(self.settings.heartbeat_s)
+
+    async def resync(self, feature: Feature) -> None:
+        """Ask the core again for ``feature``'s data from the version it holds (a gap)."""
+        self.metrics.gaps.inc()
+        version = feature.hello_version()
+        await self.send(Resync(version, {feature.name: version}))
+
+    # --- what the core sends -------------------------------------------------------------
+
+    async def receive(self, data: bytes | str) -> None:
+        """Act on one frame from the core; one that cannot be decoded or handled is dropped
+        alone (logged; a handler's failure counted under ``link_receive``)."""
+        try:
+            # A newer core may send fields this edge does not know: they are dropped.
+            message = decode(data if isinstance(data, bytes) else data.encode(), strict=False)
+        except ProtocolError as exc:
+            logger.error("undecodable message from the core: %s", exc)
+            return
+        own = self._OWN.get(type(message))
+        try:
+            if own is not None:
+                own(self, message)
+                return
+            feature = self.features.link.get(type(message))
+            if feature is None:
+                logger.warning("no feature handles %r from the core: dropped", message.TYPE)
+                return
+            await feature.on_link(message)
+        except Exception as exc:  # one message must not end the link (no poison pill)
+            self.metrics.drops.drop("link_receive", message, exc)
+
+    def _flags(self, message: Flags) -> None:
+        levels = message.read()
+        for feature in self.features:
+            level = levels.get(feature.name, Level())
+            feature.level = level
+            feature.flag_changed(level)
+
+    def _heartbeat(self, message: Heartbeat) -> None:
+        self._heard(message.version, message.versions)
+
+    def _heard(self, head: int, versions: dict[str, int]) -> None:
+        """The core published up to ``head``, with each feature at ``versions``."""
+        self.head = max(self.head, head)
+        now = self._clock()
+        for name, fresh in self.freshness.items():
+            fresh.heard(head, versions.get(name, head), now)
+            self._wake(name)
+
+    def _synced(self, message: Synced) -> None:
+        self._heard(message.version, message.versions)
+        fut = self._syncs.pop(message.id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(message)
+
+    def _error(self, message: Error) -> None:
+        logger.warning("the core says: %s (%s)", message.message, message.code)
+
+    _OWN: dict[type[Message], Callable[[Link, Message], None]] = {
+        Flags: _flags,  # type: ignore[dict-item]
+        Heartbeat: _heartbeat,  # type: ignore[dict-item]
+        Synced: _synced,  # type: ignore[dict-item]
+        Error: _error,  # type: ignore[dict-item]
+    }
+    """The link's own messages from the core (every other type goes to its feature)."""
+
+    # --- what requests ask of the link ---------------------------------------------------
+
+    def version_waiters(self, feature: str) -> int:
+        """Readers waiting for a version of ``feature`` (each leaves when answered, timed out
+        or cancelled)."""
+        return len(self._waiters[feature])
+
+    async def wait_version(self, feature: str, version: int) -> None:
+        """Return once ``feature``'s data reflects global ``version``
+        (:meth:`Freshness.reflects`; callers bound the wait; a waiter is removed however the
+        wait ends)."""
+        if self.freshness[feature].reflects(version):
+            return
+        waiter: _Waiter = (
+            version,
+            next(self._waiter_ids),
+            asyncio.get_running_loop().create_future(),
+        )
+        self._waiters[feature].add(waiter)
+        try:
+            await waiter[2]
+        finally:
+            self._waiters[feature].discard(waiter)
+
+    async def sync(self, feature: str, timeout_s: float) -> int:
+        """Bring ``feature`` up to the core's head as of now; returns that head.
+
+        Raises:
+            Unavailable: at once if the link is down or the breaker is open; after
+                ``timeout_s`` if the core does not answer.
+        """
+        if not self.breaker.allow(self._clock()):
+            raise Unavailable(
+                "circuit breaker open: the core is not answering", code="core_unreachable"
+            )
+        verdict: bool | None = None  # no verdict if this caller is cancelled
+        try:
+            head = await self._sync(feature, timeout_s)
+            verdict = True
+        except Exception:
+            verdict = False
+            raise
+        finally:
+            # Whatever happens, the call (a half-open trial, maybe) is ended here.
+            if verdict is None:
+                self.breaker.release()
+            elif verdict:
+                self.breaker.success()
+            else:
+                self.breaker.failure(self._clock())
+        return head
+
+    async def _sync(self, feature: str, timeout_s: float) -> int:
+        sync_id = next(self._sync_ids)
+        fut: asyncio.Future[Synced] = asyncio.get_running_loop().create_future()
+        self._syncs[sync_id] = fut
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.send(Sync(sync_id))
+                synced = await fut
+                fresh = self.freshness.get(feature)
+                if fresh is not None:
+                    await self.wait_version(feature, synced.versions.get(feature, synced.version))
+                    fresh.confirm(self._clock())
+        except TimeoutError:
+            ms = int(timeout_s * 1000)
+            raise Unavailable(
+                f"no answer from the core within {ms} ms", code="strict_timeout"
+            ) from None
+        finally:
+            self._syncs.pop(sync_id, None)
+        return synced.version

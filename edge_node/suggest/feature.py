@@ -1,0 +1,387 @@
+"""Search suggestions at the edge: prefix completions from a local replica, and logged searches.
+
+The feature registers ``suggest`` and ``search`` from clients (and ``GET /suggest``,
+``POST /search``), and ``snapshot``, ``delta`` and ``search_acks`` from the core. It applies
+its flag (tolerant: answer from the local index at once; strict: one round trip to the core
+first) and read-your-writes (``min_version``), and raises the errors of :mod:`shared.errors`,
+which each transport renders its own way.
+
+The replica's logic (snapshot, delta, gap, ack) is the pure
+:class:`~edge_node.suggest.replica.Replica`; this is its shell: it parses snapshots off the
+event loop, asks the link to resync after a gap, sends the outbox's searches up while the
+link is up, and resolves the writes waiting for their ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute
+
+from edge_node.features import Feature
+from edge_node.frames import frames
+from edge_node.suggest import routes
+from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
+from edge_node.suggest.replica import Replica
+from edge_node.suggest.sources import Sources
+from shared import snapshot
+from shared.errors import BadRequest, Conflict, Unavailable
+from shared.folding import fold
+from shared.protocol import (
+    ACK_ID_CONFLICT,
+    Delta,
+    Item,
+    RequestId,
+    Search,
+    SearchAck,
+    SearchAcks,
+    Searches,
+    SearchItem,
+    Snapshot,
+    Suggest,
+    Suggestions,
+)
+from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
+
+if TYPE_CHECKING:
+    from edge_node.link import Session
+    from edge_node.node import EdgeNode
+    from edge_node.ws import ClientSocket
+
+logger = logging.getLogger(__name__)
+
+ANSWER_CACHE_ENTRIES = 10_000
+"""Prepared answers kept per index version (the cache empties when it fills or data changes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A suggestion answer, rendered for each transport without re-encoding its items."""
+
+    items: PreparedItems
+    version: int
+    age_ms: int
+    mode: str
+    stale: bool
+    region: str
+
+    def http_body(self) -> str:
+        return suggestions_json(self.items, None, *self._rest(), message=False)
+
+    def frame(self, request_id: RequestId | None, json_codec: bool) -> bytes | str:
+        if json_codec:
+            return suggestions_json(self.items, request_id, *self._rest())
+        return suggestions_msgpack(self.items, request_id, *self._rest())
+
+    def message(self, request_id: RequestId | None = None) -> Suggestions:
+        return Suggestions(request_id, self.items.items, *self._rest())
+
+    def _rest(self) -> tuple[int, int, str, bool, str]:
+        return (self.version, self.age_ms, self.mode, self.stale, self.region)
+
+
+class SuggestFeature(Feature):
+    """The suggestion feature of an edge (registered as ``suggest``)."""
+
+    name = "suggest"
+    client_messages = (Suggest, Search)
+    link_messages = (Snapshot, Delta, SearchAcks)
+    has_data = True
+
+    def __init__(self, node: EdgeNode) -> None:
+        super().__init__(node)
+        self.settings = settings = node.settings
+        self.metrics = node.metrics
+        self.replica = Replica(settings.outbox_max)
+        self.sources = Sources(node.token, settings.trust_client_ip_header)
+        self.ready_event = asyncio.Event()
+        self._cache: dict[tuple[str, int], PreparedItems] = {}
+        self._cached_for: object = None
+        self._cached_version = -1
+        self._acks: dict[str, list[asyncio.Future[int]]] = {}
+        self._wake = asyncio.Event()
+        self._suggest_seconds = self.metrics.ws_messages.labels(Suggest.TYPE)  # the hot path
+        self.metrics.version.set_function(lambda: self.version)
+        self.metrics.age.set_function(lambda: self.link.age_ms(self.name) / 1000)
+        self.metrics.outbox.set_function(lambda: len(self.replica.outbox))
+
+    @property
+    def link(self) -> Any:
+        return self.node.link
+
+    @property
+    def index(self) -> Any:
+        return self.replica.index
+
+    @property
+    def outbox(self) -> Any:
+        return self.replica.outbox
+
+    @property
+    def version(self) -> int:
+        return self.replica.version
+
+    # --- the seam --------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        return routes.routes(self)
+
+    def openapi_paths(self) -> dict[str, Any]:
+        return routes.openapi_paths(self.settings)
+
+    def hello_version(self) -> int:
+        return self.replica.version
+
+    def ready(self) -> bool:
+        return self.replica.index is not None
+
+    def status(self) -> dict[str, Any]:
+        return {"outbox": len(self.replica.outbox)}
+
+    def on_client(self, client: ClientSocket, message: Any, now: float) -> bytes | str | None:
+        if isinstance(message, Suggest):
+            if message.min_version is None and self.level.stale_ok:
+                return self.answer_now(client, message)  # tolerant: nothing to wait for
+            client.run(message, message.id, self._answer_later(client, message))
+        else:
+            client.run(message, message.id, self._log_search(client, message))
+        return None
+
+    def answer_now(self, client: ClientSocket, message: Suggest) -> bytes | str:
+        started = time.perf_counter()
+        frame = self.suggest_now(message.q, message.limit).frame(message.id, client.json_codec)
+        self._suggest_seconds.observe(time.perf_counter() - started)
+        return frame
+
+    async def _answer_later(self, client: ClientSocket, message: Suggest) -> None:
+        answer = await self.suggest(message.q, message.limit, message.min_version)
+        client.push(answer.frame(message.id, client.json_codec))
+
+    async def _log_search(self, client: ClientSocket, message: Search) -> None:
+        client.send(await self.search(message.id, message.q, self.sources.of(client.websocket)))
+
+    async def on_link(self, message: Any) -> None:
+        if type(message) is Snapshot:
+            await self._load(message)
+        elif type(message) is Delta:
+            await self._apply(message)
+        else:  # SearchAcks, the last of link_messages
+            self._acked(message)
+
+    def link_up(self, session: Session) -> None:
+        session.spawn("link_searches", lambda: self._send_searches(session))
+        self._wake.set()
+
+    def link_down(self) -> None:
+        self.replica.link_down()
+
+    # --- the replica's shell ---------------------------------------------------------------
+
+    async def _load(self, message: Snapshot) -> None:
+        data = await asyncio.to_thread(snapshot.parse, message.data)
+        # The snapshot is long-lived: keep its objects out of the collector's full passes.
+        gc.freeze()
+        self.metrics.snapshots.inc()
+        logger.info("loaded snapshot v%d: %d terms", data.version, len(data))
+        step = self.replica.load(data, message.epoch)
+        self.link.core_at(data.version)
+        if step.restarted:
+            self.link.restarted(self.name)
+            self.link.epoch = message.epoch
+        self._stepped(step)
+
+    async def _apply(self, delta: Delta) -> None:
+        step = self.replica.apply(delta)
+        self.link.core_at(delta.to_version)
+        if step.resync is not None:
+            logger.warning("a gap before v%d: resyncing from v%d", delta.from_version, step.resync)
+            await self.link.resync(self)
+        self._stepped(step)
+
+    def _stepped(self, step: Any) -> None:
+        if step.advanced:
+            self.link.advanced(self.name, self.replica.version)
+        if step.installed:
+            self.ready_event.set()
+
+    def _acked(self, message: SearchAcks) -> None:
+        for outcome in self.replica.acked(message):
+            if outcome.version is not None:
+                self.link.core_at(outcome.version)
+            for fut in self._acks.pop(outcome.id, []):
+                if fut.done():
+                    continue
+                if outcome.error == ACK_ID_CONFLICT:
+                    fut.set_exception(Conflict.reused_id(outcome.id))
+                elif outcome.version is None:
+                    fut.set_exception(BadRequest(outcome.error or "refused", code="rejected"))
+                else:
+                    fut.set_result(outcome.version)
+
+    async def _send_searches(self, session: Session) -> None:
+        with contextlib.suppress(Unavailable):
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while batch := self.replica.outbox.take(self.settings.max_search_batch):
+                    sent, dropped = frames(Searches(batch))
+                    for item in dropped:
+                        self._refuse(item)
+                    for frame in sent:
+                        await session.send_frame(frame)
+
+    def _refuse(self, item: SearchItem) -> None:
+        """A search that cannot be sent to the core (poison): drop it alone, tell its waiters."""
+        self.metrics.drops.drop("outbox", item)
+        self.replica.refuse(item)
+        for fut in self._acks.pop(item.id, []):
+            if not fut.done():
+                fut.set_exception(BadRequest("the search cannot be sent", code="rejected"))
+
+    # --- answers ---------------------------------------------------------------------------
+
+    def check_query(self, q: str, limit: int) -> None:
+        """Refuse a query that is not text, over ``LIGHTCONE_MAX_QUERY_CHARS``, folds over
+        :data:`~shared.text.MAX_KEY_CHARS`, or asks for a ``limit`` out of range."""
+        clean(
+            q,
+            field="q",
+            max_chars=self.settings.max_query_chars,
+            max_key_chars=MAX_KEY_CHARS,
+            code="query_too_long",
+        )
+        index = self.replica.index
+        # Hot lists are as deep as the core's max limit: never promise more than they hold.
+        most = min(self.settings.max_limit, index.depth) if index else self.settings.max_limit
+        if not 1 <= limit <= most:
+            raise BadRequest(f"limit must be 1..{most}", code="bad_limit")
+
+    async def suggest(self, q: str, limit: int, min_version: int | None = None) -> Answer:
+        """Top completions of ``q``, as fresh as the flag (and ``min_version``) demand."""
+        stale_ok = self.level.stale_ok
+        if stale_ok and min_version is None:
+            return self.suggest_now(q, limit)  # nothing to wait for
+        self.check_query(q, limit)  # before any round trip
+        if self.replica.index is None:
+            raise Unavailable("the edge has no data yet", code="not_ready")
+        try:
+            if not stale_ok:
+                await self.link.sync(self.name, self.settings.strict_timeout_ms / 1000)
+            if min_version is not None and not self._reflects(min_version):
+                await self._reach(min_version, synced=not stale_ok)
+        except Unavailable as exc:
+            self.metrics.strict_failures.labels(exc.code).inc()
+            raise
+        return self._answer(q, limit, stale_ok)
+
+    def _reflects(self, version: int) -> bool:
+        return bool(self.link.freshness[self.name].reflects(version))
+
+    def suggest_now(self, q: str, limit: int) -> Answer:
+        """The tolerant answer from the local index, with no wait (the hot path).
+
+        ``q`` and ``limit`` are checked (:meth:`check_query`) unless a prepared answer for them
+        exists: it was made only after they passed, against the same index.
+        """
+        if self.replica.index is None:
+            self.check_query(q, limit)
+            raise Unavailable("the edge has no data yet", code="not_ready")
+        return self._answer(q, limit, stale_ok=True)
+
+    def _answer(self, q: str, limit: int, stale_ok: bool) -> Answer:
+        index = self.replica.index
+        assert index is not None
+        if self._cached_for is not index or self._cached_version != index.version:
+            self._cache.clear()
+            self._cached_for, self._cached_version = index, index.version
+        key = (q, limit)  # by the text as typed: a hit costs no folding
+        items = self._cache.get(key)
+        if items is None:
+            self.check_query(q, limit)  # suggest() checked already; suggest_now() did not
+            if len(self._cache) >= ANSWER_CACHE_ENTRIES:
+                self._cache.clear()
+            entries = index.query(fold(q), limit)
+            items = self._cache[key] = PreparedItems.of([Item(e.term, e.weight) for e in entries])
+        age_ms = self.link.age_ms(self.name)
+        return Answer(
+            items,
+            index.version,
+            age_ms,
+            "tolerant" if stale_ok else "strict",
+            age_ms > self.settings.stale_after_ms,
+            self.settings.region,
+        )
+
+    async def _reach(self, min_version: int, *, synced: bool) -> None:
+        link = self.link
+        if not synced:
+            if min_version <= link.head:  # the core has it: its delta is on the way
+                try:
+                    async with asyncio.timeout(self.settings.min_version_wait_ms / 1000):
+                        await link.wait_version(self.name, min_version)
+                    return
+                except TimeoutError:
+                    pass
+            # Beyond what the core is known to have: one sync says whether it exists at all.
+            head = await link.sync(self.name, self.settings.strict_timeout_ms / 1000)
+        else:
+            head = link.head
+        if not self._reflects(min_version):
+            raise BadRequest(
+                f"min_version {min_version} is ahead of the core's head {head}",
+                code="min_version_ahead",
+            )
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def search(self, search_id: str, q: str, source: str = "") -> SearchAck:
+        """Log a search: ``committed`` once the core has it, ``queued`` while it cannot.
+
+        ``source`` is the client's hashed address (:mod:`edge_node.suggest.sources`).
+
+        Raises:
+            Conflict: ``search_id`` was used before for another ``q`` (409 ``id_conflict``).
+        """
+        clean(search_id, field="id", max_chars=MAX_ID_CHARS, code="bad_id")
+        if not search_id:
+            raise BadRequest(f"id must be 1..{MAX_ID_CHARS} characters", code="bad_id")
+        display, key = term(
+            q, field="q", max_chars=self.settings.max_query_chars, code="query_too_long"
+        )
+        if not key:
+            raise BadRequest("query is empty", code="empty_query")
+        if not self.replica.outbox.add(SearchItem(search_id, display, source)):
+            self.metrics.outbox_rejected.inc()
+            raise Unavailable(
+                f"the outbox is full ({self.replica.outbox.capacity} searches wait for the core)",
+                code="outbox_full",
+            )
+        version = await self.commit(search_id, self.settings.write_timeout_ms / 1000)
+        if version is None:
+            return SearchAck(search_id, "queued", None)
+        return SearchAck(search_id, "committed", version)
+
+    async def commit(self, search_id: str, timeout_s: float) -> int | None:
+        """Wait for the core to commit a queued search; ``None`` if it is still queued."""
+        if self.link.state != "up":
+            return None
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._acks.setdefault(search_id, []).append(fut)
+        self._wake.set()
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await fut
+        except TimeoutError:
+            return None
+        finally:
+            waiters = self._acks.get(search_id)
+            if waiters and fut in waiters:
+                waiters.remove(fut)
+                if not waiters:
+                    del self._acks[search_id]

@@ -1,0 +1,107 @@
+"""Prepared suggestion answers: a prefix's items encoded once per codec and spliced into
+each answer.
+
+A suggestion answer is mostly its items, and the same prefix is asked again and again. The
+edge encodes a prefix's items once per codec and splices them into each answer; the result is
+byte for byte what ``encode(Suggestions(...))`` / ``encode_json(...)`` would give
+(tests/edge_node/suggest/test_prepared.py holds that).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from shared.protocol import Item, RequestId, Suggestions, pack
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedItems:
+    """Suggestion items with their encodings, made once and reused for many answers."""
+
+    items: list[Item]
+    msgpack: bytes
+    json: str
+
+    @classmethod
+    def of(cls, items: list[Item]) -> PreparedItems:
+        plain = [{"term": i.term, "weight": i.weight} for i in items]
+        return cls(items, pack(plain), _json(plain))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_word(text: str) -> str:
+    """JSON of a short string that recurs in every answer (a mode, a region)."""
+    return _json(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pack_word(text: str) -> bytes:
+    """msgpack of a short string that recurs in every answer (a mode, a region)."""
+    return pack(text)
+
+
+# A fixmap of 8 entries, "type": "suggestions", then the "id" key.
+_SUGGESTIONS_HEAD = b"\x88" + pack("type") + pack(Suggestions.TYPE) + pack("id")
+
+
+def suggestions_msgpack(
+    items: PreparedItems,
+    request_id: RequestId | None,
+    version: int,
+    age_ms: int,
+    mode: str,
+    stale: bool,
+    region: str,
+) -> bytes:
+    """``encode(Suggestions(...))`` with the items spliced in from ``items``."""
+    return b"".join(
+        (
+            _SUGGESTIONS_HEAD,
+            pack(request_id),
+            _K_ITEMS,
+            items.msgpack,
+            _K_VERSION,
+            pack(version),
+            _K_AGE,
+            pack(age_ms),
+            _K_MODE,
+            _pack_word(mode),
+            _K_STALE,
+            b"\xc3" if stale else b"\xc2",
+            _K_REGION,
+            _pack_word(region),
+        )
+    )
+
+
+_K_ITEMS, _K_VERSION, _K_AGE, _K_MODE, _K_STALE, _K_REGION = (
+    pack(k) for k in ("items", "version", "age_ms", "mode", "stale", "region")
+)
+
+
+def suggestions_json(
+    items: PreparedItems,
+    request_id: RequestId | None,
+    version: int,
+    age_ms: int,
+    mode: str,
+    stale: bool,
+    region: str,
+    *,
+    message: bool = True,
+) -> str:
+    """``encode_json(Suggestions(...))`` with the items spliced in; with ``message=False``
+    the HTTP body: the same object without ``type`` and ``id``."""
+    head = f'{{"type":"{Suggestions.TYPE}","id":{_json(request_id)},' if message else "{"
+    return (
+        f'{head}"items":{items.json},"version":{version},"age_ms":{age_ms},'
+        f'"mode":{_json_word(mode)},"stale":{"true" if stale else "false"},'
+        f'"region":{_json_word(region)}}}'
+    )

@@ -1,0 +1,128 @@
+"""The suggestion feature's HTTP routes: ``GET /suggest`` and ``POST /search``, the same
+answers as the websocket's ``suggest`` and ``search``, and their OpenAPI paths."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from edge_node.settings import EdgeSettings
+from shared import openapi as oa
+from shared.errors import BadRequest
+from shared.http import json_body
+from shared.text import MAX_ID_CHARS
+
+if TYPE_CHECKING:
+    from edge_node.suggest.feature import SuggestFeature
+
+
+def routes(feature: SuggestFeature) -> list[BaseRoute]:
+    node = feature.node
+
+    async def suggest(request: Request) -> Response:
+        q = request.query_params.get("q")
+        if q is None:
+            raise BadRequest("missing query parameter 'q'", code="missing_q")
+        limit = _int_param(request, "limit", 10)
+        assert limit is not None
+        answer = await feature.suggest(q, limit, _int_param(request, "min_version", None))
+        return Response(answer.http_body(), media_type="application/json")
+
+    async def search(request: Request) -> Response:
+        body = await json_body(request, feature.settings.max_body_bytes)
+        search_id, q = body.get("id"), body.get("q")
+        if not isinstance(search_id, str) or not isinstance(q, str):
+            raise BadRequest('body must be {"id": string, "q": string}', code="bad_field")
+        ack = await feature.search(search_id, q, feature.sources.of(request))
+        status = 200 if ack.status == "committed" else 202
+        return JSONResponse({"id": ack.id, "status": ack.status, "version": ack.version}, status)
+
+    return [
+        Route("/suggest", node.http("/suggest", suggest), methods=["GET"]),
+        Route("/search", node.http("/search", search), methods=["POST"]),
+    ]
+
+
+def _int_param(request: Request, name: str, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(
+            f"{name!r} must be a whole number, got {raw!r}", code=f"bad_{name}"
+        ) from None
+
+
+def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
+    q = {"type": "string", "maxLength": settings.max_query_chars}
+    item = oa.obj({"term": {"type": "string"}, "weight": {"type": "integer"}})
+    suggestions = oa.obj(
+        {
+            "items": {"type": "array", "items": item, "maxItems": settings.max_limit},
+            "version": {"type": "integer"},
+            "age_ms": {"type": "integer"},
+            "mode": {"enum": ["tolerant", "strict"]},
+            "stale": {"type": "boolean"},
+            "region": {"type": "string"},
+        }
+    )
+    search_body = oa.obj(
+        {"id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}, "q": q}
+    )
+    ack = oa.obj(
+        {
+            "id": {"type": "string"},
+            "status": {"enum": ["committed", "queued"]},
+            "version": {"type": ["integer", "null"]},
+        }
+    )
+    return {
+        "/suggest": {
+            "get": oa.operation(
+                "Top completions of q",
+                {
+                    "200": oa.json_answer(suggestions, "suggestions"),
+                    **oa.error_answers(
+                        {
+                            400: "missing_q, bad_limit, bad_min_version, query_too_long, "
+                            "min_version_ahead",
+                            429: "rate_limited (with Retry-After)",
+                            503: "not_ready, core_unreachable, strict_timeout",
+                        }
+                    ),
+                },
+                parameters=[
+                    oa.query_param("q", q, required=True),
+                    oa.query_param(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": settings.max_limit}
+                    ),
+                    oa.query_param("min_version", oa.INT64),
+                ],
+            )
+        },
+        "/search": {
+            "post": oa.operation(
+                "Log a search (idempotent on id)",
+                {
+                    "200": oa.json_answer(ack, "committed"),
+                    "202": oa.json_answer(ack, "queued"),
+                    **oa.error_answers(
+                        {
+                            400: "bad_json, bad_field, bad_id, query_too_long, empty_query, "
+                            "rejected",
+                            409: "id_conflict (the id was used for another q)",
+                            413: "payload_too_large",
+                            429: "rate_limited (with Retry-After)",
+                            503: "outbox_full",
+                        }
+                    ),
+                },
+                requestBody=oa.request_body(search_body, settings.max_body_bytes),
+            )
+        },
+    }

@@ -1,0 +1,150 @@
+"""The suggestion feature's messages: suggest/search from clients, and on the link the
+snapshot, deltas, batches of searches and their acknowledgements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from shared.protocol.common import RequestId
+from shared.protocol.registry import CLIENT, LINK, Message, message
+
+
+@message(CLIENT)
+@dataclass(frozen=True, slots=True)
+class Suggest(Message):
+    """Client asks for completions of ``q``."""
+
+    TYPE: ClassVar[str] = "suggest"
+    id: RequestId
+    q: str
+    limit: int = 10
+    min_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One suggestion: the display form and its weight."""
+
+    term: str
+    weight: int
+
+
+@message(CLIENT)
+@dataclass(frozen=True, slots=True)
+class Suggestions(Message):
+    """The answer to :class:`Suggest`; says how fresh it is and in which mode it was served."""
+
+    TYPE: ClassVar[str] = "suggestions"
+    id: RequestId | None
+    items: list[Item]
+    version: int
+    age_ms: int
+    mode: str
+    stale: bool
+    region: str
+
+
+@message(CLIENT)
+@dataclass(frozen=True, slots=True)
+class Search(Message):
+    """Client logs a search; ``id`` is made by the client and makes the write idempotent."""
+
+    TYPE: ClassVar[str] = "search"
+    id: str
+    q: str
+
+
+@message(CLIENT)
+@dataclass(frozen=True, slots=True)
+class SearchAck(Message):
+    """``status`` is ``committed`` (with the version it produced) or ``queued``."""
+
+    TYPE: ClassVar[str] = "search_ack"
+    id: str
+    status: str
+    version: int | None
+
+
+@message(LINK)
+@dataclass(frozen=True, slots=True)
+class Snapshot(Message):
+    """The whole serving structure at ``version`` of database ``epoch`` (see
+    :mod:`shared.snapshot`)."""
+
+    TYPE: ClassVar[str] = "snapshot"
+    version: int
+    data: bytes
+    epoch: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TermChange:
+    """A term's new state; ``term`` is ``None`` when it is no longer served."""
+
+    key: str
+    term: str | None
+    weight: int
+
+
+@message(LINK)
+@dataclass(frozen=True, slots=True)
+class Delta(Message):
+    """What changed from ``from_version`` to ``to_version``.
+
+    ``hot`` replaces the precomputed top keys of the hot prefixes the change touched.
+    """
+
+    TYPE: ClassVar[str] = "delta"
+    from_version: int
+    to_version: int
+    terms: list[TermChange]
+    hot: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchItem:
+    """A logged search on the link. ``source`` is the salted hash of the client's address
+    the edge saw (:mod:`edge_node.suggest.sources`); the core counts distinct sources per term.
+    Empty when unknown: it then counts for no source."""
+
+    id: str
+    q: str
+    source: str = ""
+
+
+MAX_SOURCE_CHARS = 64
+"""A longer ``SearchItem.source`` counts for no source (edges send 32 hex characters)."""
+
+
+@message(LINK)
+@dataclass(frozen=True, slots=True)
+class Searches(Message):
+    """A batch of logged searches from one edge."""
+
+    TYPE: ClassVar[str] = "searches"
+    searches: list[SearchItem]
+
+
+@dataclass(frozen=True, slots=True)
+class AckItem:
+    """``version`` the write produced (or produced the first time); if refused, ``version``
+    is ``None`` and ``error`` is one of :data:`ACK_ERRORS`."""
+
+    id: str
+    version: int | None
+    error: str | None = None
+
+
+ACK_INVALID = "invalid_search"
+"""Ack error: the search failed the core's own checks (the edge answers ``rejected``)."""
+ACK_ID_CONFLICT = "id_conflict"
+"""Ack error: the id was committed before with another ``q`` (the edge answers 409)."""
+ACK_ERRORS = (ACK_INVALID, ACK_ID_CONFLICT)
+
+
+@message(LINK)
+@dataclass(frozen=True, slots=True)
+class SearchAcks(Message):
+    TYPE: ClassVar[str] = "search_acks"
+    acks: list[AckItem]
