@@ -5,25 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared import roomtoken
-from shared.config import positive as _positive, setting
+from shared.config import positive, setting
 from shared.origins import OriginPolicy
+from shared.settings import NodeSettings
 from shared.text import MAX_TERM_CHARS
 
 ROOM_AUTH_MODES = ("off", "token")
 
 
 @dataclass(frozen=True, slots=True)
-class EdgeSettings:
+class EdgeSettings(NodeSettings):
+    """``lightcone edge``'s settings; those the core declares too are in :class:`NodeSettings`
+    (the listener's defaults there are the edge's)."""
+
     core_url: str = setting(
         "LIGHTCONE_CORE_URL", "", "Base URL of the core, e.g. http://127.0.0.1:8081 (required)."
-    )
-    host: str = setting("LIGHTCONE_HOST", "127.0.0.1", "Address to listen on.")
-    port: int = setting("LIGHTCONE_PORT", 8080, "TCP port to listen on.")
-    region: str = setting(
-        "LIGHTCONE_REGION", "local", "Region code echoed in answers.", fallback="FLY_REGION"
-    )
-    link_token: str | None = setting(
-        "LIGHTCONE_LINK_TOKEN", None, "Token presented to the core (dev token on loopback)."
     )
     stale_after_ms: int = setting(
         "LIGHTCONE_STALE_AFTER_MS",
@@ -58,20 +54,10 @@ class EdgeSettings:
         10000,
         "Searches the edge holds for the core; beyond it new searches get 503 outbox_full.",
     )
-    max_search_batch: int = setting(
-        "LIGHTCONE_MAX_SEARCH_BATCH", 500, "Most searches sent to the core in one message."
-    )
-    heartbeat_s: float = setting(
-        "LIGHTCONE_HEARTBEAT_S", 1.0, "Interval of link heartbeats, both ways."
-    )
-    link_timeout_s: float = setting(
-        "LIGHTCONE_LINK_TIMEOUT_S", 5.0, "Silence after which a link is closed, both sides."
-    )
     reconnect_min_s: float = setting(
         "LIGHTCONE_RECONNECT_MIN_S", 0.1, "First reconnect delay (doubles, with full jitter)."
     )
     reconnect_max_s: float = setting("LIGHTCONE_RECONNECT_MAX_S", 5.0, "Longest reconnect delay.")
-    max_limit: int = setting("LIGHTCONE_MAX_LIMIT", 20, "Largest 'limit' of a suggestion.")
     max_query_chars: int = setting(
         "LIGHTCONE_MAX_QUERY_CHARS", 100, "Longest query or logged search, in characters."
     )
@@ -91,11 +77,6 @@ class EdgeSettings:
 
     tick_ms: int = setting(
         "LIGHTCONE_TICK_MS", 25, "Cursor fan-out tick: one frame per room per tick at most."
-    )
-    presence_timeout_s: float = setting(
-        "LIGHTCONE_PRESENCE_TIMEOUT_S",
-        20.0,
-        "A cursor member that sends nothing for this long is removed everywhere.",
     )
     max_room_members: int = setting(
         "LIGHTCONE_MAX_ROOM_MEMBERS", 200, "Members in one room, across all edges."
@@ -118,35 +99,6 @@ class EdgeSettings:
         "Local members across all rooms of this edge; beyond it joins get edge_full.",
     )
 
-    max_connections: int = setting(
-        "LIGHTCONE_MAX_CONNECTIONS",
-        10000,
-        "Open connections (HTTP and websocket) on the listener; beyond it: 503, closed.",
-    )
-    max_client_connections: int = setting(
-        "LIGHTCONE_MAX_CLIENT_CONNECTIONS",
-        1024,
-        "Open connections from one client address (an IPv6 /64); beyond it: 503, closed.",
-    )
-    read_timeout_s: float = setting(
-        "LIGHTCONE_READ_TIMEOUT_S",
-        10.0,
-        "A request must arrive whole (head and body) this soon after its first byte (or "
-        "after the connection opened); else the connection is closed.",
-    )
-    handshake_timeout_s: float = setting(
-        "LIGHTCONE_HANDSHAKE_TIMEOUT_S",
-        10.0,
-        "A websocket's opening handshake must complete this soon after its request.",
-    )
-    http_rate: float = setting(
-        "LIGHTCONE_HTTP_RATE",
-        100.0,
-        "Requests per second one client address may make to /suggest and /search (sustained).",
-    )
-    http_burst: int = setting(
-        "LIGHTCONE_HTTP_BURST", 200, "Requests one client address may make there in a burst."
-    )
     trust_client_ip_header: str | None = setting(
         "LIGHTCONE_TRUST_CLIENT_IP_HEADER",
         None,
@@ -174,12 +126,6 @@ class EdgeSettings:
         "'off': anyone may join any room under any name; 'token': a join needs a room token "
         "signed with LIGHTCONE_ROOM_SECRET for its room, name and session.",
     )
-    room_secret: str | None = setting(
-        "LIGHTCONE_ROOM_SECRET",
-        None,
-        "Secret (at least 32 bytes) that signs room tokens; required with "
-        "LIGHTCONE_ROOM_AUTH=token.",
-    )
     room_secret_previous: str | None = setting(
         "LIGHTCONE_ROOM_SECRET_PREVIOUS",
         None,
@@ -194,19 +140,14 @@ class EdgeSettings:
     )
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"Config 'LIGHTCONE_PORT' must be 0..65535, got {self.port}.")
+        NodeSettings.__post_init__(self)
         if not self.core_url.startswith(("http://", "https://", "ws://", "wss://")):
             raise ValueError(
                 f"Config 'LIGHTCONE_CORE_URL' must be an http(s) URL, got {self.core_url!r}."
             )
-        _positive(self, "max_limit", "max_query_chars", "outbox_max", "ws_burst")
-        _positive(self, "max_search_batch", "breaker_failures", "heartbeat_s", "ws_rate")
-        _positive(self, "tick_ms", "presence_timeout_s", "max_room_members")
-        _positive(self, "max_rooms_per_conn", "max_queued_frames")
-        _positive(self, "max_rooms", "max_edge_members", "max_connections")
-        _positive(self, "max_client_connections", "read_timeout_s", "handshake_timeout_s")
-        _positive(self, "http_rate", "http_burst")
+        positive(self, "max_query_chars", "outbox_max", "ws_rate", "ws_burst")
+        positive(self, "breaker_failures", "tick_ms", "max_room_members")
+        positive(self, "max_rooms_per_conn", "max_queued_frames", "max_rooms", "max_edge_members")
         if self.max_query_chars > MAX_TERM_CHARS:
             raise ValueError(
                 f"Config 'LIGHTCONE_MAX_QUERY_CHARS' must be at most {MAX_TERM_CHARS}, the "
@@ -216,8 +157,6 @@ class EdgeSettings:
             raise ValueError(
                 "Config 'LIGHTCONE_RECONNECT_MIN_S' must not exceed LIGHTCONE_RECONNECT_MAX_S."
             )
-        if self.link_timeout_s <= self.heartbeat_s:
-            raise ValueError("Config 'LIGHTCONE_LINK_TIMEOUT_S' must exceed LIGHTCONE_HEARTBEAT_S.")
         self.origin_policy()  # a value that does not parse stops the start
         self._check_room_auth()
 
@@ -229,8 +168,6 @@ class EdgeSettings:
             )
         if self.room_auth == "token" and not self.room_secret:
             raise ValueError("Config 'LIGHTCONE_ROOM_SECRET' is required with ROOM_AUTH=token.")
-        if self.room_secret:
-            roomtoken.check_secret(self.room_secret, "Config 'LIGHTCONE_ROOM_SECRET'")
         if self.room_secret_previous:
             roomtoken.check_secret(
                 self.room_secret_previous, "Config 'LIGHTCONE_ROOM_SECRET_PREVIOUS'"

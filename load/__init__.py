@@ -5,9 +5,8 @@ Entry points and what they use:
 - ``lightcone bench`` / ``python -m load.bench``: the locust comparison. :mod:`.plan` (options,
   scenarios), :mod:`.topology` (``lightcone up``, flags, calibration), :mod:`.cpu_meter`;
   locust runs ``locustfile.py`` with the users of :mod:`.users`.
-- ``python -m load.report DIR``: its ``report.md`` and plots. :mod:`.report_data` (the folder,
-  loaded), :mod:`.report_tables`, :mod:`.report_reading`, :mod:`.report_markdown`,
-  :mod:`.report_plots`.
+- ``python -m load.report DIR``: its ``report.md`` and plots, from the package
+  :mod:`.report` (the folder loaded, tables, reading, markdown, plots).
 - ``python -m load.bench_serving``: suggestion serving against echo baselines
   (:mod:`.echo_app`); its parts are in :mod:`.serving`.
 - ``python -m load.bench_cursors``: cursor fan-out, same edge and cross edge.

@@ -42,6 +42,7 @@ from load.cpu_meter import CpuMeter
 from load.machine import environment, loadavg, shown_command
 from load.plan import Plan, Scenario, add_arguments, plan_from
 from load.topology import Topology, calibrate, set_flags
+from shared.cli import plain_text
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 USER_CLASSES = {"suggest": ["SuggestHttpUser", "SuggestWsUser"], "cursors": ["CursorUser"]}
@@ -64,16 +65,12 @@ PACKAGES = (
 """Whose versions the report lists."""
 
 
-def add_bench_parser(commands: Any) -> None:
-    """Register ``lightcone bench`` on the CLI's subcommands."""
-    bench = commands.add_parser(
-        "bench",
-        help="run the locust comparison (edge vs central, tolerant vs strict)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(bench)
-    bench.set_defaults(run=run)
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """``lightcone bench``: its description, arguments and :func:`run`."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_arguments(parser)
+    parser.set_defaults(run=run)
 
 
 def say(text: str) -> None:
@@ -332,7 +329,11 @@ def tick_ms() -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m load.bench`` (same options as ``lightcone bench``)."""
-    parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m load.bench",
+        description=plain_text(__doc__ or ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     return run(args)

@@ -37,11 +37,11 @@ from websockets.client import ClientProtocol
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from deploy.local.latency import LatencyProxy
+from deploy.local.supervisor import Child, Supervisor
 from load.histogram import bucket_delta, bucket_quantile, parse_histogram, parse_sum
 from load.machine import process_cpu_s
 from shared.protocol import Join, Move, Moves, decode, encode
-from shared.proxy import LatencyProxy
-from shared.supervisor import Child, Supervisor
 
 ROOM = "bench"
 TICK_MS = 25

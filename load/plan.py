@@ -97,7 +97,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
     def pick(value: Any, full: Any, small: Any) -> Any:
         return value if value is not None else (small if quick else full)
 
-    from shared import geography
+    from deploy.local import geography
 
     edges, users = _codes(args.edges), _codes(args.users)
     for code in (args.core, *edges, *users):

@@ -1,26 +1,118 @@
-"""The ``lightcone`` command: ``core`` and ``edge`` run one node each, as Fly.io runs them."""
+"""The ``lightcone`` command: ``core`` and ``edge`` run one node each, as Fly.io runs them.
+
+Each command's module is imported only when that command runs (:data:`COMMANDS`): the nodes'
+image ships neither ``load/`` (``bench``) nor :mod:`deploy.local` (``up``, ``partition``,
+``heal``). A command whose modules are not installed says which, and how to install them, and
+exits with :data:`MISSING_MODULES_EXIT`, without a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import importlib.util
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
-import httpx
-
-from load.bench import add_bench_parser
 from shared.config import ConfigError, from_environ
-from shared.demo import DEFAULT_CORE, DEFAULT_EDGES, ROOM_AUTH, UpOptions, up
 from shared.server import serve, setup_logging
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
+DESCRIPTION = (
+    "Real-time features at the edge. 'lightcone core' and 'lightcone edge' run one node "
+    "each, as Fly.io runs them; 'lightcone up' runs a core and edges on this machine with "
+    "simulated distance; 'lightcone bench' runs the load comparison."
+)
+
+MISSING_MODULES_EXIT = 3
+"""Exit code of a command whose modules are not installed (:class:`MissingModules`)."""
+
+Configure = Callable[[argparse.ArgumentParser, str], None]
+"""Adds a command's arguments to its parser and sets ``run`` (called with the command name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One ``lightcone`` sub-command, described without importing it."""
+
+    help: str
+    configure: str
+    """``module:function`` (a :data:`Configure`), imported only when the command runs."""
+    needs: tuple[str, ...] = ()
+    """Top-level modules it imports that an installation may lack (the nodes' image ships only
+    ``shared``, ``edge_node`` and ``core_region``; a plain ``pip install`` has no extras)."""
+    install: str = ""
+    """How to install :attr:`needs`, for the message."""
+
+    def load(self) -> Configure:
+        """Import the command's ``configure``.
+
+        Raises:
+            MissingModules: a module of :attr:`needs` is not installed.
+        """
+        missing = [name for name in self.needs if importlib.util.find_spec(name) is None]
+        if missing:
+            raise MissingModules(missing, self.install)
+        module, function = self.configure.split(":")
+        try:
+            configure: Configure = getattr(importlib.import_module(module), function)
+        except ModuleNotFoundError as exc:
+            root = (exc.name or "").split(".")[0]
+            if root not in self.needs:
+                raise
+            raise MissingModules([root], self.install) from None
+        return configure
+
+
+class MissingModules(Exception):
+    """A command's modules are not installed; ``str()`` names them and how to install them."""
+
+    def __init__(self, missing: list[str], install: str) -> None:
+        super().__init__(
+            f"needs {', '.join(missing)}, which this installation lacks. Install with: {install}"
+        )
+
+
+_LOCAL = "pip install -e . (in a checkout of the repository; the nodes' image has no deploy/)"
+
+
+COMMANDS = {
+    "core": Command("run the core region (the one writer)", "shared.cli:configure_core"),
+    "edge": Command("run an edge node", "shared.cli:configure_edge"),
+    "up": Command(
+        "run the local multi-node demo", "deploy.local.cli:configure", ("deploy",), _LOCAL
+    ),
+    "partition": Command(
+        "cut an edge's link to the core (demo only)",
+        "deploy.local.cli:configure",
+        ("deploy",),
+        _LOCAL,
+    ),
+    "heal": Command(
+        "restore an edge's link to the core (demo only)",
+        "deploy.local.cli:configure",
+        ("deploy",),
+        _LOCAL,
+    ),
+    "bench": Command(
+        "run the locust comparison (edge vs central, tolerant vs strict)",
+        "load.bench:configure",
+        ("load", "locust", "matplotlib", "numpy"),
+        "pip install 'lightcone[load]' (in a checkout: pip install -e '.[load]')",
+    ),
+}
+"""Every sub-command, in the order ``lightcone --help`` lists them."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lightcone", description=__doc__)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="lightcone", description=DESCRIPTION)
     parser.add_argument(
         "--log-level",
         default=os.environ.get("LIGHTCONE_LOG_LEVEL", "info").lower(),
@@ -28,65 +120,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="log level [LIGHTCONE_LOG_LEVEL, info]",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    chosen = _chosen(args_list)
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        if name != chosen:
+            continue
+        try:
+            configure = command.load()
+        except MissingModules as exc:
+            parser.exit(MISSING_MODULES_EXIT, f"lightcone {name}: {exc}\n")
+        configure(sub, name)
+        sub.description = plain_text(sub.description or command.help)
 
-    core = commands.add_parser("core", help="run the core region (the one writer)")
-    core.add_argument("--host", help="address to listen on [LIGHTCONE_HOST, 127.0.0.1]")
-    core.add_argument("--port", type=int, help="port, 0 for any free one [LIGHTCONE_PORT, 8081]")
-    core.add_argument("--data-dir", type=Path, help="SQLite folder [LIGHTCONE_DATA_DIR]")
-    core.add_argument("--corpus", type=Path, help="term<TAB>weight file [LIGHTCONE_CORPUS]")
-    core.add_argument(
-        "--restored-from",
-        metavar="NAME",
-        help="the data was restored from backup NAME: rotate the epoch once "
-        "[LIGHTCONE_RESTORED_FROM]",
-    )
-    core.set_defaults(run=_core)
-
-    edge = commands.add_parser("edge", help="run an edge node")
-    edge.add_argument("--host", help="address to listen on [LIGHTCONE_HOST, 127.0.0.1]")
-    edge.add_argument("--port", type=int, help="port, 0 for any free one [LIGHTCONE_PORT, 8080]")
-    edge.add_argument("--region", help="region code [LIGHTCONE_REGION or FLY_REGION]")
-    edge.add_argument("--core-url", help="the core's base URL [LIGHTCONE_CORE_URL]")
-    edge.set_defaults(run=_edge)
-
-    demo = commands.add_parser("up", help="run the local multi-node demo")
-    demo.add_argument("--core", default=DEFAULT_CORE, help="the core's region [iad]")
-    demo.add_argument(
-        "--edges", default=",".join(DEFAULT_EDGES), help="edge regions, comma-separated"
-    )
-    demo.add_argument("--users", default="", help="user cities as region codes [the edges']")
-    demo.add_argument(
-        "--data-dir", type=Path, default=UpOptions.data_dir, help="state and logs of the demo"
-    )
-    demo.add_argument("--status-file", type=Path, help="where to write the topology as JSON")
-    demo.add_argument(
-        "--access-ms",
-        type=float,
-        default=UpOptions.access_rtt_ms,
-        help="last-mile RTT added to every user entry [5]",
-    )
-    demo.add_argument("--jitter", action="store_true", help="add jitter toward the P95 RTT")
-    demo.add_argument(
-        "--room-auth",
-        choices=ROOM_AUTH,
-        default=UpOptions.room_auth,
-        help="token: cursor joins need a room token, which the page gets from the demo [token]",
-    )
-    demo.set_defaults(run=_up)
-
-    for verb, what in (("partition", "cut"), ("heal", "restore")):
-        cmd = commands.add_parser(verb, help=f"{what} an edge's link to the core (demo only)")
-        cmd.add_argument("region", help="the edge's region code")
-        cmd.add_argument(
-            "--status-file",
-            type=Path,
-            default=UpOptions.data_dir / "status.json",
-            help="the running demo's status file",
-        )
-        cmd.set_defaults(run=_partition, verb=verb)
-    add_bench_parser(commands)  # lightcone bench: load/bench.py
-
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     if args.log_level not in LOG_LEVELS:
         parser.error(f"LIGHTCONE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     setup_logging(args.log_level)
@@ -97,33 +143,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _codes(text: str) -> tuple[str, ...]:
-    return tuple(r.strip() for r in text.split(",") if r.strip())
+class _Lenient(argparse.ArgumentParser):
+    """A parser that raises on a usage error instead of printing it and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise argparse.ArgumentError(None, message)
 
 
-def _up(args: argparse.Namespace) -> int:
-    options = UpOptions(
-        core=args.core,
-        edges=_codes(args.edges),
-        users=_codes(args.users),
-        data_dir=args.data_dir,
-        status_file=args.status_file,
-        access_rtt_ms=args.access_ms,
-        jitter=args.jitter,
-        room_auth=args.room_auth,
-    )
-    return up(options)
-
-
-def _partition(args: argparse.Namespace) -> int:
+def _chosen(argv: list[str]) -> str | None:
+    """The command ``argv`` names, found without knowing the commands' own options (``None``
+    when there is none: the full parse then reports the error)."""
+    pre = _Lenient(add_help=False)
+    pre.add_argument("--log-level")
+    pre.add_argument("command", nargs="?")
     try:
-        control_url = json.loads(args.status_file.read_text())["control_url"]
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"lightcone {args.verb}: no running demo ({args.status_file}: {exc})")
-        return 1
-    response = httpx.post(f"{control_url}/{args.verb}/{args.region}", timeout=5)
-    print(f"lightcone {args.verb}: {response.json()}")
-    return 0 if response.status_code == 200 else 1
+        known, _ = pre.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    return str(known.command) if known.command in COMMANDS else None
+
+
+_ROLE = re.compile(r":[a-z]+:`~?\.?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+_EMPHASIS = re.compile(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])")
+
+
+def plain_text(doc: str) -> str:
+    """``doc`` (a docstring in reST) as plain text for ``--help``: roles, literals and
+    emphasis unmarked (``:class:`X```, ````x```` and ``*x*`` read X, x and x)."""
+    return _EMPHASIS.sub(r"\1", _LITERAL.sub(r"\1", _ROLE.sub(r"\1", doc)))
+
+
+def configure_core(parser: argparse.ArgumentParser, command: str) -> None:
+    """``lightcone core``'s arguments (each overrides its setting)."""
+    parser.add_argument("--host", help="address to listen on [LIGHTCONE_HOST, 127.0.0.1]")
+    parser.add_argument("--port", type=int, help="port, 0 for any free one [LIGHTCONE_PORT, 8081]")
+    parser.add_argument("--data-dir", type=Path, help="SQLite folder [LIGHTCONE_DATA_DIR]")
+    parser.add_argument("--corpus", type=Path, help="term<TAB>weight file [LIGHTCONE_CORPUS]")
+    parser.add_argument(
+        "--restored-from",
+        metavar="NAME",
+        help="the data was restored from backup NAME: rotate the epoch once "
+        "[LIGHTCONE_RESTORED_FROM]",
+    )
+    parser.set_defaults(run=_core)
+
+
+def configure_edge(parser: argparse.ArgumentParser, command: str) -> None:
+    """``lightcone edge``'s arguments (each overrides its setting)."""
+    parser.add_argument("--host", help="address to listen on [LIGHTCONE_HOST, 127.0.0.1]")
+    parser.add_argument("--port", type=int, help="port, 0 for any free one [LIGHTCONE_PORT, 8080]")
+    parser.add_argument("--region", help="region code [LIGHTCONE_REGION or FLY_REGION]")
+    parser.add_argument("--core-url", help="the core's base URL [LIGHTCONE_CORE_URL]")
+    parser.set_defaults(run=_edge)
 
 
 def _core(args: argparse.Namespace) -> None:

@@ -1,7 +1,8 @@
 """OpenAPI 3.1 documents of every HTTP API lightcone serves, each at ``GET /openapi.json``.
 
-One table per app (:func:`edge`, :func:`core`, :func:`control`) lists each path, method,
-parameter bound, request body and response, with the bounds read from the same settings and
+One table per app (:func:`edge`, :func:`core`, and the local demo's control API in
+:func:`deploy.local.control.openapi_document`, built from the same pieces) lists each path,
+method, parameter bound, request body and response, with the bounds read from the same settings and
 constants the handlers check, so the document cannot promise a limit the code does not keep.
 ``tests/fuzz/test_openapi.py`` checks that every route of each app is in its document and
 every documented operation is a route (so the two cannot drift), and drives each document
@@ -40,15 +41,15 @@ ERROR: Schema = {
 """The body of every HTTP error (:meth:`shared.errors.LightconeError.to_json`)."""
 
 
-def _json(schema: Schema, description: str) -> dict[str, Any]:
+def json_answer(schema: Schema, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _text(media_type: str, description: str) -> dict[str, Any]:
+def text_answer(media_type: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
 
 
-def _obj(required: Mapping[str, Schema], **optional: Schema) -> Schema:
+def obj(required: Mapping[str, Schema], **optional: Schema) -> Schema:
     """A JSON object schema with these properties (``required`` ones always present)."""
     return {
         "type": "object",
@@ -57,23 +58,23 @@ def _obj(required: Mapping[str, Schema], **optional: Schema) -> Schema:
     }
 
 
-def _errors(codes_by_status: dict[int, str]) -> dict[str, Any]:
+def error_answers(codes_by_status: dict[int, str]) -> dict[str, Any]:
     """Error responses: each status, with the codes it carries in its description."""
     return {
-        str(status): _json(ERROR, f"error codes: {codes}")
+        str(status): json_answer(ERROR, f"error codes: {codes}")
         for status, codes in codes_by_status.items()
     }
 
 
-def _query(name: str, schema: Schema, *, required: bool = False) -> dict[str, Any]:
+def query_param(name: str, schema: Schema, *, required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
-def _path(name: str, schema: Schema | None = None) -> dict[str, Any]:
+def path_param(name: str, schema: Schema | None = None) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
 
 
-def _body(schema: Schema, max_bytes: int) -> dict[str, Any]:
+def request_body(schema: Schema, max_bytes: int) -> dict[str, Any]:
     return {
         "required": True,
         "description": f"a JSON object of at most {max_bytes} bytes",
@@ -81,7 +82,7 @@ def _body(schema: Schema, max_bytes: int) -> dict[str, Any]:
     }
 
 
-def _op(summary: str, responses: dict[str, Any], **rest: Any) -> Operation:
+def operation(summary: str, responses: dict[str, Any], **rest: Any) -> Operation:
     return {"summary": summary, "responses": responses, **rest}
 
 
@@ -94,16 +95,16 @@ def document(
 ) -> dict[str, Any]:
     """An OpenAPI 3.1 document; ``websockets`` maps each websocket path to what it carries."""
     for operations in paths.values():
-        for operation in operations.values():
-            responses = operation["responses"]
-            if any(p["in"] == "path" for p in operation.get("parameters", [])):
+        for op in operations.values():
+            responses = op["responses"]
+            if any(p["in"] == "path" for p in op.get("parameters", [])):
                 # A path parameter with a line break matches no route (Starlette's path regexes).
-                responses.setdefault("404", _json(ERROR, "error codes: not_found"))
+                responses.setdefault("404", json_answer(ERROR, "error codes: not_found"))
             # The listener answers any request over its connection caps (shared/limits.py).
             busy = responses.get("503", {}).get("description", "error codes: ")
             codes = busy.removeprefix("error codes: ")
             listener = "server_full, too_many_connections"
-            responses["503"] = _json(
+            responses["503"] = json_answer(
                 ERROR, f"error codes: {codes + ', ' if codes else ''}{listener}"
             )
     doc: dict[str, Any] = {
@@ -115,7 +116,7 @@ def document(
             "HEAD. Error codes and bounds: docs/protocol.md.",
         },
         "paths": {
-            "/openapi.json": {"get": _op("This document", {"200": _json({}, "OK")})},
+            "/openapi.json": {"get": operation("This document", {"200": json_answer({}, "OK")})},
             **paths,
         },
         "x-websockets": websockets,
@@ -143,36 +144,42 @@ def route(build: Callable[[], dict[str, Any]]) -> Route:
 def _health_and_metrics() -> dict[str, dict[str, Operation]]:
     """``/healthz`` and the mounted ``/metrics/`` (``GET /metrics`` redirects there)."""
     return {
-        "/healthz": {"get": _op("Alive", {"200": _json(_obj({"status": {"const": "ok"}}), "OK")})},
+        "/healthz": {
+            "get": operation("Alive", {"200": json_answer(obj({"status": {"const": "ok"}}), "OK")})
+        },
         "/metrics/": {
-            "get": _op("Prometheus metrics", {"200": _text("text/plain", "exposition format")}),
+            "get": operation(
+                "Prometheus metrics", {"200": text_answer("text/plain", "exposition format")}
+            ),
         },
     }
 
 
 _LEVEL = {"type": "string", "description": "a consistency level, strongest first: strict, tolerant"}
-_FLAG = _obj(
+FLAG = obj(
     {"level": _LEVEL, "stale_ok": {"type": "boolean"}, "mode": _LEVEL},
     params={"type": "object", "additionalProperties": {"type": "integer"}},
 )
-_FLAGS = {"type": "object", "additionalProperties": _FLAG}
-_FLAG_BODY = {
+FLAGS = {"type": "object", "additionalProperties": FLAG}
+FLAG_BODY = {
     "description": "a level, or stale_ok (true: tolerant, false: strict)",
     "type": "object",
     "properties": {"level": _LEVEL, "stale_ok": {"type": "boolean"}},
 }
+"""A feature's flag (:data:`FLAG`), every feature's (:data:`FLAGS`), and the body that sets one."""
 
 
-def _room_token() -> tuple[Schema, Schema, dict[int, str]]:
-    """Body, answer and errors of minting a room token (core admin; forwarded by control)."""
+def room_token_schemas() -> tuple[Schema, Schema, dict[int, str]]:
+    """Body, answer and errors of minting a room token (the core's admin API; the local demo's
+    control API forwards it)."""
     from shared.roomtoken import MAX_TTL_S
 
-    body = _obj(
+    body = obj(
         {"room": {"type": "string", "minLength": 1}, "name": {"type": "string", "minLength": 1}},
         session={"type": ["string", "null"], "minLength": 1},
         ttl_s={"type": "integer", "minimum": 1, "maximum": MAX_TTL_S},
     )
-    answer = _obj({"token": {"type": "string"}, "expires_at": {"type": "integer"}})
+    answer = obj({"token": {"type": "string"}, "expires_at": {"type": "integer"}})
     errors = {
         400: "bad_json, bad_field, bad_ttl",
         404: "no_room_secret",
@@ -189,7 +196,7 @@ def edge(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]:
     paths of the features' routes."""
     from edge_node.replay import METHODS
 
-    status = _obj(
+    status = obj(
         {
             "region": {"type": "string"},
             "edge_id": {"type": "string"},
@@ -198,33 +205,37 @@ def edge(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]:
             "version": {"type": "integer"},
             "age_ms": {"type": "integer"},
             "stale": {"type": "boolean"},
-            "flags": _FLAGS,
+            "flags": FLAGS,
             "outbox": {"type": "integer", "minimum": 0},
         }
     )
-    replay = _errors({404: "admin_on_core", 409: "replayed (with a fly-replay header)"})
+    replay = error_answers({404: "admin_on_core", 409: "replayed (with a fly-replay header)"})
     admin = {
-        method.lower(): _op("The admin API lives on the core", replay)
+        method.lower(): operation("The admin API lives on the core", replay)
         for method in METHODS
         if method != "HEAD"
     }
     paths: dict[str, dict[str, Operation]] = {
         **features,
-        "/": {"get": _op("The demo page", {"200": _text("text/html", "the page")})},
+        "/": {"get": operation("The demo page", {"200": text_answer("text/html", "the page")})},
         "/static/{path}": {
-            "get": _op(
+            "get": operation(
                 "The demo page's files",
-                {"200": _text("*/*", "a file"), **_errors({404: "not_found"})},
-                parameters=[_path("path")],
+                {"200": text_answer("*/*", "a file"), **error_answers({404: "not_found"})},
+                parameters=[path_param("path")],
             )
         },
-        "/status": {"get": _op("This edge, its link and freshness", {"200": _json(status, "OK")})},
+        "/status": {
+            "get": operation(
+                "This edge, its link and freshness", {"200": json_answer(status, "OK")}
+            )
+        },
         "/demo/config": {
-            "get": _op(
+            "get": operation(
                 "What the demo page needs",
                 {
-                    "200": _json(
-                        _obj(
+                    "200": json_answer(
+                        obj(
                             {
                                 "region": {"type": "string"},
                                 "control_url": {"type": ["string", "null"]},
@@ -238,11 +249,11 @@ def edge(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]:
         },
         **_health_and_metrics(),
         "/readyz": {
-            "get": _op(
+            "get": operation(
                 "Ready once a snapshot is loaded",
                 {
-                    "200": _json(
-                        _obj(
+                    "200": json_answer(
+                        obj(
                             {
                                 "status": {"const": "ready"},
                                 "version": {"type": "integer"},
@@ -251,13 +262,13 @@ def edge(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]:
                         ),
                         "ready",
                     ),
-                    **_errors({503: "not_ready"}),
+                    **error_answers({503: "not_ready"}),
                 },
             )
         },
         "/admin": admin,
         "/admin/{rest}": {
-            method: {**operation, "parameters": [_path("rest")]}
+            method: {**operation, "parameters": [path_param("rest")]}
             for method, operation in admin.items()
         },
     }
@@ -274,9 +285,9 @@ def edge(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]:
 
 def admin(summary: str, ok: Schema, errors: dict[int, str] | None = None) -> Operation:
     """An operation of the core's admin API: bearer-protected, rate-limited."""
-    denied = _errors({401: "unauthorized", 429: "rate_limited (with Retry-After)"})
-    responses = {"200": _json(ok, "OK"), **denied, **_errors(errors or {})}
-    return _op(summary, responses, security=[{"bearer": []}])
+    denied = error_answers({401: "unauthorized", 429: "rate_limited (with Retry-After)"})
+    responses = {"200": json_answer(ok, "OK"), **denied, **error_answers(errors or {})}
+    return operation(summary, responses, security=[{"bearer": []}])
 
 
 def core(settings: CoreSettings, features: dict[str, Any]) -> dict[str, Any]:
@@ -287,28 +298,28 @@ def core(settings: CoreSettings, features: dict[str, Any]) -> dict[str, Any]:
     paths: dict[str, dict[str, Operation]] = {
         **_health_and_metrics(),
         "/readyz": {
-            "get": _op(
+            "get": operation(
                 "Ready once the start-up snapshot is built",
                 {
-                    "200": _json(
-                        _obj({"status": {"const": "ready"}, "version": {"type": "integer"}}),
+                    "200": json_answer(
+                        obj({"status": {"const": "ready"}, "version": {"type": "integer"}}),
                         "ready",
                     ),
-                    **_errors({503: "not_ready"}),
+                    **error_answers({503: "not_ready"}),
                 },
             )
         },
         "/admin/status": {"get": admin("The core and its edges", {"type": "object"})},
-        "/admin/flags": {"get": admin("Every feature's flag", _FLAGS)},
+        "/admin/flags": {"get": admin("Every feature's flag", FLAGS)},
         "/admin/flags/{feature}": {
             "put": {
                 **admin(
                     "Set a feature's flag",
-                    _obj({"feature": {"type": "string"}, **_FLAG["properties"]}),
+                    obj({"feature": {"type": "string"}, **FLAG["properties"]}),
                     {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"},
                 ),
-                "parameters": [_path("feature")],
-                "requestBody": _body(_FLAG_BODY, MAX_BODY_BYTES),
+                "parameters": [path_param("feature")],
+                "requestBody": request_body(FLAG_BODY, MAX_BODY_BYTES),
             }
         },
         **features,
@@ -316,77 +327,3 @@ def core(settings: CoreSettings, features: dict[str, Any]) -> dict[str, Any]:
     del settings  # every bound of the core's API is a constant today
     websockets = {"/link": "the edge link (docs/protocol.md §9), bearer link token"}
     return document("lightcone core", paths, websockets, bearer=True)
-
-
-# --- demo control ----------------------------------------------------------------------------
-
-
-def control(max_body_bytes: int) -> dict[str, Any]:
-    """The demo's control API (``lightcone up`` only; docs/protocol.md §10). Every path is
-    below ``/c/<capability>``, behind the Host, capability and Origin checks."""
-    region = [_path("region")]
-    cut = _obj({"region": {"type": "string"}, "partitioned": {"type": "boolean"}})
-    forwarded = "the core's answer, forwarded"
-    token_body, token_answer, token_errors = _room_token()
-
-    def cuts(summary: str, answer: str) -> Operation:
-        responses = {"200": _json(cut, answer), **_errors({404: "unknown_region"})}
-        return _op(summary, responses, parameters=region)
-
-    paths: dict[str, dict[str, Operation]] = {
-        "/topology": {
-            "get": _op(
-                "The demo's topology and partitions", {"200": _json({"type": "object"}, "OK")}
-            )
-        },
-        "/partition/{region}": {"post": cuts("Cut an edge's link", "cut")},
-        "/heal/{region}": {"post": cuts("Heal an edge's link", "healed")},
-        "/flags": {
-            "get": _op("Every feature's flag (forwarded)", {"200": _json(_FLAGS, forwarded)})
-        },
-        "/flags/{feature}": {
-            "put": _op(
-                "Set a feature's flag (forwarded)",
-                {
-                    "200": _json(_FLAG, forwarded),
-                    **_errors(
-                        {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"}
-                    ),
-                },
-                parameters=[_path("feature")],
-                requestBody=_body(_FLAG_BODY, max_body_bytes),
-            )
-        },
-        "/room-token": {
-            "post": _op(
-                "Mint a room token for the page (forwarded)",
-                {"200": _json(token_answer, forwarded), **_errors(token_errors)},
-                requestBody=_body(token_body, max_body_bytes),
-            )
-        },
-    }
-    doc = document("lightcone demo control", paths, {})
-    guard = _errors({403: "bad_host, origin_not_allowed", 404: "not_found (no capability)"})
-    for operations in doc["paths"].values():
-        for operation in operations.values():
-            for status, response in guard.items():
-                operation["responses"].setdefault(status, response)
-    doc["servers"] = [
-        {
-            "url": "/c/{capability}",
-            "variables": {"capability": {"default": "capability", "description": "secret"}},
-        }
-    ]
-    return doc
-
-
-# --- for features: each documents its own routes with these --------------------------------
-
-operation = _op
-json_answer = _json
-obj = _obj
-error_answers = _errors
-query_param = _query
-path_param = _path
-request_body = _body
-room_token_schemas = _room_token

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from deploy.local.supervisor import ChildFailed
 from load.machine import ROOT, shown_path
 from load.reliability.cluster import FAST_LINK_ENV, Cluster
 from load.reliability.kill9 import run_kill9
@@ -35,7 +36,6 @@ from load.reliability.link_cuts import run_link_cuts
 from load.reliability.run import Run, say
 from load.reliability.soak import run_soak
 from load.reliability.storm import run_storm
-from shared.supervisor import ChildFailed
 
 PUBLISHED = ROOT / "docs" / "reliability"
 Scenario = Callable[[Run, Cluster, Any], Awaitable[None]]

@@ -27,6 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
+from edge_node.cursors.rooms import COORD_MAX
 from shared.protocol import (
     SUBPROTOCOL_MSGPACK,
     Error,
@@ -425,7 +426,7 @@ async def cursor_member(
                             await ws.send(encode(Join(wanted, f"mover-{index}", "#336699")))
                             joined = wanted
                             cursors.room_changes += 1
-                        x = (x + 1) % 10000
+                        x = (x + 1) % (COORD_MAX + 1)
                         await ws.send(encode(Move(x, index, joined)))
                         cursors.moves_sent += 1
                         await _pause(control, 1 / rate_hz)

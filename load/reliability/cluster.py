@@ -1,10 +1,10 @@
 """The nodes a fault-injection run starts, breaks and restarts: one core, its edges, proxies.
 
 Every node is a real ``lightcone core`` / ``lightcone edge`` process on 127.0.0.1 with an
-ephemeral port, supervised by :class:`shared.supervisor.Child` (as ``lightcone up`` and the
+ephemeral port, supervised by :class:`deploy.local.supervisor.Child` (as ``lightcone up`` and the
 e2e tests run them). The core's data dir lives under the run's folder, so a core killed with
 SIGKILL restarts on the same database, on the same port: the edges' core URL does not change.
-An edge's link may run through a :class:`shared.proxy.LatencyProxy` with no delay, which the
+An edge's link may run through a :class:`deploy.local.latency.LatencyProxy` with no delay, which the
 run cuts and heals. Only the PIDs started here are ever signalled.
 """
 
@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
+from deploy.local.latency import LatencyProxy
+from deploy.local.supervisor import LISTENING, Child, ChildFailed
 from load.machine import process_cpu_s, status_kb
-from shared.proxy import LatencyProxy
-from shared.supervisor import LISTENING, Child, ChildFailed
 
 TOKEN = "lightcone-reliability-token"
 """Link and admin token of every node of a run (loopback only)."""
@@ -65,9 +65,6 @@ class Node:
     @property
     def pid(self) -> int:
         return self.child.pid
-
-    def alive(self) -> bool:
-        return self.child.process.poll() is None
 
     def rss_kb(self) -> int | None:
         """Resident memory now, ``None`` once the process is gone."""

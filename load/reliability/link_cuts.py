@@ -1,8 +1,8 @@
 """``link-cuts``: cut and heal the edge↔core links again and again under mixed load.
 
 One core and two edges (``syd``, ``lhr``), each linked to the core through a
-:class:`shared.proxy.LatencyProxy` with no delay. A cut holds every byte both ways, as a real
-partition does; each edge notices through its own heartbeat timeout. On each edge: an HTTP
+:class:`deploy.local.latency.LatencyProxy` with no delay. A cut holds every byte both ways,
+as a real partition does; each edge notices through its own heartbeat timeout. On each edge: an HTTP
 and a websocket writer (searches, resent until acknowledged), an HTTP and a websocket reader
 of suggestions (the websocket one hangs up with a request in flight every fourth time), and
 one cursor member moving in a room shared across both edges.

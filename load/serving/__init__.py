@@ -6,6 +6,8 @@ returning a :class:`.result.LoadResult`), :mod:`.phases` (one measured phase),
 :mod:`.handler` (the handler timed in-process) and :mod:`.summary` (``summary.md``).
 """
 
+__all__ = ["BenchError"]
+
 
 class BenchError(Exception):
     """The benchmark could not run (a server did not start, a client failed)."""

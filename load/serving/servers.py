@@ -10,9 +10,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from deploy.local.supervisor import LISTENING, Child, ChildFailed
 from load.machine import process_cpu_s
 from load.serving import BenchError
-from shared.supervisor import LISTENING, Child, ChildFailed
 
 POLL_S = 0.005
 
@@ -29,7 +29,7 @@ def http_get(url: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
 
 
 class Server(Child):
-    """A server under test (:class:`shared.supervisor.Child`), timed from its spawn."""
+    """A server under test (:class:`deploy.local.supervisor.Child`), timed from its spawn."""
 
     def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str]) -> None:
         """``args`` start with ``-m MODULE``, as on a ``python`` command line."""

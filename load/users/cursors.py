@@ -14,11 +14,13 @@ import websocket
 from locust import task
 from locust.exception import StopUser
 
+from edge_node.cursors.rooms import COORD_MAX, MAX_NAME_CHARS
 from load.users.connection import Socket, WebsocketUser
 from load.users.recording import COUNTERS, ServerError, WrongMode, fire, ms_since
 from load.users.settings import SETTINGS, START_SPREAD_S
 
-COORDS = 10001  # x and y are integers in 0..10000
+COORDS = COORD_MAX + 1
+"""Positions per axis: x and y are integers in 0..COORD_MAX, the edge's bound."""
 KEEP_SENT_S = 10.0
 
 
@@ -99,7 +101,7 @@ class CursorUser(WebsocketUser):
 
     def _join(self, socket: Socket) -> None:
         """Join the room and wait for ``presence`` (timed as a ``join`` request)."""
-        name = f"bench {self.city} {self.index}"[:32]
+        name = f"bench {self.city} {self.index}"[:MAX_NAME_CHARS]
         color = f"#{self.rng.randrange(0x1000000):06x}"
         ctx = {"kind": "join", "city": self.city}
         label = f"join [{self.city}]"

@@ -214,6 +214,15 @@ def test_image_holds_the_first_party_code_the_processes_import() -> None:
         assert f"!{name}" in ignore or f"!{name}/" in ignore, f"{name} is not in the context"
 
 
+def test_the_processes_import_neither_load_nor_the_local_deployment() -> None:
+    """The image ships neither ``load/`` nor ``deploy/``: no node imports them, and the CLI
+    imports them only for the commands that need them (tests/shared/test_cli.py)."""
+    loaded = _imports(PROCESSES)
+    assert not [name for name in loaded if name.split(".")[0] in ("load", "deploy")]
+    copied = {Path(src).name for c in dockerfile()[0].copies for src in c[:-1]}
+    assert not copied & {"load", "deploy"}, copied
+
+
 def _imported_by(files: list[Path]) -> dict[str, Path]:
     """Top-level module -> first file among ``files`` whose code imports it (anywhere)."""
     found: dict[str, Path] = {}

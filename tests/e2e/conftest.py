@@ -9,9 +9,13 @@ import pytest
 
 from tests.helpers.nodes import Node, start_core, start_edge
 
+Cluster = tuple[Node, Node, Node]
+"""A core and two edges (``syd``, ``lhr``), as :func:`cluster` yields them (and the hostile
+tests' own ``cluster`` fixture)."""
+
 
 @pytest.fixture(scope="package")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node, Node]]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp: Path = tmp_path_factory.mktemp("cluster")
     core = start_core(tmp)
     edges: list[Node] = []

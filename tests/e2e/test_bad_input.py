@@ -19,12 +19,10 @@ from shared.protocol import (
     encode,
     pack,
 )
+from tests.e2e.conftest import Cluster
 from tests.helpers.clients import bystander as served_bystander, reply, ws_url
-from tests.helpers.nodes import Node
 
 pytestmark = pytest.mark.e2e
-
-Cluster = tuple[Node, Node, Node]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.supervisor import LISTENING, Child, ChildFailed
+from deploy.local.supervisor import LISTENING, Child, ChildFailed
 
 pytestmark = pytest.mark.e2e
 

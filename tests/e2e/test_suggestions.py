@@ -22,12 +22,11 @@ from shared.protocol import (
     encode,
     encode_json,
 )
+from tests.e2e.conftest import Cluster
 from tests.helpers.nodes import ADMIN_TOKEN, Node
 from tests.helpers.waiting import until_equal
 
 pytestmark = pytest.mark.e2e
-
-Cluster = tuple[Node, Node, Node]
 
 
 async def terms(edge: Node, q: str, limit: int = 10) -> list[str]:

@@ -26,10 +26,10 @@ from starlette.testclient import TestClient
 
 from core_region.app import create_app as create_core
 from core_region.settings import CoreSettings
+from deploy.local.control import DemoState, create_control_app
 from edge_node.app import create_app as create_edge
 from edge_node.settings import EdgeSettings
 from shared.config import from_environ
-from shared.control import DemoState, create_control_app
 from tests.fuzz.conftest import wait_until_ready
 from tests.fuzz.settings import examples
 from tests.fuzz.wire import hostile_text

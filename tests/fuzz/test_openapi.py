@@ -28,12 +28,17 @@ from starlette.testclient import TestClient
 
 from core_region.app import api_document as core_document, create_app as create_core
 from core_region.settings import CoreSettings
+from deploy.local.control import (
+    MAX_BODY_BYTES,
+    DemoState,
+    create_control_app,
+    embedded,
+    openapi_document,
+)
+from deploy.local.latency import LatencyProxy
 from edge_node.app import api_document, create_app as create_edge
 from edge_node.settings import EdgeSettings
-from shared import openapi
 from shared.config import from_environ
-from shared.control import MAX_BODY_BYTES, DemoState, create_control_app, embedded
-from shared.proxy import LatencyProxy
 from tests.fuzz.conftest import wait_until_ready
 from tests.fuzz.settings import examples
 from tests.helpers.nodes import ADMIN_TOKEN, LINK_TOKEN, SMALL_CORPUS, Node
@@ -46,7 +51,7 @@ CORE = from_environ(CoreSettings, TOKENS, corpus=SMALL_CORPUS)
 DOCS = {
     "edge": api_document(create_edge(EDGE).state.node),
     "core": core_document(create_core(CORE).state.node),
-    "control": openapi.control(MAX_BODY_BYTES),
+    "control": openapi_document(MAX_BODY_BYTES),
 }
 CONTROL = DemoState("http://127.0.0.1:1", ADMIN_TOKEN, capability="fuzz-capability")
 """The control API's state for the route checks (its capability is fixed, not secret)."""

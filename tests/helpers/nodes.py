@@ -1,7 +1,7 @@
 """Real ``lightcone core`` / ``lightcone edge`` processes on ephemeral ports, for e2e tests.
 
 Each node runs the CLI in a subprocess with ``--port 0``, supervised as ``lightcone up``
-supervises its nodes (:class:`shared.supervisor.Child`): a reader thread follows its log, so
+supervises its nodes (:class:`deploy.local.supervisor.Child`): a reader thread follows its log, so
 tests wait for a line ("listening on", "loaded snapshot"), never on fixed sleeps. Every node
 is stopped (and its PID reaped) by the fixture that started it.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.supervisor import LISTENING, Child
+from deploy.local.supervisor import LISTENING, Child
 
 ADMIN_TOKEN = "test-admin-token"
 LINK_TOKEN = "test-link-token"
@@ -30,7 +30,7 @@ FAST_LINK = {
 
 
 class Node(Child):
-    """A running lightcone process (see :class:`shared.supervisor.Child`) and its address."""
+    """A running lightcone process (see :class:`deploy.local.supervisor.Child`) and its address."""
 
     def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
         super().__init__(log_path.stem, args, env, log_path)

@@ -1,4 +1,4 @@
-"""A :class:`~shared.proxy.LatencyProxy` on its own event loop in a thread.
+"""A :class:`~deploy.local.latency.LatencyProxy` on its own event loop in a thread.
 
 Lets sync fixtures with a wider scope than one test own a proxy, and lets tests cut and heal
 it from any loop.
@@ -10,7 +10,7 @@ import asyncio
 import threading
 from typing import Any
 
-from shared.proxy import LatencyProxy
+from deploy.local.latency import LatencyProxy
 
 
 class ProxyThread:

@@ -33,6 +33,7 @@ from edge_node.app import create_app
 from edge_node.settings import EdgeSettings
 from shared.config import from_environ
 from shared.protocol import SUBPROTOCOL_JSON, Error, Search, SearchAck, decode_json, encode_json
+from tests.e2e.conftest import Cluster
 from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
 from tests.helpers.proxy_thread import ProxyThread
 from tests.helpers.waiting import eventually, until_equal
@@ -41,8 +42,6 @@ pytestmark = pytest.mark.e2e
 
 HEADER = "Fly-Client-IP"
 TRUSTING = {**FAST_LINK, "LIGHTCONE_TRUST_CLIENT_IP_HEADER": HEADER}
-
-Cluster = tuple[Node, Node, Node]
 
 
 @pytest.fixture(scope="module")

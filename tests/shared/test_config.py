@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from shared.config import (
     resolve_token,
     setting,
 )
+from shared.settings import NodeSettings
 
 EDGE_ENV = {"LIGHTCONE_CORE_URL": "http://127.0.0.1:8081"}
 
@@ -303,3 +305,37 @@ def test_missing_token_off_loopback_is_a_config_error(host: str) -> None:
 def test_is_loopback(host: str, loopback: bool) -> None:
     """Only localhost and loopback addresses count as loopback."""
     assert is_loopback(host) is loopback
+
+
+# --- what both processes declare -------------------------------------------------------------
+
+
+def test_settings_both_processes_read_are_declared_once() -> None:
+    """A variable both processes read is a NodeSettings field in both, with its variable, help
+    and fallback; none is declared by each process on its own."""
+    base = {f.name: dict(f.metadata) for f in dataclasses.fields(NodeSettings)}
+    for cls in (CoreSettings, EdgeSettings):
+        fields = {f.name: dict(f.metadata) for f in dataclasses.fields(cls)}
+        assert {name: fields[name] for name in base} == base
+    core = {env for _, env, _, _ in describe(CoreSettings)}
+    edge = {env for _, env, _, _ in describe(EdgeSettings)}
+    assert core & edge == {metadata["env"] for metadata in base.values()}
+
+
+def test_each_process_keeps_its_own_listener_defaults() -> None:
+    """The core's port and connection caps differ from the edge's, as before."""
+    core, edge = CoreSettings(), EdgeSettings(core_url="http://127.0.0.1:8081")
+    assert (core.port, core.max_connections, core.max_client_connections) == (8081, 1024, 64)
+    assert (edge.port, edge.max_connections, edge.max_client_connections) == (8080, 10000, 1024)
+
+
+@pytest.mark.parametrize("cls", [CoreSettings, EdgeSettings])
+def test_both_processes_validate_the_shared_settings(cls: type[NodeSettings]) -> None:
+    """The base's checks run for either process."""
+    environ = {"LIGHTCONE_CORE_URL": "http://127.0.0.1:8081", "LIGHTCONE_LINK_TIMEOUT_S": "0.5"}
+    with pytest.raises(ConfigError, match="LIGHTCONE_LINK_TIMEOUT_S"):
+        from_environ(cls, environ)
+    with pytest.raises(ConfigError, match="presence_timeout_s"):
+        from_environ(
+            cls, {**environ, "LIGHTCONE_LINK_TIMEOUT_S": "5", "LIGHTCONE_PRESENCE_TIMEOUT_S": "0"}
+        )

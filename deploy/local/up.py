@@ -2,15 +2,15 @@
 
 Every node is a real process running the same ``lightcone core`` / ``lightcone edge``
 command Fly.io runs, on an ephemeral loopback port. Distance lives in latency proxies
-(:mod:`shared.proxy`): each edge reaches the core through one with the measured one-way
+(:mod:`deploy.local.latency`): each edge reaches the core through one with the measured one-way
 delay between their regions, and for each user city there are two entries — one to its
 nearest edge, one to the *central* node (the edge in the core's region) — each delayed by
-that user's RTT to the target (:func:`shared.geography.user_rtt_ms`). One browser can feel
+that user's RTT to the target (:func:`deploy.local.geography.user_rtt_ms`). One browser can feel
 both.
 
 Start-up shows progress until every node is ready; Ctrl-C (or SIGTERM) stops everything it
 started; a node that crashes is reported and the exit code says so (1). A control API
-(:mod:`shared.control`) cuts and heals edge links for ``lightcone partition`` and the page.
+(:mod:`deploy.local.control`) cuts and heals edge links for ``lightcone partition`` and the page.
 
 Secrets: fresh random link, admin and room tokens on every run, and the control API's
 capability; the status file that holds them is readable by this user only (0600).
@@ -36,10 +36,10 @@ from typing import Any
 
 import uvloop
 
-from shared import geography
-from shared.control import DemoState, create_control_app, embedded
-from shared.proxy import LatencyProxy
-from shared.supervisor import Child, ChildFailed, Supervisor
+from deploy.local import geography
+from deploy.local.control import DemoState, create_control_app, embedded
+from deploy.local.latency import LatencyProxy
+from deploy.local.supervisor import Child, ChildFailed, Supervisor
 
 DEFAULT_CORE = "iad"
 DEFAULT_EDGES = ("iad", "lhr", "syd", "sin")

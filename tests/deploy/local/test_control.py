@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from shared.control import DemoState, create_control_app
-from shared.demo import write_private
+from deploy.local.control import DemoState, create_control_app
+from deploy.local.up import write_private
 
 PAGE = "http://127.0.0.1:40001"  # an entry of the demo: a page it serves
 

@@ -1,8 +1,8 @@
 """Where things are, and how long light takes between them: the demo's model of distance.
 
-Two tables ship with the package (``shared/data``, see its README for sources): the 18 Fly.io
-regions with coordinates, and the measured median round-trip time between every pair of
-them. From these:
+Two tables ship with the package (``deploy/local/data``, see its README for sources): the 18
+Fly.io regions with coordinates, and the measured median round-trip time between every pair
+of them. From these:
 
 * **fiber floor** — great-circle km / 100 ms of RTT (light in fiber, 200,000 km/s): the
   physical limit no code can beat.
@@ -69,7 +69,7 @@ def _links() -> dict[frozenset[str], Link]:
 
 
 def _open(name: str) -> IO[str]:
-    path = resources.files("shared") / "data" / name
+    path = resources.files("deploy.local") / "data" / name
     return io.StringIO(path.read_text(encoding="utf-8"), newline="")
 
 

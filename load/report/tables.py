@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from load.report_data import SCENARIOS, Bench, Check, fmt, percentiles
+from load.report.data import SCENARIOS, Bench, Check, fmt, percentiles
 
 CPU_LIMIT = 90.0
 

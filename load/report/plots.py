@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from load.report_data import KINDS, SCENARIOS, Bench, Samples
-from load.report_tables import scenario_label
+from load.report.data import KINDS, SCENARIOS, Bench, Samples
+from load.report.tables import scenario_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -41,11 +41,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from deploy.local.latency import LatencyProxy
 from shared import openapi
 from shared.errors import Forbidden, LightconeError, NotFound
 from shared.http import EXCEPTION_HANDLERS, json_body
 from shared.origins import host_name, is_loopback_name, loopback_origins
-from shared.proxy import LatencyProxy
 
 MAX_BODY_BYTES = 1024
 """Largest request body (flag changes and room-token requests are a few dozen bytes)."""
@@ -131,7 +131,7 @@ def create_control_app(state: DemoState) -> Starlette:
         Route("/flags", flags),
         Route("/flags/{feature}", set_flag, methods=["PUT"]),
         Route("/room-token", room_token, methods=["POST"]),
-        openapi.route(lambda: openapi.control(MAX_BODY_BYTES)),
+        openapi.route(lambda: openapi_document(MAX_BODY_BYTES)),
     ]
     middleware = [
         Middleware(Guard, state=state),
@@ -205,3 +205,74 @@ def embedded(app: Starlette) -> tuple[EmbeddedServer, socket.socket]:
     sock = socket.create_server(("127.0.0.1", 0))
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     return EmbeddedServer(config), sock
+
+
+def openapi_document(max_body_bytes: int) -> dict[str, Any]:
+    """The demo's control API (``lightcone up`` only; docs/protocol.md §10). Every path is
+    below ``/c/<capability>``, behind the Host, capability and Origin checks."""
+    region = [openapi.path_param("region")]
+    cut = openapi.obj({"region": {"type": "string"}, "partitioned": {"type": "boolean"}})
+    forwarded = "the core's answer, forwarded"
+    token_body, token_answer, token_errors = openapi.room_token_schemas()
+
+    def cuts(summary: str, answer: str) -> openapi.Operation:
+        responses = {
+            "200": openapi.json_answer(cut, answer),
+            **openapi.error_answers({404: "unknown_region"}),
+        }
+        return openapi.operation(summary, responses, parameters=region)
+
+    paths: dict[str, dict[str, openapi.Operation]] = {
+        "/topology": {
+            "get": openapi.operation(
+                "The demo's topology and partitions",
+                {"200": openapi.json_answer({"type": "object"}, "OK")},
+            )
+        },
+        "/partition/{region}": {"post": cuts("Cut an edge's link", "cut")},
+        "/heal/{region}": {"post": cuts("Heal an edge's link", "healed")},
+        "/flags": {
+            "get": openapi.operation(
+                "Every feature's flag (forwarded)",
+                {"200": openapi.json_answer(openapi.FLAGS, forwarded)},
+            )
+        },
+        "/flags/{feature}": {
+            "put": openapi.operation(
+                "Set a feature's flag (forwarded)",
+                {
+                    "200": openapi.json_answer(openapi.FLAG, forwarded),
+                    **openapi.error_answers(
+                        {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"}
+                    ),
+                },
+                parameters=[openapi.path_param("feature")],
+                requestBody=openapi.request_body(openapi.FLAG_BODY, max_body_bytes),
+            )
+        },
+        "/room-token": {
+            "post": openapi.operation(
+                "Mint a room token for the page (forwarded)",
+                {
+                    "200": openapi.json_answer(token_answer, forwarded),
+                    **openapi.error_answers(token_errors),
+                },
+                requestBody=openapi.request_body(token_body, max_body_bytes),
+            )
+        },
+    }
+    doc = openapi.document("lightcone demo control", paths, {})
+    guard = openapi.error_answers(
+        {403: "bad_host, origin_not_allowed", 404: "not_found (no capability)"}
+    )
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            for status, response in guard.items():
+                operation["responses"].setdefault(status, response)
+    doc["servers"] = [
+        {
+            "url": "/c/{capability}",
+            "variables": {"capability": {"default": "capability", "description": "secret"}},
+        }
+    ]
+    return doc

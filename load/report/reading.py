@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from load.report_data import Bench, Check, City, fmt, percentiles
+from load.report.data import Bench, Check, City, fmt, percentiles
 
 SUGGEST = ("suggest_http", "suggest_ws")
 

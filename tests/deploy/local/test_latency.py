@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.proxy import LatencyProxy
+from deploy.local.latency import LatencyProxy
 
 UP_S, DOWN_S = 0.050, 0.030
 

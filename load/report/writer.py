@@ -1,0 +1,32 @@
+"""Writes a bench folder's ``report.md`` and ``plots/``, and the headline lines the bench
+prints (what "expected" means: :mod:`load.report`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from load.report.data import SCENARIOS, Bench, checks, fmt
+from load.report.markdown import markdown
+from load.report.plots import plot
+
+
+def build(out: Path) -> list[str]:
+    """Write ``report.md`` and ``plots/`` for the bench folder ``out``; headline lines."""
+    b = Bench(out)
+    plots = plot(b)
+    (out / "report.md").write_text(markdown(b, plots), encoding="utf-8")
+    found = checks(b)
+    lines = []
+    for code in b.cities:
+        cells = []
+        for kind, label in (("suggest_ws", "suggest ws"), ("cursor_same", "cursors")):
+            for target, mode in SCENARIOS:
+                cells.append(f"{label} {target[0]}{mode[0]} {fmt(b.p50(kind, code, target, mode))}")
+        lines.append(f"  {code}: p50 ms  " + "  ".join(cells))
+    held = sum(1 for c in found if c.holds)
+    off = sum(1 for c in found if c.holds is False)
+    lines.append(
+        f"expectations for far cities: {held} of {len(found)} hold, {off} do not, "
+        f"{len(found) - held - off} without data"
+    )
+    return lines
