@@ -11,8 +11,8 @@ The rules, in the order a frame meets them:
   epoch.
 * A snapshot of the same epoch **older** than the served index is a compaction with the deltas
   since right behind it. It is kept *pending*, deltas go to it, and it is installed only once
-  it has caught up with the served version: answers never go back in time. A link that drops
-  forgets it (the next session's catch-up starts from the served version).
+  it has caught up with the served version: answers never go back in time. A new link
+  resumes from its version (:meth:`Replica.hello`), so it goes on catching up.
 * A delta that does not follow the version it lands on is a **gap**: nothing is applied and
   the shell asks the core to resend from that version (``resync``).
 * A delta before any snapshot is ignored: hello said the edge holds nothing, so a snapshot is
@@ -100,8 +100,13 @@ class Replica:
         return self.index.version if self.index is not None else -1
 
     def hello(self) -> tuple[int, str]:
-        """The ``(version, epoch)`` a new link announces: the core resumes from there."""
-        return self.version, self.epoch
+        """The ``(version, epoch)`` a new link announces: the core resumes from there.
+
+        That is the version the next delta must follow: the pending compaction snapshot's if
+        there is one (its catch-up goes on), else the served index's.
+        """
+        target = self._pending if self._pending is not None else self.index
+        return (target.version if target is not None else -1), self.epoch
 
     # --- data from the core -------------------------------------------------------------
 
@@ -161,7 +166,5 @@ class Replica:
         return Outcome(item.id, None, UNSENDABLE)
 
     def link_down(self) -> None:
-        """The link dropped: searches in flight are sent again; a pending compaction
-        snapshot is forgotten (its deltas were on that link)."""
+        """The link dropped: searches in flight are sent again (first)."""
         self.outbox.requeue()
-        self._pending = None

@@ -180,14 +180,18 @@ def test_a_gap_in_the_pending_index_resyncs_from_its_version() -> None:
     assert replica.version == 5
 
 
-def test_a_link_that_drops_forgets_the_pending_snapshot() -> None:
-    """The next session resumes from the served version: its deltas go to the served index."""
+def test_a_new_link_resumes_the_pending_snapshot_s_catch_up() -> None:
+    """Hello announces the version the next delta must follow: the pending index's. The
+    served index stays until the pending one has caught up."""
     replica = replica_at_5()
+    current = replica.index
     replica.load(snap(3, {"paris": 10}), EPOCH)
     replica.link_down()
+    assert replica.hello() == (3, EPOCH)
+    assert replica.apply(delta(3, "lyon", 20)) == NOTHING
+    assert replica.index is current
+    assert replica.apply(delta(4, "nice", 30)) == INSTALLED
     assert replica.hello() == (5, EPOCH)
-    assert replica.apply(delta(5, "rome", 40)) == ADVANCED
-    assert replica.version == 6
 
 
 # --- what the core says it has -----------------------------------------------------------------
