@@ -56,6 +56,10 @@ EDGES = 2
 RULES = Rules(search_boost=5, min_searches=1)
 
 edges = st.integers(0, EDGES - 1)
+changes = st.lists(
+    st.tuples(st.sampled_from(KEYS), st.integers(0, 60), st.booleans()), min_size=1, max_size=3
+)
+"""One commit: (key, base weight, blocked) rows."""
 
 
 def send_up(message: Message) -> Message:
@@ -195,14 +199,7 @@ class LinkProtocol(RuleBasedStateMachine):
 
     # --- the core's side ----------------------------------------------------------------------
 
-    @rule(
-        changes=st.lists(
-            st.tuples(st.sampled_from(KEYS), st.integers(0, 60), st.booleans()),
-            min_size=1,
-            max_size=3,
-        ),
-        publish=st.booleans(),
-    )
+    @rule(changes=changes, publish=st.booleans())
     def commit(self, changes: list[tuple[str, int, bool]], publish: bool) -> None:
         """Admin writes (new terms, weight changes, 0: not served, takedowns); then maybe the
         publish timer fires, and a heartbeat goes out."""
@@ -219,10 +216,13 @@ class LinkProtocol(RuleBasedStateMachine):
                     link.down.append(frame)
 
     @precondition(lambda self: self.core.building is None)
-    @rule()
-    def start_compaction(self) -> None:
+    @rule(during=st.lists(changes, max_size=3))
+    def start_compaction(self, during: list[list[tuple[str, int, bool]]]) -> None:
+        """A compaction starts; ``during`` are commits published while it builds."""
         self.core.publish(self.links)
         self.core.start_compaction()
+        for batch in during:
+            self.commit(batch, publish=True)
 
     @precondition(lambda self: self.core.building is not None)
     @rule()
@@ -234,26 +234,19 @@ class LinkProtocol(RuleBasedStateMachine):
         """A rollback found while running (Hub.rotate_epoch): same data, a new epoch."""
         self.core.rotate(next(self.epochs), self.links)
 
-    @rule(back=st.integers(0, 5))
-    def restore(self, back: int) -> None:
-        """The core restarts on a backup ``back`` versions old, under a new epoch: every
-        link drops, and edges must load its snapshot whatever version they hold."""
-        version = max(self.core.history) - back
-        while version not in self.core.history:
-            version += 1  # versions not published to anyone still existed in the database
-        rows = self.core_rows_at(version)
-        self.core = Core(rows, version, next(self.epochs))
-        for edge in range(EDGES):
-            self.cut(edge)
-
-    @rule()
-    def restart(self) -> None:
-        """The core restarts on the same database (a deploy): every link drops; the new
-        process publishes a snapshot of the head, and edges at the head need nothing."""
-        core = self.core
-        self.core = Core(core.rows, core.catalog.version, core.epoch)
-        self.core.committed = core.committed
-        self.core.history = core.history
+    @rule(back=st.integers(0, 4))
+    def restart(self, back: int) -> None:
+        """The core restarts and every link drops. ``back`` 0: on the same database (a
+        deploy); its first snapshot is of the head. Else on a backup ``back`` versions old
+        (a restore, always under a new epoch): edges must load its snapshot whatever they
+        hold."""
+        old = self.core
+        if back == 0:
+            self.core = Core(old.rows, old.catalog.version, old.epoch)
+            self.core.committed, self.core.history = old.committed, old.history
+        else:
+            version = max(min(old.history), old.catalog.version - back)
+            self.core = Core(self.core_rows_at(version), version, next(self.epochs))
         for edge in range(EDGES):
             self.cut(edge)
 
@@ -297,9 +290,13 @@ class LinkProtocol(RuleBasedStateMachine):
         if not down:
             return
         kinds = [type(decode(f)) for f in down]
-        i = at % len(down)
-        if kinds[i] is Delta and any(k in (Delta, Snapshot) for k in kinds[i + 1 :]):
-            del down[i]
+        lost = [
+            i
+            for i, kind in enumerate(kinds)
+            if kind is Delta and any(k in (Delta, Snapshot) for k in kinds[i + 1 :])
+        ]
+        if lost:
+            del down[lost[at % len(lost)]]
 
     @rule(edge=edges)
     def core_reads(self, edge: int) -> None:
@@ -411,7 +408,7 @@ class LinkProtocol(RuleBasedStateMachine):
 
 
 LinkProtocol.TestCase.settings = settings(
-    max_examples=400, stateful_step_count=60, deadline=None, database=None
+    max_examples=500, stateful_step_count=80, deadline=None, database=None
 )
 test_link_protocol = LinkProtocol.TestCase
 
@@ -433,7 +430,7 @@ def test_an_edge_that_missed_a_compaction_snapshot_answers_exactly() -> None:
     machine.commit(changes=[("a", 0, False)], publish=True)
     machine.deliver(0, 6)
     machine.cut(0)
-    machine.start_compaction()
+    machine.start_compaction(during=[])
     machine.finish_compaction()
     machine.reconnect(0)
     machine.commit(changes=[("a", 1, False)], publish=True)
@@ -451,10 +448,9 @@ def test_a_lists_only_delta_is_not_replayed_after_a_snapshot_of_its_version() ->
     answered [BB, C] instead of [A, BB]."""
     machine = LinkProtocol()
     machine.start(weights=[1, 0, 0, 0, 0, 0, 0, 0, 1, 1])  # a, bb, c served; "" is hot
-    machine.start_compaction()
-    machine.commit(changes=[("a", 0, False)], publish=True)
+    machine.start_compaction(during=[[("a", 0, False)]])
     machine.settle()  # the compaction at v1 finishes; its delta 2->2 goes out
-    machine.start_compaction()
+    machine.start_compaction(during=[])
     machine.settle()
     machine.commit(changes=[("a", 1, False)], publish=False)
     machine.settle()
