@@ -11,9 +11,11 @@ restores to an older database.
 
 Checked after every step: an edge's version never goes backwards within an epoch; every entry
 an edge serves is the catalog's entry at the edge's version (never a state that did not exist);
-the core's head as the edge knows it is one the core published. After ``settle`` (everything in
+the core's head as the edge knows it is a version the core has. After ``settle`` (everything in
 flight delivered, searches sent): each connected edge is at the head and answers exactly what
-the catalog serves, by key and for every prefix, and every search was counted once.
+the catalog serves, by key and for every prefix, and every search was counted once. One known
+bug is left out of that last check (an edge that missed the current base snapshot may keep
+top lists the core stopped maintaining): the xfail test at the end pins it.
 """
 
 from __future__ import annotations
@@ -73,10 +75,6 @@ class Link:
 
     down: deque[bytes] | None = None
     up: deque[bytes] = field(default_factory=deque)
-
-    @property
-    def connected(self) -> bool:
-        return self.down is not None
 
 
 class Core:
@@ -193,7 +191,6 @@ class LinkProtocol(RuleBasedStateMachine):
         self.seen: list[tuple[str, int]] = [("", -1)] * EDGES
         self.loaded: list[tuple[str, int]] = [("", -1)] * EDGES  # the last snapshot read
         self.search_ids = itertools.count()
-        self.outcomes: dict[str, Outcome] = {}
         for edge in range(EDGES):
             self.reconnect(edge)
 
@@ -227,6 +224,7 @@ class LinkProtocol(RuleBasedStateMachine):
     @precondition(lambda self: self.core.building is not None)
     @rule()
     def finish_compaction(self) -> None:
+        """The snapshot is built: the stream is re-based on it (sent to every edge)."""
         self.core.finish_compaction(self.links)
 
     @rule()
@@ -300,6 +298,7 @@ class LinkProtocol(RuleBasedStateMachine):
 
     @rule(edge=edges)
     def core_reads(self, edge: int) -> None:
+        """The core handles the edge's next message (a resync, a batch of searches)."""
         link = self.links[edge]
         if link.down is not None and link.up:
             message = send_up(decode(link.up.popleft()))
@@ -330,7 +329,6 @@ class LinkProtocol(RuleBasedStateMachine):
             for outcome in replica.acked(message):
                 assert outcome.failure() is None
                 assert outcome == Outcome(outcome.id, self.core.committed[outcome.id][0])
-                self.outcomes[outcome.id] = outcome
         else:
             raise AssertionError(f"unexpected frame {message}")
         self.check_edges()  # after every frame, not only between steps (settle delivers many)
@@ -367,7 +365,7 @@ class LinkProtocol(RuleBasedStateMachine):
             for key in KEYS:
                 assert replica.index.get(key) == catalog.get(key), key
             if self.loaded[edge] != (self.core.epoch, self.core.stream.base_version):
-                continue  # it may hold top lists the core stopped maintaining: see below
+                continue  # the known bug: test_an_edge_that_missed_a_compaction_snapshot...
             for prefix in PREFIXES:
                 expected = sorted((e for e in entries if e.key.startswith(prefix)), key=rank)
                 assert replica.index.query(prefix, DEPTH) == expected[:DEPTH], prefix
@@ -383,9 +381,10 @@ class LinkProtocol(RuleBasedStateMachine):
     def check_edges(self) -> None:
         self.versions_never_go_back_within_an_epoch()
         self.edges_serve_only_states_that_existed()
-        self.the_known_head_was_published()
+        self.the_known_head_exists()
 
     def versions_never_go_back_within_an_epoch(self) -> None:
+        """Answers never go back in time (a compaction snapshot waits until caught up)."""
         for edge, replica in enumerate(self.replicas):
             epoch, version = self.seen[edge]
             if replica.epoch == epoch:
@@ -393,6 +392,7 @@ class LinkProtocol(RuleBasedStateMachine):
             self.seen[edge] = (replica.epoch, replica.version)
 
     def edges_serve_only_states_that_existed(self) -> None:
+        """Each entry served at version v is the catalog's entry at v (deltas are atomic)."""
         for replica in self.replicas:
             if replica.index is None or replica.epoch != self.core.epoch:
                 continue  # an older database: its states are gone with it
@@ -401,12 +401,14 @@ class LinkProtocol(RuleBasedStateMachine):
             for key in KEYS:
                 assert replica.index.get(key) == state.get(key), (replica.version, key)
 
-    def the_known_head_was_published(self) -> None:
+    def the_known_head_exists(self) -> None:
+        """Heartbeats, data and acks never make an edge believe in a version the core lacks."""
         for replica in self.replicas:
             if replica.epoch == self.core.epoch:
                 assert replica.version <= replica.core_head <= self.core.catalog.version
 
 
+# About 8 s on a quiet 2-core machine: 500 runs of up to 80 steps.
 LinkProtocol.TestCase.settings = settings(
     max_examples=500, stateful_step_count=80, deadline=None, database=None
 )
