@@ -33,10 +33,16 @@ class Stream:
         return len(self._deltas)
 
     def rebase(self, version: int, snapshot_frame: bytes) -> None:
-        """Make ``snapshot_frame`` (at ``version``) the base; keep the deltas after it."""
+        """Make ``snapshot_frame`` (at ``version``) the base; keep the deltas after it.
+
+        A delta that ends at ``version`` is dropped even if it also starts there (one that
+        only resends hot lists, see :meth:`core_region.suggest.catalog.Catalog.install_hot`): the
+        snapshot holds that state, and its lists may be for prefixes the snapshot no longer
+        has, which nothing would maintain after it.
+        """
         self.base_version = version
         self._snapshot = snapshot_frame
-        self._deltas = [d for d in self._deltas if d.from_version >= version]
+        self._deltas = [d for d in self._deltas if d.to_version > version]
 
     def append(self, from_version: int, to_version: int, frame: bytes) -> None:
         """Add a published delta.

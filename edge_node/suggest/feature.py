@@ -28,13 +28,12 @@ from edge_node.features import Feature
 from edge_node.frames import frames
 from edge_node.suggest import routes
 from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
-from edge_node.suggest.replica import Replica
+from edge_node.suggest.replica import Outcome, Replica, Step
 from edge_node.suggest.sources import Sources
 from shared import snapshot
-from shared.errors import BadRequest, Conflict, Unavailable
+from shared.errors import BadRequest, Unavailable
 from shared.folding import fold
 from shared.protocol import (
-    ACK_ID_CONFLICT,
     Delta,
     Item,
     RequestId,
@@ -136,7 +135,7 @@ class SuggestFeature(Feature):
         return routes.openapi_paths(self.settings)
 
     def hello_version(self) -> int:
-        return self.replica.version
+        return self.replica.hello()[0]
 
     def ready(self) -> bool:
         return self.replica.index is not None
@@ -189,9 +188,10 @@ class SuggestFeature(Feature):
         gc.freeze()
         self.metrics.snapshots.inc()
         logger.info("loaded snapshot v%d: %d terms", data.version, len(data))
+        restarted = message.epoch != self.replica.epoch
         step = self.replica.load(data, message.epoch)
         self.link.core_at(data.version)
-        if step.restarted:
+        if restarted:
             self.link.restarted(self.name)
             self.link.epoch = message.epoch
         self._stepped(step)
@@ -204,7 +204,7 @@ class SuggestFeature(Feature):
             await self.link.resync(self)
         self._stepped(step)
 
-    def _stepped(self, step: Any) -> None:
+    def _stepped(self, step: Step) -> None:
         if step.advanced:
             self.link.advanced(self.name, self.replica.version)
         if step.installed:
@@ -214,15 +214,19 @@ class SuggestFeature(Feature):
         for outcome in self.replica.acked(message):
             if outcome.version is not None:
                 self.link.core_at(outcome.version)
-            for fut in self._acks.pop(outcome.id, []):
-                if fut.done():
-                    continue
-                if outcome.error == ACK_ID_CONFLICT:
-                    fut.set_exception(Conflict.reused_id(outcome.id))
-                elif outcome.version is None:
-                    fut.set_exception(BadRequest(outcome.error or "refused", code="rejected"))
-                else:
-                    fut.set_result(outcome.version)
+            self._resolve(outcome)
+
+    def _resolve(self, outcome: Outcome) -> None:
+        """Tell the writers waiting for ``outcome.id``."""
+        failure = outcome.failure()
+        for fut in self._acks.pop(outcome.id, []):
+            if fut.done():
+                continue
+            if failure is not None:
+                fut.set_exception(failure)
+            else:
+                assert outcome.version is not None
+                fut.set_result(outcome.version)
 
     async def _send_searches(self, session: Session) -> None:
         with contextlib.suppress(Unavailable):
@@ -239,10 +243,7 @@ class SuggestFeature(Feature):
     def _refuse(self, item: SearchItem) -> None:
         """A search that cannot be sent to the core (poison): drop it alone, tell its waiters."""
         self.metrics.drops.drop("outbox", item)
-        self.replica.refuse(item)
-        for fut in self._acks.pop(item.id, []):
-            if not fut.done():
-                fut.set_exception(BadRequest("the search cannot be sent", code="rejected"))
+        self._resolve(self.replica.refuse(item))
 
     # --- answers ---------------------------------------------------------------------------
 

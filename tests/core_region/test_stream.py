@@ -112,6 +112,19 @@ def test_rebase_at_head_drops_every_delta() -> None:
     assert stream.catch_up(5) == [b"snapshot@7"]
 
 
+def test_rebase_drops_a_lists_only_delta_at_the_new_base() -> None:
+    """A delta 7->7 (hot lists only, after the previous compaction) is not replayed after a
+    snapshot of 7: its lists may be for prefixes that snapshot dropped, which no later delta
+    would maintain (found by tests/link: an edge answered a stale top list)."""
+    stream = stream_2_to_7()
+    stream.append(7, 7, frame(7, 7))
+    stream.rebase(7, b"snapshot@7")
+    assert len(stream) == 0
+    assert stream.catch_up(-1) == [b"snapshot@7"]
+    stream.append(7, 8, frame(7, 8))
+    assert stream.catch_up(7) == [frame(7, 8)]
+
+
 def test_append_after_rebase_continues_from_the_head() -> None:
     """Deltas kept by a rebase and new ones form one contiguous stream."""
     stream = stream_2_to_7()
