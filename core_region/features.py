@@ -90,8 +90,10 @@ class Feature:
     def publish(self) -> None:
         """Send what changed since the last publication to every edge (``node.broadcast``)."""
 
-    def catch_up(self, have: int) -> list[bytes]:
-        """Frames that bring an edge holding ``have`` (-1: nothing) to the published head."""
+    def catch_up(self, have: int, base: int | None = None) -> list[bytes]:
+        """Frames that bring an edge holding ``have`` (-1: nothing) to the published head;
+        ``base``: the version of the snapshot its data grew from, if it said
+        (``hello.bases``)."""
         return []
 
     def epoch_changed(self) -> None:

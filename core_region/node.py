@@ -215,8 +215,9 @@ class CoreNode:
             held = dict.fromkeys(held, -1)
         self.publish()
         peer = EdgePeer(hello.edge_id, hello.region, hello.version, time.time(), held)
+        bases = hello.bases if hello.epoch == self.epoch else {}
         for feature in self.features.with_data:
-            for frame in feature.catch_up(held[feature.name]):
+            for frame in feature.catch_up(held[feature.name], bases.get(feature.name)):
                 peer.send(frame)
         peer.send(encode(self.flags()))
         peer.send(encode(self.heartbeat()))

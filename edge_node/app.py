@@ -112,6 +112,10 @@ def link_view(state: str, heard_ms: int | None, heartbeat_s: float) -> str:
     return state
 
 
+def _name(feature: Feature) -> str:
+    return feature.name
+
+
 def api_document(node: EdgeNode) -> dict[str, Any]:
     """The edge's OpenAPI document: its own routes and every feature's."""
     paths = {k: v for feature in node.features for k, v in feature.openapi_paths().items()}
@@ -160,10 +164,7 @@ async def status(request: Request) -> Response:
             "version": version,
             "age_ms": age_ms,
             "stale": node.stale(age_ms),
-            "flags": {
-                name: {"stale_ok": f["stale_ok"], "mode": f["level"]}
-                for name, f in sorted(features.items())
-            },
+            "flags": {f.name: f.level.as_json() for f in sorted(node.features, key=_name)},
             "features": features,
             **extra,
         },

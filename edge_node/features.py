@@ -103,6 +103,10 @@ class Feature:
         """The version of its data to announce in ``hello`` (features with data)."""
         return -1
 
+    def hello_base(self) -> int | None:
+        """For data that grows from a snapshot: that snapshot's version (``hello.bases``)."""
+        return None
+
     def link_up(self, session: Session) -> None:
         """The link came up (right after ``hello``): post what the core must hear first,
         start the senders of this session (:meth:`Session.spawn`)."""

@@ -248,11 +248,13 @@ class Link:
 
     def hello(self) -> Hello:
         versions = {f.name: f.hello_version() for f in self.features.with_data}
+        bases = {
+            f.name: base for f in self.features.with_data if (base := f.hello_base()) is not None
+        }
         # ``version`` for a core from before per-feature versions: the first data feature's.
         legacy = next(iter(versions.values()), -1)
-        return Hello(
-            self.settings.region, self.edge_id, legacy, self.epoch, PROTOCOL_VERSION, versions
-        )
+        region, edge_id = self.settings.region, self.edge_id
+        return Hello(region, edge_id, legacy, self.epoch, PROTOCOL_VERSION, versions, bases)
 
     async def _run_session(self, ws: ClientConnection) -> None:
         self._ws = ws

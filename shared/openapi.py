@@ -206,6 +206,18 @@ def edge(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]:
             "age_ms": {"type": "integer"},
             "stale": {"type": "boolean"},
             "flags": FLAGS,
+            "features": {
+                "type": "object",
+                "additionalProperties": obj(
+                    {
+                        "level": _LEVEL,
+                        "stale_ok": {"type": "boolean"},
+                        "version": {"type": "integer"},
+                        "age_ms": {"type": "integer"},
+                        "stale": {"type": "boolean"},
+                    }
+                ),
+            },
             "outbox": {"type": "integer", "minimum": 0},
         }
     )

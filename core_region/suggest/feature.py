@@ -192,8 +192,8 @@ class SuggestFeature(Feature):
         assert isinstance(base, Snapshot)
         self.stream.rebase(base.version, encode(Snapshot(base.version, base.data, self.node.epoch)))
 
-    def catch_up(self, have: int) -> list[bytes]:
-        return self.stream.catch_up(have)
+    def catch_up(self, have: int, base: int | None = None) -> list[bytes]:
+        return self.stream.catch_up(have, base)
 
     # --- publishing ------------------------------------------------------------------------
 

@@ -137,6 +137,9 @@ class SuggestFeature(Feature):
     def hello_version(self) -> int:
         return self.replica.hello()[0]
 
+    def hello_base(self) -> int | None:
+        return self.replica.base()
+
     def ready(self) -> bool:
         return self.replica.index is not None
 
