@@ -60,6 +60,10 @@ class Feature:
     async def start(self) -> None:
         """Load its state (the store is open, the epoch and head known)."""
 
+    task: ClassVar[str] = ""
+    """The name of :meth:`run`'s task in logs and ``lightcone_task_crashes_total`` (default:
+    ``<name>_run``)."""
+
     async def run(self) -> None:
         """A background task for the core's lifetime (supervised), if it needs one."""
 

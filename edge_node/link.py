@@ -123,7 +123,6 @@ class Link:
         self._jitter = jitter
         self._heard_at: float | None = None
         self._ws: ClientConnection | None = None
-        self._session: Session | None = None
         self._send_lock = asyncio.Lock()
         self._sync_ids = itertools.count(1)
         self._syncs: dict[int, asyncio.Future[Synced]] = {}
@@ -258,10 +257,11 @@ class Link:
 
     async def _run_session(self, ws: ClientConnection) -> None:
         self._ws = ws
-        session = self._session = Session(self)
+        session = Session(self)
         await self.send(self.hello())
         self._set_state(UP)
-        logger.info("link up to %s at %s", self.settings.link_url, self.hello().versions)
+        held = ", ".join(f"{n} v{v}" for n, v in self.hello().versions.items()) or "no data"
+        logger.info("link up to %s at %s", self.settings.link_url, held)
         for feature in self.features:
             feature.link_up(session)  # ahead of every posted message of this session
         session.spawn("link_heartbeats", self._send_heartbeats)
@@ -290,7 +290,6 @@ class Link:
 
     def _down(self) -> None:
         self._ws = None
-        self._session = None
         # Posted messages are volatile: each feature announces itself again on the next link.
         while not self._posted.empty():
             self._posted.get_nowait()

@@ -59,6 +59,7 @@ class SuggestFeature(Feature):
     name = "suggest"
     link_messages = (Searches,)
     has_data = True
+    task = "pruning"
 
     def __init__(self, node: CoreNode) -> None:
         self.settings = node.settings

@@ -60,6 +60,7 @@ class CursorsFeature(Feature):
     name = "cursors"
     client_messages = (Join, Move, Leave)
     link_messages = (RoomState, Joined, Left, Moves, MovesBatch, Reach, Evict)
+    task = "cursor_ticks"
 
     def __init__(self, node: EdgeNode) -> None:
         super().__init__(node)
