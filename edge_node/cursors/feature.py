@@ -21,6 +21,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from edge_node.clients import ConnId
+from edge_node.cursors import frames as _frames  # noqa: F401  (registers how its messages split)
 from edge_node.cursors.rooms import MAX_ROOM_CHARS, EdgeRooms, Out
 from edge_node.features import Feature
 from shared import roomtoken
