@@ -53,8 +53,8 @@ def _bucket_of(buckets: Buckets, q: float) -> str:
 
 _HANDLER_LABELS = (
     ("index", "`SuggestIndex.query(fold(q), 10)` (the lookup behind a prepared-answer miss)"),
-    ("http_handler", "`Service.suggest` + `Answer.http_body()` (HTTP)"),
-    ("ws_handler", "`Service.suggest` + `Answer.frame(id, msgpack)` (websocket)"),
+    ("http_handler", "`SuggestFeature.suggest` + `Answer.http_body()` (HTTP)"),
+    ("ws_handler", "`SuggestFeature.suggest` + `Answer.frame(id, msgpack)` (websocket)"),
 )
 
 
