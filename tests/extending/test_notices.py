@@ -9,6 +9,7 @@ end of its test.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import re
@@ -43,16 +44,22 @@ from shared.protocol import (
     encode,
 )
 from shared.server import GOING_AWAY_S, Server, bind, uvicorn_config
+from tests.extending import notices
 from tests.extending.notices import (
     MAX_NOTICE_CHARS,
     MAX_NOTICES,
     Board,
+    NoticeBoard,
+    Notices,
     NoticesCore,
     NoticesEdge,
     NoticesState,
 )
 from tests.helpers.nodes import ADMIN_TOKEN, LINK_TOKEN, SMALL_CORPUS
 from tests.helpers.waiting import eventually
+from tests.test_docs import _literal_codes
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "extending.md"
 
 HEARTBEAT_S, LINK_TIMEOUT_S = 0.2, 1.0
 """A link that notices a cut within a second (as tests.helpers.nodes.FAST_LINK)."""
@@ -425,3 +432,16 @@ async def test_with_the_link_down_the_board_is_served_stale_and_strict_fails_fas
     status = await cluster.edge_status()
     assert status["notices"]["boards_received"] == received + 1
     assert (await cluster.board())["version"] == second
+
+
+def test_the_worked_example_documents_its_messages_and_codes() -> None:
+    """What tests/test_docs.py asks of the project's own, asked of this feature's page: a
+    JSON example of each of its messages, and each error code its source raises."""
+    text = DOCS.read_text(encoding="utf-8")
+    for cls in (Notices, NoticeBoard, NoticesState):
+        assert re.search(rf'"type"\s*:\s*"{cls.TYPE}"', text), cls.TYPE
+    codes: set[str] = set()
+    for path in sorted(Path(notices.__file__).parent.glob("*.py")):
+        codes |= _literal_codes(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    assert {"board_full", "unknown_notice", "bad_field"} <= codes
+    assert sorted(c for c in codes if f"`{c}`" not in text) == []
