@@ -53,6 +53,7 @@ from tests.extending.notices import (
     Notices,
     NoticesCore,
     NoticesEdge,
+    NoticesReads,
     NoticesState,
 )
 from tests.helpers.nodes import ADMIN_TOKEN, LINK_TOKEN, SMALL_CORPUS
@@ -248,6 +249,12 @@ async def test_a_notice_posted_on_the_core_reaches_the_edge(cluster: Cluster) ->
     assert answer["type"] == "notice_board"
     assert (answer["id"], answer["version"], answer["notices"]) == (7, version, board["notices"])
 
+    async def reads_reported() -> bool:  # edge → core: the edge's total of answers
+        reads = (await cluster.edge_status())["notices"]["reads"]
+        return bool(reads > 1 and (await cluster.core_status())["notices"]["reads"] == reads)
+
+    await eventually(reads_reported, WAIT_S, "the core has the edge's count of answers")
+
     removed = await cluster.admin.delete("/admin/notices/maintenance")
     assert removed.json() == {"id": "maintenance", "status": "removed", "version": version + 1}
     assert (await cluster.until_board(version + 1))["notices"] == []
@@ -336,11 +343,15 @@ async def test_a_new_link_catches_up_only_the_features_it_lacks(cluster: Cluster
             while not received or not isinstance(received[-1], Heartbeat):
                 received.append(decode(await ws.recv(decode=False), strict=False))
 
-        async def linked(count: int) -> bool:
-            return bool((await cluster.core_status())["notices"]["linked_edges"] == count)
+        await ws.send(encode(NoticesReads(1000)))
 
-        await eventually(lambda: linked(2), WAIT_S, "the core counts two linked edges")
-    await eventually(lambda: linked(1), WAIT_S, "the core counts one linked edge again")
+        async def counted(edges: int, hand_reads: int) -> bool:
+            status = (await cluster.core_status())["notices"]
+            reads = (await cluster.edge_status())["notices"]["reads"]
+            return bool(status["linked_edges"] == edges and status["reads"] == reads + hand_reads)
+
+        await eventually(lambda: counted(2, 1000), WAIT_S, "the core counts the hand link")
+    await eventually(lambda: counted(1, 0), WAIT_S, "the core forgets the hand link")
     kinds = [type(m) for m in received]
     assert kinds == [NoticesState, Flags, Heartbeat]  # no snapshot: it held the head
     state = received[0]
@@ -438,7 +449,7 @@ def test_the_worked_example_documents_its_messages_and_codes() -> None:
     """What tests/test_docs.py asks of the project's own, asked of this feature's page: a
     JSON example of each of its messages, and each error code its source raises."""
     text = DOCS.read_text(encoding="utf-8")
-    for cls in (Notices, NoticeBoard, NoticesState):
+    for cls in (Notices, NoticeBoard, NoticesState, NoticesReads):
         assert re.search(rf'"type"\s*:\s*"{cls.TYPE}"', text), cls.TYPE
     codes: set[str] = set()
     for path in sorted(Path(notices.__file__).parent.glob("*.py")):

@@ -3,7 +3,8 @@
 An admin posts and removes short notices on the core (``PUT`` / ``DELETE
 /admin/notices/{id}``); the core pushes the whole board to every edge (``notices_state`` on
 the link); edges serve it from memory (``GET /notices``, and ``notices`` → ``notice_board`` on
-the websocket) under the feature's own flag and its own version. It lives under ``tests/``
+the websocket) under the feature's own flag and its own version, and report how many answers
+they served (``notices_reads`` up the link). It lives under ``tests/``
 and is registered only by its test (:mod:`tests.extending.test_notices`), one line per app:
 
     create_app(settings, features=(*FEATURES, NoticesEdge))   # edge_node.app
@@ -18,7 +19,13 @@ from __future__ import annotations
 from tests.extending.notices.board import MAX_NOTICE_CHARS, MAX_NOTICES, NAME, Board
 from tests.extending.notices.core import NoticesCore
 from tests.extending.notices.edge import NoticesEdge
-from tests.extending.notices.messages import Notice, NoticeBoard, Notices, NoticesState
+from tests.extending.notices.messages import (
+    Notice,
+    NoticeBoard,
+    Notices,
+    NoticesReads,
+    NoticesState,
+)
 
 __all__ = [
     "MAX_NOTICES",
@@ -30,5 +37,6 @@ __all__ = [
     "Notices",
     "NoticesCore",
     "NoticesEdge",
+    "NoticesReads",
     "NoticesState",
 ]

@@ -1,12 +1,14 @@
 """The notice board's core half: the board, its admin routes, and what edges are sent.
 
-Seam points it uses (:class:`core_region.features.Feature`): admin routes (``PUT`` /
-``DELETE /admin/notices/{id}``), its flag (its levels, pushed to edges by the node), its own
-version (``has_data``: each change takes the next global version from the store,
-:meth:`core_region.store.Store.next_version`; :attr:`~NoticesCore.version` is the last one
-that changed the board as published; :meth:`~NoticesCore.catch_up` sends the board to an edge
-that holds another version), and edges linking and going (``/admin/status`` counts the edges
-linked, under ``notices.linked_edges``).
+Seam points it uses (:class:`core_region.features.Feature`): a link message from edges
+(``notices_reads``: each linked edge's total of answers, one entry per linked edge), admin
+routes (``PUT`` / ``DELETE /admin/notices/{id}``), its flag (its levels; the node stores it
+and pushes it to edges), its own version (``has_data``: each change takes the next global
+version from the store, :meth:`core_region.store.Store.next_version`;
+:attr:`~NoticesCore.version` is the last one that changed the board as published;
+:meth:`~NoticesCore.catch_up` sends the board to an edge that holds another version), and
+edges linking and going (``/admin/status`` shows ``notices.linked_edges`` and the sum of their
+``notices.reads``).
 
 The board is kept in memory only (a restart empties it, and every edge then gets the empty
 board, since its version differs): a real feature would keep it durable, in a file of its own
@@ -29,7 +31,7 @@ from shared.http import json_body
 from shared.protocol import STRICT, TOLERANT, encode
 from shared.text import MAX_ID_CHARS
 from tests.extending.notices.board import MAX_NOTICE_CHARS, NAME, Board
-from tests.extending.notices.messages import NoticesState
+from tests.extending.notices.messages import NoticesReads, NoticesState
 
 if TYPE_CHECKING:
     from core_region.node import CoreNode, EdgePeer
@@ -39,6 +41,7 @@ class NoticesCore(Feature):
     """The notice board of the core (registered as ``notices``)."""
 
     name = NAME
+    link_messages = (NoticesReads,)
     has_data = True
     levels = (STRICT, TOLERANT)
 
@@ -47,8 +50,9 @@ class NoticesCore(Feature):
         self.board = Board()
         self.published = -1
         """The board's version as last sent to every edge."""
-        self.linked: set[str] = set()
-        """The edge ids whose link is up (a link that replaced another keeps its id)."""
+        self.reads: dict[str, int] = {}
+        """Each linked edge's reported total of answers, by edge id (a link that replaced
+        another keeps its id): one entry per linked edge."""
 
     # --- data ------------------------------------------------------------------------------
 
@@ -95,13 +99,26 @@ class NoticesCore(Feature):
     # --- edges and status ------------------------------------------------------------------
 
     def edge_linked(self, peer: EdgePeer) -> None:
-        self.linked.add(peer.edge_id)
+        self.reads.setdefault(peer.edge_id, 0)
 
     def edge_gone(self, peer: EdgePeer) -> None:
-        self.linked.discard(peer.edge_id)
+        self.reads.pop(peer.edge_id, None)
+
+    async def on_link(self, peer: EdgePeer, message: Any) -> None:
+        """An edge's total of answers (a core trusts no edge: a negative one counts as 0).
+        Ignored from a link a newer one replaced, or that is gone."""
+        reads: NoticesReads = message
+        if self.node.is_current(peer) and peer.edge_id in self.reads:
+            self.reads[peer.edge_id] = max(0, reads.reads)
 
     async def status(self) -> dict[str, Any]:
-        return {"notices": {"count": len(self.board), "linked_edges": len(self.linked)}}
+        return {
+            "notices": {
+                "count": len(self.board),
+                "linked_edges": len(self.reads),
+                "reads": sum(self.reads.values()),
+            }
+        }
 
     # --- admin routes ------------------------------------------------------------------------
 

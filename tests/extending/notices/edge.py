@@ -1,15 +1,19 @@
 """The notice board's edge half: a copy of the core's board, served from memory.
 
 Seam points it uses (:class:`edge_node.features.Feature`): a client message (``notices``), a
-link message (``notices_state``), an HTTP route (``GET /notices``), its flag
+link message each way (``notices_state`` down, ``notices_reads`` up), an HTTP route
+(``GET /notices``), its flag
 (:meth:`~NoticesEdge.flag_changed`: tolerant answers from the copy at once, strict syncs with
 the core first and fails fast with 503 when it cannot), its own version (``has_data``,
 :meth:`~NoticesEdge.hello_version`, ``link.advanced``), and link up and down (while the link is
-down every answer says ``stale: true``, and ``/status`` shows ``notices.link: "down"``).
+down every answer says ``stale: true``, and ``/status`` shows ``notices.link: "down"``; on
+link up it posts its count of answers, then a sender of the session reports it every heartbeat
+interval when it changed; :meth:`~NoticesEdge.announce` reports it again after a drop).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +23,10 @@ from starlette.routing import BaseRoute, Route
 
 from edge_node.features import Feature
 from shared import openapi as oa
-from shared.protocol import STRICT, TOLERANT, Level, RequestId, to_wire
+from shared.protocol import STRICT, TOLERANT, Level, Message, RequestId, to_wire
 from shared.text import MAX_ID_CHARS
 from tests.extending.notices.board import MAX_NOTICE_CHARS, MAX_NOTICES, NAME, Board
-from tests.extending.notices.messages import NoticeBoard, Notices, NoticesState
+from tests.extending.notices.messages import NoticeBoard, Notices, NoticesReads, NoticesState
 
 if TYPE_CHECKING:
     from edge_node.link import Session
@@ -48,13 +52,15 @@ class NoticesEdge(Feature):
         self.link_is_up = False
         self.boards_received = 0
         """``notices_state`` messages applied: a reconnect with nothing new adds none."""
+        self.reads = 0
+        """Answers served since the edge started (reported to the core as a total)."""
 
     # --- answers -------------------------------------------------------------------------
 
     def answer(self, request_id: RequestId | None) -> NoticeBoard:
         """The board from memory, saying how old it is; stale while the link is down."""
-        link = self.node.link
-        age_ms = link.age_ms(self.name)
+        self.reads += 1
+        age_ms = self.node.link.age_ms(self.name)
         return NoticeBoard(
             request_id,
             self.board.items(),
@@ -135,6 +141,22 @@ class NoticesEdge(Feature):
 
     def link_up(self, session: Session) -> None:
         self.link_is_up = True
+        for message in self.announce():
+            session.post(message, self)
+        session.spawn("notices_reads", lambda: self._report(session))
+
+    def announce(self) -> list[Message]:
+        return [NoticesReads(self.reads)]
+
+    async def _report(self, session: Session) -> None:
+        """Post the count of answers every heartbeat interval, when it changed (the
+        session's sender: it ends with the link)."""
+        reported = self.reads
+        while True:
+            await asyncio.sleep(self.node.settings.heartbeat_s)
+            if self.reads != reported:
+                reported = self.reads
+                session.post(NoticesReads(reported), self)
 
     def link_down(self) -> None:
         self.link_is_up = False
@@ -149,5 +171,6 @@ class NoticesEdge(Feature):
                 "count": len(self.board),
                 "link": "up" if self.link_is_up else "down",
                 "boards_received": self.boards_received,
+                "reads": self.reads,
             }
         }

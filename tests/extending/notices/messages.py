@@ -1,8 +1,9 @@
 """The notice board's wire messages, registered from here like any feature's.
 
-Client ↔ edge: ``notices`` (a request) → ``notice_board`` (the answer). Core → edge on the
-link: ``notices_state`` (the whole board at a version). Type names are global: a feature
-prefixes its own with its name.
+Client ↔ edge: ``notices`` (a request) → ``notice_board`` (the answer). On the link, core →
+edge: ``notices_state`` (the whole board at a version); edge → core: ``notices_reads`` (how
+many answers the edge has served). Type names are global: a feature prefixes its own with its
+name.
 """
 
 from __future__ import annotations
@@ -54,3 +55,13 @@ class NoticesState(Message):
     TYPE: ClassVar[str] = "notices_state"
     version: int
     notices: list[Notice]
+
+
+@message(LINK)
+@dataclass(frozen=True, slots=True)
+class NoticesReads(Message):
+    """An edge's running total of board answers served (HTTP and websocket) since it started.
+    A total, not an increment: a lost or repeated report changes nothing, the next one heals."""
+
+    TYPE: ClassVar[str] = "notices_reads"
+    reads: int
