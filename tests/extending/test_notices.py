@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -180,7 +181,8 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+async def cluster(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[Cluster]:
+    """A core and an edge with the notice board; no node logs an error while they run."""
     core_settings = CoreSettings(
         data_dir=tmp_path / "core-data",
         corpus=SMALL_CORPUS,
@@ -226,6 +228,8 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         proxy.heal()
         await proxy.close()
         await core.stop()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
 
 
 async def ws_board(cluster: Cluster, request_id: RequestId) -> dict[str, Any]:
