@@ -66,9 +66,10 @@ class NoticesCore(Feature):
             self.published = self.board.version
             self.node.broadcast(self._frame())
 
-    def catch_up(self, have: int) -> list[bytes]:
+    def catch_up(self, have: int, base: int | None = None) -> list[bytes]:
         """The board, for an edge holding any other version (behind, or from before a
-        restart of this core): one frame, so nothing else to choose."""
+        restart of this core): one frame, so nothing else to choose (``base``, the snapshot
+        a feature's data grew from, means nothing here)."""
         return [] if have == self.published else [self._frame()]
 
     def _frame(self) -> bytes:
