@@ -22,18 +22,8 @@ MAX_BODY_BYTES = 4096
 """Largest body of an admin request (every admin route's, features' included)."""
 
 
-def flag_json(level: Level) -> dict[str, Any]:
-    """A feature's flag as the admin API shows it (``mode`` names the level, as before)."""
-    return {
-        "level": level.level,
-        "params": level.params,
-        "stale_ok": level.stale_ok,
-        "mode": level.level,
-    }
-
-
 def flags_json(node: CoreNode) -> dict[str, Any]:
-    return {f.name: flag_json(f.level) for f in sorted(node.features, key=lambda f: f.name)}
+    return {f.name: f.level.as_json() for f in sorted(node.features, key=lambda f: f.name)}
 
 
 def _feature(node: CoreNode, name: str) -> Feature:
@@ -73,7 +63,7 @@ def routes(node: CoreNode) -> list[BaseRoute]:
         body = await json_body(request, MAX_BODY_BYTES)
         level = level_of(body, feature)
         await node.set_level(feature, level)
-        return JSONResponse({"feature": feature.name, **flag_json(level)})
+        return JSONResponse({"feature": feature.name, **level.as_json()})
 
     async def get_status(request: Request) -> Response:
         edges = [
@@ -95,7 +85,7 @@ def routes(node: CoreNode) -> list[BaseRoute]:
         for feature in node.features:
             status.update(await feature.status())
         features = {
-            f.name: {**flag_json(f.level), **({"version": f.version} if f.has_data else {})}
+            f.name: {**f.level.as_json(), **({"version": f.version} if f.has_data else {})}
             for f in node.features
         }
         return JSONResponse(

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from core_region import admin
+from core_region import admin, api
 from core_region.cursors.feature import CursorsFeature
 from core_region.features import Feature
 from core_region.link import link_endpoint
@@ -99,7 +99,7 @@ def create_app(
 def api_document(node: CoreNode) -> dict[str, Any]:
     """The core's OpenAPI document: its own routes and every feature's."""
     paths = {k: v for feature in node.features for k, v in feature.openapi_paths().items()}
-    return openapi.core(node.settings, paths)
+    return api.document(node.settings, paths)
 
 
 async def healthz(request: Request) -> Response:

@@ -60,6 +60,10 @@ class Feature:
     async def start(self) -> None:
         """Load its state (the store is open, the epoch and head known)."""
 
+    task: ClassVar[str] = ""
+    """The name of :meth:`run`'s task in logs and ``lightcone_task_crashes_total`` (default:
+    ``<name>_run``)."""
+
     async def run(self) -> None:
         """A background task for the core's lifetime (supervised), if it needs one."""
 
@@ -90,8 +94,10 @@ class Feature:
     def publish(self) -> None:
         """Send what changed since the last publication to every edge (``node.broadcast``)."""
 
-    def catch_up(self, have: int) -> list[bytes]:
-        """Frames that bring an edge holding ``have`` (-1: nothing) to the published head."""
+    def catch_up(self, have: int, base: int | None = None) -> list[bytes]:
+        """Frames that bring an edge holding ``have`` (-1: nothing) to the published head;
+        ``base``: the version of the snapshot its data grew from, if it said
+        (``hello.bases``)."""
         return []
 
     def epoch_changed(self) -> None:

@@ -127,7 +127,7 @@ class CoreNode:
         self._tasks.append(spawn("heartbeats", self._heartbeats, self.metrics.task_crashes))
         for feature in self.features:
             if type(feature).run is not Feature.run:
-                name = f"{feature.name}_run"
+                name = feature.task or f"{feature.name}_run"
                 self._tasks.append(spawn(name, feature.run, self.metrics.task_crashes))
         self.started = True
 
@@ -210,13 +210,16 @@ class CoreNode:
         """
         held = self._held(hello.versions, hello.version)
         if hello.epoch == self.epoch and any(v > self.committed for v in held.values()):
-            self.rotate_epoch(f"edge {hello.edge_id} holds {held}, the head is v{self.committed}")
+            self.rotate_epoch(
+                f"edge {hello.edge_id} holds {_versions(held)}, the head is v{self.committed}"
+            )
         if hello.epoch != self.epoch:
             held = dict.fromkeys(held, -1)
         self.publish()
         peer = EdgePeer(hello.edge_id, hello.region, hello.version, time.time(), held)
+        bases = hello.bases if hello.epoch == self.epoch else {}
         for feature in self.features.with_data:
-            for frame in feature.catch_up(held[feature.name]):
+            for frame in feature.catch_up(held[feature.name], bases.get(feature.name)):
                 peer.send(frame)
         peer.send(encode(self.flags()))
         peer.send(encode(self.heartbeat()))
@@ -228,7 +231,7 @@ class CoreNode:
         self.metrics.edges.set(len(self.edges))
         for feature in self.features:
             feature.edge_linked(peer)
-        logger.info("edge %s (%s) connected at %s", hello.edge_id, hello.region, held)
+        logger.info("edge %s (%s) connected at %s", hello.edge_id, hello.region, _versions(held))
         return peer
 
     def _held(self, versions: dict[str, int], version: int) -> dict[str, int]:
@@ -305,3 +308,8 @@ class CoreNode:
             now = time.monotonic()
             for feature in self.features:
                 feature.tick(now)
+
+
+def _versions(versions: dict[str, int]) -> str:
+    """``suggest v6, notices v4`` for a log line."""
+    return ", ".join(f"{name} v{v}" for name, v in versions.items()) or "no data"

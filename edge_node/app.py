@@ -15,11 +15,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from edge_node import replay, shutdown
+from edge_node import api, replay, shutdown
 from edge_node.cursors.feature import CursorsFeature
 from edge_node.features import Feature
 from edge_node.metrics import EdgeMetrics
 from edge_node.node import EdgeNode
+from edge_node.origins import host_name, is_loopback_name
 from edge_node.settings import EdgeSettings
 from edge_node.suggest.feature import SuggestFeature
 from edge_node.ws import ws_endpoint
@@ -28,7 +29,6 @@ from shared.config import resolve_token
 from shared.errors import Unavailable
 from shared.http import EXCEPTION_HANDLERS
 from shared.limits import ClientRate, ListenerBudgets
-from shared.origins import host_name, is_loopback_name
 from shared.ratelimit import BucketTable
 
 logger = logging.getLogger(__name__)
@@ -112,10 +112,14 @@ def link_view(state: str, heard_ms: int | None, heartbeat_s: float) -> str:
     return state
 
 
+def _name(feature: Feature) -> str:
+    return feature.name
+
+
 def api_document(node: EdgeNode) -> dict[str, Any]:
     """The edge's OpenAPI document: its own routes and every feature's."""
     paths = {k: v for feature in node.features for k, v in feature.openapi_paths().items()}
-    return openapi.edge(node.settings, paths)
+    return api.document(node.settings, paths)
 
 
 def freshness(node: EdgeNode) -> tuple[int, int]:
@@ -160,10 +164,7 @@ async def status(request: Request) -> Response:
             "version": version,
             "age_ms": age_ms,
             "stale": node.stale(age_ms),
-            "flags": {
-                name: {"stale_ok": f["stale_ok"], "mode": f["level"]}
-                for name, f in sorted(features.items())
-            },
+            "flags": {f.name: f.level.as_json() for f in sorted(node.features, key=_name)},
             "features": features,
             **extra,
         },

@@ -22,7 +22,7 @@ feature's own folder names it. docs/extending.md walks through adding one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.routing import BaseRoute
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from edge_node.link import Session
     from edge_node.node import EdgeNode
     from edge_node.ws import ClientSocket
-
-ClientHandler = Callable[["ClientSocket", Any, float], "bytes | str | None"]
 
 
 class Feature:
@@ -103,6 +101,10 @@ class Feature:
         """The version of its data to announce in ``hello`` (features with data)."""
         return -1
 
+    def hello_base(self) -> int | None:
+        """For data that grows from a snapshot: that snapshot's version (``hello.bases``)."""
+        return None
+
     def link_up(self, session: Session) -> None:
         """The link came up (right after ``hello``): post what the core must hear first,
         start the senders of this session (:meth:`Session.spawn`)."""
@@ -119,6 +121,10 @@ class Feature:
         """The core sent this feature's flag (at every link up, and when it changes)."""
 
     # --- its own life --------------------------------------------------------------------
+
+    task: ClassVar[str] = ""
+    """The name of :meth:`run`'s task in logs and ``lightcone_task_crashes_total`` (default:
+    ``<name>_run``)."""
 
     async def run(self) -> None:
         """A background task for the edge's lifetime (supervised), if it needs one."""

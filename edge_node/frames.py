@@ -1,8 +1,8 @@
 """Frames an edge sends up the link: each within a byte budget, poison dropped alone.
 
 Pure. :func:`frames` turns one message into the frames that carry it. The messages whose size
-grows with their content (``searches``, ``moves_batch``, ``room_sync``) are split into several
-frames of the same type, each within ``max_bytes`` (by default
+grows with their content are split into several frames of the same type, each within
+``max_bytes`` (by default
 :data:`~shared.protocol.MAX_UP_FRAME_BYTES`, below the core's 1 MiB limit), whatever the
 number of items. An item that cannot be encoded at all (a string that is not Unicode scalar
 values, a number out of range) or that alone exceeds the budget is returned apart, so the
@@ -18,33 +18,40 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from shared.protocol import (
-    MAX_UP_FRAME_BYTES,
-    Member,
-    Message,
-    MovesBatch,
-    RoomSync,
-    Searches,
-    encode,
-)
+from shared.protocol import MAX_UP_FRAME_BYTES, Message, encode
 
 T = TypeVar("T")
-
-_PART_PLACEHOLDER = 2**31
-"""Sizes of ``room_sync`` parts are measured with the widest ``part`` they could carry."""
 
 Framed = tuple[list[bytes], list[Any]]
 """The frames to send, and the items (or the whole message) dropped."""
 
 
+Split = Callable[[Any, int], Framed]
+"""How a long message is split: ``(message, max_bytes)`` to its frames and dropped items."""
+
+_SPLITS: dict[type[Message], Split] = {}
+
+
+def splits(cls: type[Message], split: Split) -> None:
+    """Register how messages of ``cls`` are split (each feature registers its long
+    messages: see :func:`by_items`)."""
+    _SPLITS[cls] = split
+
+
+def by_items(field: str, make: Callable[[list[Any]], Message]) -> Split:
+    """Split a message by the list in ``field``: ``make(chunk)`` is the message of a chunk."""
+
+    def split(message: Any, max_bytes: int) -> Framed:
+        return framed(chunks(getattr(message, field), make, max_bytes))
+
+    return split
+
+
 def frames(message: Message, max_bytes: int = MAX_UP_FRAME_BYTES) -> Framed:
     """The frames that carry ``message`` (several for a long one), and what was dropped."""
-    if isinstance(message, Searches):
-        return _framed(_chunks(message.searches, Searches, max_bytes))
-    if isinstance(message, MovesBatch):
-        return _framed(_chunks(message.batches, MovesBatch, max_bytes))
-    if isinstance(message, RoomSync):
-        return _room_sync(message, max_bytes)
+    split = _SPLITS.get(type(message))
+    if split is not None:
+        return split(message, max_bytes)
     frame = _encoded(message)
     if frame is None or len(frame) > max_bytes:
         return [], [message]
@@ -58,7 +65,7 @@ def _encoded(message: Message) -> bytes | None:
         return None
 
 
-def _chunks(
+def chunks(
     items: Sequence[T], make: Callable[[list[T]], Message], max_bytes: int
 ) -> tuple[list[tuple[list[T], bytes]], list[T]]:
     """Consecutive chunks of ``items`` whose ``make(chunk)`` encodes within ``max_bytes``, with
@@ -81,32 +88,7 @@ def _chunks(
     return good, bad
 
 
-def _framed(chunked: tuple[list[tuple[list[T], bytes]], list[T]]) -> Framed:
+def framed(chunked: tuple[list[tuple[list[T], bytes]], list[T]]) -> Framed:
+    """The non-empty chunks' frames, and the items dropped."""
     good, bad = chunked
     return [frame for chunk, frame in good if chunk], list(bad)
-
-
-Pair = tuple[str, Member]
-
-
-def _rooms(pairs: list[Pair]) -> dict[str, list[Member]]:
-    rooms: dict[str, list[Member]] = {}
-    for room, member in pairs:
-        rooms.setdefault(room, []).append(member)
-    return rooms
-
-
-def _room_sync(message: RoomSync, max_bytes: int) -> Framed:
-    """``room_sync`` in numbered parts; always at least one (an empty sync says "none")."""
-    pairs = [(room, m) for room, members in message.rooms.items() for m in members]
-
-    def measured(chunk: list[Pair]) -> RoomSync:
-        return RoomSync(_rooms(chunk), part=_PART_PLACEHOLDER, final=False)
-
-    good, bad = _chunks(pairs, measured, max_bytes)
-    chunks = [chunk for chunk, _ in good if chunk] or [[]]
-    out = [
-        encode(RoomSync(_rooms(chunk), part=n, final=n == len(chunks) - 1))
-        for n, chunk in enumerate(chunks)
-    ]
-    return out, list(bad)

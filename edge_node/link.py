@@ -123,7 +123,6 @@ class Link:
         self._jitter = jitter
         self._heard_at: float | None = None
         self._ws: ClientConnection | None = None
-        self._session: Session | None = None
         self._send_lock = asyncio.Lock()
         self._sync_ids = itertools.count(1)
         self._syncs: dict[int, asyncio.Future[Synced]] = {}
@@ -248,18 +247,21 @@ class Link:
 
     def hello(self) -> Hello:
         versions = {f.name: f.hello_version() for f in self.features.with_data}
+        bases = {
+            f.name: base for f in self.features.with_data if (base := f.hello_base()) is not None
+        }
         # ``version`` for a core from before per-feature versions: the first data feature's.
         legacy = next(iter(versions.values()), -1)
-        return Hello(
-            self.settings.region, self.edge_id, legacy, self.epoch, PROTOCOL_VERSION, versions
-        )
+        region, edge_id = self.settings.region, self.edge_id
+        return Hello(region, edge_id, legacy, self.epoch, PROTOCOL_VERSION, versions, bases)
 
     async def _run_session(self, ws: ClientConnection) -> None:
         self._ws = ws
-        session = self._session = Session(self)
+        session = Session(self)
         await self.send(self.hello())
         self._set_state(UP)
-        logger.info("link up to %s at %s", self.settings.link_url, self.hello().versions)
+        held = ", ".join(f"{n} v{v}" for n, v in self.hello().versions.items()) or "no data"
+        logger.info("link up to %s at %s", self.settings.link_url, held)
         for feature in self.features:
             feature.link_up(session)  # ahead of every posted message of this session
         session.spawn("link_heartbeats", self._send_heartbeats)
@@ -288,7 +290,6 @@ class Link:
 
     def _down(self) -> None:
         self._ws = None
-        self._session = None
         # Posted messages are volatile: each feature announces itself again on the next link.
         while not self._posted.empty():
             self._posted.get_nowait()

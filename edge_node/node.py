@@ -58,7 +58,7 @@ class EdgeNode:
         self._tasks.append(spawn("link", self.link.run, self.metrics.task_crashes))
         for feature in self.features:
             if type(feature).run is not Feature.run:
-                name = f"{feature.name}_run"
+                name = feature.task or f"{feature.name}_run"
                 self._tasks.append(spawn(name, feature.run, self.metrics.task_crashes))
 
     async def stop(self) -> None:

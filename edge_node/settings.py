@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_node.origins import OriginPolicy
 from shared import roomtoken
 from shared.config import positive, setting
-from shared.origins import OriginPolicy
 from shared.settings import NodeSettings
 from shared.text import MAX_TERM_CHARS
 

@@ -265,7 +265,7 @@ class ClientSocket:
 
 
 async def ws_endpoint(websocket: WebSocket) -> None:
-    """Open a client websocket, if its page may (:class:`shared.origins.OriginPolicy`: no
+    """Open a client websocket, if its page may (:class:`edge_node.origins.OriginPolicy`: no
     ``Origin``, the edge's own, or one of ``LIGHTCONE_WS_ALLOWED_ORIGINS``), else 403."""
     state = websocket.app.state
     origin = websocket.headers.get("origin")

@@ -1,7 +1,9 @@
-"""OpenAPI 3.1 documents of every HTTP API lightcone serves, each at ``GET /openapi.json``.
+"""The pieces of the OpenAPI 3.1 documents of every HTTP API lightcone serves, each at
+``GET /openapi.json``.
 
-One table per app (:func:`edge`, :func:`core`, and the local demo's control API in
-:func:`deploy.local.control.openapi_document`, built from the same pieces) lists each path,
+One table per app (:func:`edge_node.api.document`, :func:`core_region.api.document`, and the
+local demo's control API in :func:`deploy.local.control.openapi_document`, built from these
+pieces; each feature documents its own routes the same way) lists each path,
 method, parameter bound, request body and response, with the bounds read from the same settings and
 constants the handlers check, so the document cannot promise a limit the code does not keep.
 ``tests/fuzz/test_openapi.py`` checks that every route of each app is in its document and
@@ -15,15 +17,11 @@ Websocket endpoints are not HTTP operations; each document names them under ``x-
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-if TYPE_CHECKING:
-    from core_region.settings import CoreSettings
-    from edge_node.settings import EdgeSettings
 
 Schema = dict[str, Any]
 Operation = dict[str, Any]
@@ -141,7 +139,7 @@ def route(build: Callable[[], dict[str, Any]]) -> Route:
 # --- shared pieces -----------------------------------------------------------------------
 
 
-def _health_and_metrics() -> dict[str, dict[str, Operation]]:
+def health_and_metrics() -> dict[str, dict[str, Operation]]:
     """``/healthz`` and the mounted ``/metrics/`` (``GET /metrics`` redirects there)."""
     return {
         "/healthz": {
@@ -155,16 +153,16 @@ def _health_and_metrics() -> dict[str, dict[str, Operation]]:
     }
 
 
-_LEVEL = {"type": "string", "description": "a consistency level, strongest first: strict, tolerant"}
+LEVEL = {"type": "string", "description": "a consistency level, strongest first: strict, tolerant"}
 FLAG = obj(
-    {"level": _LEVEL, "stale_ok": {"type": "boolean"}, "mode": _LEVEL},
+    {"level": LEVEL, "stale_ok": {"type": "boolean"}, "mode": LEVEL},
     params={"type": "object", "additionalProperties": {"type": "integer"}},
 )
 FLAGS = {"type": "object", "additionalProperties": FLAG}
 FLAG_BODY = {
     "description": "a level, or stale_ok (true: tolerant, false: strict)",
     "type": "object",
-    "properties": {"level": _LEVEL, "stale_ok": {"type": "boolean"}},
+    "properties": {"level": LEVEL, "stale_ok": {"type": "boolean"}},
 }
 """A feature's flag (:data:`FLAG`), every feature's (:data:`FLAGS`), and the body that sets one."""
 
@@ -188,98 +186,6 @@ def room_token_schemas() -> tuple[Schema, Schema, dict[int, str]]:
     return body, answer, errors
 
 
-# --- edge ----------------------------------------------------------------------------------
-
-
-def edge(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]:
-    """The edge's HTTP API (docs/protocol.md §2), bounds from ``settings``; ``features``: the
-    paths of the features' routes."""
-    from edge_node.replay import METHODS
-
-    status = obj(
-        {
-            "region": {"type": "string"},
-            "edge_id": {"type": "string"},
-            "link": {"enum": ["up", "suspect", "down", "connecting"]},
-            "last_heard_ms": {"type": ["integer", "null"]},
-            "version": {"type": "integer"},
-            "age_ms": {"type": "integer"},
-            "stale": {"type": "boolean"},
-            "flags": FLAGS,
-            "outbox": {"type": "integer", "minimum": 0},
-        }
-    )
-    replay = error_answers({404: "admin_on_core", 409: "replayed (with a fly-replay header)"})
-    admin = {
-        method.lower(): operation("The admin API lives on the core", replay)
-        for method in METHODS
-        if method != "HEAD"
-    }
-    paths: dict[str, dict[str, Operation]] = {
-        **features,
-        "/": {"get": operation("The demo page", {"200": text_answer("text/html", "the page")})},
-        "/static/{path}": {
-            "get": operation(
-                "The demo page's files",
-                {"200": text_answer("*/*", "a file"), **error_answers({404: "not_found"})},
-                parameters=[path_param("path")],
-            )
-        },
-        "/status": {
-            "get": operation(
-                "This edge, its link and freshness", {"200": json_answer(status, "OK")}
-            )
-        },
-        "/demo/config": {
-            "get": operation(
-                "What the demo page needs",
-                {
-                    "200": json_answer(
-                        obj(
-                            {
-                                "region": {"type": "string"},
-                                "control_url": {"type": ["string", "null"]},
-                                "room_auth": {"enum": ["off", "token"]},
-                            }
-                        ),
-                        "config",
-                    )
-                },
-            )
-        },
-        **_health_and_metrics(),
-        "/readyz": {
-            "get": operation(
-                "Ready once a snapshot is loaded",
-                {
-                    "200": json_answer(
-                        obj(
-                            {
-                                "status": {"const": "ready"},
-                                "version": {"type": "integer"},
-                                "region": {"type": "string"},
-                            }
-                        ),
-                        "ready",
-                    ),
-                    **error_answers({503: "not_ready"}),
-                },
-            )
-        },
-        "/admin": admin,
-        "/admin/{rest}": {
-            method: {**operation, "parameters": [path_param("rest")]}
-            for method, operation in admin.items()
-        },
-    }
-    websockets = {
-        "/ws": "client websocket (docs/protocol.md §4)",
-        "/admin": "denied",
-        "/admin/{rest}": "denied",
-    }
-    return document("lightcone edge", paths, websockets)
-
-
 # --- core ----------------------------------------------------------------------------------
 
 
@@ -288,42 +194,3 @@ def admin(summary: str, ok: Schema, errors: dict[int, str] | None = None) -> Ope
     denied = error_answers({401: "unauthorized", 429: "rate_limited (with Retry-After)"})
     responses = {"200": json_answer(ok, "OK"), **denied, **error_answers(errors or {})}
     return operation(summary, responses, security=[{"bearer": []}])
-
-
-def core(settings: CoreSettings, features: dict[str, Any]) -> dict[str, Any]:
-    """The core's HTTP API (docs/protocol.md §8); ``/admin`` needs the bearer token;
-    ``features``: the paths of the features' admin routes."""
-    from core_region.admin import MAX_BODY_BYTES
-
-    paths: dict[str, dict[str, Operation]] = {
-        **_health_and_metrics(),
-        "/readyz": {
-            "get": operation(
-                "Ready once the start-up snapshot is built",
-                {
-                    "200": json_answer(
-                        obj({"status": {"const": "ready"}, "version": {"type": "integer"}}),
-                        "ready",
-                    ),
-                    **error_answers({503: "not_ready"}),
-                },
-            )
-        },
-        "/admin/status": {"get": admin("The core and its edges", {"type": "object"})},
-        "/admin/flags": {"get": admin("Every feature's flag", FLAGS)},
-        "/admin/flags/{feature}": {
-            "put": {
-                **admin(
-                    "Set a feature's flag",
-                    obj({"feature": {"type": "string"}, **FLAG["properties"]}),
-                    {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"},
-                ),
-                "parameters": [path_param("feature")],
-                "requestBody": request_body(FLAG_BODY, MAX_BODY_BYTES),
-            }
-        },
-        **features,
-    }
-    del settings  # every bound of the core's API is a constant today
-    websockets = {"/link": "the edge link (docs/protocol.md §9), bearer link token"}
-    return document("lightcone core", paths, websockets, bearer=True)

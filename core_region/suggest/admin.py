@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core_region.admin import MAX_BODY_BYTES
+from core_region.suggest.corpus import MAX_WEIGHT
 from shared import openapi as oa
 from shared.errors import BadRequest, NotFound
 from shared.http import json_body
@@ -16,9 +17,6 @@ from shared.text import MAX_TERM_CHARS, term as text_term
 
 if TYPE_CHECKING:
     from core_region.suggest.feature import SuggestFeature
-
-MAX_WEIGHT = 2**53
-"""Largest weight an admin may give a term (exact in a JSON number)."""
 
 
 def _term(request: Request) -> tuple[str, str]:

@@ -59,6 +59,7 @@ class SuggestFeature(Feature):
     name = "suggest"
     link_messages = (Searches,)
     has_data = True
+    task = "pruning"
 
     def __init__(self, node: CoreNode) -> None:
         self.settings = node.settings
@@ -192,8 +193,8 @@ class SuggestFeature(Feature):
         assert isinstance(base, Snapshot)
         self.stream.rebase(base.version, encode(Snapshot(base.version, base.data, self.node.epoch)))
 
-    def catch_up(self, have: int) -> list[bytes]:
-        return self.stream.catch_up(have)
+    def catch_up(self, have: int, base: int | None = None) -> list[bytes]:
+        return self.stream.catch_up(have, base)
 
     # --- publishing ------------------------------------------------------------------------
 

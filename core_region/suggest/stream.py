@@ -54,14 +54,21 @@ class Stream:
             raise ValueError(f"delta from {from_version} does not follow head {self.head}")
         self._deltas.append(_Published(from_version, to_version, frame))
 
-    def catch_up(self, have: int) -> list[bytes]:
+    def catch_up(self, have: int, base: int | None = None) -> list[bytes]:
         """Frames that bring an edge holding version ``have`` to :attr:`head`.
+
+        ``base`` is the version of the snapshot the edge's data grew from, if it says: when it
+        is not this stream's base, the edge gets the base snapshot whatever ``have`` is. Its
+        hot prefixes are its own base's, and the deltas here only maintain this base's (a
+        prefix that stopped being hot would keep a list nothing updates).
 
         Raises:
             RuntimeError: if no snapshot was published yet.
         """
         if self._snapshot is None or self.base_version is None:
             raise RuntimeError("Stream has no snapshot yet. Call 'rebase' first.")
+        if base is not None and base != self.base_version:
+            return [self._snapshot] + [d.frame for d in self._deltas]
         if have == self.head:
             return []
         if have >= self.base_version:

@@ -42,10 +42,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deploy.local.latency import LatencyProxy
+from edge_node.origins import host_name, is_loopback_name, loopback_origins
 from shared import openapi
 from shared.errors import Forbidden, LightconeError, NotFound
 from shared.http import EXCEPTION_HANDLERS, json_body
-from shared.origins import host_name, is_loopback_name, loopback_origins
 
 MAX_BODY_BYTES = 1024
 """Largest request body (flag changes and room-token requests are a few dozen bytes)."""

@@ -21,6 +21,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from edge_node.clients import ConnId
+from edge_node.cursors import frames as _frames  # noqa: F401  (registers how its messages split)
 from edge_node.cursors.rooms import MAX_ROOM_CHARS, EdgeRooms, Out
 from edge_node.features import Feature
 from shared import roomtoken
@@ -60,6 +61,7 @@ class CursorsFeature(Feature):
     name = "cursors"
     client_messages = (Join, Move, Leave)
     link_messages = (RoomState, Joined, Left, Moves, MovesBatch, Reach, Evict)
+    task = "cursor_ticks"
 
     def __init__(self, node: EdgeNode) -> None:
         super().__init__(node)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import BaseRoute
 
 from edge_node.features import Feature
-from edge_node.frames import frames
+from edge_node.frames import by_items, frames, splits
 from edge_node.suggest import routes
 from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
 from edge_node.suggest.replica import Outcome, Replica, Step
@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from edge_node.ws import ClientSocket
 
 logger = logging.getLogger(__name__)
+
+splits(Searches, by_items("searches", Searches))  # a long batch goes up in several frames
 
 ANSWER_CACHE_ENTRIES = 10_000
 """Prepared answers kept per index version (the cache empties when it fills or data changes)."""
@@ -136,6 +138,9 @@ class SuggestFeature(Feature):
 
     def hello_version(self) -> int:
         return self.replica.hello()[0]
+
+    def hello_base(self) -> int | None:
+        return self.replica.base()
 
     def ready(self) -> bool:
         return self.replica.index is not None

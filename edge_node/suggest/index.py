@@ -34,6 +34,12 @@ class SuggestIndex:
         self._overlay: dict[str, Entry | None] = {}
         self._added: SortedList = SortedList()  # overlay keys the base does not have
 
+    @property
+    def base_version(self) -> int:
+        """The version of the snapshot this index grew from (its hot prefixes are that
+        snapshot's)."""
+        return self._base.version
+
     def __len__(self) -> int:
         """Terms in the base snapshot (the overlay is small by design)."""
         return len(self._base)

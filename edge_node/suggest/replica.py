@@ -108,6 +108,15 @@ class Replica:
         target = self._pending if self._pending is not None else self.index
         return (target.version if target is not None else -1), self.epoch
 
+    def base(self) -> int:
+        """The version of the snapshot the data the next delta lands on grew from (-1: none).
+
+        The core sends the current base snapshot again to an edge whose base is another one:
+        the set of hot prefixes is the base's, and deltas only maintain the current base's.
+        """
+        target = self._pending if self._pending is not None else self.index
+        return target.base_version if target is not None else -1
+
     # --- data from the core -------------------------------------------------------------
 
     def load(self, data: SnapshotData, epoch: str) -> Step:

@@ -72,7 +72,6 @@ from shared.protocol.registry import (
     messages,
 )
 from shared.protocol.suggest import (
-    ACK_ERRORS,
     ACK_ID_CONFLICT,
     ACK_INVALID,
     MAX_SOURCE_CHARS,
@@ -106,7 +105,6 @@ __all__ = [
     "STRICT",
     "TOLERANT",
     "Level",
-    "ACK_ERRORS",
     "ACK_ID_CONFLICT",
     "ACK_INVALID",
     "MAX_SOURCE_CHARS",

@@ -39,6 +39,9 @@ class Hello(Message):
     """The version each feature with data holds (-1: none). ``version`` is the
     suggestion catalog's, for cores from before per-feature versions; a core reads a
     feature missing here as holding ``version``."""
+    bases: dict[str, int] = field(default_factory=dict)
+    """For features whose data grows from a snapshot: the version of that snapshot. A core
+    sends the current one again to an edge whose base is another (docs/protocol.md §9.4)."""
 
 
 STRICT = "strict"
@@ -66,6 +69,15 @@ class Level:
     @property
     def stale_ok(self) -> bool:
         return self.level != STRICT
+
+    def as_json(self) -> dict[str, object]:
+        """The flag as the HTTP APIs show it (``mode``: the level, under its older name)."""
+        return {
+            "level": self.level,
+            "params": dict(self.params),
+            "stale_ok": self.stale_ok,
+            "mode": self.level,
+        }
 
     def known(self) -> Level:
         """This level if this build knows it, else strict: a level from a newer core is

@@ -129,7 +129,7 @@ class Searches(Message):
 @dataclass(frozen=True, slots=True)
 class AckItem:
     """``version`` the write produced (or produced the first time); if refused, ``version``
-    is ``None`` and ``error`` is one of :data:`ACK_ERRORS`."""
+    is ``None`` and ``error`` is :data:`ACK_INVALID` or :data:`ACK_ID_CONFLICT`."""
 
     id: str
     version: int | None
@@ -140,7 +140,6 @@ ACK_INVALID = "invalid_search"
 """Ack error: the search failed the core's own checks (the edge answers ``rejected``)."""
 ACK_ID_CONFLICT = "id_conflict"
 """Ack error: the id was committed before with another ``q`` (the edge answers 409)."""
-ACK_ERRORS = (ACK_INVALID, ACK_ID_CONFLICT)
 
 
 @message(LINK)

@@ -82,6 +82,10 @@ def test_upsert_then_delete_advances_the_version(client: TestClient) -> None:
         ("GET", "/admin/terms/%E2%80%AEnodnol", None, 400, "bad_text"),
         ("PUT", "/admin/terms/" + "%EF%B7%BA" * 12, {"weight": 1}, 400, "key_too_long"),
         ("PUT", "/admin/flags/suggest", {"stale_ok": "no"}, 400, "bad_flag"),
+        ("PUT", "/admin/flags/suggest", {}, 400, "bad_flag"),
+        ("PUT", "/admin/flags/suggest", {"level": "eventual"}, 400, "bad_flag"),
+        ("PUT", "/admin/flags/suggest", {"level": 1}, 400, "bad_flag"),
+        ("PUT", "/admin/flags/suggest", {"level": "strict", "stale_ok": False}, 400, "bad_flag"),
         ("PUT", "/admin/flags/typing", {"stale_ok": True}, 404, "not_found"),
         ("GET", "/admin/terms/nowhere", None, 404, "unknown_term"),
         ("GET", "/admin/nothing", None, 404, "not_found"),
@@ -113,6 +117,23 @@ def test_deeply_nested_admin_bodies_are_bad_json_not_500(client: TestClient, pat
     surrogate = client.put(path, content=b'{"weight": 1, "stale_ok": true, "x": "\\udfff"}')
     assert (surrogate.status_code, surrogate.json()["error"]) == (400, "bad_text")
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_flag_is_a_level_and_stale_ok_is_its_shorthand(client: TestClient) -> None:
+    """Level-shaped flags: ``{"level": ...}`` sets it, ``{"stale_ok": ...}`` too (tolerant or
+    strict), and every answer shows level, params, stale_ok and mode."""
+    strict = {"level": "strict", "params": {}, "stale_ok": False, "mode": "strict"}
+    tolerant = {"level": "tolerant", "params": {}, "stale_ok": True, "mode": "tolerant"}
+    assert client.put("/admin/flags/cursors", json={"level": "strict"}).json() == {
+        "feature": "cursors",
+        **strict,
+    }
+    assert client.get("/admin/flags").json()["cursors"] == strict
+    assert client.put("/admin/flags/cursors", json={"stale_ok": True}).json()["level"] == "tolerant"
+    status = client.get("/admin/status").json()
+    assert status["flags"]["cursors"] == tolerant
+    assert status["features"]["cursors"] == tolerant  # no data: no version
+    assert status["features"]["suggest"]["version"] == status["published"]
 
 
 def test_flags_persist_across_restarts(tmp_path: Path) -> None:

@@ -90,6 +90,15 @@ def test_catch_up_from_anywhere_else_sends_snapshot_and_every_delta(have: int) -
     assert stream_2_to_7().catch_up(have) == [SNAP, frame(2, 3), frame(3, 5), frame(5, 7)]
 
 
+@pytest.mark.parametrize("have", [2, 5, 7])
+def test_an_edge_grown_from_another_base_gets_the_base_wherever_it_is(have: int) -> None:
+    """Its hot prefixes are its own base's, which the deltas here do not maintain: it loads
+    this base, even at the head (a core restarted, or a compaction it missed)."""
+    everything = [SNAP, frame(2, 3), frame(3, 5), frame(5, 7)]
+    assert stream_2_to_7().catch_up(have, base=1) == everything
+    assert stream_2_to_7().catch_up(have, base=2) == stream_2_to_7().catch_up(have)
+
+
 def test_rebase_keeps_the_deltas_after_the_new_base() -> None:
     """A snapshot at 5 drops the deltas before 5 and keeps 5->7."""
     stream = stream_2_to_7()

@@ -21,7 +21,7 @@ from core_region.suggest.catalog import Rules, TermRow
 from core_region.suggest.feature import SuggestFeature
 from shared.config import ConfigError, from_environ
 from shared.folding import fold
-from shared.protocol import ACK_ID_CONFLICT, Hello, Searches, SearchItem, Snapshot, decode
+from shared.protocol import ACK_ID_CONFLICT, Hello, Level, Searches, SearchItem, Snapshot, decode
 from shared.snapshot import Entry
 
 RULES = Rules(search_boost=10, min_searches=1, min_sources=3)
@@ -292,3 +292,21 @@ def test_a_retention_shorter_than_the_resend_window_is_refused() -> None:
     with pytest.raises(ConfigError, match="LIGHTCONE_SEARCH_RETENTION_S"):
         from_environ(CoreSettings, {"LIGHTCONE_SEARCH_RETENTION_S": "3600"})
     assert from_environ(CoreSettings, {"LIGHTCONE_SEARCH_RETENTION_S": "86400"})
+
+
+async def test_migration_makes_flags_level_shaped(tmp_path: Path) -> None:
+    """A database from before levels keeps its flags: stale_ok becomes tolerant or strict.
+    A row a build from before levels writes later (stale_ok alone) is read from stale_ok."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version = 2;")
+        db.execute("INSERT INTO flags VALUES ('suggest', 0), ('cursors', 1)")
+    store = await Store.open(path)
+    try:
+        assert await store.flags() == {"suggest": Level("strict"), "cursors": Level("tolerant")}
+        await store.set_flag("suggest", Level("tolerant"))
+        await store._db.execute("UPDATE flags SET stale_ok = 0 WHERE feature = 'suggest'")
+        assert (await store.flags())["suggest"] == Level("strict")  # an older build's write
+    finally:
+        await store.close()
+    path.with_name("old.db-wal").unlink(missing_ok=True)

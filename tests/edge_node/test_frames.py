@@ -3,6 +3,8 @@ item that cannot be encoded dropped alone."""
 
 from __future__ import annotations
 
+import edge_node.cursors.feature
+import edge_node.suggest.feature  # noqa: F401
 from edge_node.frames import frames
 from shared.protocol import (
     MAX_LINK_MESSAGE_BYTES,

@@ -14,9 +14,9 @@ Checked after every step: an edge's version never goes backwards within an epoch
 an edge serves is the catalog's entry at the edge's version (never a state that did not exist);
 the core's head as the edge knows it is a version the core has. After ``settle`` (everything in
 flight delivered, searches sent): each connected edge is at the head and answers exactly what
-the catalog serves, by key and for every prefix, and every search was counted once. One known
-bug is left out of that last check (an edge that missed the current base snapshot may keep
-top lists the core stopped maintaining): the xfail test at the end pins it.
+the catalog serves, by key and for every prefix, and every search was counted once. (An edge
+that missed the current base snapshot used to keep top lists the core stopped maintaining;
+``hello.bases`` fixed it, and the regression test at the end replays the case.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
-import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -148,14 +147,16 @@ class Core:
             if link.down is not None:
                 link.down.extend(self.stream.catch_up(-1))
 
-    def hello(self, version: int, epoch: str, links: list[Link]) -> list[bytes]:
-        """Hub.connect: what an edge holding ``version`` of ``epoch`` is sent first."""
+    def hello(self, version: int, epoch: str, base: int, links: list[Link]) -> list[bytes]:
+        """CoreNode.connect: what an edge holding ``version`` of ``epoch``, grown from the
+        snapshot of version ``base``, is sent first."""
         if epoch == self.epoch and version > self.catalog.version:
             self.rotate(f"{self.epoch}+", links)
         if epoch != self.epoch:
             version = -1
         self.publish(links)
-        return [*self.stream.catch_up(version), encode(Heartbeat(self.catalog.published))]
+        frames = self.stream.catch_up(version, base if epoch == self.epoch else None)
+        return [*frames, encode(Heartbeat(self.catalog.published))]
 
     def receive(self, message: Message, links: list[Link]) -> list[bytes]:
         """An edge's message (Hub.resync, Hub.log_searches): the frames that answer it."""
@@ -190,7 +191,6 @@ class LinkProtocol(RuleBasedStateMachine):
         self.replicas = [Replica(outbox_max=50) for _ in range(EDGES)]
         self.links = [Link() for _ in range(EDGES)]
         self.seen: list[tuple[str, int]] = [("", -1)] * EDGES
-        self.loaded: list[tuple[str, int]] = [("", -1)] * EDGES  # the last snapshot read
         self.search_ids = itertools.count()
         for edge in range(EDGES):
             self.reconnect(edge)
@@ -272,7 +272,8 @@ class LinkProtocol(RuleBasedStateMachine):
         if link.down is not None:
             return
         version, epoch = self.replicas[edge].hello()
-        link.down = deque(self.core.hello(version, epoch, self.links))
+        base = self.replicas[edge].base()
+        link.down = deque(self.core.hello(version, epoch, base, self.links))
 
     @rule(edge=edges, count=st.integers(1, 6))
     def deliver(self, edge: int, count: int = 1) -> None:
@@ -319,7 +320,6 @@ class LinkProtocol(RuleBasedStateMachine):
         message = decode(frame, strict=False)
         if isinstance(message, Snapshot):
             replica.load(snapshot.parse(message.data), message.epoch)
-            self.loaded[edge] = (message.epoch, message.version)
         elif isinstance(message, Delta):
             step = replica.apply(message)
             if step.resync is not None:
@@ -365,8 +365,6 @@ class LinkProtocol(RuleBasedStateMachine):
             assert replica.index is not None and len(replica.outbox) == 0
             for key in KEYS:
                 assert replica.index.get(key) == catalog.get(key), key
-            if self.loaded[edge] != (self.core.epoch, self.core.stream.base_version):
-                continue  # the known bug: test_an_edge_that_missed_a_compaction_snapshot...
             for prefix in PREFIXES:
                 expected = sorted((e for e in entries if e.key.startswith(prefix)), key=rank)
                 assert replica.index.query(prefix, DEPTH) == expected[:DEPTH], prefix
@@ -416,15 +414,15 @@ LinkProtocol.TestCase.settings = settings(
 test_link_protocol = LinkProtocol.TestCase
 
 
-@pytest.mark.xfail(strict=True, reason="an edge keeps top lists the core stopped maintaining")
 def test_an_edge_that_missed_a_compaction_snapshot_answers_exactly() -> None:
-    """Known bug (found by the machine above, which skips query checks on such edges).
+    """Found by the machine above (fixed: ``hello`` says the edge's base snapshot, and the
+    core sends the current base to an edge whose base is another).
 
     The edge reaches v2 by deltas, its link drops, and a compaction at v2 finds the prefix ""
     no longer hot (two completions, threshold 2). The edge reconnects at v2: the head, so it
     is sent nothing, and it keeps its list for "" ([bb, c]), which no delta maintains any
     more. ``a`` is served again at v3 (weight 1, ranking first by key): the edge still
-    answers [BB, C] for "" instead of [A, BB]. A core restart on the same database does the
+    answered [BB, C] for "" instead of [A, BB]. A core restart on the same database did the
     same to every edge at the head (its first snapshot recomputes the hot prefixes).
     """
     machine = LinkProtocol()

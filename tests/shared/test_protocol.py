@@ -161,7 +161,7 @@ EXAMPLES: list[Any] = [
     Error(id=None, code="bad_message", message="nope"),
     Error(id=7, code="rate_limited", message="slow down"),
     Hello(region="ams", edge_id="e1", version=-1),
-    Hello("ams", "e1", 3, "db-1", 1, {"suggest": 3, "notices": -1}),
+    Hello("ams", "e1", 3, "db-1", 1, {"suggest": 3, "notices": -1}, {"suggest": 1}),
     Snapshot(version=3, data=b"\x00\xff binary"),
     DELTA,
     Delta(0, 1, [], {}),

@@ -85,7 +85,7 @@ def replaced(value: Any, path: Path, is_key: bool, bad: str) -> Any:
 
 def _is_data_map(tag: str, path: Path) -> bool:
     """Maps whose keys are data: ``flags.flags``, ``flags.levels`` (and each level's
-    ``params``), the link's ``versions``, ``delta.hot``, ``room_sync.rooms``. Other
+    ``params``), the link's ``versions`` and ``bases``, ``delta.hot``, ``room_sync.rooms``. Other
     keys name fields: changing one is an unexpected field (``bad_message``, test_protocol)."""
     return (tag, path) in {
         ("flags", ("flags",)),
@@ -93,6 +93,7 @@ def _is_data_map(tag: str, path: Path) -> bool:
         ("delta", ("hot",)),
         ("room_sync", ("rooms",)),
         *((tag, ("versions",)) for tag in ("hello", "heartbeat", "synced", "resync")),
+        ("hello", ("bases",)),
     } or (tag == "flags" and path[:1] == ("levels",) and path[-1:] == ("params",))
 
 

@@ -194,6 +194,19 @@ def test_a_new_link_resumes_the_pending_snapshot_s_catch_up() -> None:
     assert replica.hello() == (5, EPOCH)
 
 
+def test_the_base_is_the_snapshot_the_next_delta_lands_on_grew_from() -> None:
+    """Announced in hello (``bases``): the core sends its base again to an edge grown from
+    another (its hot prefixes would be another base's)."""
+    replica = Replica(outbox_max=10)
+    assert replica.base() == -1
+    replica = replica_at_5()
+    assert replica.base() == 3 and replica.version == 5
+    replica.load(snap(4, {"paris": 10, "lyon": 20}), EPOCH)  # a compaction, catching up
+    assert replica.base() == 4
+    replica.apply(delta(4, "nice", 30))
+    assert replica.base() == 4 and replica.version == 5
+
+
 # --- what the core says it has -----------------------------------------------------------------
 
 

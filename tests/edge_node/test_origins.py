@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.origins import OriginPolicy, host_name, is_loopback_name, loopback_origins
+from edge_node.origins import OriginPolicy, host_name, is_loopback_name, loopback_origins
 
 DEFAULT = OriginPolicy.parse("loopback")
 
