@@ -22,7 +22,7 @@ feature's own folder names it. docs/extending.md walks through adding one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.routing import BaseRoute
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from edge_node.link import Session
     from edge_node.node import EdgeNode
     from edge_node.ws import ClientSocket
+
+ClientHandler = Callable[["ClientSocket", Any, float], "bytes | str | None"]
+"""Answers one client message: ``(client, message, now)``, as :meth:`Feature.on_client`."""
 
 
 class Feature:
@@ -70,6 +73,11 @@ class Feature:
         answers on ``client`` (``client.send``, ``client.run``), or raise a
         :class:`~shared.errors.LightconeError` to answer with an error."""
         raise NotImplementedError
+
+    def client_handlers(self) -> dict[type[Message], ClientHandler]:
+        """The handler of each of :attr:`client_messages` (default: :meth:`on_client` for
+        all); a feature may name one method per type instead (no dispatch of its own)."""
+        return dict.fromkeys(self.client_messages, self.on_client)
 
     def error_room(self, message: Any) -> str | None:
         """The room an error answering ``message`` names (see ``Error.room``), if any."""
@@ -144,6 +152,8 @@ class Registry:
     def __init__(self, features: Iterable[Feature]) -> None:
         self.features: dict[str, Feature] = {}
         self.client: dict[type[Message], Feature] = {}
+        self.handlers: dict[type[Message], ClientHandler] = {}
+        """The handler of each client message type (the hot path reads only this)."""
         self.link: dict[type[Message], Feature] = {}
         for feature in features:
             if feature.name in self.features:
@@ -160,6 +170,11 @@ class Registry:
                             f"{feature.name!r}"
                         )
                     table[cls] = feature
+        for feature in self.features.values():
+            handlers = feature.client_handlers()
+            if handlers.keys() != set(feature.client_messages):
+                raise ValueError(f"{feature.name!r}: one handler for each of its client messages")
+            self.handlers.update(handlers)
         self.with_data = [f for f in self.features.values() if f.has_data]
         self.watchers = [
             f for f in self.features.values() if type(f).client_active is not Feature.client_active

@@ -119,7 +119,8 @@ class Link:
         self.head = -1
         """The newest global version the core is known to have published or committed."""
         self._token = token
-        self._clock = clock or time.monotonic  # what the event loop's clock reads
+        self.clock = clock or time.monotonic
+        """Monotonic seconds (what the event loop's clock reads); a test may pass its own."""
         self._jitter = jitter
         self._heard_at: float | None = None
         self._ws: ClientConnection | None = None
@@ -136,7 +137,7 @@ class Link:
     # --- freshness -------------------------------------------------------------------------
 
     def now(self) -> float:
-        return self._clock()
+        return self.clock()
 
     def version(self, feature: str) -> int:
         """The version ``feature`` holds; for a feature without data, the core's head."""
@@ -148,7 +149,7 @@ class Link:
         without data, since the core was last heard."""
         fresh = self.freshness.get(feature)
         if fresh is not None:
-            return fresh.age_ms(self._clock())
+            return fresh.age_ms(self.clock())
         heard = self.heard_ms()
         return heard if heard is not None else 0
 
@@ -156,11 +157,11 @@ class Link:
         """Milliseconds since the last frame from the core; None if none ever came."""
         if self._heard_at is None:
             return None
-        return int((self._clock() - self._heard_at) * 1000)
+        return int((self.clock() - self._heard_at) * 1000)
 
     def advanced(self, feature: str, version: int) -> None:
         """``feature`` applied data up to ``version``: wake the readers it now satisfies."""
-        self.freshness[feature].advanced(version, self._clock())
+        self.freshness[feature].advanced(version, self.clock())
         self.head = max(self.head, version)
         self._wake(feature)
 
@@ -271,7 +272,7 @@ class Link:
                 try:
                     async with asyncio.timeout(self.settings.link_timeout_s):
                         data = await ws.recv(decode=False)
-                    self._heard_at = self._clock()
+                    self._heard_at = self.clock()
                 except TimeoutError:
                     logger.warning(
                         "core silent for %.1f s: closing link", self.settings.link_timeout_s
@@ -408,7 +409,7 @@ class Link:
     def _heard(self, head: int, versions: dict[str, int]) -> None:
         """The core published up to ``head``, with each feature at ``versions``."""
         self.head = max(self.head, head)
-        now = self._clock()
+        now = self.clock()
         for name, fresh in self.freshness.items():
             fresh.heard(head, versions.get(name, head), now)
             self._wake(name)
@@ -461,7 +462,7 @@ class Link:
             Unavailable: at once if the link is down or the breaker is open; after
                 ``timeout_s`` if the core does not answer.
         """
-        if not self.breaker.allow(self._clock()):
+        if not self.breaker.allow(self.clock()):
             raise Unavailable(
                 "circuit breaker open: the core is not answering", code="core_unreachable"
             )
@@ -479,7 +480,7 @@ class Link:
             elif verdict:
                 self.breaker.success()
             else:
-                self.breaker.failure(self._clock())
+                self.breaker.failure(self.clock())
         return head
 
     async def _sync(self, feature: str, timeout_s: float) -> int:
@@ -493,7 +494,7 @@ class Link:
                 fresh = self.freshness.get(feature)
                 if fresh is not None:
                     await self.wait_version(feature, synced.versions.get(feature, synced.version))
-                    fresh.confirm(self._clock())
+                    fresh.confirm(self.clock())
         except TimeoutError:
             ms = int(timeout_s * 1000)
             raise Unavailable(

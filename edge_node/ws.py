@@ -83,6 +83,9 @@ class ClientSocket:
         self._writer_stopped = False
         self._reader: asyncio.Task[Any] | None = None
         self.conn = node.clients.register(self)
+        # The hot path reads these once per message: kept here, not looked up each time.
+        self._handlers = node.features.handlers
+        self._watchers = tuple(feature.client_active for feature in node.features.watchers)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -206,9 +209,12 @@ class ClientSocket:
         if not self.bucket.allow(now):
             self._rate_limited(message, now)
             return None
-        for feature in self.features.watchers:
-            feature.client_active(self.conn, now)
+        for watch in self._watchers:
+            watch(self.conn, now)
         try:
+            handler = self._handlers.get(type(message))  # dispatch(), inlined: the hot path
+            if handler is not None:
+                return handler(self, message, now)
             return self.dispatch(message, now)
         except LightconeError as exc:
             self.answer_error(message, exc)
@@ -229,9 +235,9 @@ class ClientSocket:
     def dispatch(self, message: Message, now: float) -> bytes | str | None:
         """Hand ``message`` to the feature that answers it; an answer it returns is sent at
         once by the caller (a tolerant suggestion: nothing to wait for)."""
-        feature = self.features.client.get(type(message))
-        if feature is not None:
-            return feature.on_client(self, message, now)
+        handler = self._handlers.get(type(message))
+        if handler is not None:
+            return handler(self, message, now)
         if isinstance(message, Ping):  # the connection's own keep-alive
             self.send(Pong(message.id))
             return None

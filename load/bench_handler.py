@@ -98,8 +98,7 @@ def build(prefix: str) -> tuple[dict[str, Runner], int]:
     if hasattr(app.state, "node"):  # the feature seam (issue 10 on)
         node = app.state.node
         suggest_feature = node.features["suggest"]
-        suggest_feature.replica.load(parsed, "")
-        node.link.advanced("suggest", parsed.version)
+        suggest_feature.replica.load(parsed, "")  # served, never confirmed: age 0, as before
 
         def make_socket(socket: Any, json_codec: bool) -> Any:
             return client_socket(socket, node, json_codec=json_codec)

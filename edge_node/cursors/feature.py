@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from edge_node.clients import ConnId
 from edge_node.cursors import frames as _frames  # noqa: F401  (registers how its messages split)
 from edge_node.cursors.rooms import MAX_ROOM_CHARS, EdgeRooms, Out
-from edge_node.features import Feature
+from edge_node.features import ClientHandler, Feature
 from shared import roomtoken
 from shared.protocol import (
     STRICT,
@@ -80,27 +80,25 @@ class CursorsFeature(Feature):
         self._nonce = ""
         self._sent_at: dict[str, deque[float]] = {}
         self.room_secrets = settings.room_secrets
+        # Every client message calls it (the hot path): the rooms' own method, no wrapper.
+        self.client_active = self.rooms.touch  # type: ignore[method-assign]
         self.metrics.rooms.set_function(self.rooms.room_count)
         self.metrics.members.set_function(self.rooms.member_count)
 
     # --- clients ---------------------------------------------------------------------------
 
-    def on_client(self, client: ClientSocket, message: Any, now: float) -> bytes | str | None:
-        handle = self._CLIENT[type(message)]
-        handle(self, client.conn, message, now)
-        return None
+    def client_handlers(self) -> dict[type[Message], ClientHandler]:
+        return {Move: self.on_move, Join: self.on_join, Leave: self.on_leave}
 
-    def _move(self, conn: ConnId, message: Move, now: float) -> None:
+    def on_move(self, client: ClientSocket, message: Move, now: float) -> None:
         self.metrics.moves_in.inc()
-        self.rooms.move(conn, message.x, message.y, message.room, now)
+        self.rooms.move(client.conn, message.x, message.y, message.room, now)
 
-    def _join(self, conn: ConnId, message: Join, now: float) -> None:
-        self.join(conn, message)
+    def on_join(self, client: ClientSocket, message: Join, now: float) -> None:
+        self.join(client.conn, message)
 
-    def _leave(self, conn: ConnId, message: Leave, now: float) -> None:
-        self.deliver(self.rooms.leave(conn, message.room))
-
-    _CLIENT: dict[type[Message], Any] = {Move: _move, Join: _join, Leave: _leave}
+    def on_leave(self, client: ClientSocket, message: Leave, now: float) -> None:
+        self.deliver(self.rooms.leave(client.conn, message.room))
 
     def error_room(self, message: Any) -> str | None:
         """The room of a join or leave, if it is a valid room name (never text that could

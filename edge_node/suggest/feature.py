@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import time
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
 
-from edge_node.features import Feature
+from edge_node.features import ClientHandler, Feature
 from edge_node.frames import by_items, frames, splits
 from edge_node.suggest import routes
 from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
@@ -36,6 +37,8 @@ from shared.folding import fold
 from shared.protocol import (
     Delta,
     Item,
+    Level,
+    Message,
     RequestId,
     Search,
     SearchAck,
@@ -49,7 +52,8 @@ from shared.protocol import (
 from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
 
 if TYPE_CHECKING:
-    from edge_node.link import Session
+    from edge_node.freshness import Freshness
+    from edge_node.link import Link, Session
     from edge_node.node import EdgeNode
     from edge_node.ws import ClientSocket
 
@@ -108,13 +112,19 @@ class SuggestFeature(Feature):
         self._acks: dict[str, list[asyncio.Future[int]]] = {}
         self._wake = asyncio.Event()
         self._suggest_seconds = self.metrics.ws_messages.labels(Suggest.TYPE)  # the hot path
+        self._tolerant = self.level.stale_ok
         self.metrics.version.set_function(lambda: self.version)
         self.metrics.age.set_function(lambda: self.link.age_ms(self.name) / 1000)
         self.metrics.outbox.set_function(lambda: len(self.replica.outbox))
 
-    @property
-    def link(self) -> Any:
+    @functools.cached_property
+    def link(self) -> Link:
         return self.node.link
+
+    @functools.cached_property
+    def freshness(self) -> Freshness:
+        """This feature's freshness, as the link tracks it."""
+        return self.link.freshness[self.name]
 
     @property
     def index(self) -> Any:
@@ -148,20 +158,21 @@ class SuggestFeature(Feature):
     def status(self) -> dict[str, Any]:
         return {"outbox": len(self.replica.outbox)}
 
-    def on_client(self, client: ClientSocket, message: Any, now: float) -> bytes | str | None:
-        if isinstance(message, Suggest):
-            if message.min_version is None and self.level.stale_ok:
-                return self.answer_now(client, message)  # tolerant: nothing to wait for
-            client.run(message, message.id, self._answer_later(client, message))
-        else:
-            client.run(message, message.id, self._log_search(client, message))
+    def client_handlers(self) -> dict[type[Message], ClientHandler]:
+        return {Suggest: self.on_suggest, Search: self.on_search}
+
+    def on_suggest(self, client: ClientSocket, message: Suggest, now: float) -> bytes | str | None:
+        if message.min_version is None and self._tolerant:  # nothing to wait for: the hot path
+            started = time.perf_counter()
+            answer = self.suggest_now(message.q, message.limit)
+            frame = answer.frame(message.id, client.json_codec)
+            self._suggest_seconds.observe(time.perf_counter() - started)
+            return frame
+        client.run(message, message.id, self._answer_later(client, message))
         return None
 
-    def answer_now(self, client: ClientSocket, message: Suggest) -> bytes | str:
-        started = time.perf_counter()
-        frame = self.suggest_now(message.q, message.limit).frame(message.id, client.json_codec)
-        self._suggest_seconds.observe(time.perf_counter() - started)
-        return frame
+    def on_search(self, client: ClientSocket, message: Search, now: float) -> None:
+        client.run(message, message.id, self._log_search(client, message))
 
     async def _answer_later(self, client: ClientSocket, message: Suggest) -> None:
         answer = await self.suggest(message.q, message.limit, message.min_version)
@@ -177,6 +188,9 @@ class SuggestFeature(Feature):
             await self._apply(message)
         else:  # SearchAcks, the last of link_messages
             self._acked(message)
+
+    def flag_changed(self, level: Level) -> None:
+        self._tolerant = level.stale_ok
 
     def link_up(self, session: Session) -> None:
         session.spawn("link_searches", lambda: self._send_searches(session))
@@ -270,7 +284,7 @@ class SuggestFeature(Feature):
 
     async def suggest(self, q: str, limit: int, min_version: int | None = None) -> Answer:
         """Top completions of ``q``, as fresh as the flag (and ``min_version``) demand."""
-        stale_ok = self.level.stale_ok
+        stale_ok = self._tolerant
         if stale_ok and min_version is None:
             return self.suggest_now(q, limit)  # nothing to wait for
         self.check_query(q, limit)  # before any round trip
@@ -287,7 +301,7 @@ class SuggestFeature(Feature):
         return self._answer(q, limit, stale_ok)
 
     def _reflects(self, version: int) -> bool:
-        return bool(self.link.freshness[self.name].reflects(version))
+        return self.freshness.reflects(version)
 
     def suggest_now(self, q: str, limit: int) -> Answer:
         """The tolerant answer from the local index, with no wait (the hot path).
@@ -314,7 +328,8 @@ class SuggestFeature(Feature):
                 self._cache.clear()
             entries = index.query(fold(q), limit)
             items = self._cache[key] = PreparedItems.of([Item(e.term, e.weight) for e in entries])
-        age_ms = self.link.age_ms(self.name)
+        fresh = self.freshness
+        age_ms = 0 if fresh.confirmed_at is None else fresh.age_ms(self.link.clock())
         return Answer(
             items,
             index.version,

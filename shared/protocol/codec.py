@@ -35,7 +35,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from shared.errors import ProtocolError
 from shared.protocol.common import RequestId
-from shared.protocol.registry import Message, lookup
+from shared.protocol.registry import MESSAGES, Message
 from shared.text import is_text, not_text_message
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
@@ -137,7 +137,7 @@ def from_wire(raw: Any, *, strict: bool = True) -> Message:
     if not isinstance(raw, dict):
         raise ProtocolError(f"a message must be a map, not {type(raw).__name__}")
     tag = raw.get("type")
-    cls = lookup(tag)
+    cls = MESSAGES.get(tag) if isinstance(tag, str) else None  # lookup(), inlined: hot path
     if cls is None:
         unknown = ProtocolError(f"unknown message type {tag!r}", code="unknown_type")
         unknown.request_id = _echoable(raw.get("id"))

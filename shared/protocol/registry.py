@@ -9,7 +9,8 @@ same way, from its own module.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 CLIENT = "client"
@@ -27,7 +28,9 @@ class Message:
 
 M = TypeVar("M", bound=type[Message])
 
-_MESSAGES: dict[str, type[Message]] = {}
+MESSAGES: Mapping[str, type[Message]] = {}
+"""Every registered class by its wire ``type`` (read it; register with :func:`message`)."""
+_MESSAGES = typing.cast(dict[str, type[Message]], MESSAGES)
 _CONVERSATIONS: dict[type[Message], frozenset[str]] = {}
 
 
