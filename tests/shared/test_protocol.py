@@ -205,8 +205,10 @@ JSON_EXAMPLES = [m for m in EXAMPLES if not isinstance(m, Snapshot)]
 
 
 def test_examples_cover_every_message_type() -> None:
-    """Every class in ``Message`` has at least one round-trip example here."""
-    assert {type(m) for m in EXAMPLES} == set(messages())
+    """Every message class of ``shared.protocol`` has at least one round-trip example here
+    (a feature from elsewhere, such as tests/extending's, registers its own beside them)."""
+    own = {cls for cls in messages() if cls.__module__.startswith("shared.protocol.")}
+    assert {type(m) for m in EXAMPLES} == own
 
 
 @pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: type(m).__name__)
