@@ -83,7 +83,11 @@ def routes(node: CoreNode) -> list[BaseRoute]:
             "epoch": node.epoch,
         }
         for feature in node.features:
-            status.update(await feature.status())
+            fields = await feature.status()
+            clash = fields.keys() & (status.keys() | {"flags", "features", "edges"})
+            if clash:  # a programming error in a feature: a 500, and the message says whose
+                raise RuntimeError(f"feature {feature.name!r} reports {sorted(clash)}: taken")
+            status.update(fields)
         features = {
             f.name: {**f.level.as_json(), **({"version": f.version} if f.has_data else {})}
             for f in node.features

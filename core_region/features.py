@@ -41,6 +41,9 @@ class Feature:
     """Messages from edges this feature handles (:meth:`on_link`)."""
     has_data: ClassVar[bool] = False
     """Whether it sends edges versioned data (snapshots, deltas, ...)."""
+    legacy_version: ClassVar[bool] = False
+    """Whether ``version`` in the link's messages carried this feature's version before
+    per-feature versions (one feature: suggestions); an edge from before them has only it."""
     levels: ClassVar[tuple[str, ...]] = LEVELS
     """The consistency levels its flag may take (``PUT /admin/flags`` refuses others)."""
 

@@ -145,7 +145,8 @@ async def handle(node: CoreNode, peer: EdgePeer, message: Message) -> None:
 
 def _heartbeat(node: CoreNode, peer: EdgePeer, message: Heartbeat) -> None:
     peer.version = message.version
-    peer.versions = dict(message.versions)
+    if message.versions:  # else: an edge from before per-feature versions, as in its hello
+        peer.versions = dict(message.versions)
 
 
 def _sync(node: CoreNode, peer: EdgePeer, message: Sync) -> None:

@@ -55,6 +55,8 @@ class EdgePeer:
     version: int
     connected_at: float
     versions: dict[str, int] = field(default_factory=dict)
+    """What the edge holds of each feature with data it has (its features' names are the
+    keys): a feature the edge does not have gets none of its frames."""
     queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
     close_code: CloseCode = CloseCode.NORMAL
     close_reason: str = ""
@@ -187,9 +189,14 @@ class CoreNode:
 
     # --- edges -----------------------------------------------------------------------------
 
-    def broadcast(self, frame: bytes) -> None:
-        for edge in self.edges:
+    def broadcast(self, frame: bytes, feature: Feature | None = None) -> None:
+        """Queue ``frame`` to every edge (that has ``feature``, if given)."""
+        for edge in self.edges_with(feature) if feature is not None else self.edges:
             edge.send(frame)
+
+    def edges_with(self, feature: Feature) -> list[EdgePeer]:
+        """The linked edges that have ``feature`` (a feature with data)."""
+        return [edge for edge in self.edges if feature.name in edge.versions]
 
     def send_to(self, edge_ids: Iterable[str], frame: bytes) -> None:
         for edge_id in edge_ids:
@@ -219,8 +226,9 @@ class CoreNode:
         peer = EdgePeer(hello.edge_id, hello.region, hello.version, time.time(), held)
         bases = hello.bases if hello.epoch == self.epoch else {}
         for feature in self.features.with_data:
-            for frame in feature.catch_up(held[feature.name], bases.get(feature.name)):
-                peer.send(frame)
+            if feature.name in held:
+                for frame in feature.catch_up(held[feature.name], bases.get(feature.name)):
+                    peer.send(frame)
         peer.send(encode(self.flags()))
         peer.send(encode(self.heartbeat()))
         old = self.peers.get(hello.edge_id)
@@ -235,16 +243,17 @@ class CoreNode:
         return peer
 
     def _held(self, versions: dict[str, int], version: int) -> dict[str, int]:
-        """What an edge holds of each data feature: ``versions``, or ``version`` for each
-        feature it does not name (an edge from before per-feature versions)."""
-        return {f.name: versions.get(f.name, version) for f in self.features.with_data}
+        """What an edge holds of each data feature it has: ``versions`` (a feature it does not
+        name, it does not have); from an edge before per-feature versions (no ``versions``),
+        ``version`` for the feature it carried (:attr:`Feature.legacy_version`)."""
+        if versions:
+            return {f.name: versions[f.name] for f in self.features.with_data if f.name in versions}
+        return {f.name: version for f in self.features.with_data if f.legacy_version}
 
     def resync(self, peer: EdgePeer, versions: dict[str, int], version: int) -> None:
         """Send ``peer`` again what it lacks of the features it names (a gap)."""
         self.publish()
-        held = {name: v for name, v in self._held(versions, version).items()}
-        if versions:
-            held = {name: v for name, v in held.items() if name in versions}
+        held = self._held(versions, version)
         for feature in self.features.with_data:
             if feature.name in held:
                 for frame in feature.catch_up(held[feature.name]):
@@ -273,7 +282,7 @@ class CoreNode:
         for feature in self.features.with_data:
             feature.epoch_changed()
             frames = feature.catch_up(-1)
-            for edge in self.edges:
+            for edge in self.edges_with(feature):
                 for frame in frames:
                     edge.send(frame)
         stored = asyncio.get_running_loop().create_task(self.store.set_epoch(self.epoch))

@@ -112,6 +112,21 @@ def link_view(state: str, heard_ms: int | None, heartbeat_s: float) -> str:
     return state
 
 
+def _own(feature: Any, fields: dict[str, Any], taken: dict[str, Any]) -> dict[str, Any]:
+    """A feature's fields of a status answer, which may not take another's name."""
+    clash = fields.keys() & (taken.keys() | STATUS_FIELDS)
+    if clash:
+        raise RuntimeError(f"feature {feature.name!r} reports {sorted(clash)} in /status: taken")
+    return fields
+
+
+STATUS_FIELDS = frozenset(
+    ("region", "edge_id", "link", "last_heard_ms", "version", "age_ms", "stale", "flags")
+    + ("features",)
+)
+"""The fields of ``/status`` that are the edge's own (a feature adds others)."""
+
+
 def _name(feature: Feature) -> str:
     return feature.name
 
@@ -152,7 +167,7 @@ async def status(request: Request) -> Response:
             "age_ms": feature_age,
             "stale": node.stale(feature_age),
         }
-        extra.update(feature.status())
+        extra.update(_own(feature, feature.status(), extra))
     # In the local demo the page reads /status through every entry (other origins).
     cors = {"Access-Control-Allow-Origin": "*"} if settings.demo_control_url else {}
     return JSONResponse(

@@ -381,7 +381,10 @@ class Link:
             # A newer core may send fields this edge does not know: they are dropped.
             message = decode(data if isinstance(data, bytes) else data.encode(), strict=False)
         except ProtocolError as exc:
-            logger.error("undecodable message from the core: %s", exc)
+            if exc.code == "unknown_type":  # a feature this edge does not have (a newer core)
+                logger.warning("a message this edge has no feature for: %s", exc)
+            else:
+                logger.error("undecodable message from the core: %s", exc)
             return
         own = self._OWN.get(type(message))
         try:

@@ -59,6 +59,7 @@ class SuggestFeature(Feature):
     name = "suggest"
     link_messages = (Searches,)
     has_data = True
+    legacy_version = True
     task = "pruning"
 
     def __init__(self, node: CoreNode) -> None:
@@ -167,7 +168,7 @@ class SuggestFeature(Feature):
         self.stream.rebase(version, encode(Snapshot(version, blob, self.node.epoch)))
         self.metrics.snapshot_bytes.set(len(blob))
         logger.info("published snapshot v%d: %d terms, %d bytes", version, len(entries), len(blob))
-        for edge in self.node.edges:
+        for edge in self.node.edges_with(self):
             for frame in self.stream.catch_up(-1):
                 edge.send(frame)
         if self.catalog.has_pending:
@@ -212,7 +213,7 @@ class SuggestFeature(Feature):
         frame = self._encode_delta(delta)
         self.stream.append(delta.from_version, delta.to_version, frame)
         self.metrics.deltas.inc()
-        self.node.broadcast(frame)
+        self.node.broadcast(frame, self)
         if (
             self._rebasing is None
             and self.catalog.changes_since_rebase >= self.settings.compact_after

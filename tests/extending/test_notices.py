@@ -366,6 +366,37 @@ async def test_a_new_link_catches_up_only_the_features_it_lacks(cluster: Cluster
     assert not any(isinstance(m, Snapshot) for m in received)
 
 
+@pytest.mark.parametrize("versions", [{"suggest": None}, {}], ids=["without-board", "legacy"])
+async def test_an_edge_without_the_board_hears_nothing_of_it(
+    cluster: Cluster, versions: dict[str, None]
+) -> None:
+    """Deploying a feature on the core first: an edge that does not name it in ``hello``
+    (built without it, or from before per-feature versions) gets none of its frames, at the
+    link's start or when it changes; it still gets its suggestions."""
+    suggest_v = (await cluster.core_status())["features"]["suggest"]["version"]
+    epoch = (await cluster.core_status())["epoch"]
+    link_url = cluster.core.url.replace("http", "ws", 1) + "/link"
+    auth = {"Authorization": f"Bearer {LINK_TOKEN}"}
+    held = {name: suggest_v for name in versions}
+    hello = Hello("hand", "hand-0002", suggest_v, epoch, PROTOCOL_VERSION, held)
+    received: list[Message] = []
+    async with connect(link_url, additional_headers=auth, max_size=None) as ws:
+        await ws.send(encode(hello))
+
+        async def heartbeats(count: int) -> None:
+            seen = 0
+            async with asyncio.timeout(WAIT_S):
+                while seen < count:
+                    received.append(decode(await ws.recv(decode=False), strict=False))
+                    seen += isinstance(received[-1], Heartbeat)
+
+        await heartbeats(1)
+        await cluster.post("later", "Posted while the hand link is up")
+        await heartbeats(2)  # a heartbeat after the publication: the board went out by then
+    assert not any(isinstance(m, NoticesState) for m in received)
+    assert isinstance(received[0], Flags)  # first: no snapshot (it held the head), no board
+
+
 async def test_the_flag_flips_at_run_time_and_the_answer_says_which(cluster: Cluster) -> None:
     version = await cluster.post("a", "first")
     await cluster.until_board(version)

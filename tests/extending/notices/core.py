@@ -64,7 +64,7 @@ class NoticesCore(Feature):
         """Send the whole board to every edge if it changed since the last publication."""
         if self.board.version != self.published:
             self.published = self.board.version
-            self.node.broadcast(self._frame())
+            self.node.broadcast(self._frame(), self)
 
     def catch_up(self, have: int, base: int | None = None) -> list[bytes]:
         """The board, for an edge holding any other version (behind, or from before a
