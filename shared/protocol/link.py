@@ -37,8 +37,8 @@ class Hello(Message):
     protocol: int = 1  # an edge from before versions sends none: it speaks version 1
     versions: dict[str, int] = field(default_factory=dict)
     """The version each feature with data holds (-1: none). ``version`` is the
-    suggestion catalog's, for cores from before per-feature versions; a core reads a
-    feature missing here as holding ``version``."""
+    suggestion catalog's, for cores from before per-feature versions. The keys are the
+    features the edge has: a core sends none of another feature's frames."""
     bases: dict[str, int] = field(default_factory=dict)
     """For features whose data grows from a snapshot: the version of that snapshot. A core
     sends the current one again to an edge whose base is another (docs/protocol.md §9.4)."""
@@ -148,8 +148,8 @@ class Resync(Message):
     """Edge found a gap in a feature's stream and asks again from the version it holds.
 
     ``versions`` names the features to catch up, each with the version it holds; without it
-    (an edge from before per-feature versions) every feature with data catches up from
-    ``version``.
+    (an edge from before per-feature versions) the feature whose version ``version`` carried
+    catches up from ``version``.
     """
 
     TYPE: ClassVar[str] = "resync"
