@@ -113,7 +113,8 @@ class Link:
         self.edge_id = f"{settings.region}-{uuid.uuid4().hex[:8]}"
         self.state = CONNECTING
         self.epoch = ""
-        """The core database the edge's data came from (set by the features that load it)."""
+        """The core database the edge's data came from (features that load data say so:
+        :meth:`loading`)."""
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_reset_s)
         self.freshness = {f.name: Freshness() for f in features.with_data}
         self.head = -1
@@ -176,9 +177,13 @@ class Link:
             if not fut.done():
                 fut.set_result(None)
 
-    def restarted(self, feature: str) -> None:
-        """``feature`` loads data of another database: versions start afresh."""
-        self.freshness[feature].restarted()
+    def loading(self, epoch: str) -> None:
+        """A feature loads data of database ``epoch``: if that is another database than the
+        edge's, versions start afresh (the global head and what every feature reflects)."""
+        if epoch != self.epoch:
+            self.epoch, self.head = epoch, -1
+            for fresh in self.freshness.values():
+                fresh.restarted()
 
     def core_at(self, version: int) -> None:
         """The core is known to have ``version`` (an ack, a snapshot)."""

@@ -207,12 +207,9 @@ class SuggestFeature(Feature):
         gc.freeze()
         self.metrics.snapshots.inc()
         logger.info("loaded snapshot v%d: %d terms", data.version, len(data))
-        restarted = message.epoch != self.replica.epoch
+        self.link.loading(message.epoch)
         step = self.replica.load(data, message.epoch)
         self.link.core_at(data.version)
-        if restarted:
-            self.link.restarted(self.name)
-            self.link.epoch = message.epoch
         self._stepped(step)
 
     async def _apply(self, delta: Delta) -> None:
