@@ -128,6 +128,7 @@ class Link:
         """Monotonic seconds (what the event loop's clock reads); a test may pass its own."""
         self._jitter = jitter
         self._resolve = resolve
+        self._targets = settings.core_targets
         self.failover = cores.Failover(
             min_s=settings.reconnect_min_s,
             max_s=settings.reconnect_max_s,
@@ -214,10 +215,11 @@ class Link:
     async def _candidates(self) -> list[cores.Candidate]:
         """The core nodes to choose from, names resolved afresh (in a thread: getaddrinfo
         blocks; bounded by the link timeout)."""
-        targets = self.settings.core_targets
         try:
             async with asyncio.timeout(self.settings.link_timeout_s):
-                found, problems = await asyncio.to_thread(cores.resolve, targets, self._resolve)
+                found, problems = await asyncio.to_thread(
+                    cores.resolve, self._targets, self._resolve
+                )
         except TimeoutError:
             found, problems = [], ["resolving the core URLs timed out"]
         for problem in problems:
