@@ -110,6 +110,8 @@ def parse(value: str) -> tuple[Target, ...]:
         raise ValueError(
             f"Config {ENV!r} names {len(entries)} URLs; at most {MAX_CORE_URLS} are allowed."
         )
+    if len(entries) > 1 and "" in entries:
+        raise ValueError(f"Config {ENV!r} has an empty entry between commas, got {value!r}.")
     targets = tuple(_target(entry) for entry in entries)
     urls = [t.url for t in targets]
     for url in urls:

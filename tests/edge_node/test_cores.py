@@ -184,8 +184,8 @@ def test_several_urls_separated_by_commas() -> None:
     ("value", "says"),
     [
         ("", "must be an http(s) URL"),
-        ("http://a:1,", "got ''"),
-        ("http://a:1,,http://b:1", "got ''"),
+        ("http://a:1,", "an empty entry between commas, got 'http://a:1,'"),
+        ("http://a:1,,http://b:1", "an empty entry"),
         ("http://a:1,core.internal:8081", "got 'core.internal:8081'"),
         ("ftp://a", "got 'ftp://a'"),
         ("http://:8081", "got 'http://:8081'"),
