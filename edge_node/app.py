@@ -62,7 +62,7 @@ def create_app(
         Route("/readyz", readyz),
         Mount("/metrics", app=make_asgi_app(metrics.registry)),
         WebSocketRoute("/ws", ws_endpoint),
-        *replay.admin_routes(settings.core_url),
+        *replay.admin_routes(settings.core_targets[0].url),
         openapi.route(lambda: api_document(node)),
     ]
 
@@ -121,8 +121,8 @@ def _own(feature: Any, fields: dict[str, Any], taken: dict[str, Any]) -> dict[st
 
 
 STATUS_FIELDS = frozenset(
-    ("region", "edge_id", "link", "last_heard_ms", "version", "age_ms", "stale", "flags")
-    + ("features",)
+    ("region", "edge_id", "link", "core", "last_heard_ms", "version", "age_ms", "stale")
+    + ("flags", "features")
 )
 """The fields of ``/status`` that are the edge's own (a feature adds others)."""
 
@@ -150,7 +150,8 @@ def freshness(node: EdgeNode) -> tuple[int, int]:
 
 
 async def status(request: Request) -> Response:
-    """What the demo page's panel shows: this node, its link, and how fresh each feature is."""
+    """What the demo page's panel shows: this node, its link (and the core node it is on),
+    and how fresh each feature is."""
     node: EdgeNode = request.app.state.node
     settings = node.settings
     link = node.link
@@ -175,6 +176,7 @@ async def status(request: Request) -> Response:
             "region": settings.region,
             "edge_id": link.edge_id,
             "link": link_view(link.state, heard_ms, settings.heartbeat_s),
+            "core": link.core,
             "last_heard_ms": heard_ms,
             "version": version,
             "age_ms": age_ms,

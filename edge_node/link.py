@@ -13,7 +13,10 @@ version at the published head, so each feature's ``stale``, ``age_ms`` and catch
 own. A feature without data reports the link's: the time since the core was last heard.
 
 When the link drops, features keep serving from what they hold (their age grows), and the edge
-reconnects with exponential backoff and full jitter, resuming from the versions it holds.
+dials again, another core node first when LIGHTCONE_CORE_URL names several
+(:mod:`edge_node.cores`: the failed node last, exponential backoff with full jitter that resets
+after a healthy session), resuming from the versions it holds: ``hello`` carries them, so a node
+of the same database sends only what is missing.
 
 Frames up are bounded (:mod:`edge_node.frames`): long messages are split below
 :data:`~shared.protocol.MAX_UP_FRAME_BYTES`, and an item that cannot be encoded is dropped
@@ -41,6 +44,7 @@ import websockets
 from sortedcontainers import SortedKeyList
 from websockets.asyncio.client import ClientConnection, connect
 
+from edge_node import cores
 from edge_node.breaker import Breaker
 from edge_node.features import Feature, Registry
 from edge_node.frames import frames
@@ -61,7 +65,7 @@ from shared.protocol import (
     Synced,
     decode,
 )
-from shared.tasks import STOP, backoff_s, spawn, stop
+from shared.tasks import STOP, spawn, stop
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +110,7 @@ class Link:
         *,
         clock: Callable[[], float] | None = None,
         jitter: Callable[[], float] = random.random,
+        resolve: cores.Resolver = cores.system_resolver,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -123,6 +128,15 @@ class Link:
         self.clock = clock or time.monotonic
         """Monotonic seconds (what the event loop's clock reads); a test may pass its own."""
         self._jitter = jitter
+        self._resolve = resolve
+        self._targets = settings.core_targets
+        self.failover = cores.Failover(
+            min_s=settings.reconnect_min_s,
+            max_s=settings.reconnect_max_s,
+            healthy_after_s=settings.link_timeout_s,
+        )
+        self.core: str | None = None
+        """The core node the link is on, or was last dialled (``/status`` ``core``)."""
         self._heard_at: float | None = None
         self._ws: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
@@ -192,38 +206,57 @@ class Link:
     # --- the connection loop -------------------------------------------------------------
 
     async def run(self) -> None:
-        """Stay connected to the core until cancelled."""
-        attempt = 0
+        """Stay linked to a core node until cancelled, failing over between the nodes of
+        LIGHTCONE_CORE_URL by :class:`~edge_node.cores.Failover`'s rule."""
         while True:
-            try:
-                async with connect(
-                    self.settings.link_url,
-                    additional_headers={"Authorization": f"Bearer {self._token}"},
-                    max_size=self.settings.max_snapshot_bytes,
-                    ping_interval=None,
-                    open_timeout=self.settings.link_timeout_s,
-                    close_timeout=1,
-                    compression=None,
-                ) as ws:
-                    attempt = 0  # the core answered: the next drop starts the backoff afresh
-                    await self._run_session(ws)
-            except websockets.ConnectionClosed as exc:
-                self._closed(exc)
-            except websockets.InvalidStatus as exc:
-                self._refused(exc)
-            except (OSError, TimeoutError, websockets.WebSocketException, Unavailable) as exc:
-                logger.warning("link to %s failed: %s", self.settings.link_url, exc)
-            finally:
-                self._down()
-            delay = backoff_s(
-                attempt,
-                min_s=self.settings.reconnect_min_s,
-                max_s=self.settings.reconnect_max_s,
-                jitter=self._jitter(),
-            )
-            attempt += 1
+            candidate = self.failover.choose(await self._candidates(), self.clock())
+            if candidate is not None:
+                self.core = candidate.name
+                await self._dial(candidate)
+            delay = self.failover.ended(self.clock(), self._jitter())
             self.metrics.reconnects.inc()
             await asyncio.sleep(delay)
+
+    async def _candidates(self) -> list[cores.Candidate]:
+        """The core nodes to choose from, names resolved afresh (in a thread: getaddrinfo
+        blocks; bounded by the link timeout)."""
+        try:
+            async with asyncio.timeout(self.settings.link_timeout_s):
+                found, problems = await asyncio.to_thread(
+                    cores.resolve, self._targets, self._resolve
+                )
+        except TimeoutError:
+            found, problems = [], ["resolving the core URLs timed out"]
+        for problem in problems:
+            logger.warning("link: %s", problem)
+        return found
+
+    async def _dial(self, candidate: cores.Candidate) -> None:
+        """Link to ``candidate`` and serve the session until it ends (however it ends)."""
+        target = candidate.target
+        try:
+            async with connect(
+                target.link_url,
+                host=candidate.address,  # the address chosen; the URL's name stays the
+                port=target.port,  # Host header and the TLS server name
+                proxy=None,
+                additional_headers={"Authorization": f"Bearer {self._token}"},
+                max_size=self.settings.max_snapshot_bytes,
+                ping_interval=None,
+                open_timeout=self.settings.link_timeout_s,
+                close_timeout=1,
+                compression=None,
+            ) as ws:
+                self.failover.opened(self.clock())
+                await self._run_session(ws)
+        except websockets.ConnectionClosed as exc:
+            self._closed(exc)
+        except websockets.InvalidStatus as exc:
+            self._refused(exc)
+        except (OSError, TimeoutError, websockets.WebSocketException, Unavailable) as exc:
+            logger.warning("link to %s failed: %s", candidate.name, exc)
+        finally:
+            self._down()
 
     def _closed(self, exc: websockets.ConnectionClosed) -> None:
         code = exc.rcvd.code if exc.rcvd else None
@@ -249,7 +282,7 @@ class Link:
                 "the core refused the link token (HTTP %d): check LIGHTCONE_LINK_TOKEN", status
             )
         else:
-            logger.warning("link to %s refused: %s", self.settings.link_url, exc)
+            logger.warning("link to %s refused: %s", self.core, exc)
 
     def hello(self) -> Hello:
         versions = {f.name: f.hello_version() for f in self.features.with_data}
@@ -267,7 +300,7 @@ class Link:
         await self.send(self.hello())
         self._set_state(UP)
         held = ", ".join(f"{n} v{v}" for n, v in self.hello().versions.items()) or "no data"
-        logger.info("link up to %s at %s", self.settings.link_url, held)
+        logger.info("link up to %s at %s", self.core, held)
         for feature in self.features:
             feature.link_up(session)  # ahead of every posted message of this session
         session.spawn("link_heartbeats", self._send_heartbeats)
@@ -278,10 +311,14 @@ class Link:
                     async with asyncio.timeout(self.settings.link_timeout_s):
                         data = await ws.recv(decode=False)
                     self._heard_at = self.clock()
+                    self.failover.heard(self._heard_at)
                 except TimeoutError:
                     logger.warning(
                         "core silent for %.1f s: closing link", self.settings.link_timeout_s
                     )
+                    # A silent core (a dead host, a black hole) will not answer the close
+                    # either: send it without waiting, and move on to another node at once.
+                    ws.close_timeout = 0
                     await ws.close(CloseCode.LINK_TIMEOUT, "heartbeat timeout")
                     return
                 await self.receive(data)

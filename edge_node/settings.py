@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_node import cores
 from edge_node.origins import OriginPolicy
 from shared import roomtoken
 from shared.config import positive, setting
@@ -19,7 +20,10 @@ class EdgeSettings(NodeSettings):
     (the listener's defaults there are the edge's)."""
 
     core_url: str = setting(
-        "LIGHTCONE_CORE_URL", "", "Base URL of the core, e.g. http://127.0.0.1:8081 (required)."
+        "LIGHTCONE_CORE_URL",
+        "",
+        "Base URL of the core, e.g. http://127.0.0.1:8081 (required); several core nodes: "
+        "URLs separated by commas, or one name that resolves to several addresses.",
     )
     stale_after_ms: int = setting(
         "LIGHTCONE_STALE_AFTER_MS",
@@ -141,10 +145,7 @@ class EdgeSettings(NodeSettings):
 
     def __post_init__(self) -> None:
         NodeSettings.__post_init__(self)
-        if not self.core_url.startswith(("http://", "https://", "ws://", "wss://")):
-            raise ValueError(
-                f"Config 'LIGHTCONE_CORE_URL' must be an http(s) URL, got {self.core_url!r}."
-            )
+        cores.parse(self.core_url)  # a URL that does not parse stops the start
         positive(self, "max_query_chars", "outbox_max", "ws_rate", "ws_burst")
         positive(self, "breaker_failures", "tick_ms", "max_room_members")
         positive(self, "max_rooms_per_conn", "max_queued_frames", "max_rooms", "max_edge_members")
@@ -189,10 +190,6 @@ class EdgeSettings(NodeSettings):
         return tuple(s for s in (self.room_secret, self.room_secret_previous) if s)
 
     @property
-    def link_url(self) -> str:
-        """The websocket URL of the core's link endpoint."""
-        base = self.core_url.rstrip("/")
-        for http, ws in (("https://", "wss://"), ("http://", "ws://")):
-            if base.startswith(http):
-                base = ws + base[len(http) :]
-        return base + "/link"
+    def core_targets(self) -> tuple[cores.Target, ...]:
+        """The core nodes of LIGHTCONE_CORE_URL, in order (:func:`edge_node.cores.parse`)."""
+        return cores.parse(self.core_url)

@@ -194,7 +194,11 @@ def configure_edge(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--host", help="address to listen on [LIGHTCONE_HOST, 127.0.0.1]")
     parser.add_argument("--port", type=int, help="port, 0 for any free one [LIGHTCONE_PORT, 8080]")
     parser.add_argument("--region", help="region code [LIGHTCONE_REGION or FLY_REGION]")
-    parser.add_argument("--core-url", help="the core's base URL [LIGHTCONE_CORE_URL]")
+    parser.add_argument(
+        "--core-url",
+        help="the core's base URL, or several core nodes' URLs, comma-separated "
+        "[LIGHTCONE_CORE_URL]",
+    )
     parser.set_defaults(run=_edge)
 
 

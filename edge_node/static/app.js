@@ -514,6 +514,8 @@ function probeOverWs() {
 function renderStatus(s) {
   $("node-region").textContent = `${s.region} · ${s.edge_id}`;
   renderLink(s.link, s.last_heard_ms);
+  // The core node the edge is on (or trying): it changes when the edge fails over.
+  $("node-core").textContent = s.core || "none yet";
   $("node-version").textContent = `v${s.version}`;
   $("node-age").textContent = ms(s.age_ms);
   $("node-outbox").textContent = `${s.outbox} search${s.outbox === 1 ? "" : "es"} waiting`;
@@ -678,7 +680,8 @@ function chooseEntry(userRegion, kind) {
   $("measured-rtt").textContent = "–";
   state.rtts = [];
   state.statusViaWs = false;
-  for (const id of ["node-region", "node-version", "node-age", "node-outbox", "link-state", "link-heard"]) {
+  const panel = ["node-region", "node-core", "node-version", "node-age", "node-outbox"];
+  for (const id of [...panel, "link-state", "link-heard"]) {
     $(id).textContent = "–";
   }
   renderPartition(state.topology.partitions || {});

@@ -152,6 +152,7 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
         expect(page.get_by_test_id("node-region")).to_contain_text("syd", timeout=10_000)
         expect(page.get_by_test_id("link-state")).to_have_text("up", timeout=10_000)
         expect(page.get_by_test_id("link-heard")).to_contain_text("last heard from the core")
+        expect(page.get_by_test_id("node-core")).to_contain_text("http://127.0.0.1:")
 
         # Suggestions per keystroke, with the answer's freshness; Enter logs a search.
         search = page.get_by_test_id("search")

@@ -1,7 +1,7 @@
 """The edge's link and its features, fed by a stand-in core over a real websocket: compaction
 snapshots never make it answer from older data; every breaker trial ends, poison searches are
-dropped alone, version waiters leave, posted messages are bounded, and the link loop and the
-cursor tick survive a crash."""
+dropped alone, version waiters leave, posted messages are bounded, the link loop and the
+cursor tick survive a crash, and a core URL's name is dialled at each of its addresses."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
 
 from edge_node.app import FEATURES
 from edge_node.cursors.feature import SENT_AT_PER_ROOM, CursorsFeature
@@ -354,3 +355,34 @@ async def test_the_cursor_tick_is_restarted_after_a_crash() -> None:
         assert not task.done()
     finally:
         await stop(task)
+
+
+async def test_each_address_of_a_name_is_a_candidate_and_the_name_stays_the_host() -> None:
+    """LIGHTCONE_CORE_URL with a host name: it is resolved before each dial (by the resolver
+    passed in); an address that refuses goes last, the link goes up at the next one, and
+    the core sees the name in ``Host``; ``/status`` names the address."""
+    core = StandInCore()
+    hosts: list[str] = []
+    resolved: list[tuple[str, int]] = []
+
+    def record_host(connection: ServerConnection, request: Request) -> None:
+        hosts.append(request.headers["Host"])
+
+    def resolve(host: str, port: int) -> list[str]:
+        resolved.append((host, port))
+        return ["127.0.0.2", "127.0.0.1"]  # nothing listens on the first
+
+    async with serve(core.serve, "127.0.0.1", 0, process_request=record_host) as server:
+        port = server.sockets[0].getsockname()[1]
+        settings = EdgeSettings(core_url=f"http://cores.test:{port}", region="syd")
+        edge = EdgeNode(
+            settings, "token", EdgeMetrics("syd"), FEATURES, jitter=lambda: 0.0, resolve=resolve
+        )
+        task = spawn("link", edge.link.run, edge.metrics.task_crashes)
+        try:
+            await eventually(lambda: _true(edge.link.state == UP), 10, "the link up")
+            assert edge.link.core == f"http://127.0.0.1:{port}"
+            assert hosts == [f"cores.test:{port}"]
+            assert resolved == [("cores.test", port)] * 2
+        finally:
+            await stop(task)

@@ -241,7 +241,8 @@ def test_edge_refuses_non_positive_limits() -> None:
 )
 def test_link_url_is_the_websocket_form_of_the_core_url(core_url: str, link_url: str) -> None:
     """http becomes ws, https becomes wss, and /link is appended once."""
-    assert from_environ(EdgeSettings, {"LIGHTCONE_CORE_URL": core_url}).link_url == link_url
+    settings = from_environ(EdgeSettings, {"LIGHTCONE_CORE_URL": core_url})
+    assert [t.link_url for t in settings.core_targets] == [link_url]
 
 
 def test_describe_lists_every_variable() -> None:
