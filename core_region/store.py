@@ -190,6 +190,11 @@ class Store:
         """``sqlite`` or ``postgres``."""
         return self._engine.name
 
+    @property
+    def where(self) -> str:
+        """The database, for messages: its folder, or its URL without the password."""
+        return self._engine.where
+
     @classmethod
     async def open(cls, location: Path | str) -> Store:
         """Open (creating if needed) and migrate the database at ``location``: a SQLite file

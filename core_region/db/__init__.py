@@ -51,6 +51,9 @@ class Engine(Protocol):
     name: str
     """``sqlite`` or ``postgres``: picks a :class:`Migration`'s text."""
 
+    where: str
+    """The database, for messages: a SQLite file's folder, a URL without its password."""
+
     def reading(self) -> AbstractAsyncContextManager[Connection]:
         """A connection for reads outside any write transaction."""
         ...

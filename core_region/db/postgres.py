@@ -77,7 +77,7 @@ def redacted(url: str) -> str:
 
 
 class _Connection:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -94,9 +94,10 @@ class _Connection:
 class PostgresEngine:
     name = "postgres"
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], url: str) -> None:
         self._pool = pool
         self.url = url
+        self.where = redacted(url)
 
     @classmethod
     async def open(cls, url: str) -> PostgresEngine:

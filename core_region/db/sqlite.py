@@ -22,8 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 class _Connection:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, where: str = "") -> None:
         self._db = db
+        self.where = where
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self._db.execute(sql, params)
@@ -39,8 +40,9 @@ class _Connection:
 class SqliteEngine:
     name = "sqlite"
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, where: str = "") -> None:
         self._db = db
+        self.where = where
         self._conn = _Connection(db)
         self._lock = asyncio.Lock()  # one transaction at a time on the one connection
 
@@ -51,7 +53,7 @@ class SqliteEngine:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA busy_timeout=5000")
-        return cls(db)
+        return cls(db, str(path.parent))
 
     async def close(self) -> None:
         await self._db.close()

@@ -23,7 +23,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -87,10 +87,11 @@ class Cluster:
             + ["-E", "UTF8", "--locale=C", "--no-sync"]
         )
 
-    def _run(self, args: list[str | Path]) -> None:
-        done = subprocess.run(args, capture_output=True, text=True, user=self.user, check=False)
+    def _run(self, args: Sequence[object]) -> None:
+        argv = [str(a) for a in args]
+        done = subprocess.run(argv, capture_output=True, text=True, user=self.user, check=False)
         if done.returncode:
-            raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr.strip()}")
+            raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr.strip()}")
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
