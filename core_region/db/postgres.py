@@ -104,7 +104,7 @@ class PostgresEngine:
         try:
             pool = await asyncpg.create_pool(
                 url,
-                min_size=1,
+                min_size=0,  # no floor to restore in the background (it logs tracebacks)
                 max_size=POOL_SIZE,
                 timeout=CONNECT_TIMEOUT_S,
                 command_timeout=STATEMENT_TIMEOUT_S,
