@@ -124,14 +124,21 @@ class SuggestFeature(Feature):
 
     async def run(self) -> None:
         """Prune now and every ``prune_every_s`` (supervised: a failed pass is logged and
-        counted, and the task restarts after a backoff)."""
+        counted, and the task restarts after a backoff; while the store is unreachable a
+        pass is skipped with a warning, not a crash loop)."""
         settings = self.settings
         while True:
-            done = await self.prune(
-                retention_s=settings.search_retention_s, batch=settings.prune_batch, now=time.time()
-            )
-            if done.searches:
-                logger.info("pruned %d searches, %d terms", done.searches, done.terms)
+            try:
+                done = await self.prune(
+                    retention_s=settings.search_retention_s,
+                    batch=settings.prune_batch,
+                    now=time.time(),
+                )
+            except StoreUnavailable as exc:
+                logger.warning("pruning skipped until the next pass: %s", exc)
+            else:
+                if done.searches:
+                    logger.info("pruned %d searches, %d terms", done.searches, done.terms)
             await asyncio.sleep(settings.prune_every_s)
 
     async def close(self) -> None:
