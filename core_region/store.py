@@ -125,6 +125,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     UPDATE flags SET level = CASE stale_ok WHEN 0 THEN 'strict' ELSE 'tolerant' END;
     """
     ),
+    Migration(
+        """
+    -- The terms a version range changed (Store.terms_since): a node catches up on a commit
+    -- it did not apply without reading every term.
+    CREATE INDEX terms_version ON terms (version);
+    """
+    ),
 )
 """The schema, one numbered step each (the number is the position + 1)."""
 
@@ -281,6 +288,14 @@ class Store:
     async def terms(self) -> list[TermRow]:
         async with self._engine.reading() as db:
             return [_row(r) for r in await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms")]
+
+    async def terms_since(self, version: int) -> list[TermRow]:
+        """The terms changed by the versions after ``version``."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch(
+                f"SELECT {_TERM_COLUMNS} FROM terms WHERE version > ?", (version,)
+            )
+        return [_row(r) for r in rows]
 
     async def flags(self) -> dict[str, Level]:
         """Every feature's stored flag."""

@@ -289,7 +289,7 @@ class SuggestFeature(Feature):
                 return [AckItem(s.id, None, ACK_STORE_UNAVAILABLE) for s in valid]
             self.metrics.write_seconds.observe(time.perf_counter() - started)
             if result.version is not None:
-                self._applied(result.rows, result.version)
+                await self._applied(result.rows, result.version)
                 self.metrics.searches.inc(result.fresh)
         return [
             AckItem(s.id, None, ACK_ID_CONFLICT) if v is None else AckItem(s.id, v)
@@ -300,17 +300,33 @@ class SuggestFeature(Feature):
         """Admin: set a term's weight; returns the version that carries it."""
         async with self.node.write_lock:
             version, row = await self.node.store.upsert_term(key, term, weight)
-            self._applied([row], version)
+            await self._applied([row], version)
         return version
 
     async def block_term(self, key: str, term: str) -> int:
         """Admin: take a term down; returns the version from which it is no longer served."""
         async with self.node.write_lock:
             version, row = await self.node.store.block_term(key, term)
-            self._applied([row], version)
+            await self._applied([row], version)
         return version
 
-    def _applied(self, rows: list[TermRow], version: int) -> None:
+    async def _applied(self, rows: list[TermRow], version: int) -> None:
+        """Apply the write that committed ``version`` (under the node's write lock).
+
+        Versions run in commit order, so one between the node's head and ``version`` was
+        committed without this node applying it: a commit whose answer was lost with the
+        store's connection (reported ``store_unavailable``, yet committed). The terms changed
+        since the head are read back and go out with ``version``: no edge misses them.
+        """
+        head = self.node.committed
+        if version > head + 1:
+            rows = await self.node.store.terms_since(head)
+            logger.warning(
+                "v%d..v%d were committed but not applied here: %d terms read back",
+                head + 1,
+                version - 1,
+                len(rows),
+            )
         self.catalog.apply(rows, version)
         self.node.committed_at(version)
 

@@ -22,7 +22,16 @@ from core_region.suggest.catalog import Rules, TermRow
 from core_region.suggest.feature import SuggestFeature
 from shared.config import ConfigError, from_environ
 from shared.folding import fold
-from shared.protocol import ACK_ID_CONFLICT, Hello, Level, Searches, SearchItem, Snapshot, decode
+from shared.protocol import (
+    ACK_ID_CONFLICT,
+    Delta,
+    Hello,
+    Level,
+    Searches,
+    SearchItem,
+    Snapshot,
+    decode,
+)
 from shared.snapshot import Entry
 
 RULES = Rules(search_boost=10, min_searches=1, min_sources=3)
@@ -262,6 +271,29 @@ async def test_an_edge_ahead_of_the_head_rotates_the_epoch_for_every_edge(store:
         # An edge of the new epoch at the head is in step: no rotation, nothing to catch up.
         node.connect(Hello("sin", "sin-1", head, node.epoch))
         assert rotations(node) == 1
+
+
+# --- a commit whose answer was lost ------------------------------------------------------------
+
+
+async def test_a_commit_the_node_did_not_apply_goes_out_with_the_next_write(store: Store) -> None:
+    """A write committed whose answer the node never got (the store's connection died at
+    COMMIT; here: written past the node) leaves a gap before the next version: the node reads
+    the terms since its head back, and the next delta carries them."""
+    async with running(store) as node:
+        peer = node.connect(Hello("syd", "syd-1", -1))
+        lost, _ = await store.upsert_term("ghost town", "Ghost Town", 40)
+        suggest = suggest_of(node)
+        version = await suggest.upsert_term("lyon", "Lyon", 50)
+        assert version == lost + 1
+        assert suggest.catalog.get("ghost town") == Entry("ghost town", "Ghost Town", 40)
+        node.publish()
+        frames = []
+        while not peer.queue.empty():
+            frames.append(decode(peer.queue.get_nowait() or b""))
+    (delta,) = [f for f in frames if isinstance(f, Delta)]
+    assert delta.to_version == version
+    assert {t.key for t in delta.terms} == {"ghost town", "lyon"}
 
 
 def rotations(node: CoreNode) -> float | None:
