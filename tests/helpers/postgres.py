@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.system import program
+from tests.helpers.system import missing, program
 
 START_TIMEOUT_S = 30
 """Longest ``pg_ctl start`` / ``stop`` wait (a busy 2-core machine: a few seconds)."""
@@ -64,7 +64,7 @@ def server_user() -> str | None:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        program("postgres-user-missing", "postgresql (it creates the postgres user)")
+        missing("PostgreSQL refuses root and there is no postgres user: apt-get install postgresql")
     return "postgres"
 
 
