@@ -56,7 +56,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await Store.open(settings.data_dir / "lightcone.db")
+        store = await Store.open(settings.store_location)
         try:
             await node.start(store)
             app.state.going_away = going_away(

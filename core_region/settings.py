@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core_region.db import POSTGRES_SCHEMES, is_postgres
 from core_region.store import MAX_SOURCES_COUNTED
 from shared.config import positive, setting
 from shared.protocol import MAX_LINK_MESSAGE_BYTES, MAX_UP_FRAME_BYTES
@@ -24,6 +25,12 @@ class CoreSettings(NodeSettings):
     max_client_connections: int = node_default("max_client_connections", 64)
     data_dir: Path = setting(
         "LIGHTCONE_DATA_DIR", Path("lightcone-data"), "Folder of the SQLite database."
+    )
+    store: str = setting(
+        "LIGHTCONE_STORE",
+        "",
+        "Where the core's data lives: empty = SQLite under LIGHTCONE_DATA_DIR; "
+        "postgresql://user:pass@host:port/db = that PostgreSQL database.",
     )
     corpus: Path | None = setting(
         "LIGHTCONE_CORPUS",
@@ -110,5 +117,15 @@ class CoreSettings(NodeSettings):
                 f"Config 'LIGHTCONE_MAX_LINK_MESSAGE_BYTES' must be at least {MAX_UP_FRAME_BYTES}, "
                 "the largest frame an edge sends."
             )
+        if self.store and not is_postgres(self.store):
+            raise ValueError(
+                f"Config 'LIGHTCONE_STORE' must be empty (SQLite) or a URL starting with "
+                f"{' or '.join(POSTGRES_SCHEMES)}, e.g. postgresql://user:pass@host:5432/db."
+            )
         if self.publish_delay_ms < 0 or self.min_searches < 0:
             raise ValueError("Config 'LIGHTCONE_PUBLISH_DELAY_MS' and MIN_SEARCHES must be >= 0.")
+
+    @property
+    def store_location(self) -> Path | str:
+        """What :meth:`core_region.store.Store.open` opens: the URL, or the SQLite file."""
+        return self.store or self.data_dir / "lightcone.db"

@@ -1,11 +1,14 @@
-"""All SQL of the core: one aiosqlite writer connection over a WAL database.
+"""All SQL of the core, written once for both engines (:mod:`core_region.db`): SQLite under
+``--data-dir`` (the default) or PostgreSQL (``--store postgresql://...``).
 
-Every write runs in one ``BEGIN IMMEDIATE`` transaction that also advances the data version,
-and returns only after ``COMMIT``: an acknowledgement is never ahead of the disk. Nothing
-else in the project imports ``aiosqlite``.
+Every write runs in one transaction that first advances the data version (the ``meta``
+row ``version``, taken with ``UPDATE ... RETURNING``: on PostgreSQL that row lock serializes
+every writer of the database, whatever process it is in, until it commits or rolls back), and
+returns only after ``COMMIT``: an acknowledgement is never ahead of the disk, and versions are
+dense, gapless and in commit order for the whole database (a rolled-back write leaves no gap).
 
-Schema changes are numbered migrations tracked in ``PRAGMA user_version``; each runs once, in
-its own transaction, at start.
+Schema changes are the numbered :data:`~core_region.db.schema.MIGRATIONS`, each with its text
+per engine where the engines differ; each runs once, in its own transaction, at start.
 
 Bounds: a term counts at most :data:`MAX_SOURCES_COUNTED` distinct sources (``term_sources``
 rows), and :meth:`Store.prune` deletes old searches and the unserved terms they leave behind
@@ -15,68 +18,23 @@ searches that never became suggestions.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
-
+from core_region.db import Connection, Engine, open_engine
+from core_region.db.schema import MIGRATIONS
 from core_region.suggest.catalog import TermRow
 from shared.protocol import Level
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE terms (
-        key TEXT PRIMARY KEY,
-        term TEXT NOT NULL,
-        base_weight INTEGER NOT NULL,
-        searches INTEGER NOT NULL DEFAULT 0,
-        blocked INTEGER NOT NULL DEFAULT 0,
-        version INTEGER NOT NULL
-    );
-    CREATE TABLE searches (
-        id TEXT PRIMARY KEY,
-        key TEXT NOT NULL,
-        q TEXT NOT NULL,
-        region TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        at REAL NOT NULL
-    );
-    CREATE TABLE flags (feature TEXT PRIMARY KEY, stale_ok INTEGER NOT NULL);
-    INSERT INTO meta (name, value) VALUES ('version', '0');
-    """,
-    """
-    ALTER TABLE terms ADD COLUMN sources INTEGER NOT NULL DEFAULT 0;
-    CREATE TABLE term_sources (
-        key TEXT NOT NULL,
-        source TEXT NOT NULL,
-        PRIMARY KEY (key, source)
-    ) WITHOUT ROWID;
-    CREATE TRIGGER term_sources_counted AFTER INSERT ON term_sources BEGIN
-        UPDATE terms SET sources = sources + 1 WHERE key = NEW.key;
-    END;
-    CREATE INDEX searches_at ON searches (at);
-    CREATE INDEX searches_key ON searches (key);
-    -- Sources were not recorded before: a term that searches alone made served keeps being
-    -- served (its sources are unknown, not zero), counted as MAX_SOURCES_COUNTED (16).
-    UPDATE terms SET sources = 16 WHERE base_weight <= 0 AND searches > 0;
-    """,
-    """
-    -- Flags become level-shaped: a level and its parameters (JSON). stale_ok stays, kept
-    -- equal to level != 'strict', so a build from before levels reads the same flags.
-    ALTER TABLE flags ADD COLUMN level TEXT;
-    ALTER TABLE flags ADD COLUMN params TEXT NOT NULL DEFAULT '{}';
-    UPDATE flags SET level = CASE stale_ok WHEN 0 THEN 'strict' ELSE 'tolerant' END;
-    """,
-)
+__all__ = ["MIGRATIONS", "MAX_SOURCES_COUNTED", "LoggedSearch", "Pruned", "SearchResult", "Store"]
 
 MAX_SOURCES_COUNTED = 16
 """Distinct sources kept per term (rows of ``term_sources``): the source threshold
@@ -95,7 +53,7 @@ def _flag_row(feature: str, level: Level) -> tuple[str, int, str, str]:
     return (feature, int(level.stale_ok), level.level, json.dumps(level.params, sort_keys=True))
 
 
-_CHUNK = 500  # host parameters per IN (...) query, well under SQLite's limit
+_CHUNK = 500  # host parameters per IN (...) query, well under either engine's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,33 +90,37 @@ class Pruned:
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()  # one transaction at a time on the one connection
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> str:
+        """``sqlite`` or ``postgres``."""
+        return self._engine.name
+
+    @property
+    def where(self) -> str:
+        """The database, for messages: its folder, or its URL without the password."""
+        return self._engine.where
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
-        """Open (creating if needed) and migrate the database at ``path``."""
-        db = await aiosqlite.connect(path, isolation_level=None)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        store = cls(db)
-        await store._migrate()
-        return store
+    async def open(cls, location: Path | str) -> Store:
+        """Open (creating if needed) and migrate the database at ``location``: a SQLite file
+        (a path) or a PostgreSQL URL (a ``postgresql://`` string).
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached.
+        """
+        engine = await open_engine(location)
+        try:
+            await engine.migrate(MIGRATIONS)
+        except BaseException:
+            await engine.close()
+            raise
+        return cls(engine)
 
     async def close(self) -> None:
-        await self._db.close()
-
-    async def _migrate(self) -> None:
-        async with self._db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        current = int(row[0]) if row else 0
-        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            logger.info("applying schema migration %d", number)
-            await self._db.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
+        await self._engine.close()
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -166,23 +128,27 @@ class Store:
         return int(await self._meta("version") or 0)
 
     async def _meta(self, name: str) -> str | None:
-        async with self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)) as cur:
-            row = await cur.fetchone()
-        return str(row[0]) if row else None
+        async with self._engine.reading() as db:
+            rows = await db.fetch("SELECT value FROM meta WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
 
     async def epoch(self) -> str:
         """A random id made when the database was created: versions compare only within it."""
         epoch = await self._meta("epoch")
-        if epoch is None:
-            epoch = uuid.uuid4().hex
-            async with self._lock:
-                await self._set_meta("epoch", epoch)
+        if epoch is None:  # the first node to get here makes it; every node reads that one
+            async with self._engine.writing() as db:
+                await db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('epoch', ?) ON CONFLICT DO NOTHING",
+                    (uuid.uuid4().hex,),
+                )
+            epoch = await self._meta("epoch")
+            assert epoch is not None
         return epoch
 
     async def set_epoch(self, epoch: str) -> None:
         """Make ``epoch`` the database's epoch (a rollback was found: see ``Hub.connect``)."""
-        async with self._lock:
-            await self._set_meta("epoch", epoch)
+        async with self._engine.writing() as db:
+            await _set_meta(db, "epoch", epoch)
 
     async def note_restore(self, restored_from: str) -> str | None:
         """Rotate the epoch once per restore.
@@ -211,9 +177,9 @@ class Store:
         if await self._meta(name) == value:
             return None
         epoch = uuid.uuid4().hex
-        async with self._write(advance=False):
-            await self._set_meta("epoch", epoch)
-            await self._set_meta(name, value)
+        async with self._write(advance=False) as (db, _):
+            await _set_meta(db, "epoch", epoch)
+            await _set_meta(db, name, value)
         return epoch
 
     async def corpus_id(self) -> str | None:
@@ -221,22 +187,30 @@ class Store:
         return await self._meta("corpus")
 
     async def terms(self) -> list[TermRow]:
-        async with self._db.execute(f"SELECT {_TERM_COLUMNS} FROM terms") as cur:
-            return [_row(r) for r in await cur.fetchall()]
+        async with self._engine.reading() as db:
+            return [_row(r) for r in await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms")]
+
+    async def terms_since(self, version: int) -> list[TermRow]:
+        """The terms changed by the versions after ``version``."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch(
+                f"SELECT {_TERM_COLUMNS} FROM terms WHERE version > ?", (version,)
+            )
+        return [_row(r) for r in rows]
 
     async def flags(self) -> dict[str, Level]:
         """Every feature's stored flag."""
-        async with self._db.execute("SELECT feature, stale_ok, level, params FROM flags") as cur:
-            rows = await cur.fetchall()
+        async with self._engine.reading() as db:
+            rows = await db.fetch("SELECT feature, stale_ok, level, params FROM flags")
         return {str(f): _level(bool(ok), level, params) for f, ok, level, params in rows}
 
     async def counts(self) -> dict[str, int]:
         """Row counts for the admin status."""
         out: dict[str, int] = {}
-        for table in ("terms", "searches", "term_sources"):
-            async with self._db.execute(f"SELECT count(*) FROM {table}") as cur:
-                row = await cur.fetchone()
-            out[table] = int(row[0]) if row else 0
+        async with self._engine.reading() as db:
+            for table in ("terms", "searches", "term_sources"):
+                rows = await db.fetch(f"SELECT count(*) FROM {table}")
+                out[table] = int(rows[0][0]) if rows else 0
         return out
 
     # --- writes --------------------------------------------------------------------------
@@ -244,29 +218,29 @@ class Store:
     async def seed(self, entries: Iterable[tuple[str, str, int]], corpus_id: str) -> int:
         """Load a corpus of ``(key, term, weight)`` into an empty database; returns the version."""
         rows = [(k, t, w) for k, t, w in entries]
-        async with self._write() as version:
-            await self._db.executemany(
+        async with self._write() as (db, version):
+            await db.executemany(
                 "INSERT INTO terms (key, term, base_weight, version) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET term = excluded.term,"
                 " base_weight = excluded.base_weight",
                 [(k, t, w, version) for k, t, w in rows],
             )
-            await self._set_meta("corpus", corpus_id)
+            await _set_meta(db, "corpus", corpus_id)
         return version
 
     async def init_flags(self, defaults: dict[str, Level]) -> dict[str, Level]:
         """Store ``defaults`` for features that have no stored flag yet; returns all flags."""
-        async with self._lock:
-            await self._db.executemany(
-                "INSERT OR IGNORE INTO flags (feature, stale_ok, level, params)"
-                " VALUES (?, ?, ?, ?)",
+        async with self._engine.writing() as db:
+            await db.executemany(
+                "INSERT INTO flags (feature, stale_ok, level, params)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (feature) DO NOTHING",
                 [_flag_row(f, level) for f, level in defaults.items()],
             )
         return await self.flags()
 
     async def set_flag(self, feature: str, level: Level) -> None:
-        async with self._lock:
-            await self._db.execute(
+        async with self._engine.writing() as db:
+            await db.execute(
                 "INSERT INTO flags (feature, stale_ok, level, params) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (feature) DO UPDATE SET stale_ok = excluded.stale_ok,"
                 " level = excluded.level, params = excluded.params",
@@ -276,33 +250,33 @@ class Store:
     async def next_version(self) -> int:
         """Take the next version for a change kept outside this database (a feature with
         storage of its own, docs/extending.md): one transaction that only advances it."""
-        async with self._write() as version:
+        async with self._write() as (_, version):
             pass
         return version
 
     async def upsert_term(self, key: str, term: str, weight: int) -> tuple[int, TermRow]:
         """Set a term's weight (and display form), clearing its searches and any takedown."""
-        async with self._write() as version:
-            await self._db.execute(
+        async with self._write() as (db, version):
+            await db.execute(
                 "INSERT INTO terms (key, term, base_weight, version) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET term = excluded.term,"
                 " base_weight = excluded.base_weight, searches = 0, blocked = 0,"
                 " version = excluded.version",
                 (key, term, weight, version),
             )
-            rows = await self._rows([key])
+            rows = await _rows(db, [key])
         return version, rows[0]
 
     async def block_term(self, key: str, term: str) -> tuple[int, TermRow]:
         """Take a term down: it stays stored (searches still count) but is never served."""
-        async with self._write() as version:
-            await self._db.execute(
+        async with self._write() as (db, version):
+            await db.execute(
                 "INSERT INTO terms (key, term, base_weight, blocked, version)"
                 " VALUES (?, ?, 0, 1, ?)"
                 " ON CONFLICT (key) DO UPDATE SET blocked = 1, version = excluded.version",
                 (key, term, version),
             )
-            rows = await self._rows([key])
+            rows = await _rows(db, [key])
         return version, rows[0]
 
     async def log_searches(
@@ -319,8 +293,9 @@ class Store:
             return SearchResult(nothing.acks, None, [])
 
     async def _log_searches(self, searches: Sequence[LoggedSearch], now: float) -> SearchResult:
-        async with self._write() as version:
-            known = await self._known_ids([s.id for s in searches])
+        # The version row is taken first: ids another writer committed are visible below.
+        async with self._write() as (db, version):
+            known = await _known_ids(db, [s.id for s in searches])
             fresh: dict[str, LoggedSearch] = {}
             acks: list[int | None] = []
             for s in searches:
@@ -334,45 +309,20 @@ class Store:
                     acks.append(version)
             if not fresh:
                 raise _NothingToWrite(acks)
-            await self._db.executemany(
+            await db.executemany(
                 "INSERT INTO searches (id, key, q, region, version, at) VALUES (?, ?, ?, ?, ?, ?)",
                 [(s.id, s.key, s.q, s.region, version, now) for s in fresh.values()],
             )
-            await self._db.executemany(
+            await db.executemany(
                 "INSERT INTO terms (key, term, base_weight, searches, version)"
                 " VALUES (?, ?, 0, 1, ?)"
-                " ON CONFLICT (key) DO UPDATE SET searches = searches + 1,"
+                " ON CONFLICT (key) DO UPDATE SET searches = terms.searches + 1,"
                 " version = excluded.version",
                 [(s.key, s.term, version) for s in fresh.values()],
             )
-            await self._count_sources(fresh.values())
-            rows = await self._rows(sorted({s.key for s in fresh.values()}))
+            await _count_sources(db, fresh.values())
+            rows = await _rows(db, sorted({s.key for s in fresh.values()}))
         return SearchResult(acks, version, rows, len(fresh))
-
-    async def _count_sources(self, searches: Iterable[LoggedSearch]) -> None:
-        """Record each search's source for its term, if the term has no base weight (the
-        only terms a source threshold applies to), up to ``MAX_SOURCES_COUNTED`` per term."""
-        pairs = sorted({(s.key, s.source) for s in searches if s.source})
-        if not pairs:
-            return
-        # A new row bumps terms.sources (trigger term_sources_counted); a known one is ignored.
-        await self._db.executemany(
-            "INSERT OR IGNORE INTO term_sources (key, source) SELECT ?1, ?2 WHERE EXISTS"
-            " (SELECT 1 FROM terms WHERE key = ?1 AND base_weight <= 0 AND sources < ?3)",
-            [(key, source, MAX_SOURCES_COUNTED) for key, source in pairs],
-        )
-
-    async def _known_ids(self, ids: list[str]) -> dict[str, tuple[int, str]]:
-        """``id -> (version, q)`` of the ids committed before."""
-        known: dict[str, tuple[int, str]] = {}
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            async with self._db.execute(
-                f"SELECT id, version, q FROM searches WHERE id IN ({marks})", chunk
-            ) as cur:
-                known.update({str(k): (int(v), str(q)) for k, v, q in await cur.fetchall()})
-        return known
 
     async def prune(
         self, before: float, max_rows: int, disposable: Callable[[TermRow], bool]
@@ -383,55 +333,95 @@ class Store:
         One transaction that produces no version: served data does not change. Callers
         repeat passes until one deletes fewer than ``max_rows`` searches.
         """
-        async with self._write(advance=False):
-            async with self._db.execute(
-                "DELETE FROM searches WHERE rowid IN"
-                " (SELECT rowid FROM searches WHERE at < ? ORDER BY at LIMIT ?) RETURNING key",
-                (before, max_rows),
-            ) as cur:
-                deleted = [str(r[0]) for r in await cur.fetchall()]
+        async with self._write(advance=False) as (db, _):
+            deleted = [
+                str(r[0])
+                for r in await db.fetch(
+                    "DELETE FROM searches WHERE id IN"
+                    " (SELECT id FROM searches WHERE at < ? ORDER BY at LIMIT ?) RETURNING key",
+                    (before, max_rows),
+                )
+            ]
             keys = sorted(set(deleted))
-            left = await self._keys_with_searches(keys)
-            orphans = await self._rows([k for k in keys if k not in left])
+            left = await _keys_with_searches(db, keys)
+            orphans = await _rows(db, [k for k in keys if k not in left])
             dead = [r.key for r in orphans if disposable(r)]
-            for i in range(0, len(dead), _CHUNK):
-                chunk = dead[i : i + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                await self._db.execute(f"DELETE FROM terms WHERE key IN ({marks})", chunk)
-                await self._db.execute(f"DELETE FROM term_sources WHERE key IN ({marks})", chunk)
+            for chunk, marks in _chunks(dead):
+                await db.execute(f"DELETE FROM terms WHERE key IN ({marks})", chunk)
+                await db.execute(f"DELETE FROM term_sources WHERE key IN ({marks})", chunk)
         return Pruned(len(deleted), len(dead))
 
-    async def _keys_with_searches(self, keys: list[str]) -> set[str]:
-        found: set[str] = set()
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            async with self._db.execute(
-                f"SELECT DISTINCT key FROM searches WHERE key IN ({marks})", chunk
-            ) as cur:
-                found.update(str(r[0]) for r in await cur.fetchall())
-        return found
+    @asynccontextmanager
+    async def _write(self, *, advance: bool = True) -> AsyncIterator[tuple[Connection, int]]:
+        """``async with store._write() as (db, version)``: one transaction that first takes
+        the next version (the row lock every writer queues on), then the body's writes.
 
-    async def _rows(self, keys: list[str]) -> list[TermRow]:
-        rows: list[TermRow] = []
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            async with self._db.execute(
-                f"SELECT {_TERM_COLUMNS} FROM terms WHERE key IN ({marks})", chunk
-            ) as cur:
-                rows += [_row(r) for r in await cur.fetchall()]
-        return rows
+        With ``advance=False`` the version stays (for writes that change nothing edges serve).
+        """
+        async with self._engine.writing() as db:
+            if advance:
+                rows = await db.fetch(
+                    "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)"
+                    " WHERE name = 'version' RETURNING value"
+                )
+            else:
+                rows = await db.fetch("SELECT value FROM meta WHERE name = 'version'")
+            yield db, int(rows[0][0])
 
-    async def _set_meta(self, name: str, value: str) -> None:
-        await self._db.execute(
-            "INSERT INTO meta (name, value) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (name, value),
-        )
 
-    def _write(self, *, advance: bool = True) -> _Transaction:
-        return _Transaction(self, advance)
+async def _count_sources(db: Connection, searches: Iterable[LoggedSearch]) -> None:
+    """Record each search's source for its term, if the term has no base weight (the
+    only terms a source threshold applies to), up to ``MAX_SOURCES_COUNTED`` per term."""
+    pairs = sorted({(s.key, s.source) for s in searches if s.source})
+    if not pairs:
+        return
+    # A new row bumps terms.sources (trigger term_sources_counted); a known one is ignored.
+    await db.executemany(
+        "INSERT INTO term_sources (key, source) SELECT ?1, ?2 WHERE EXISTS"
+        " (SELECT 1 FROM terms WHERE key = ?1 AND base_weight <= 0 AND sources < ?3)"
+        " ON CONFLICT DO NOTHING",
+        [(key, source, MAX_SOURCES_COUNTED) for key, source in pairs],
+    )
+
+
+def _chunks(keys: list[str]) -> Iterable[tuple[list[str], str]]:
+    """``keys`` in chunks of at most ``_CHUNK``, each with its ``?, ?, ...`` placeholders."""
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+async def _known_ids(db: Connection, ids: list[str]) -> dict[str, tuple[int, str]]:
+    """``id -> (version, q)`` of the ids committed before."""
+    known: dict[str, tuple[int, str]] = {}
+    for chunk, marks in _chunks(ids):
+        rows = await db.fetch(f"SELECT id, version, q FROM searches WHERE id IN ({marks})", chunk)
+        known.update({str(k): (int(v), str(q)) for k, v, q in rows})
+    return known
+
+
+async def _keys_with_searches(db: Connection, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk, marks in _chunks(keys):
+        rows = await db.fetch(f"SELECT DISTINCT key FROM searches WHERE key IN ({marks})", chunk)
+        found.update(str(r[0]) for r in rows)
+    return found
+
+
+async def _rows(db: Connection, keys: list[str]) -> list[TermRow]:
+    rows: list[TermRow] = []
+    for chunk, marks in _chunks(keys):
+        found = await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms WHERE key IN ({marks})", chunk)
+        rows += [_row(r) for r in found]
+    return rows
+
+
+async def _set_meta(db: Connection, name: str, value: str) -> None:
+    await db.execute(
+        "INSERT INTO meta (name, value) VALUES (?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (name, value),
+    )
 
 
 class _NothingToWrite(Exception):
@@ -440,42 +430,6 @@ class _NothingToWrite(Exception):
     def __init__(self, acks: list[int | None]) -> None:
         super().__init__("nothing to write")
         self.acks = acks
-
-
-class _Transaction:
-    """``async with store._write() as version``: BEGIN IMMEDIATE, bump the version, COMMIT.
-
-    With ``advance=False`` the version stays (for writes that change nothing edges serve).
-    """
-
-    def __init__(self, store: Store, advance: bool) -> None:
-        self._store = store
-        self._advance = advance
-
-    async def __aenter__(self) -> int:
-        db = self._store._db
-        await self._store._lock.acquire()
-        try:
-            await db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._store._lock.release()
-            raise
-        try:
-            version = await self._store.version()
-            if self._advance:
-                version += 1
-                await self._store._set_meta("version", str(version))
-        except BaseException as exc:  # the body never runs: end the transaction here
-            await self.__aexit__(type(exc), exc, None)
-            raise
-        return version
-
-    async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        db = self._store._db
-        try:
-            await db.execute("COMMIT" if exc is None else "ROLLBACK")
-        finally:
-            self._store._lock.release()
 
 
 _TERM_COLUMNS = "key, term, base_weight, searches, blocked, sources"

@@ -179,6 +179,12 @@ def configure_core(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--host", help="address to listen on [LIGHTCONE_HOST, 127.0.0.1]")
     parser.add_argument("--port", type=int, help="port, 0 for any free one [LIGHTCONE_PORT, 8081]")
     parser.add_argument("--data-dir", type=Path, help="SQLite folder [LIGHTCONE_DATA_DIR]")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="postgresql://user:pass@host:port/db to keep the data in PostgreSQL; "
+        "empty: SQLite under --data-dir [LIGHTCONE_STORE]",
+    )
     parser.add_argument("--corpus", type=Path, help="term<TAB>weight file [LIGHTCONE_CORPUS]")
     parser.add_argument(
         "--restored-from",
@@ -212,10 +218,14 @@ def _core(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         data_dir=args.data_dir,
+        store=args.store,
         corpus=args.corpus,
         restored_from=args.restored_from,
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.store:
+        _check_store(settings.store)
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.corpus is not None:
         _check_corpus(settings.corpus)
     serve(
@@ -225,6 +235,24 @@ def _core(args: argparse.Namespace) -> None:
         port=settings.port,
         ws_max_size=settings.max_link_message_bytes,
     )
+
+
+def _check_store(url: str) -> None:
+    """Refuse to serve when the store cannot be reached: one line naming it (without its
+    password) and exit 2, not a traceback."""
+    import asyncio
+
+    from core_region.store import Store
+    from shared.errors import StoreUnavailable
+
+    async def probe() -> None:
+        store = await Store.open(url)  # also applies the migrations it lacks
+        await store.close()
+
+    try:
+        asyncio.run(probe())
+    except StoreUnavailable as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _check_corpus(path: Path) -> None:

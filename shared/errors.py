@@ -12,7 +12,8 @@
     ├── PayloadTooLarge                 body over its documented bound    -> 413 / close 1009
     ├── RateLimited                     over a documented rate            -> 429 / ws error
     └── Unavailable                     a guarantee we cannot keep now    -> 503 / ws error
-        (core unreachable, strict deadline passed, outbox full, not ready)
+        │   (core unreachable, strict deadline passed, outbox full, not ready)
+        └── StoreUnavailable            the core's database cannot be reached -> 503
 
 Only two places turn these into responses: the Starlette exception handlers (HTTP) and the
 websocket endpoints' ``except`` clauses (error messages or close frames).
@@ -124,3 +125,9 @@ class Unavailable(LightconeError):
 
     status = 503
     default_code = "unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    """The core's database (PostgreSQL) cannot be reached; writes wait for it to return."""
+
+    default_code = "store_unavailable"

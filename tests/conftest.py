@@ -8,6 +8,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+pytest_plugins = ["tests.helpers.postgres"]
+"""Fixtures of a throwaway PostgreSQL (``postgres``, ``postgres_url``, ``own_postgres``)."""
+
 # Hypothesis profiles. ``ci`` (the default) is reproducible: the same examples every run, no
 # example database. ``deep`` hunts longer with fresh examples: ``--hypothesis-profile=deep``
 # (tests/fuzz/settings.py scales the fuzz tier's counts by its max_examples).

@@ -30,10 +30,11 @@ from core_region.suggest.catalog import Catalog, Rules, TermRow
 from core_region.suggest.stream import Stream
 from shared import snapshot
 from shared.config import ConfigError
-from shared.errors import BadRequest
+from shared.errors import BadRequest, StoreUnavailable
 from shared.protocol import (
     ACK_ID_CONFLICT,
     ACK_INVALID,
+    ACK_STORE_UNAVAILABLE,
     MAX_SOURCE_CHARS,
     AckItem,
     Delta,
@@ -102,9 +103,10 @@ class SuggestFeature(Feature):
             version = await store.seed(loaded.entries, loaded.corpus_id)
             logger.info("seeded %d terms from %s (v%d)", len(loaded.entries), path, version)
         elif seeded != loaded.corpus_id:
+            fresh = "--store database" if settings.store else "--data-dir"
             raise ConfigError(
-                f"the database in {settings.data_dir} was seeded from another corpus than "
-                f"{path}. Use a fresh --data-dir to serve a different corpus."
+                f"the database in {store.where} was seeded from another corpus than "
+                f"{path}. Use a fresh {fresh} to serve a different corpus."
             )
 
     async def start(self) -> None:
@@ -122,14 +124,21 @@ class SuggestFeature(Feature):
 
     async def run(self) -> None:
         """Prune now and every ``prune_every_s`` (supervised: a failed pass is logged and
-        counted, and the task restarts after a backoff)."""
+        counted, and the task restarts after a backoff; while the store is unreachable a
+        pass is skipped with a warning, not a crash loop)."""
         settings = self.settings
         while True:
-            done = await self.prune(
-                retention_s=settings.search_retention_s, batch=settings.prune_batch, now=time.time()
-            )
-            if done.searches:
-                logger.info("pruned %d searches, %d terms", done.searches, done.terms)
+            try:
+                done = await self.prune(
+                    retention_s=settings.search_retention_s,
+                    batch=settings.prune_batch,
+                    now=time.time(),
+                )
+            except StoreUnavailable as exc:
+                logger.warning("pruning skipped until the next pass: %s", exc)
+            else:
+                if done.searches:
+                    logger.info("pruned %d searches, %d terms", done.searches, done.terms)
             await asyncio.sleep(settings.prune_every_s)
 
     async def close(self) -> None:
@@ -265,34 +274,59 @@ class SuggestFeature(Feature):
                 source = item.source if len(item.source) <= MAX_SOURCE_CHARS else ""
                 valid.append(LoggedSearch(item.id, key, term, item.q, peer.region, source))
         if valid:
-            async with self.node.write_lock:
-                started = time.perf_counter()
-                result = await self.node.store.log_searches(valid)
-                self.metrics.write_seconds.observe(time.perf_counter() - started)
-                if result.version is not None:
-                    self._applied(result.rows, result.version)
-                    self.metrics.searches.inc(result.fresh)
-            acks += [
-                AckItem(s.id, None, ACK_ID_CONFLICT) if v is None else AckItem(s.id, v)
-                for s, v in zip(valid, result.acks, strict=True)
-            ]
+            acks += await self._commit(valid)
         return SearchAcks(acks)
+
+    async def _commit(self, valid: list[LoggedSearch]) -> list[AckItem]:
+        """Commit ``valid`` searches; while the store is unreachable each is acknowledged as
+        not committed yet (``store_unavailable``): the edge keeps it and sends it again."""
+        async with self.node.write_lock:
+            started = time.perf_counter()
+            try:
+                result = await self.node.store.log_searches(valid)
+            except StoreUnavailable as exc:
+                logger.warning("%d searches wait at their edge: %s", len(valid), exc)
+                return [AckItem(s.id, None, ACK_STORE_UNAVAILABLE) for s in valid]
+            self.metrics.write_seconds.observe(time.perf_counter() - started)
+            if result.version is not None:
+                await self._applied(result.rows, result.version)
+                self.metrics.searches.inc(result.fresh)
+        return [
+            AckItem(s.id, None, ACK_ID_CONFLICT) if v is None else AckItem(s.id, v)
+            for s, v in zip(valid, result.acks, strict=True)
+        ]
 
     async def upsert_term(self, key: str, term: str, weight: int) -> int:
         """Admin: set a term's weight; returns the version that carries it."""
         async with self.node.write_lock:
             version, row = await self.node.store.upsert_term(key, term, weight)
-            self._applied([row], version)
+            await self._applied([row], version)
         return version
 
     async def block_term(self, key: str, term: str) -> int:
         """Admin: take a term down; returns the version from which it is no longer served."""
         async with self.node.write_lock:
             version, row = await self.node.store.block_term(key, term)
-            self._applied([row], version)
+            await self._applied([row], version)
         return version
 
-    def _applied(self, rows: list[TermRow], version: int) -> None:
+    async def _applied(self, rows: list[TermRow], version: int) -> None:
+        """Apply the write that committed ``version`` (under the node's write lock).
+
+        Versions run in commit order, so one between the node's head and ``version`` was
+        committed without this node applying it: a commit whose answer was lost with the
+        store's connection (reported ``store_unavailable``, yet committed). The terms changed
+        since the head are read back and go out with ``version``: no edge misses them.
+        """
+        head = self.node.committed
+        if version > head + 1:
+            rows = await self.node.store.terms_since(head)
+            logger.warning(
+                "v%d..v%d were committed but not applied here: %d terms read back",
+                head + 1,
+                version - 1,
+                len(rows),
+            )
         self.catalog.apply(rows, version)
         self.node.committed_at(version)
 

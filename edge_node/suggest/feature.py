@@ -61,6 +61,10 @@ logger = logging.getLogger(__name__)
 
 splits(Searches, by_items("searches", Searches))  # a long batch goes up in several frames
 
+STORE_RETRY_S = 1.0
+"""Wait before sending again searches the core kept back because its store was down (each
+such batch costs the core one failed write attempt at most this often)."""
+
 ANSWER_CACHE_ENTRIES = 10_000
 """Prepared answers kept per index version (the cache empties when it fills or data changes)."""
 
@@ -111,6 +115,7 @@ class SuggestFeature(Feature):
         self._cached_version = -1
         self._acks: dict[str, list[asyncio.Future[int]]] = {}
         self._wake = asyncio.Event()
+        self._retry: asyncio.TimerHandle | None = None
         self._suggest_seconds = self.metrics.ws_messages.labels(Suggest.TYPE)  # the hot path
         self._tolerant = self.level.stale_ok
         self.metrics.version.set_function(lambda: self.version)
@@ -228,9 +233,22 @@ class SuggestFeature(Feature):
 
     def _acked(self, message: SearchAcks) -> None:
         for outcome in self.replica.acked(message):
+            if outcome.kept:  # its writers wait on (or got "queued"); sent again soon
+                self._retry_later()
+                continue
             if outcome.version is not None:
                 self.link.core_at(outcome.version)
             self._resolve(outcome)
+
+    def _retry_later(self) -> None:
+        """Send the outbox again in :data:`STORE_RETRY_S` (searches the core kept back)."""
+        if self._retry is None:
+            loop = asyncio.get_running_loop()
+            self._retry = loop.call_later(STORE_RETRY_S, self._retried)
+
+    def _retried(self) -> None:
+        self._retry = None
+        self._wake.set()
 
     def _resolve(self, outcome: Outcome) -> None:
         """Tell the writers waiting for ``outcome.id``."""

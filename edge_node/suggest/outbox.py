@@ -61,6 +61,13 @@ class Outbox:
         self._in_flight.pop(search_id, None)
         self._unsent.pop(search_id, None)
 
+    def retry(self, search_id: str) -> None:
+        """The core could not commit ``search_id`` now: unsent again, ahead of newer items."""
+        item = self._in_flight.pop(search_id, None)
+        if item is not None:
+            self._unsent[search_id] = item
+            self._unsent.move_to_end(search_id, last=False)
+
     def requeue(self) -> None:
         """The link dropped: everything in flight is unsent again, ahead of newer items."""
         self._in_flight.update(self._unsent)

@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from edge_node.suggest.index import GapError, SuggestIndex
 from edge_node.suggest.outbox import Outbox
 from shared.errors import BadRequest, Conflict, LightconeError
-from shared.protocol import ACK_ID_CONFLICT, Delta, SearchAcks, SearchItem
+from shared.protocol import (
+    ACK_ID_CONFLICT,
+    ACK_STORE_UNAVAILABLE,
+    Delta,
+    SearchAcks,
+    SearchItem,
+)
 from shared.snapshot import SnapshotData
 
 UNSENDABLE = "unsendable"
@@ -69,6 +75,11 @@ class Outcome:
     id: str
     version: int | None
     error: str | None = None
+
+    @property
+    def kept(self) -> bool:
+        """Not committed yet (the core's store is down): still queued, to be sent again."""
+        return self.error == ACK_STORE_UNAVAILABLE
 
     def failure(self) -> LightconeError | None:
         """What the writers waiting for this search raise; ``None`` if it was committed."""
@@ -160,13 +171,21 @@ class Replica:
     # --- searches -----------------------------------------------------------------------
 
     def acked(self, acks: SearchAcks) -> list[Outcome]:
-        """The core answered searches: forget them; one outcome per ack, in order."""
+        """The core answered searches: forget them; one outcome per ack, in order.
+
+        A search the core could not commit yet (``store_unavailable``) is kept instead,
+        unsent again ahead of newer items (:attr:`Outcome.kept`).
+        """
         outcomes = []
         for ack in acks.acks:
             if ack.version is not None:
                 self.heard(ack.version)
-            self.outbox.ack(ack.id)
+            if ack.error != ACK_STORE_UNAVAILABLE:
+                self.outbox.ack(ack.id)
             outcomes.append(Outcome(ack.id, ack.version, ack.error))
+        for outcome in reversed(outcomes):  # back in front, in their order
+            if outcome.kept:
+                self.outbox.retry(outcome.id)
         return outcomes
 
     def refuse(self, item: SearchItem) -> Outcome:

@@ -74,6 +74,7 @@ from shared.protocol.registry import (
 from shared.protocol.suggest import (
     ACK_ID_CONFLICT,
     ACK_INVALID,
+    ACK_STORE_UNAVAILABLE,
     MAX_SOURCE_CHARS,
     AckItem,
     Delta,
@@ -107,6 +108,7 @@ __all__ = [
     "Level",
     "ACK_ID_CONFLICT",
     "ACK_INVALID",
+    "ACK_STORE_UNAVAILABLE",
     "MAX_SOURCE_CHARS",
     "AckItem",
     "CLIENT",

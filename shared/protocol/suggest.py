@@ -129,7 +129,8 @@ class Searches(Message):
 @dataclass(frozen=True, slots=True)
 class AckItem:
     """``version`` the write produced (or produced the first time); if refused, ``version``
-    is ``None`` and ``error`` is :data:`ACK_INVALID` or :data:`ACK_ID_CONFLICT`."""
+    is ``None`` and ``error`` is :data:`ACK_INVALID` or :data:`ACK_ID_CONFLICT`; not committed
+    yet, ``error`` is :data:`ACK_STORE_UNAVAILABLE`."""
 
     id: str
     version: int | None
@@ -140,6 +141,9 @@ ACK_INVALID = "invalid_search"
 """Ack error: the search failed the core's own checks (the edge answers ``rejected``)."""
 ACK_ID_CONFLICT = "id_conflict"
 """Ack error: the id was committed before with another ``q`` (the edge answers 409)."""
+ACK_STORE_UNAVAILABLE = "store_unavailable"
+"""Ack error: not committed, the core's database is unreachable; the edge keeps the search
+queued and sends it again (not a refusal)."""
 
 
 @message(LINK)

@@ -1,4 +1,5 @@
-"""Writes you can trust, on the store with real SQLite files and the core node in process:
+"""Writes you can trust, on the store (a real SQLite file and a real PostgreSQL, each test
+on both) and the core node in process:
 a reused search id with another query is a conflict, new terms need distinct sources,
 old searches and the junk terms they leave are pruned, and a rollback rotates the epoch."""
 
@@ -21,7 +22,16 @@ from core_region.suggest.catalog import Rules, TermRow
 from core_region.suggest.feature import SuggestFeature
 from shared.config import ConfigError, from_environ
 from shared.folding import fold
-from shared.protocol import ACK_ID_CONFLICT, Hello, Level, Searches, SearchItem, Snapshot, decode
+from shared.protocol import (
+    ACK_ID_CONFLICT,
+    Delta,
+    Hello,
+    Level,
+    Searches,
+    SearchItem,
+    Snapshot,
+    decode,
+)
 from shared.snapshot import Entry
 
 RULES = Rules(search_boost=10, min_searches=1, min_sources=3)
@@ -33,9 +43,13 @@ def search(search_id: str, q: str, source: str = "s1") -> LoggedSearch:
     return LoggedSearch(search_id, fold(q), q, q, "syd", source)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "lightcone.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A seeded store on each engine: a SQLite file, a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        store = await Store.open(request.getfixturevalue("postgres_url"))
+    else:
+        store = await Store.open(tmp_path / "lightcone.db")
     await store.seed([("paris", "Paris", 500)], "corpus-1")
     try:
         yield store
@@ -194,7 +208,7 @@ async def test_migration_adds_sources_to_an_existing_database(tmp_path: Path) ->
     stays served: its sources are unknown, not zero, and count as the most there can be."""
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
-        db.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+        db.executescript(MIGRATIONS[0].sqlite + "PRAGMA user_version = 1;")
         db.execute("INSERT INTO terms VALUES ('lyon', 'Lyon', 0, 4, 0, 1)")
         db.execute("INSERT INTO terms VALUES ('paris', 'Paris', 100, 0, 0, 1)")
         db.execute("INSERT INTO searches VALUES ('a', 'lyon', 'Lyon', 'syd', 1, 0)")
@@ -259,6 +273,29 @@ async def test_an_edge_ahead_of_the_head_rotates_the_epoch_for_every_edge(store:
         assert rotations(node) == 1
 
 
+# --- a commit whose answer was lost ------------------------------------------------------------
+
+
+async def test_a_commit_the_node_did_not_apply_goes_out_with_the_next_write(store: Store) -> None:
+    """A write committed whose answer the node never got (the store's connection died at
+    COMMIT; here: written past the node) leaves a gap before the next version: the node reads
+    the terms since its head back, and the next delta carries them."""
+    async with running(store) as node:
+        peer = node.connect(Hello("syd", "syd-1", -1))
+        lost, _ = await store.upsert_term("ghost town", "Ghost Town", 40)
+        suggest = suggest_of(node)
+        version = await suggest.upsert_term("lyon", "Lyon", 50)
+        assert version == lost + 1
+        assert suggest.catalog.get("ghost town") == Entry("ghost town", "Ghost Town", 40)
+        node.publish()
+        frames = []
+        while not peer.queue.empty():
+            frames.append(decode(peer.queue.get_nowait() or b""))
+    (delta,) = [f for f in frames if isinstance(f, Delta)]
+    assert delta.to_version == version
+    assert {t.key for t in delta.terms} == {"ghost town", "lyon"}
+
+
 def rotations(node: CoreNode) -> float | None:
     return node.metrics.registry.get_sample_value("lightcone_epoch_rotations_total")
 
@@ -299,13 +336,15 @@ async def test_migration_makes_flags_level_shaped(tmp_path: Path) -> None:
     A row a build from before levels writes later (stale_ok alone) is read from stale_ok."""
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
-        db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version = 2;")
+        old = MIGRATIONS[0].sqlite + MIGRATIONS[1].sqlite
+        db.executescript(old + "PRAGMA user_version = 2;")
         db.execute("INSERT INTO flags VALUES ('suggest', 0), ('cursors', 1)")
     store = await Store.open(path)
     try:
         assert await store.flags() == {"suggest": Level("strict"), "cursors": Level("tolerant")}
         await store.set_flag("suggest", Level("tolerant"))
-        await store._db.execute("UPDATE flags SET stale_ok = 0 WHERE feature = 'suggest'")
+        async with store._engine.writing() as db:  # an older build's write
+            await db.execute("UPDATE flags SET stale_ok = 0 WHERE feature = 'suggest'")
         assert (await store.flags())["suggest"] == Level("strict")  # an older build's write
     finally:
         await store.close()

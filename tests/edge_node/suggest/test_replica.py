@@ -12,6 +12,7 @@ from shared.errors import BadRequest, Conflict
 from shared.protocol import (
     ACK_ID_CONFLICT,
     ACK_INVALID,
+    ACK_STORE_UNAVAILABLE,
     AckItem,
     Delta,
     SearchAcks,
@@ -242,6 +243,24 @@ def test_acks_forget_the_searches_and_say_what_became_of_each() -> None:
         Outcome("c", 6),
     ]
     assert len(replica.outbox) == 0 and replica.core_head == 7
+
+
+def test_searches_the_core_could_not_store_are_kept_and_sent_again_first() -> None:
+    """``store_unavailable`` is not a refusal: the search stays queued, ahead of newer
+    ones and in its order, and is taken again by the next batch."""
+    replica = queued("a", "b", "c")
+    assert replica.outbox.add(SearchItem("d", "q d"))
+    acks = SearchAcks(
+        [
+            AckItem("a", None, ACK_STORE_UNAVAILABLE),
+            AckItem("b", 4),
+            AckItem("c", None, ACK_STORE_UNAVAILABLE),
+        ]
+    )
+    outcomes = replica.acked(acks)
+    assert [(o.id, o.kept) for o in outcomes] == [("a", True), ("b", False), ("c", True)]
+    assert len(replica.outbox) == 3 and "b" not in replica.outbox
+    assert [item.id for item in replica.outbox.take(10)] == ["a", "c", "d"]
 
 
 def test_an_ack_of_an_unknown_id_is_harmless() -> None:

@@ -1,0 +1,85 @@
+"""The SQLite engine: one aiosqlite connection over a WAL database (the embedded default).
+
+Writes run one at a time in ``BEGIN IMMEDIATE`` transactions on the one connection; reads
+run on it between them. The schema number is ``PRAGMA user_version``, so databases made
+before engines were split keep working. Nothing else in the project imports ``aiosqlite``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from core_region.db import Connection, Migration, Row
+
+logger = logging.getLogger(__name__)
+
+
+class _Connection:
+    def __init__(self, db: aiosqlite.Connection, where: str = "") -> None:
+        self._db = db
+        self.where = where
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self._db.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._db.executemany(sql, rows)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._db.execute(sql, params) as cur:
+            return [tuple(r) for r in await cur.fetchall()]
+
+
+class SqliteEngine:
+    name = "sqlite"
+
+    def __init__(self, db: aiosqlite.Connection, where: str = "") -> None:
+        self._db = db
+        self.where = where
+        self._conn = _Connection(db)
+        self._lock = asyncio.Lock()  # one transaction at a time on the one connection
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteEngine:
+        """Open (creating if needed) the database at ``path``."""
+        db = await aiosqlite.connect(path, isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        return cls(db, str(path.parent))
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[Connection]:
+        yield self._conn
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def migrate(self, migrations: Sequence[Migration]) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row else 0
+        for number, migration in enumerate(migrations[current:], start=current + 1):
+            logger.info("applying schema migration %d", number)
+            await self._db.executescript(
+                f"BEGIN IMMEDIATE;\n{migration.text(self.name)}\n"
+                f"PRAGMA user_version = {number};\nCOMMIT;"
+            )
