@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -33,8 +35,9 @@ from starlette.responses import Response
 from core_region.features import Feature, Registry
 from core_region.metrics import CoreMetrics
 from core_region.settings import CoreSettings
-from core_region.store import Store
-from shared.errors import CloseCode
+from core_region.store import CoreNodeLease, Store
+from shared.config import ConfigError
+from shared.errors import CloseCode, StoreUnavailable
 from shared.http import check_bearer, timed
 from shared.protocol import Flags, Heartbeat, Hello, Level, Synced, encode
 from shared.tasks import spawn, stop
@@ -109,8 +112,14 @@ class CoreNode:
     # --- life ------------------------------------------------------------------------------
 
     async def start(self, store: Store) -> None:
-        """Load every feature from ``store`` and start their background work."""
+        """Claim this node's lease on ``store``, load every feature from it and start their
+        background work.
+
+        Raises:
+            ConfigError: another core node holds a live lease on the store (:func:`claim`).
+        """
         self.store = store
+        await claim(store, self.lease(time.time()))
         if await store.note_restore(self.settings.restored_from):
             logger.warning(
                 "restored from %s: new epoch, edges load a snapshot", self.settings.restored_from
@@ -127,6 +136,7 @@ class CoreNode:
         self.metrics.head_version.set(self.committed)
         self.metrics.published_version.set(self.published)
         self._tasks.append(spawn("heartbeats", self._heartbeats, self.metrics.task_crashes))
+        self._tasks.append(spawn("node_lease", self._renew_lease, self.metrics.task_crashes))
         for feature in self.features:
             if type(feature).run is not Feature.run:
                 name = feature.task or f"{feature.name}_run"
@@ -139,6 +149,28 @@ class CoreNode:
             await feature.close()
         for edge in list(self.edges):
             edge.close(CloseCode.GOING_AWAY, "core shutting down")
+        if self.started:
+            try:
+                await self.store.release_node(self.node_id)
+            except Exception as exc:  # best effort: the lease then expires on its own
+                logger.warning("could not release this node's lease (it expires): %s", exc)
+
+    @property
+    def node_id(self) -> str:
+        return self.lease(0).node_id
+
+    def lease(self, now: float) -> CoreNodeLease:
+        return node_lease(self.settings, now)
+
+    async def _renew_lease(self) -> None:
+        """Renew the lease every third of it; a store that cannot be reached is retried at
+        the next turn (the lease lasts three turns)."""
+        while True:
+            await asyncio.sleep(self.settings.node_lease_s / 3)
+            try:
+                await self.store.renew_node(self.node_id, self.lease(time.time()).lease_until)
+            except StoreUnavailable as exc:
+                logger.warning("could not renew this node's lease: %s", exc)
 
     def ready(self) -> bool:
         return self.started and all(f.ready() for f in self.features)
@@ -322,3 +354,42 @@ class CoreNode:
 def _versions(versions: dict[str, int]) -> str:
     """``suggest v6, notices v4`` for a log line."""
     return ", ".join(f"{name} v{v}" for name, v in versions.items()) or "no data"
+
+
+def node_lease(settings: CoreSettings, now: float) -> CoreNodeLease:
+    """This process's lease from ``now``: its id is the host and the process, so a node
+    restarted on the same host takes its own lease over."""
+    host = socket.gethostname()
+    return CoreNodeLease(
+        f"{host}:{os.getpid()}", host, os.getpid(), settings.region, now + settings.node_lease_s
+    )
+
+
+def still_running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it runs, as another user
+    return True
+
+
+async def claim(store: Store, lease: CoreNodeLease) -> None:
+    """Register ``lease`` on ``store``, or refuse: several core nodes on one store would each
+    apply only their own writes and serve edges diverging data.
+
+    Raises:
+        ConfigError: another core node holds a live lease, naming it and what to do.
+    """
+    others = await store.claim_node(lease, time.time(), still_running)
+    if others:
+        other = others[0]
+        raise ConfigError(
+            f"another core node uses the store {store.where}: {other.node_id} (region "
+            f"{other.region}), its lease held until {time.ctime(other.lease_until)}. Several "
+            "core nodes on one store need a broker to share changes and cursors, which this "
+            "version does not have: stop that node, or, if it died on another host, wait for "
+            "its lease (LIGHTCONE_NODE_LEASE_S) to expire."
+        )

@@ -81,6 +81,13 @@ class CoreSettings(NodeSettings):
         20,
         "Longest time a committed change waits to be batched into a delta.",
     )
+    node_lease_s: float = setting(
+        "LIGHTCONE_NODE_LEASE_S",
+        15.0,
+        "Lease a core node holds on its store, renewed every third of it: another node on "
+        "the store is refused while it runs (a node that died on another host frees it after "
+        "this long).",
+    )
     compact_after: int = setting(
         "LIGHTCONE_COMPACT_AFTER",
         10000,
@@ -100,7 +107,7 @@ class CoreSettings(NodeSettings):
     def __post_init__(self) -> None:
         NodeSettings.__post_init__(self)
         positive(self, "search_boost", "hot_threshold", "compact_after")
-        positive(self, "search_retention_s", "prune_every_s", "prune_batch")
+        positive(self, "search_retention_s", "prune_every_s", "prune_batch", "node_lease_s")
         if self.search_retention_s < RESEND_WINDOW_S:
             raise ValueError(
                 f"Config 'LIGHTCONE_SEARCH_RETENTION_S' must be at least {RESEND_WINDOW_S:.0f} "

@@ -82,6 +82,17 @@ class SearchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CoreNodeLease:
+    """A core node's lease on the store: who it is, and until when (Unix time) it holds."""
+
+    node_id: str
+    host: str
+    pid: int
+    region: str
+    lease_until: float
+
+
+@dataclass(frozen=True, slots=True)
 class Pruned:
     """What one :meth:`Store.prune` pass deleted."""
 
@@ -246,6 +257,48 @@ class Store:
                 " level = excluded.level, params = excluded.params",
                 _flag_row(feature, level),
             )
+
+    async def claim_node(
+        self, lease: CoreNodeLease, now: float, still_running: Callable[[int], bool]
+    ) -> list[CoreNodeLease]:
+        """Register ``lease`` unless another core node holds a live one; returns those.
+
+        One transaction (no version taken). A lease of this host whose process is gone
+        (``still_running(pid)`` false: this node crashed and was restarted) or has this
+        process's id (a restarted container) is taken over; an expired lease binds no one.
+        """
+        async with self._write(advance=False) as (db, _):
+            rows = await db.fetch(
+                "SELECT node_id, host, pid, region, lease_until FROM core_nodes"
+                " WHERE lease_until > ? AND node_id <> ?",
+                (now, lease.node_id),
+            )
+            live = [
+                held
+                for held in (_lease(r) for r in rows)
+                if held.host != lease.host or (held.pid != lease.pid and still_running(held.pid))
+            ]
+            if not live:
+                await db.execute("DELETE FROM core_nodes WHERE lease_until <= ?", (now,))
+                await db.execute(
+                    "INSERT INTO core_nodes (node_id, host, pid, region, lease_until)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET"
+                    " host = excluded.host, pid = excluded.pid, region = excluded.region,"
+                    " lease_until = excluded.lease_until",
+                    (lease.node_id, lease.host, lease.pid, lease.region, lease.lease_until),
+                )
+        return live
+
+    async def renew_node(self, node_id: str, lease_until: float) -> None:
+        async with self._write(advance=False) as (db, _):
+            await db.execute(
+                "UPDATE core_nodes SET lease_until = ? WHERE node_id = ?", (lease_until, node_id)
+            )
+
+    async def release_node(self, node_id: str) -> None:
+        """A clean stop: the lease ends now."""
+        async with self._write(advance=False) as (db, _):
+            await db.execute("DELETE FROM core_nodes WHERE node_id = ?", (node_id,))
 
     async def next_version(self) -> int:
         """Take the next version for a change kept outside this database (a feature with
@@ -444,4 +497,11 @@ def _row(r: Sequence[object]) -> TermRow:
         int(str(searches)),
         bool(blocked),
         int(str(sources)),
+    )
+
+
+def _lease(r: Sequence[object]) -> CoreNodeLease:
+    node_id, host, pid, region, lease_until = r
+    return CoreNodeLease(
+        str(node_id), str(host), int(str(pid)), str(region), float(str(lease_until))
     )

@@ -17,10 +17,13 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from shared.config import ConfigError, from_environ
 from shared.server import serve, setup_logging
+
+if TYPE_CHECKING:
+    from core_region.settings import CoreSettings
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -223,7 +226,7 @@ def _core(args: argparse.Namespace) -> None:
         restored_from=args.restored_from,
     )
     if settings.store:
-        _check_store(settings.store)
+        _check_store(settings)
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.corpus is not None:
@@ -237,17 +240,22 @@ def _core(args: argparse.Namespace) -> None:
     )
 
 
-def _check_store(url: str) -> None:
-    """Refuse to serve when the store cannot be reached: one line naming it (without its
-    password) and exit 2, not a traceback."""
+def _check_store(settings: CoreSettings) -> None:
+    """Refuse to serve when the store cannot be reached, or another core node holds it: one
+    line naming it (without its password) and exit 2, not a traceback."""
     import asyncio
+    import time
 
+    from core_region.node import claim, node_lease
     from core_region.store import Store
     from shared.errors import StoreUnavailable
 
     async def probe() -> None:
-        store = await Store.open(url)  # also applies the migrations it lacks
-        await store.close()
+        store = await Store.open(settings.store)  # also applies the migrations it lacks
+        try:  # the node claims it again when it starts: the same process, its own lease
+            await claim(store, node_lease(settings, time.time()))
+        finally:
+            await store.close()
 
     try:
         asyncio.run(probe())

@@ -104,5 +104,26 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX terms_version ON terms (version);
     """
     ),
+    Migration(
+        """
+    -- The core nodes using this store, each holding a lease it renews (Store.claim_node).
+    CREATE TABLE core_nodes (
+        node_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        region TEXT NOT NULL,
+        lease_until REAL NOT NULL
+    );
+    """,
+        """
+    CREATE TABLE core_nodes (
+        node_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        region TEXT NOT NULL,
+        lease_until DOUBLE PRECISION NOT NULL
+    );
+    """,
+    ),
 )
 """The schema, one numbered step each (the number is the position + 1)."""

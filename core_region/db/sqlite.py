@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,11 +66,15 @@ class SqliteEngine:
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[Connection]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._conn
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                # Also when cancelled during BEGIN: the BEGIN still runs on aiosqlite's thread,
+                # and this ROLLBACK, queued behind it, ends the transaction it opened (never
+                # one left open for the next writer). No transaction open: nothing to undo.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
 

@@ -17,7 +17,7 @@ from core_region.app import FEATURES
 from core_region.metrics import CoreMetrics
 from core_region.node import CoreNode
 from core_region.settings import CoreSettings
-from core_region.store import MAX_SOURCES_COUNTED, MIGRATIONS, LoggedSearch, Store
+from core_region.store import MAX_SOURCES_COUNTED, MIGRATIONS, CoreNodeLease, LoggedSearch, Store
 from core_region.suggest.catalog import Rules, TermRow
 from core_region.suggest.feature import SuggestFeature
 from shared.config import ConfigError, from_environ
@@ -349,3 +349,26 @@ async def test_migration_makes_flags_level_shaped(tmp_path: Path) -> None:
     finally:
         await store.close()
     path.with_name("old.db-wal").unlink(missing_ok=True)
+
+
+async def test_a_core_node_claims_the_store_unless_another_holds_a_live_lease(
+    store: Store,
+) -> None:
+    """A second node (another host, or a live process here) is refused while its lease
+    holds; a lease that expired, or of a process gone from this host, is taken over."""
+
+    def lease(node: str, host: str, pid: int, until: float) -> CoreNodeLease:
+        return CoreNodeLease(f"{host}:{pid}", host, pid, node, until)
+
+    alive = {11, 22}
+    first = lease("iad", "host-a", 11, T0 + 15)
+    assert await store.claim_node(first, T0, alive.__contains__) == []
+    other_host = lease("iad", "host-b", 33, T0 + 15)
+    assert await store.claim_node(other_host, T0 + 1, alive.__contains__) == [first]
+    same_host_live = lease("iad", "host-a", 22, T0 + 16)
+    assert await store.claim_node(same_host_live, T0 + 1, alive.__contains__) == [first]
+    restarted = lease("iad", "host-a", 44, T0 + 16)  # 11 died: a restart on its host
+    assert await store.claim_node(restarted, T0 + 2, {44}.__contains__) == []
+    assert await store.claim_node(other_host, T0 + 20, alive.__contains__) == []  # expired
+    await store.release_node(other_host.node_id)
+    assert await store.claim_node(first, T0 + 21, alive.__contains__) == []

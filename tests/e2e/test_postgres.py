@@ -85,6 +85,30 @@ def test_an_unreachable_store_refuses_the_start_in_one_line(tmp_path: Path) -> N
     assert not (tmp_path / "lightcone-data").exists()  # no SQLite folder made on the way
 
 
+def test_a_second_core_node_on_the_store_is_refused_in_one_line(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Several core nodes on one store need a broker (not in this version): the second
+    refuses to start, naming the first, instead of serving diverging data."""
+    first = start_core(tmp_path / "a", corpus=SMALL_CORPUS, env={"LIGHTCONE_STORE": postgres_url})
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "shared.cli", "core", "--port", "0", "--store", postgres_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 2, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert "another core node uses the store" in line and "need a broker" in line
+    finally:
+        first.stop()
+    assert not first.errors(), first.errors()
+    again = start_core(tmp_path / "b", corpus=SMALL_CORPUS, env={"LIGHTCONE_STORE": postgres_url})
+    again.stop()  # the first released its lease when it stopped: the store is free
+
+
 async def test_a_lost_store_holds_writes_and_everything_resumes(
     tmp_path: Path, own_postgres: Cluster
 ) -> None:
