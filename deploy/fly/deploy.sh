@@ -16,6 +16,8 @@
 #                          else generated
 #   LIGHTCONE_ADMIN_TOKEN  admin token of the core; default: kept if set, else generated
 #                          and printed once on stderr
+#   LIGHTCONE_STORE        postgresql://... URL of the core's store (a managed PostgreSQL);
+#                          staged as a core secret when given; default: SQLite on the volume
 #   IMAGE_LABEL            label of the image built; default: deployment-<UTC time>
 #   FLY                    the flyctl command; default: fly, else flyctl
 #
@@ -165,6 +167,7 @@ if [[ -z $admin ]] && ! has LIGHTCONE_ADMIN_TOKEN "$core_names"; then
   $dry_run || echo "deploy.sh: new admin token (store it, it is not shown again): $admin" >&2
 fi
 [[ -n $admin ]] && core_secrets+=("LIGHTCONE_ADMIN_TOKEN=$admin")
+[[ -n ${LIGHTCONE_STORE:-} ]] && core_secrets+=("LIGHTCONE_STORE=$LIGHTCONE_STORE")
 ((${#core_secrets[@]} == 0)) || stage_secrets "$core_app" "${core_secrets[@]}"
 [[ -z $link ]] || stage_secrets "$edge_app" "LIGHTCONE_LINK_TOKEN=$link"
 

@@ -149,6 +149,15 @@ def test_given_link_token_is_set_on_both_apps(tmp_path: Path) -> None:
     assert "s3cret" not in result.stdout + result.stderr
 
 
+def test_a_given_store_url_is_a_core_secret_never_printed(tmp_path: Path) -> None:
+    """LIGHTCONE_STORE given (a managed PostgreSQL): staged on the core app only."""
+    url = "postgresql://lightcone:pw-s3cret@db.internal:5432/lightcone"
+    result, log = _fake_run(tmp_path, "existing", LIGHTCONE_STORE=url)
+    assert result.returncode == 0, result.stderr
+    assert log.count(f"stdin: LIGHTCONE_STORE={url}") == 1
+    assert "pw-s3cret" not in result.stdout + result.stderr
+
+
 def test_half_set_link_token_stops_before_deploying(tmp_path: Path) -> None:
     """Only one app has a link token (its value cannot be read back): stop and say so."""
     result, log = _fake_run(tmp_path, "half")
