@@ -19,20 +19,10 @@ import asyncpg
 import httpx
 import pytest
 
-from deploy.local.postgres import PostgresMissing, bindir, server_user
 from tests.e2e.test_up import start_up, until_ready
-from tests.helpers.postgres import Cluster
-from tests.helpers.system import missing
+from tests.helpers.postgres import Cluster, require_postgres
 
 pytestmark = pytest.mark.e2e
-
-
-def needs_postgres() -> None:
-    try:
-        bindir()
-        server_user()
-    except PostgresMissing as exc:
-        missing(str(exc))
 
 
 async def search_and_count(topology: dict[str, Any], url: str, search_id: str) -> int:
@@ -73,7 +63,7 @@ async def stop(process: Any) -> tuple[int, str]:
 
 
 async def test_up_runs_the_core_on_a_throwaway_postgres(tmp_path: Path) -> None:
-    needs_postgres()
+    require_postgres()
     status_file = tmp_path / "status.json"
     process = await start_up(tmp_path, "--edges", "lhr", "--users", "lhr", "--store", "postgres")
     assert process.stdout is not None

@@ -14,10 +14,34 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploy.local.postgres import Cluster, PostgresMissing, free_port, running
+from deploy.local.postgres import (
+    Cluster,
+    PostgresMissing,
+    bindir,
+    free_port,
+    running,
+    server_user,
+)
 from tests.helpers.system import missing
 
-__all__ = ["Cluster", "free_port", "own_postgres", "postgres", "postgres_url"]
+__all__ = [
+    "Cluster",
+    "free_port",
+    "own_postgres",
+    "postgres",
+    "postgres_url",
+    "require_postgres",
+]
+
+
+def require_postgres() -> None:
+    """Skip (fail in CI) unless a cluster can run here: for tests whose process under test
+    starts its own (``lightcone up --store postgres``, ``load.bench_store``)."""
+    try:
+        bindir()
+        server_user()
+    except PostgresMissing as exc:
+        missing(str(exc))
 
 
 def _running() -> Iterator[Cluster]:
