@@ -12,6 +12,10 @@ makes it. Side by side in one run, for batches of 1 and of 50 searches:
 * ``postgres x2``: two writers on one database at once, each in its own process with its own
   store and connection pool, as two core nodes would be: they queue on the ``version`` row.
 
+``--plan-cache-mode force_custom_plan`` sets that PostgreSQL setting on each database: asyncpg
+prepares every statement, and after five runs PostgreSQL may keep a generic plan made while
+the tables were nearly empty (docs/BENCHMARKS.md shows what that costs two writers).
+
 Each case runs ``--seconds`` (default 5) or until each writer has made ``--max-commits``
 commits, whichever is first; a fresh database per case; everything on loopback. Progress once a
 second; a table at the end (searches per second, commits per second, commit latency p50/p99).
@@ -35,6 +39,8 @@ from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from core_region.store import LoggedSearch, Store
 from deploy.local.postgres import Cluster, PostgresMissing, bindir, running
@@ -180,7 +186,18 @@ def run_case(case: Case, location: str, seconds: float, max_commits: int) -> Res
     )
 
 
-def _locations(cases: list[Case], folder: Path, fsync: bool) -> Iterator[tuple[Case, str]]:
+async def _set_plan_cache_mode(url: str, mode: str) -> None:
+    db = await asyncpg.connect(url)
+    try:
+        name = url.rsplit("/", 1)[1]  # made by Cluster.new_database: a plain identifier
+        await db.execute(f"ALTER DATABASE {name} SET plan_cache_mode = {mode}")
+    finally:
+        await db.close()
+
+
+def _locations(
+    cases: list[Case], folder: Path, fsync: bool, plan_cache_mode: str
+) -> Iterator[tuple[Case, str]]:
     with ExitStack() as stack:
         cluster: Cluster | None = None
         for n, case in enumerate(cases):
@@ -189,8 +206,14 @@ def _locations(cases: list[Case], folder: Path, fsync: bool) -> Iterator[tuple[C
                 continue
             if cluster is None:
                 cluster = stack.enter_context(running(fsync=fsync))
-                print(f"PostgreSQL on port {cluster.port} (fsync {'on' if fsync else 'off'})")
-            yield case, cluster.new_database("bench")
+                print(
+                    f"PostgreSQL on port {cluster.port} (fsync {'on' if fsync else 'off'}, "
+                    f"plan_cache_mode {plan_cache_mode})"
+                )
+            url = cluster.new_database("bench")
+            if plan_cache_mode != "auto":
+                asyncio.run(_set_plan_cache_mode(url, plan_cache_mode))
+            yield case, url
 
 
 def machine_notes() -> str:
@@ -211,6 +234,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="per case [5, at most 60]")
     parser.add_argument("--max-commits", type=int, default=100_000, help="per writer and case")
     parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync")
+    parser.add_argument(
+        "--plan-cache-mode",
+        choices=("auto", "force_custom_plan", "force_generic_plan"),
+        default="auto",
+        help="PostgreSQL's plan_cache_mode on each database [auto, as the store runs]",
+    )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 0.5), MAX_SECONDS)
@@ -221,7 +250,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="lightcone-bench-store-") as tmp:
             for n, (case, location) in enumerate(
-                _locations(cases, Path(tmp), not args.no_fsync), start=1
+                _locations(cases, Path(tmp), not args.no_fsync, args.plan_cache_mode), start=1
             ):
                 print(f"[{n}/{len(cases)}] {case.name}, batches of {case.batch}", flush=True)
                 results.append(run_case(case, location, seconds, args.max_commits))
