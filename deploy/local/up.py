@@ -190,7 +190,9 @@ class Demo:
         """
         o = self.options
         if o.store == "sqlite":
-            return {}, {"engine": "sqlite", "where": str(o.data_dir / "core" / "lightcone.db")}
+            # Empty, not absent: a LIGHTCONE_STORE in the caller's environment must not win.
+            where = str(o.data_dir / "core" / "lightcone.db")
+            return {"LIGHTCONE_STORE": ""}, {"engine": "sqlite", "where": where}
         if o.store != "postgres":
             return {"LIGHTCONE_STORE": o.store}, {"engine": "postgres", "where": redacted(o.store)}
         started = time.monotonic()
