@@ -53,6 +53,13 @@ def _configure_up(parser: argparse.ArgumentParser) -> None:
         default=UpOptions.room_auth,
         help="token: cursor joins need a room token, which the page gets from the demo [token]",
     )
+    parser.add_argument(
+        "--store",
+        default=UpOptions.store,
+        metavar="sqlite|postgres|URL",
+        help="the core's store: sqlite (a file under --data-dir), postgres (a throwaway "
+        "PostgreSQL cluster; needs Debian's postgresql package) or a postgresql:// URL [sqlite]",
+    )
     parser.set_defaults(run=_up)
 
 
@@ -70,6 +77,7 @@ def _up(args: argparse.Namespace) -> int:
         access_rtt_ms=args.access_ms,
         jitter=args.jitter,
         room_auth=args.room_auth,
+        store=args.store,
     )
     return up(options)
 

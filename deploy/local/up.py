@@ -12,6 +12,12 @@ Start-up shows progress until every node is ready; Ctrl-C (or SIGTERM) stops eve
 started; a node that crashes is reported and the exit code says so (1). A control API
 (:mod:`deploy.local.control`) cuts and heals edge links for ``lightcone partition`` and the page.
 
+The store (``--store``): ``sqlite`` (the default) is a SQLite file under the data dir;
+``postgres`` starts a throwaway PostgreSQL cluster (:mod:`deploy.local.postgres`) before the
+core and stops and removes it after every node has stopped; a ``postgresql://`` URL is given to
+the core as it is (through its environment, so the password is not in any process list). The
+status file and the control API's topology name the store, never its password.
+
 Secrets: fresh random link, admin and room tokens on every run, and the control API's
 capability; the status file that holds them is readable by this user only (0600).
 
@@ -24,6 +30,7 @@ hand-made clients and the load generator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -36,14 +43,21 @@ from typing import Any
 
 import uvloop
 
+from core_region.db import is_postgres
+from core_region.db.postgres import redacted
 from deploy.local import geography
 from deploy.local.control import DemoState, create_control_app, embedded
 from deploy.local.latency import LatencyProxy
+from deploy.local.postgres import PostgresMissing, running
 from deploy.local.supervisor import Child, ChildFailed, Supervisor
 
 DEFAULT_CORE = "iad"
 DEFAULT_EDGES = ("iad", "lhr", "syd", "sin")
 ROOM_AUTH = ("token", "off")
+STORES = ("sqlite", "postgres")
+"""``--store`` by name; any other value must be a ``postgresql://`` URL."""
+MISSING_EXIT_CODE = 3
+"""Exit code when a program the demo needs is not installed (as for missing Python extras)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,8 @@ class UpOptions:
     edge_env: dict[str, str] = field(default_factory=dict)
     room_auth: str = "token"
     """``token``: joins need a room token (the page gets one through the control API)."""
+    store: str = "sqlite"
+    """``sqlite``, ``postgres`` (a throwaway cluster) or a ``postgresql://`` URL."""
 
     def checked(self) -> UpOptions:
         """Regions validated; the core's region always has an edge (the central baseline).
@@ -68,6 +84,8 @@ class UpOptions:
         """
         if self.room_auth not in ROOM_AUTH:
             raise ValueError(f"--room-auth must be one of {', '.join(ROOM_AUTH)}")
+        if self.store not in STORES and not is_postgres(self.store):
+            raise ValueError("--store must be sqlite, postgres or a postgresql:// URL")
         for code in (self.core, *self.edges, *self.users):
             geography.region(code)
         edges = self.edges if self.core in self.edges else (self.core, *self.edges)
@@ -81,6 +99,7 @@ class UpOptions:
             self.jitter,
             self.edge_env,
             self.room_auth,
+            self.store,
         )
 
 
@@ -128,6 +147,8 @@ class Demo:
         self.link_token = secrets.token_urlsafe(16)
         self.admin_token = secrets.token_urlsafe(16)
         self.room_secret = secrets.token_urlsafe(32)
+        self.resources = contextlib.ExitStack()
+        """What outlives the nodes and is closed after them: the throwaway PostgreSQL."""
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -136,7 +157,8 @@ class Demo:
         o = self.options
         say(
             f"lightcone up: core {o.core}, edges {' '.join(o.edges)}, "
-            f"users {' '.join(o.users)} (logs in {self.supervisor.log_dir})"
+            f"users {' '.join(o.users)}, store {self._store_name()} "
+            f"(logs in {self.supervisor.log_dir})"
         )
         self.supervisor.__enter__()
         try:
@@ -144,12 +166,53 @@ class Demo:
         except ChildFailed as exc:
             say(f"lightcone up: {exc}")
             return 1
+        except PostgresMissing as exc:
+            say(f"lightcone up: --store postgres needs PostgreSQL: {exc}")
+            return MISSING_EXIT_CODE
         finally:
             self.status_file.unlink(missing_ok=True)
             for proxy in self.proxies:
                 await proxy.close()
             await asyncio.to_thread(self.supervisor.stop_all)
+            await asyncio.to_thread(self.resources.close)
             say("lightcone up: stopped")
+
+    def _store_name(self) -> str:
+        store = self.options.store
+        return redacted(store) if is_postgres(store) else store
+
+    async def _store(self) -> tuple[dict[str, str], dict[str, Any]]:
+        """The core's store: its environment and its description for the topology.
+
+        Raises:
+            PostgresMissing: ``--store postgres`` and PostgreSQL is not installed.
+            ChildFailed: the throwaway cluster did not start.
+        """
+        o = self.options
+        if o.store == "sqlite":
+            # Empty, not absent: a LIGHTCONE_STORE in the caller's environment must not win.
+            where = str(o.data_dir / "core" / "lightcone.db")
+            return {"LIGHTCONE_STORE": ""}, {"engine": "sqlite", "where": where}
+        if o.store != "postgres":
+            return {"LIGHTCONE_STORE": o.store}, {"engine": "postgres", "where": redacted(o.store)}
+        started = time.monotonic()
+        try:
+            cluster = await asyncio.to_thread(self.resources.enter_context, running(o.data_dir))
+            url = await asyncio.to_thread(cluster.create_database, "lightcone")
+        except PostgresMissing:
+            raise
+        except RuntimeError as exc:
+            raise ChildFailed(f"the throwaway PostgreSQL did not start: {exc}") from exc
+        took = time.monotonic() - started
+        say(f"[store] postgres  ready in {took:4.1f} s  {url} (throwaway, in {cluster.folder})")
+        description = {
+            "engine": "postgres",
+            "where": url,
+            "throwaway": True,
+            "folder": str(cluster.folder),
+            "pid": cluster.pid,
+        }
+        return {"LIGHTCONE_STORE": url}, description
 
     async def _run(self) -> int:
         o = self.options
@@ -160,6 +223,7 @@ class Demo:
             "LIGHTCONE_ROOM_SECRET": self.room_secret,
             "LIGHTCONE_ROOM_AUTH": o.room_auth,
         }
+        store_env, store = await self._store()
         core = await self._start(
             1,
             total,
@@ -173,7 +237,7 @@ class Demo:
                 str(o.data_dir / "core"),
             ],
             # Every demo user is 127.0.0.1, one source: a logged search is suggested at once.
-            {**tokens, "LIGHTCONE_REGION": o.core, "LIGHTCONE_MIN_SOURCES": "1"},
+            {**tokens, **store_env, "LIGHTCONE_REGION": o.core, "LIGHTCONE_MIN_SOURCES": "1"},
             "Application startup complete",
         )
         state = DemoState(core.url, self.admin_token)
@@ -203,7 +267,7 @@ class Demo:
                 "loaded snapshot",
             )
         entries = await self._entries(edges)
-        state.topology = self._topology(core, edges, state, entries, control_url)
+        state.topology = self._topology(core, edges, state, entries, control_url, store)
         write_private(self.status_file, json.dumps(state.topology, indent=2) + "\n")
         self._show(state.topology)
         try:
@@ -286,6 +350,7 @@ class Demo:
         state: DemoState,
         entries: list[dict[str, Any]],
         control_url: str,
+        store: dict[str, Any],
     ) -> dict[str, Any]:
         o = self.options
         nodes = [{"kind": "core", "region": o.core, "url": core.url, "pid": core.pid}]
@@ -305,6 +370,7 @@ class Demo:
             "control_url": control_url,
             "admin_token": self.admin_token,
             "room_auth": o.room_auth,
+            "store": store,
             "nodes": nodes,
             "entries": entries,
         }
