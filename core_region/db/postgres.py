@@ -108,6 +108,10 @@ class PostgresEngine:
                 max_size=POOL_SIZE,
                 timeout=CONNECT_TIMEOUT_S,
                 command_timeout=STATEMENT_TIMEOUT_S,
+                # A plan per query: with a cached generic plan the known-ids lookup of a batch
+                # ran slow under the version row's lock, and two writers fell to a quarter of
+                # one (docs/BENCHMARKS.md, "The store on PostgreSQL").
+                server_settings={"plan_cache_mode": "force_custom_plan"},
             )
         except _LOST as exc:
             raise _unavailable(url, exc) from None
