@@ -45,6 +45,27 @@ async def until_ready(stdout: asyncio.StreamReader) -> list[str]:
     return lines
 
 
+async def kill_one(
+    process: asyncio.subprocess.Process, status_file: Path, kind: str, region: str
+) -> tuple[dict[str, Any], int, str]:
+    """Once ``lightcone up`` is ready, ``kill -9`` its node of ``kind`` in ``region``; the
+    topology it had, then its exit code and what it printed after (30 s at most)."""
+    assert process.stdout is not None
+    try:
+        await until_ready(process.stdout)
+        topology: dict[str, Any] = json.loads(await asyncio.to_thread(status_file.read_text))
+        victim = next(n for n in topology["nodes"] if n["kind"] == kind and n["region"] == region)
+        os.kill(victim["pid"], signal.SIGKILL)
+        async with asyncio.timeout(30):
+            rest = (await process.stdout.read()).decode()
+            code = await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return topology, code, rest
+
+
 async def test_up_serves_with_geography_then_stops_everything(tmp_path: Path) -> None:
     """Every node gets ready, the status file describes the topology, the central entry is
     slower than the nearest edge by the simulated RTT difference, partitions switch, and
@@ -121,21 +142,8 @@ async def test_up_serves_with_geography_then_stops_everything(tmp_path: Path) ->
 
 async def test_up_reports_a_crashed_node_and_stops_the_rest(tmp_path: Path) -> None:
     """When a node dies, lightcone up says which, stops the others and exits with 1."""
-    status_file = tmp_path / "status.json"
     process = await start_up(tmp_path, "--edges", "lhr")
-    assert process.stdout is not None
-    try:
-        await until_ready(process.stdout)
-        topology: dict[str, Any] = json.loads(status_file.read_text())
-        victim = next(n for n in topology["nodes"] if n["region"] == "lhr")
-        os.kill(victim["pid"], signal.SIGKILL)
-        async with asyncio.timeout(30):
-            rest = (await process.stdout.read()).decode()
-            code = await process.wait()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    topology, code, rest = await kill_one(process, tmp_path / "status.json", "edge", "lhr")
     assert code == 1
     assert "edge-lhr exited with -9; stopping the others" in rest
     for node in topology["nodes"]:

@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.test_up import start_up, until_ready
+from tests.e2e.test_up import kill_one, start_up, until_ready
 from tests.helpers.postgres import Cluster, require_postgres
 
 pytestmark = pytest.mark.e2e
@@ -123,19 +123,7 @@ async def test_up_refuses_an_unknown_store(tmp_path: Path) -> None:
 async def test_a_crashed_node_still_removes_the_throwaway_postgres(tmp_path: Path) -> None:
     require_postgres()
     process = await start_up(tmp_path, "--edges", "lhr", "--users", "lhr", "--store", "postgres")
-    assert process.stdout is not None
-    try:
-        await until_ready(process.stdout)
-        topology: dict[str, Any] = json.loads((tmp_path / "status.json").read_text())
-        core = next(n for n in topology["nodes"] if n["kind"] == "core")
-        os.kill(core["pid"], signal.SIGKILL)
-        async with asyncio.timeout(30):
-            rest = (await process.stdout.read()).decode()
-            code = await process.wait()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    topology, code, rest = await kill_one(process, tmp_path / "status.json", "core", "iad")
     assert code == 1 and "core-iad exited with -9; stopping the others" in rest
     store = topology["store"]
     assert not running(store["pid"]) and not exists(store["folder"])
