@@ -79,13 +79,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.budgets = ListenerBudgets.create(
-        metrics.listener,
-        max_connections=settings.max_connections,
-        max_client_connections=settings.max_client_connections,
-        read_timeout_s=settings.read_timeout_s,
-        handshake_timeout_s=settings.handshake_timeout_s,
-    )
+    app.state.budgets = ListenerBudgets.of_node(metrics.listener, settings)
     app.state.node = node
     app.state.link_token = resolve_token(
         settings.link_token, env="LIGHTCONE_LINK_TOKEN", host=settings.host

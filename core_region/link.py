@@ -146,7 +146,9 @@ async def handle(node: CoreNode, peer: EdgePeer, message: Message) -> None:
 def _heartbeat(node: CoreNode, peer: EdgePeer, message: Heartbeat) -> None:
     peer.version = message.version
     if message.versions:  # else: an edge from before per-feature versions, as in its hello
-        peer.versions = dict(message.versions)
+        # Only the features this core has (an edge's map is its to fill, not ours to keep).
+        held = message.versions
+        peer.versions = {f.name: held[f.name] for f in node.features.with_data if f.name in held}
 
 
 def _sync(node: CoreNode, peer: EdgePeer, message: Sync) -> None:

@@ -80,13 +80,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.origin_policy = settings.origin_policy()
     app.state.going_away = shutdown.client_sockets(node.clients)
-    app.state.budgets = ListenerBudgets.create(
-        metrics.listener,
-        max_connections=settings.max_connections,
-        max_client_connections=settings.max_client_connections,
-        read_timeout_s=settings.read_timeout_s,
-        handshake_timeout_s=settings.handshake_timeout_s,
-        trusted_header=settings.trust_client_ip_header,
+    app.state.budgets = ListenerBudgets.of_node(
+        metrics.listener, settings, settings.trust_client_ip_header
     )
     return app
 

@@ -42,6 +42,7 @@ from typing import Any
 
 import asyncpg
 
+from core_region.db import is_postgres
 from core_region.store import LoggedSearch, Store
 from deploy.local.postgres import Cluster, PostgresMissing, bindir, running
 from load.machine import cpu_model, loadavg
@@ -102,7 +103,7 @@ async def _write(
     ready: multiprocessing.synchronize.Barrier,
     done: Synchronized[int],
 ) -> tuple[int, int, float, list[float]]:
-    store = await Store.open(Path(location) if not location.startswith("postgres") else location)
+    store = await Store.open(location if is_postgres(location) else Path(location))
     try:
         await asyncio.to_thread(ready.wait, READY_TIMEOUT_S)
         await asyncio.to_thread(go.wait, READY_TIMEOUT_S)
@@ -139,7 +140,7 @@ def _writer(
 
 
 async def _migrate(location: str) -> None:
-    store = await Store.open(Path(location) if not location.startswith("postgres") else location)
+    store = await Store.open(location if is_postgres(location) else Path(location))
     await store.close()
 
 

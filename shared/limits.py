@@ -23,8 +23,12 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+if TYPE_CHECKING:
+    from shared.settings import NodeSettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -186,6 +190,20 @@ class ListenerBudgets:
         budget = ConnectionBudget(max_connections, max_client_connections)
         metrics.open.set_function(lambda: budget.total)
         return cls(budget, read_timeout_s, handshake_timeout_s, trusted_header, metrics)
+
+    @classmethod
+    def of_node(
+        cls, metrics: ListenerMetrics, settings: NodeSettings, trusted_header: str | None = None
+    ) -> ListenerBudgets:
+        """The budgets a node's settings name (both node kinds declare them alike)."""
+        return cls.create(
+            metrics,
+            max_connections=settings.max_connections,
+            max_client_connections=settings.max_client_connections,
+            read_timeout_s=settings.read_timeout_s,
+            handshake_timeout_s=settings.handshake_timeout_s,
+            trusted_header=trusted_header,
+        )
 
 
 def error_response(exc: LightconeError, *extra: tuple[str, str]) -> bytes:
