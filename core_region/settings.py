@@ -32,6 +32,13 @@ class CoreSettings(NodeSettings):
         "Where the core's data lives: empty = SQLite under LIGHTCONE_DATA_DIR; "
         "postgresql://user:pass@host:port/db = that PostgreSQL database.",
     )
+    broker: str = setting(
+        "LIGHTCONE_BROKER",
+        "",
+        "redis://host:port/db of the broker several core nodes on one store share (change "
+        "notifications, cursor relay, strict room order); empty = this node is the store's "
+        "only core node.",
+    )
     corpus: Path | None = setting(
         "LIGHTCONE_CORPUS",
         None,
@@ -128,6 +135,11 @@ class CoreSettings(NodeSettings):
             raise ValueError(
                 f"Config 'LIGHTCONE_STORE' must be empty (SQLite) or a URL starting with "
                 f"{' or '.join(POSTGRES_SCHEMES)}, e.g. postgresql://user:pass@host:5432/db."
+            )
+        if self.broker and not self.broker.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "Config 'LIGHTCONE_BROKER' must be empty (one core node) or a URL starting "
+                "with redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0."
             )
         if self.publish_delay_ms < 0 or self.min_searches < 0:
             raise ValueError("Config 'LIGHTCONE_PUBLISH_DELAY_MS' and MIN_SEARCHES must be >= 0.")

@@ -188,6 +188,11 @@ def configure_core(parser: argparse.ArgumentParser, command: str) -> None:
         help="postgresql://user:pass@host:port/db to keep the data in PostgreSQL; "
         "empty: SQLite under --data-dir [LIGHTCONE_STORE]",
     )
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        help="redis://host:port/db shared by several core nodes on one store [LIGHTCONE_BROKER]",
+    )
     parser.add_argument("--corpus", type=Path, help="term<TAB>weight file [LIGHTCONE_CORPUS]")
     parser.add_argument(
         "--restored-from",
@@ -222,6 +227,7 @@ def _core(args: argparse.Namespace) -> None:
         port=args.port,
         data_dir=args.data_dir,
         store=args.store,
+        broker=args.broker,
         corpus=args.corpus,
         restored_from=args.restored_from,
     )

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ["tests.helpers.postgres"]
-"""Fixtures of a throwaway PostgreSQL (``postgres``, ``postgres_url``, ``own_postgres``)."""
+pytest_plugins = ["tests.helpers.postgres", "tests.helpers.redis"]
+"""Fixtures of a throwaway PostgreSQL (``postgres``, ``postgres_url``, ``own_postgres``) and
+Redis (``redis_server``, ``redis_url``, ``own_redis``)."""
 
 # Hypothesis profiles. ``ci`` (the default) is reproducible: the same examples every run, no
 # example database. ``deep`` hunts longer with fresh examples: ``--hypothesis-profile=deep``
