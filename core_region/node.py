@@ -119,7 +119,7 @@ class CoreNode:
             ConfigError: another core node holds a live lease on the store (:func:`claim`).
         """
         self.store = store
-        await claim(store, self.lease(time.time()))
+        await claim(store, self.lease(time.time()), shared=bool(self.settings.broker))
         if await store.note_restore(self.settings.restored_from):
             logger.warning(
                 "restored from %s: new epoch, edges load a snapshot", self.settings.restored_from
@@ -376,20 +376,23 @@ def still_running(pid: int) -> bool:
     return True
 
 
-async def claim(store: Store, lease: CoreNodeLease) -> None:
-    """Register ``lease`` on ``store``, or refuse: several core nodes on one store would each
-    apply only their own writes and serve edges diverging data.
+async def claim(store: Store, lease: CoreNodeLease, *, shared: bool = False) -> None:
+    """Register ``lease`` on ``store``, or refuse: several core nodes on one store without a
+    broker would each apply only their own writes and serve edges diverging data.
+
+    ``shared``: this node has a broker (``LIGHTCONE_BROKER``), so other live nodes are fine.
 
     Raises:
-        ConfigError: another core node holds a live lease, naming it and what to do.
+        ConfigError: another core node holds a live lease and this one has no broker, naming
+            it and what to do.
     """
     others = await store.claim_node(lease, time.time(), still_running)
-    if others:
+    if others and not shared:
         other = others[0]
         raise ConfigError(
             f"another core node uses the store {store.where}: {other.node_id} (region "
             f"{other.region}), its lease held until {time.ctime(other.lease_until)}. Several "
-            "core nodes on one store need a broker to share changes and cursors, which this "
-            "version does not have: stop that node, or, if it died on another host, wait for "
-            "its lease (LIGHTCONE_NODE_LEASE_S) to expire."
+            "core nodes on one store share changes and cursors through a broker: give every "
+            "node the same --broker redis://... (LIGHTCONE_BROKER), or stop that node, or, if "
+            "it died on another host, wait for its lease (LIGHTCONE_NODE_LEASE_S) to expire."
         )

@@ -101,7 +101,7 @@ def test_a_second_core_node_on_the_store_is_refused_in_one_line(
         )
         assert result.returncode == 2, result.stderr
         (line,) = result.stderr.strip().splitlines()
-        assert "another core node uses the store" in line and "need a broker" in line
+        assert "another core node uses the store" in line and "--broker" in line
     finally:
         first.stop()
     assert not first.errors(), first.errors()
