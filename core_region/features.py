@@ -13,7 +13,7 @@ room directory, ...). It subclasses :class:`Feature` and declares, in one place:
   (:meth:`~Feature.edge_gone`), when its flag changes, and every heartbeat
   (:meth:`~Feature.tick`);
 * whether it holds versioned data (``has_data``): then it takes versions from the one global
-  sequence (the store's), publishes changes when the node publishes (:meth:`~Feature.publish`),
+  sequence (the store's), sends changes when the node follows a mark (:meth:`~Feature.follow`),
   and reports ``version``: the last global version that changed it.
 
 The core's app lists its features once (:data:`core_region.app.FEATURES`); nothing outside a
@@ -95,7 +95,18 @@ class Feature:
         return -1
 
     def publish(self) -> None:
-        """Send what changed since the last publication to every edge (``node.broadcast``)."""
+        """Send what changed since the last publication to every edge (``node.broadcast``):
+        for a feature that keeps its pending changes in memory (see :meth:`follow`)."""
+
+    async def follow(self, after: int, marks: list[int]) -> None:
+        """The node follows ``marks`` (versions that end a publication, in order, each after
+        ``after`` and the one before): send what changed up to each.
+
+        A feature whose changes are in the store reads them from there, so every core node
+        sends the same (:mod:`core_region.suggest.feature`); the default publishes what this
+        node applied in memory (:meth:`publish`), as a feature with storage of its own does.
+        """
+        self.publish()
 
     def catch_up(self, have: int, base: int | None = None) -> list[bytes]:
         """Frames that bring an edge holding ``have`` (-1: nothing) to the published head;

@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from core_region.node import CoreNode, EdgePeer
-from shared.errors import CloseCode, ProtocolError, Unauthorized
+from shared.errors import CloseCode, ProtocolError, StoreUnavailable, Unauthorized
 from shared.http import bearer_matches
 from shared.protocol import (
     Error,
@@ -73,7 +73,15 @@ async def link_endpoint(websocket: WebSocket) -> None:
             await websocket.send_bytes(encode(Error(None, exc.code, str(exc))))
             await websocket.close(CloseCode.UNSUPPORTED_PROTOCOL, exc.code)
         return
-    peer = node.connect(hello)
+    try:
+        peer = await node.connect(hello)
+    except StoreUnavailable as exc:
+        # The edge is ahead of this node, which cannot reach the store to catch up: the
+        # edge tries again (here or on another node) after its backoff.
+        logger.warning("edge %s (%s) must wait: %s", hello.edge_id, hello.region, exc)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await websocket.close(CloseCode.INTERNAL_ERROR, "store unavailable")
+        return
     sender = spawn(
         "link_sender", lambda: _send_frames(websocket, peer), node.metrics.task_crashes, policy=STOP
     )
@@ -130,7 +138,7 @@ async def handle(node: CoreNode, peer: EdgePeer, message: Message) -> None:
     try:
         own = _OWN.get(type(message))
         if own is not None:
-            own(node, peer, message)
+            await own(node, peer, message)
             return
         feature = node.features.link.get(type(message))
         if feature is None:
@@ -143,7 +151,7 @@ async def handle(node: CoreNode, peer: EdgePeer, message: Message) -> None:
         peer.send(encode(Error(None, "internal_error", f"could not handle {message.TYPE!r}")))
 
 
-def _heartbeat(node: CoreNode, peer: EdgePeer, message: Heartbeat) -> None:
+async def _heartbeat(node: CoreNode, peer: EdgePeer, message: Heartbeat) -> None:
     peer.version = message.version
     if message.versions:  # else: an edge from before per-feature versions, as in its hello
         # Only the features this core has (an edge's map is its to fill, not ours to keep).
@@ -151,15 +159,19 @@ def _heartbeat(node: CoreNode, peer: EdgePeer, message: Heartbeat) -> None:
         peer.versions = {f.name: held[f.name] for f in node.features.with_data if f.name in held}
 
 
-def _sync(node: CoreNode, peer: EdgePeer, message: Sync) -> None:
-    peer.send(encode(node.sync(message.id)))
+async def _sync(node: CoreNode, peer: EdgePeer, message: Sync) -> None:
+    try:
+        peer.send(encode(await node.sync(message.id)))
+    except StoreUnavailable as exc:
+        # Strict reads fail fast at the edge while the store is away, as in a partition.
+        peer.send(encode(Error(message.id, exc.code, str(exc))))
 
 
-def _resync(node: CoreNode, peer: EdgePeer, message: Resync) -> None:
+async def _resync(node: CoreNode, peer: EdgePeer, message: Resync) -> None:
     node.resync(peer, message.versions, message.version)
 
 
-_OWN: dict[type[Message], Callable[[CoreNode, EdgePeer, Any], None]] = {
+_OWN: dict[type[Message], Callable[[CoreNode, EdgePeer, Any], Awaitable[None]]] = {
     Heartbeat: _heartbeat,
     Sync: _sync,
     Resync: _resync,

@@ -6,15 +6,22 @@ up from its versions, by deltas or a fresh snapshot, so nothing is lost and a sl
 holds up the others or grows the core's memory without bound. Frames are encoded once and the
 same bytes queued to every edge.
 
-Versions: one global sequence, the store's (each write takes the next, whatever feature it
-changes; writes apply under :attr:`CoreNode.write_lock`, in commit order). The node publishes
-every feature at once (within ``LIGHTCONE_PUBLISH_DELAY_MS`` of the first pending change), so
-the published head says that every version up to it has been sent: heartbeats and ``synced``
-carry that head and each data feature's version at it.
+Versions: one global sequence, the store's, whatever node committed (each write takes the
+next, whatever feature it changes). What edges get is decided by the database, not by a node's
+memory, so every core node on one store sends the same frames: a node publishes (within
+``LIGHTCONE_PUBLISH_DELAY_MS`` of its first write, or at once for a strict read) by recording a
+*mark* at the store's head (:meth:`core_region.store.Store.mark`), then *follows* every mark
+since its last one, in order; each data feature turns the versions up to a mark into what it
+sends (:meth:`core_region.features.Feature.follow`). Other nodes hear of a mark through the
+broker (``LIGHTCONE_BROKER``) and follow it too; with a broker they also look for new marks,
+flags and epochs in the store every heartbeat, so a lost notification only costs that long.
+The published head is the last mark followed: heartbeats and ``synced`` carry it and each data
+feature's version at it.
 
 Epochs: an epoch names the database the edges' data came from. An edge of this epoch that
-holds a version above the head saw versions the database no longer has (it was restored from a
-backup): the node adopts a new epoch at once, every data feature re-encodes its base under it,
+holds a version above the database's head (the node publishes first, so it is the store's head,
+not this node's) saw versions the database no longer has (it was restored from a backup): the
+node adopts a new epoch at once, every data feature re-encodes its base under it,
 and every edge gets it (:meth:`CoreNode.rotate_epoch`).
 """
 
@@ -28,6 +35,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -96,16 +104,26 @@ class CoreNode:
         self.store: Store = None  # type: ignore[assignment]  # opened by start()
         self.epoch = ""
         self.committed = 0
-        """The newest version committed (and applied in memory)."""
+        """The newest version this node committed."""
         self.published = 0
-        """Every version up to this one has been sent to every linked edge."""
+        """The last mark followed: every version up to it has been sent to every linked edge."""
+        self.broker: Any = None
+        """The broker shared with the other core nodes on the store (``LIGHTCONE_BROKER``), set
+        by the app before :meth:`start`; ``None``: this node is alone on its store."""
         self.edges: set[EdgePeer] = set()
         self.peers: dict[str, EdgePeer] = {}
         self.write_lock = asyncio.Lock()
-        """Held by every write from commit to apply: versions apply in commit order."""
+        """For a feature that keeps its data outside the store (docs/extending.md): held from
+        commit to apply, so it applies versions in commit order."""
         self.started = False
         self.features = Registry(make(self) for make in features)
         self._timer: asyncio.TimerHandle | None = None
+        self._publishing = asyncio.Lock()  # one publication or follow at a time, in order
+        self._asked = self._done = 0  # publications asked for / done (see publish())
+        self._wake = asyncio.Event()  # the publisher has something to do
+        self._publish_due = self._changed = False  # the delay is up / others changed things
+        self._heard = -1  # the newest mark another node published
+        self._retry = False  # a publication failed: the next heartbeat tries again
         self._tasks: list[asyncio.Task[None]] = []
         self._storing: set[asyncio.Task[None]] = set()  # new epochs being stored
 
@@ -119,7 +137,7 @@ class CoreNode:
             ConfigError: another core node holds a live lease on the store (:func:`claim`).
         """
         self.store = store
-        await claim(store, self.lease(time.time()), shared=bool(self.settings.broker))
+        await claim(store, self.lease(time.time()))
         if await store.note_restore(self.settings.restored_from):
             logger.warning(
                 "restored from %s: new epoch, edges load a snapshot", self.settings.restored_from
@@ -127,14 +145,16 @@ class CoreNode:
         for feature in self.features:
             await feature.prepare()
         self.epoch = await store.epoch()
-        self.committed = self.published = await store.version()
+        self.committed = await store.version()
         levels = await store.init_flags({f.name: f.default_level() for f in self.features})
         for feature in self.features:
             feature.level = levels.get(feature.name, feature.default_level())
         for feature in self.features:
             await feature.start()
+        self.published = min((f.version for f in self.features.with_data), default=0)
+        await self.publish()
         self.metrics.head_version.set(self.committed)
-        self.metrics.published_version.set(self.published)
+        self._tasks.append(spawn("publisher", self._publisher, self.metrics.task_crashes))
         self._tasks.append(spawn("heartbeats", self._heartbeats, self.metrics.task_crashes))
         self._tasks.append(spawn("node_lease", self._renew_lease, self.metrics.task_crashes))
         for feature in self.features:
@@ -188,7 +208,7 @@ class CoreNode:
     # --- versions and publishing -----------------------------------------------------------
 
     def committed_at(self, version: int) -> None:
-        """A feature applied a write of ``version`` (under :attr:`write_lock`): publish soon."""
+        """A write of ``version`` committed here: publish soon."""
         self.committed = max(self.committed, version)
         self.metrics.head_version.set(self.committed)
         self.schedule_publish()
@@ -197,26 +217,102 @@ class CoreNode:
         """Publish within ``publish_delay_ms``: changes in that window share one delta."""
         if self._timer is None:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self.settings.publish_delay_ms / 1000, self.publish)
+            self._timer = loop.call_later(self.settings.publish_delay_ms / 1000, self._due)
 
-    def publish(self) -> None:
-        """Send what every feature has pending, now."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        head = self.committed
+    def _due(self) -> None:
+        self._timer = None
+        self._publish_due = True
+        self._wake.set()
+
+    def attach(self, broker: Any) -> None:
+        """Share the store with other core nodes through ``broker`` (before it starts):
+        follow the marks they publish, adopt the epoch and flags they change."""
+        self.broker = broker
+        broker.on("marks", self._heard_mark)
+        broker.on("epoch", self._heard_change)
+        broker.on("flags", self._heard_change)
+
+    def _heard_mark(self, sender: str, payload: bytes) -> None:
+        try:
+            mark = int(payload)
+        except ValueError:
+            self.metrics.drops.drop("broker", payload, ValueError("not a mark"))
+            return
+        self._heard = max(self._heard, mark)
+        self._wake.set()
+
+    def _heard_change(self, sender: str, payload: bytes) -> None:
+        self._changed = True
+        self._wake.set()
+
+    async def _publisher(self) -> None:
+        """Publish when :meth:`schedule_publish`'s delay is up, follow what other nodes
+        published, adopt what they changed (a supervised task: one thing at a time, in
+        order)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                if self._publish_due:
+                    self._publish_due = False
+                    await self.publish()
+                if self._changed:
+                    self._changed = False
+                    await self.store_changed()
+                if self._heard > self.published:
+                    await self.follow(self._heard)
+            except StoreUnavailable as exc:  # the next heartbeat tries again
+                logger.warning("could not publish: %s", exc)
+                self._retry = True
+
+    async def publish(self) -> int:
+        """Publish every version committed before this call, by any node: mark the store's
+        head, follow the marks up to it, tell the other nodes. Returns the published head.
+
+        Calls that overlap share the work: one that finds a publication started after it
+        was asked for returns when that one is done.
+
+        Raises:
+            StoreUnavailable: the store cannot be reached (nothing was sent).
+        """
+        self._asked += 1
+        ticket = self._asked
+        async with self._publishing:
+            if self._done >= ticket:
+                return self.published
+            ticket = self._asked
+            mark = await self.store.mark()
+            await self._follow(mark)
+            self._done = ticket
+        if self.broker is not None:
+            self.broker.publish("marks", str(mark).encode())
+        return self.published
+
+    async def follow(self, mark: int) -> None:
+        """Send what another node published up to ``mark`` (heard through the broker)."""
+        if mark > self.published:
+            async with self._publishing:
+                await self._follow(mark)
+
+    async def _follow(self, upto: int) -> None:
+        """Send the marks after the published head up to ``upto`` (under the lock)."""
+        if upto <= self.published:
+            return
+        marks = await self.store.marks(self.published, upto)
+        if not marks:
+            return
         for feature in self.features.with_data:
-            feature.publish()
-        if head > self.published:
-            self.published = head
-            self.metrics.published_version.set(head)
+            await feature.follow(self.published, marks)
+        self.published = marks[-1]
+        self.metrics.published_version.set(self.published)
 
     def heartbeat(self) -> Heartbeat:
         return Heartbeat(self.published, self.features.versions())
 
-    def sync(self, request_id: int) -> Synced:
-        """Publish what is pending; the head every edge will have once its queue drains."""
-        self.publish()
+    async def sync(self, request_id: int) -> Synced:
+        """Publish every version committed so far (by any node): the head every edge will
+        have once its queue drains."""
+        await self.publish()
         return Synced(request_id, self.published, self.features.versions())
 
     # --- edges -----------------------------------------------------------------------------
@@ -240,21 +336,27 @@ class CoreNode:
         """Whether ``peer`` is its edge's newest link (not one a newer link replaced)."""
         return self.peers.get(peer.edge_id) is peer
 
-    def connect(self, hello: Hello) -> EdgePeer:
+    async def connect(self, hello: Hello) -> EdgePeer:
         """Register an edge and queue what it needs to catch up from the versions it holds.
 
         Data from another database (``epoch``) counts as none: the edge gets a snapshot.
-        An edge of this epoch above the head saw versions the database no longer has (it
-        was restored from a backup): the epoch is rotated first (:meth:`rotate_epoch`).
+        An edge ahead of this node (it came from another node that published later) waits
+        for this node to publish; an edge of this epoch still above the head then saw
+        versions the database no longer has (it was restored from a backup): the epoch is
+        rotated first (:meth:`rotate_epoch`).
+
+        Raises:
+            StoreUnavailable: the edge is ahead and the store cannot be reached to catch up.
         """
         held = self._held(hello.versions, hello.version)
-        if hello.epoch == self.epoch and any(v > self.committed for v in held.values()):
+        if hello.epoch == self.epoch and any(v > self.published for v in held.values()):
+            await self.publish()
+        if hello.epoch == self.epoch and any(v > self.published for v in held.values()):
             self.rotate_epoch(
-                f"edge {hello.edge_id} holds {_versions(held)}, the head is v{self.committed}"
+                f"edge {hello.edge_id} holds {_versions(held)}, the head is v{self.published}"
             )
         if hello.epoch != self.epoch:
             held = dict.fromkeys(held, -1)
-        self.publish()
         peer = EdgePeer(hello.edge_id, hello.region, hello.version, time.time(), held)
         bases = hello.bases if hello.epoch == self.epoch else {}
         for feature in self.features.with_data:
@@ -284,7 +386,6 @@ class CoreNode:
 
     def resync(self, peer: EdgePeer, versions: dict[str, int], version: int) -> None:
         """Send ``peer`` again what it lacks of the features it names (a gap)."""
-        self.publish()
         held = self._held(versions, version)
         for feature in self.features.with_data:
             if feature.name in held:
@@ -305,21 +406,30 @@ class CoreNode:
 
         Every data feature re-encodes its base under it and every edge gets it (an edge loads
         data of another epoch whatever its version); the new epoch is stored in the
-        background.
+        background, and the other nodes told.
         """
-        self.epoch = uuid.uuid4().hex
-        logger.warning("rollback found (%s): new epoch %s", reason, self.epoch)
+        logger.warning("rollback found (%s)", reason)
         self.metrics.epoch_rotations.inc()
-        self.publish()
+        self.adopt_epoch(uuid.uuid4().hex, "this node")
+        stored = asyncio.get_running_loop().create_task(self._store_epoch(self.epoch))
+        self._storing.add(stored)
+        stored.add_done_callback(self._stored)
+
+    async def _store_epoch(self, epoch: str) -> None:
+        await self.store.set_epoch(epoch)
+        if self.broker is not None:
+            self.broker.publish("epoch", epoch.encode())
+
+    def adopt_epoch(self, epoch: str, by: str) -> None:
+        """Make ``epoch`` this node's (made by ``by``) and send every edge its data under it."""
+        self.epoch = epoch
+        logger.warning("new epoch %s (made by %s): edges load a snapshot", epoch, by)
         for feature in self.features.with_data:
             feature.epoch_changed()
             frames = feature.catch_up(-1)
             for edge in self.edges_with(feature):
                 for frame in frames:
                     edge.send(frame)
-        stored = asyncio.get_running_loop().create_task(self.store.set_epoch(self.epoch))
-        self._storing.add(stored)
-        stored.add_done_callback(self._stored)
 
     def _stored(self, task: asyncio.Task[None]) -> None:
         self._storing.discard(task)
@@ -339,16 +449,51 @@ class CoreNode:
         feature.level = level
         feature.flag_changed(level)
         self.broadcast(encode(self.flags()))
+        if self.broker is not None:
+            self.broker.publish("flags", feature.name.encode())
 
     # --- heartbeats ------------------------------------------------------------------------
 
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
+            if self._retry or self.settings.broker:
+                await self._look_around()
             self.broadcast(encode(self.heartbeat()))
             now = time.monotonic()
             for feature in self.features:
                 feature.tick(now)
+
+    async def _look_around(self) -> None:
+        """Publish what failed to publish; with other nodes on the store, catch up with what
+        they did that this node did not hear of (a broker message lost or late): marks, the
+        epoch, the flags."""
+        try:
+            if self._retry:
+                self._retry = False
+                await self.publish()
+            if self.settings.broker:
+                await self.store_changed()
+        except StoreUnavailable as exc:
+            logger.warning("could not look for other nodes' changes: %s", exc)
+
+    async def store_changed(self) -> None:
+        """Adopt what other nodes changed in the store: its epoch, its flags, and what they
+        published (:meth:`follow`)."""
+        epoch = await self.store.epoch()
+        if epoch != self.epoch:
+            self.adopt_epoch(epoch, "another core node")
+        levels = await self.store.flags()
+        changed = False
+        for feature in self.features:
+            level = levels.get(feature.name)
+            if level is not None and level != feature.level:
+                feature.level = level
+                feature.flag_changed(level)
+                changed = True
+        if changed:
+            self.broadcast(encode(self.flags()))
+        await self.follow(await self.store.last_mark())
 
 
 def _versions(versions: dict[str, int]) -> str:
@@ -361,7 +506,12 @@ def node_lease(settings: CoreSettings, now: float) -> CoreNodeLease:
     restarted on the same host takes its own lease over."""
     host = socket.gethostname()
     return CoreNodeLease(
-        f"{host}:{os.getpid()}", host, os.getpid(), settings.region, now + settings.node_lease_s
+        f"{host}:{os.getpid()}",
+        host,
+        os.getpid(),
+        settings.region,
+        now + settings.node_lease_s,
+        shared=bool(settings.broker),
     )
 
 
@@ -376,19 +526,21 @@ def still_running(pid: int) -> bool:
     return True
 
 
-async def claim(store: Store, lease: CoreNodeLease, *, shared: bool = False) -> None:
+async def claim(store: Store, lease: CoreNodeLease) -> None:
     """Register ``lease`` on ``store``, or refuse: several core nodes on one store without a
-    broker would each apply only their own writes and serve edges diverging data.
+    broker would each publish only their own writes and serve edges diverging data.
 
-    ``shared``: this node has a broker (``LIGHTCONE_BROKER``), so other live nodes are fine.
+    A ``shared`` lease (the node has a broker, ``LIGHTCONE_BROKER``) lives beside other shared
+    ones; a node without a broker is alone on its store.
 
     Raises:
-        ConfigError: another core node holds a live lease and this one has no broker, naming
-            it and what to do.
+        ConfigError: another core node holds a live lease that cannot be shared with this
+            one, naming it and what to do.
     """
     others = await store.claim_node(lease, time.time(), still_running)
-    if others and not shared:
-        other = others[0]
+    alone = [other for other in others if not (lease.shared and other.shared)]
+    if alone:
+        other = alone[0]
         raise ConfigError(
             f"another core node uses the store {store.where}: {other.node_id} (region "
             f"{other.region}), its lease held until {time.ctime(other.lease_until)}. Several "

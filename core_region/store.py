@@ -22,7 +22,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +90,8 @@ class CoreNodeLease:
     pid: int
     region: str
     lease_until: float
+    shared: bool = False
+    """It shares the store with other nodes through a broker."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +263,8 @@ class Store:
     async def claim_node(
         self, lease: CoreNodeLease, now: float, still_running: Callable[[int], bool]
     ) -> list[CoreNodeLease]:
-        """Register ``lease`` unless another core node holds a live one; returns those.
+        """Register ``lease`` unless another core node holds a live one (for a ``shared``
+        lease: unless one of them is not shared); returns the other live leases.
 
         One transaction (no version taken). A lease of this host whose process is gone
         (``still_running(pid)`` false: this node crashed and was restarted) or has this
@@ -269,7 +272,7 @@ class Store:
         """
         async with self._write(advance=False) as (db, _):
             rows = await db.fetch(
-                "SELECT node_id, host, pid, region, lease_until FROM core_nodes"
+                "SELECT node_id, host, pid, region, lease_until, shared FROM core_nodes"
                 " WHERE lease_until > ? AND node_id <> ?",
                 (now, lease.node_id),
             )
@@ -278,14 +281,21 @@ class Store:
                 for held in (_lease(r) for r in rows)
                 if held.host != lease.host or (held.pid != lease.pid and still_running(held.pid))
             ]
-            if not live:
+            if not live or (lease.shared and all(held.shared for held in live)):
                 await db.execute("DELETE FROM core_nodes WHERE lease_until <= ?", (now,))
                 await db.execute(
-                    "INSERT INTO core_nodes (node_id, host, pid, region, lease_until)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET"
+                    "INSERT INTO core_nodes (node_id, host, pid, region, lease_until, shared)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET"
                     " host = excluded.host, pid = excluded.pid, region = excluded.region,"
-                    " lease_until = excluded.lease_until",
-                    (lease.node_id, lease.host, lease.pid, lease.region, lease.lease_until),
+                    " lease_until = excluded.lease_until, shared = excluded.shared",
+                    (
+                        lease.node_id,
+                        lease.host,
+                        lease.pid,
+                        lease.region,
+                        lease.lease_until,
+                        int(lease.shared),
+                    ),
                 )
         return live
 
@@ -307,6 +317,129 @@ class Store:
             pass
         return version
 
+    # --- the published stream (core_region/suggest/feature.py) ------------------------------
+
+    async def mark(self) -> int:
+        """End a delta at the head: record the head as a mark unless it is one already;
+        returns the newest mark.
+
+        Under the version row's lock (it waits for writes in progress and holds off new
+        ones), so marks are recorded in order and a mark covers every version up to it: a
+        reader that sees a mark sees every mark and term-log row before it.
+        """
+        async with self._engine.writing() as db:
+            head = int(
+                (
+                    await db.fetch(
+                        "UPDATE meta SET value = value WHERE name = 'version' RETURNING value"
+                    )
+                )[0][0]
+            )
+            rows = await db.fetch("SELECT max(version) FROM marks")
+            last = int(str(rows[0][0])) if rows and rows[0][0] is not None else -1
+            if head > last:
+                await db.execute("INSERT INTO marks (version) VALUES (?)", (head,))
+                return head
+        return last
+
+    async def last_mark(self) -> int:
+        """The newest mark (-1: none yet)."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch("SELECT max(version) FROM marks")
+        return int(str(rows[0][0])) if rows and rows[0][0] is not None else -1
+
+    async def marks(self, after: int, upto: int | None = None) -> list[int]:
+        """The marks after ``after`` (up to ``upto``), in order."""
+        async with self._engine.reading() as db:
+            if upto is None:
+                rows = await db.fetch(
+                    "SELECT version FROM marks WHERE version > ? ORDER BY version", (after,)
+                )
+            else:
+                rows = await db.fetch(
+                    "SELECT version FROM marks WHERE version > ? AND version <= ? ORDER BY version",
+                    (after, upto),
+                )
+        return [int(str(r[0])) for r in rows]
+
+    async def logged(self, after: int, upto: int) -> list[tuple[int, TermRow]]:
+        """The term-log rows of the versions after ``after`` up to ``upto``: ``(version,
+        row)`` in version order, then key order."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch(
+                f"SELECT version, {_TERM_COLUMNS} FROM term_log"
+                " WHERE version > ? AND version <= ? ORDER BY version, key",
+                (after, upto),
+            )
+        return [(int(str(r[0])), _row(r[1:])) for r in rows]
+
+    async def base(self, rules: str) -> tuple[int, bytes] | None:
+        """The newest base snapshot made under ``rules``: ``(version, data)``, or ``None``."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch(
+                "SELECT version, data FROM snapshots WHERE rules = ? ORDER BY version DESC LIMIT 1",
+                (rules,),
+            )
+        return (int(str(rows[0][0])), bytes(rows[0][1])) if rows else None
+
+    async def first_base(
+        self, rules: str, build: Callable[[int, list[TermRow]], Awaitable[bytes]]
+    ) -> tuple[int, bytes]:
+        """The newest base snapshot under ``rules``; if there is none, make the first one.
+
+        The first is made at the head, from every term, under the version row's lock: no
+        write lands between the head and the rows read, and a node starting at the same time
+        waits, then finds it. ``build(version, rows)`` makes its data. The lock is held
+        while it runs (once per database, or after the serving rules change).
+        """
+        async with self._engine.writing() as db:
+            head = int(
+                (
+                    await db.fetch(
+                        "UPDATE meta SET value = value WHERE name = 'version' RETURNING value"
+                    )
+                )[0][0]
+            )
+            rows = await db.fetch(
+                "SELECT version, data FROM snapshots WHERE rules = ? ORDER BY version DESC LIMIT 1",
+                (rules,),
+            )
+            if rows:
+                return int(str(rows[0][0])), bytes(rows[0][1])
+            terms = [_row(r) for r in await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms")]
+            data = await build(head, terms)
+            await db.execute(
+                "INSERT INTO marks (version) VALUES (?) ON CONFLICT DO NOTHING", (head,)
+            )
+            await db.execute(
+                "INSERT INTO snapshots (version, rules, data) VALUES (?, ?, ?)",
+                (head, rules, data),
+            )
+            await db.execute("DELETE FROM snapshots WHERE rules <> ?", (rules,))
+        return head, data
+
+    async def save_base(self, version: int, rules: str, data: bytes, keep_after: int) -> None:
+        """Record the base snapshot every node built at ``version`` (the first one stored
+        wins; they are the same bytes) and forget what no node needs any more: snapshots,
+        marks and term-log rows up to ``keep_after`` (the base before it: a node still
+        following from there reads the rows after it)."""
+        async with self._engine.writing() as db:
+            await db.execute(
+                "INSERT INTO snapshots (version, rules, data) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (version, rules, data),
+            )
+            await db.execute("DELETE FROM snapshots WHERE version < ?", (keep_after,))
+            await db.execute("DELETE FROM marks WHERE version < ?", (keep_after,))
+            await db.execute("DELETE FROM term_log WHERE version <= ?", (keep_after,))
+
+    async def oldest_base(self) -> int | None:
+        """The oldest base snapshot kept: a node that published less than it fell behind
+        what the term log keeps."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch("SELECT min(version) FROM snapshots")
+        return int(str(rows[0][0])) if rows and rows[0][0] is not None else None
+
     async def upsert_term(self, key: str, term: str, weight: int) -> tuple[int, TermRow]:
         """Set a term's weight (and display form), clearing its searches and any takedown."""
         async with self._write() as (db, version):
@@ -317,7 +450,7 @@ class Store:
                 " version = excluded.version",
                 (key, term, weight, version),
             )
-            rows = await _rows(db, [key])
+            rows = await _logged(db, version, [key])
         return version, rows[0]
 
     async def block_term(self, key: str, term: str) -> tuple[int, TermRow]:
@@ -329,7 +462,7 @@ class Store:
                 " ON CONFLICT (key) DO UPDATE SET blocked = 1, version = excluded.version",
                 (key, term, version),
             )
-            rows = await _rows(db, [key])
+            rows = await _logged(db, version, [key])
         return version, rows[0]
 
     async def log_searches(
@@ -374,7 +507,7 @@ class Store:
                 [(s.key, s.term, version) for s in fresh.values()],
             )
             await _count_sources(db, fresh.values())
-            rows = await _rows(db, sorted({s.key for s in fresh.values()}))
+            rows = await _logged(db, version, sorted({s.key for s in fresh.values()}))
         return SearchResult(acks, version, rows, len(fresh))
 
     async def prune(
@@ -469,6 +602,19 @@ async def _rows(db: Connection, keys: list[str]) -> list[TermRow]:
     return rows
 
 
+async def _logged(db: Connection, version: int, keys: list[str]) -> list[TermRow]:
+    """The rows of ``keys`` as ``version`` leaves them, also written to the term log."""
+    rows = await _rows(db, keys)
+    await db.executemany(
+        f"INSERT INTO term_log (version, {_TERM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (version, r.key, r.term, r.base_weight, r.searches, int(r.blocked), r.sources)
+            for r in rows
+        ],
+    )
+    return rows
+
+
 async def _set_meta(db: Connection, name: str, value: str) -> None:
     await db.execute(
         "INSERT INTO meta (name, value) VALUES (?, ?)"
@@ -501,7 +647,12 @@ def _row(r: Sequence[object]) -> TermRow:
 
 
 def _lease(r: Sequence[object]) -> CoreNodeLease:
-    node_id, host, pid, region, lease_until = r
+    node_id, host, pid, region, lease_until, shared = r
     return CoreNodeLease(
-        str(node_id), str(host), int(str(pid)), str(region), float(str(lease_until))
+        str(node_id),
+        str(host),
+        int(str(pid)),
+        str(region),
+        float(str(lease_until)),
+        bool(shared),
     )

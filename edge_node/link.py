@@ -466,7 +466,12 @@ class Link:
             fut.set_result(message)
 
     def _error(self, message: Error) -> None:
+        """An error from the core: one that answers a strict read's ``sync`` fails it fast
+        (e.g. ``store_unavailable``: the core cannot reach its database)."""
         logger.warning("the core says: %s (%s)", message.message, message.code)
+        fut = self._syncs.pop(message.id, None) if isinstance(message.id, int) else None
+        if fut is not None and not fut.done():
+            fut.set_exception(Unavailable(message.message, code=message.code))
 
     _OWN: dict[type[Message], Callable[[Link, Message], None]] = {
         Flags: _flags,  # type: ignore[dict-item]

@@ -259,7 +259,7 @@ def _check_store(settings: CoreSettings) -> None:
     async def probe() -> None:
         store = await Store.open(settings.store)  # also applies the migrations it lacks
         try:  # the node claims it again when it starts: the same process, its own lease
-            await claim(store, node_lease(settings, time.time()), shared=bool(settings.broker))
+            await claim(store, node_lease(settings, time.time()))
         finally:
             await store.close()
 

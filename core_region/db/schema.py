@@ -125,5 +125,49 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     """,
     ),
+    Migration(
+        """
+    -- The published stream, decided by the database so every core node sends the same
+    -- frames (core_region/suggest/feature.py): each write's term rows as of its version
+    -- (term_log), the versions that end a delta (marks), and the base snapshots (snapshots).
+    CREATE TABLE term_log (
+        version INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        term TEXT NOT NULL,
+        base_weight INTEGER NOT NULL,
+        searches INTEGER NOT NULL,
+        blocked INTEGER NOT NULL,
+        sources INTEGER NOT NULL,
+        PRIMARY KEY (version, key)
+    );
+    CREATE TABLE marks (version INTEGER PRIMARY KEY);
+    CREATE TABLE snapshots (
+        version INTEGER PRIMARY KEY,
+        rules TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    -- Whether a node shares the store through a broker (a node without one is alone).
+    ALTER TABLE core_nodes ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+    """,
+        """
+    CREATE TABLE term_log (
+        version BIGINT NOT NULL,
+        key TEXT NOT NULL,
+        term TEXT NOT NULL,
+        base_weight BIGINT NOT NULL,
+        searches BIGINT NOT NULL,
+        blocked INTEGER NOT NULL,
+        sources INTEGER NOT NULL,
+        PRIMARY KEY (version, key)
+    );
+    CREATE TABLE marks (version BIGINT PRIMARY KEY);
+    CREATE TABLE snapshots (
+        version BIGINT PRIMARY KEY,
+        rules TEXT NOT NULL,
+        data BYTEA NOT NULL
+    );
+    ALTER TABLE core_nodes ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+    """,
+    ),
 )
 """The schema, one numbered step each (the number is the position + 1)."""

@@ -45,7 +45,10 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
         return JSONResponse({"term": term, "key": key, "status": "taken_down", "version": version})
 
     async def get_term(request: Request) -> Response:
+        """The term as edges are served it once every write so far (through any core node)
+        is published: a strict read, which publishes first."""
         key, _ = _term(request)
+        await feature.node.publish()
         entry = feature.catalog.get(key)
         if entry is None:
             raise NotFound(f"term {key!r} is not served", code="unknown_term")

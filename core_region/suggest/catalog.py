@@ -131,6 +131,22 @@ class Catalog:
         self._dirty: set[str] = set()
         self._history: list[tuple[int, str]] = []
 
+    @classmethod
+    def of_entries(
+        cls,
+        entries: Iterable[Entry],
+        *,
+        version: int,
+        rules: Rules,
+        hot_threshold: int = 64,
+        depth: int = 20,
+    ) -> Catalog:
+        """A catalog serving ``entries`` (those of a snapshot) at ``version``."""
+        catalog = cls((), version=version, rules=rules, hot_threshold=hot_threshold, depth=depth)
+        catalog._entries = {e.key: e for e in entries}
+        catalog._keys = SortedList(catalog._entries)
+        return catalog
+
     def __len__(self) -> int:
         return len(self._entries)
 

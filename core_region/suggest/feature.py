@@ -7,10 +7,18 @@ is served), the :class:`~core_region.suggest.stream.Stream` (what was published)
 every ``LIGHTCONE_COMPACT_AFTER`` changes, prunes old searches, and serves the admin routes
 under ``/admin/terms``.
 
+The database decides what is sent, so every core node on one store sends the same bytes: a
+write only commits (its term rows go to the store's term log with its version); the catalog
+changes when the node *follows a mark* (:meth:`SuggestFeature.follow`): the log's rows up to
+the mark, applied version by version, make one delta. A compaction happens at the first mark
+after which ``LIGHTCONE_COMPACT_AFTER`` changes were applied since the base, which every node
+computes alike; it is built before the next mark is followed (deltas wait that long: about
+0.3 s at 100,000 terms) and stored, and a node that starts loads the newest stored base and
+follows the marks after it. The first base of a database is made under the version row's
+lock, from every term at the head (:meth:`core_region.store.Store.first_base`).
+
 No poison pills: a term change or a snapshot entry that cannot be encoded is dropped alone
-(logged, ``lightcone_items_dropped_total{where=...}``) and the rest goes out. Compaction runs
-as a supervised task (:mod:`shared.tasks`): a crash is logged, counted and retried with
-backoff.
+(logged, ``lightcone_items_dropped_total{where=...}``) and the rest goes out.
 """
 
 from __future__ import annotations
@@ -45,7 +53,6 @@ from shared.protocol import (
     decode,
     encode,
 )
-from shared.tasks import spawn
 from shared.text import MAX_ID_CHARS, clean, term as text_term
 
 if TYPE_CHECKING:
@@ -74,7 +81,6 @@ class SuggestFeature(Feature):
         )
         self.catalog: Catalog = None  # type: ignore[assignment]  # loaded by start()
         self.stream = Stream()
-        self._rebasing: asyncio.Task[None] | None = None
 
     def default_level(self) -> Level:
         return Level.of(self.settings.suggest_stale_ok)
@@ -110,17 +116,50 @@ class SuggestFeature(Feature):
             )
 
     async def start(self) -> None:
-        store = self.node.store
-        rows = await store.terms()
-        self.catalog = await asyncio.to_thread(
-            Catalog,
+        """Load the newest base snapshot (making the database's first if it has none)."""
+        store, rules = self.node.store, self.rules.fingerprint()
+        await self._load(await store.first_base(rules, self._first_base))
+
+    async def _first_base(self, version: int, rows: list[TermRow]) -> bytes:
+        catalog = await asyncio.to_thread(self._catalog, rows, version)
+        return (await asyncio.to_thread(self._build, catalog, catalog.entries(), version))[1]
+
+    def _catalog(self, rows: list[TermRow], version: int) -> Catalog:
+        settings = self.settings
+        return Catalog(
             rows,
-            version=self.node.committed,
+            version=version,
             rules=self.rules,
-            hot_threshold=self.settings.hot_threshold,
-            depth=self.settings.max_limit,
+            hot_threshold=settings.hot_threshold,
+            depth=settings.max_limit,
         )
-        await self.rebase()
+
+    async def _load(self, base: tuple[int, bytes]) -> None:
+        """Serve the base snapshot ``(version, data)`` from the store: the catalog is made
+        from its entries alone, so every node that loads it holds the same state."""
+        version, blob = base
+        settings = self.settings
+        data = await asyncio.to_thread(snapshot.parse, blob)
+        entries = sorted(
+            (snapshot.Entry(k, data.terms[i], data.weights[i]) for k, i in data.trie.items()),
+            key=lambda e: e.key,
+        )
+        catalog = Catalog.of_entries(
+            entries,
+            version=version,
+            rules=self.rules,
+            hot_threshold=settings.hot_threshold,
+            depth=settings.max_limit,
+        )
+        catalog.install_hot(await asyncio.to_thread(catalog.compute_hot, entries), version)
+        self.catalog = catalog
+        self.stream = Stream()
+        self.stream.rebase(version, encode(Snapshot(version, blob, self.node.epoch)))
+        self.metrics.snapshot_bytes.set(len(blob))
+        logger.info("serving snapshot v%d: %d terms, %d bytes", version, len(entries), len(blob))
+        for edge in self.node.edges_with(self):
+            for frame in self.stream.catch_up(-1):
+                edge.send(frame)
 
     async def run(self) -> None:
         """Prune now and every ``prune_every_s`` (supervised: a failed pass is logged and
@@ -140,12 +179,6 @@ class SuggestFeature(Feature):
                 if done.searches:
                     logger.info("pruned %d searches, %d terms", done.searches, done.terms)
             await asyncio.sleep(settings.prune_every_s)
-
-    async def close(self) -> None:
-        """Stop background work (a compaction in progress)."""
-        if self._rebasing is not None:
-            self._rebasing.cancel()
-            await asyncio.gather(self._rebasing, return_exceptions=True)
 
     def ready(self) -> bool:
         return self.stream.base_version is not None
@@ -168,32 +201,37 @@ class SuggestFeature(Feature):
     # --- snapshots ---------------------------------------------------------------------------
 
     async def rebase(self) -> None:
-        """Build a snapshot of the head off the event loop and make it the stream's base."""
-        self.publish()
+        """Make a snapshot of the catalog's version the stream's base and store it (built
+        off the event loop; the node follows no mark meanwhile)."""
         version = self.catalog.version
         entries = self.catalog.entries()
-        hot, blob = await asyncio.to_thread(self._build, entries, version)
+        hot, blob = await asyncio.to_thread(self._build, self.catalog, entries, version)
         self.catalog.install_hot(hot, version)
+        previous = self.stream.base_version
         self.stream.rebase(version, encode(Snapshot(version, blob, self.node.epoch)))
         self.metrics.snapshot_bytes.set(len(blob))
         logger.info("published snapshot v%d: %d terms, %d bytes", version, len(entries), len(blob))
         for edge in self.node.edges_with(self):
             for frame in self.stream.catch_up(-1):
                 edge.send(frame)
-        if self.catalog.has_pending:
-            self.node.schedule_publish()
+        try:
+            await self.node.store.save_base(
+                version, self.rules.fingerprint(), blob, keep_after=previous or 0
+            )
+        except StoreUnavailable as exc:  # another node stores it, or this one at the next
+            logger.warning("could not store snapshot v%d: %s", version, exc)
 
     def _build(
-        self, entries: list[snapshot.Entry], version: int
+        self, catalog: Catalog, entries: list[snapshot.Entry], version: int
     ) -> tuple[dict[str, list[str]], bytes]:
         entries = self.metrics.drops.keep("snapshot", entries, _check_entry)
-        hot = self.catalog.compute_hot(entries)
+        hot = catalog.compute_hot(entries)
         blob = snapshot.build(
             entries,
             version=version,
             hot=hot,
-            hot_threshold=self.catalog.hot_threshold,
-            depth=self.catalog.depth,
+            hot_threshold=catalog.hot_threshold,
+            depth=catalog.depth,
         )
         return hot, blob
 
@@ -212,10 +250,36 @@ class SuggestFeature(Feature):
     def version(self) -> int:
         return self.catalog.published if self.catalog is not None else -1
 
-    def publish(self) -> None:
-        """Send what is pending now, as one delta to every edge."""
-        if self.catalog is None:
+    async def follow(self, after: int, marks: list[int]) -> None:
+        """Send one delta per mark in ``marks`` (each after the last), from the term log's
+        rows after ``after``; compact where it is due (see the module docstring)."""
+        store = self.node.store
+        oldest = await store.oldest_base()
+        if oldest is not None and after < oldest:
+            # This node fell behind what the log keeps: start again from the newest base.
+            base = await store.base(self.rules.fingerprint())
+            if base is not None:
+                logger.warning("fell behind the term log (at v%d): reloading", after)
+                await self._load(base)
+                after = base[0]
+                marks = [m for m in marks if m > after]
+        if not marks:
             return
+        rows = await store.logged(after, marks[-1])
+        i = 0
+        for mark in marks:
+            while i < len(rows) and rows[i][0] <= mark:
+                version, j = rows[i][0], i
+                while j < len(rows) and rows[j][0] == version:
+                    j += 1
+                self.catalog.apply([row for _, row in rows[i:j]], version)
+                i = j
+            self._send_delta()
+            if self.catalog.changes_since_rebase >= self.settings.compact_after:
+                await self.rebase()
+
+    def _send_delta(self) -> None:
+        """Send what the catalog has pending as one delta to every edge."""
         delta = self.catalog.take_delta()
         if delta is None:
             return
@@ -223,15 +287,6 @@ class SuggestFeature(Feature):
         self.stream.append(delta.from_version, delta.to_version, frame)
         self.metrics.deltas.inc()
         self.node.broadcast(frame, self)
-        if (
-            self._rebasing is None
-            and self.catalog.changes_since_rebase >= self.settings.compact_after
-        ):
-            self._rebasing = spawn("compaction", self.rebase, self.metrics.task_crashes)
-            self._rebasing.add_done_callback(self._compacted)
-
-    def _compacted(self, task: asyncio.Task[None]) -> None:
-        self._rebasing = None
 
     def _encode_delta(self, delta: Delta) -> bytes:
         """``delta`` encoded; term changes and hot lists that cannot be are dropped alone."""
@@ -280,55 +335,33 @@ class SuggestFeature(Feature):
     async def _commit(self, valid: list[LoggedSearch]) -> list[AckItem]:
         """Commit ``valid`` searches; while the store is unreachable each is acknowledged as
         not committed yet (``store_unavailable``): the edge keeps it and sends it again."""
-        async with self.node.write_lock:
-            started = time.perf_counter()
-            try:
-                result = await self.node.store.log_searches(valid)
-            except StoreUnavailable as exc:
-                logger.warning("%d searches wait at their edge: %s", len(valid), exc)
-                return [AckItem(s.id, None, ACK_STORE_UNAVAILABLE) for s in valid]
-            self.metrics.write_seconds.observe(time.perf_counter() - started)
-            if result.version is not None:
-                await self._applied(result.rows, result.version)
-                self.metrics.searches.inc(result.fresh)
+        started = time.perf_counter()
+        try:
+            result = await self.node.store.log_searches(valid)
+        except StoreUnavailable as exc:
+            logger.warning("%d searches wait at their edge: %s", len(valid), exc)
+            return [AckItem(s.id, None, ACK_STORE_UNAVAILABLE) for s in valid]
+        self.metrics.write_seconds.observe(time.perf_counter() - started)
+        if result.version is not None:
+            self.node.committed_at(result.version)
+            self.metrics.searches.inc(result.fresh)
         return [
             AckItem(s.id, None, ACK_ID_CONFLICT) if v is None else AckItem(s.id, v)
             for s, v in zip(valid, result.acks, strict=True)
         ]
 
     async def upsert_term(self, key: str, term: str, weight: int) -> int:
-        """Admin: set a term's weight; returns the version that carries it."""
-        async with self.node.write_lock:
-            version, row = await self.node.store.upsert_term(key, term, weight)
-            await self._applied([row], version)
+        """Admin: set a term's weight; returns the version that carries it (published within
+        the publish delay)."""
+        version, _ = await self.node.store.upsert_term(key, term, weight)
+        self.node.committed_at(version)
         return version
 
     async def block_term(self, key: str, term: str) -> int:
         """Admin: take a term down; returns the version from which it is no longer served."""
-        async with self.node.write_lock:
-            version, row = await self.node.store.block_term(key, term)
-            await self._applied([row], version)
-        return version
-
-    async def _applied(self, rows: list[TermRow], version: int) -> None:
-        """Apply the write that committed ``version`` (under the node's write lock).
-
-        Versions run in commit order, so one between the node's head and ``version`` was
-        committed without this node applying it: a commit whose answer was lost with the
-        store's connection (reported ``store_unavailable``, yet committed). The terms changed
-        since the head are read back and go out with ``version``: no edge misses them.
-        """
-        head = self.node.committed
-        if version > head + 1:
-            rows = await self.node.store.terms_since(head)
-            logger.warning(
-                "v%d..v%d were committed but not applied here: %d terms read back",
-                head + 1,
-                version - 1,
-                len(rows),
-            )
-        self.catalog.apply(rows, version)
+        version, _ = await self.node.store.block_term(key, term)
         self.node.committed_at(version)
+        return version
 
     async def prune(self, *, retention_s: float, batch: int, now: float) -> Pruned:
         """Delete searches logged more than ``retention_s`` before ``now`` and the never-served

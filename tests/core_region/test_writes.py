@@ -99,7 +99,7 @@ async def test_a_conflict_inside_one_batch_refuses_only_the_later_query(store: S
 
 async def test_the_core_acknowledges_a_conflict_with_its_code(store: Store) -> None:
     async with running(store) as node:
-        peer = node.connect(Hello("syd", "syd-1", -1))
+        peer = await node.connect(Hello("syd", "syd-1", -1))
         suggest = suggest_of(node)
         await suggest.log_searches(peer, Searches([SearchItem("a", "Lyon", "s1")]))
         acks = await suggest.log_searches(
@@ -256,9 +256,9 @@ async def test_an_edge_ahead_of_the_head_rotates_the_epoch_for_every_edge(store:
     async with running(store) as node:
         head = suggest_of(node).catalog.version
         old = node.epoch
-        behind = node.connect(Hello("syd", "syd-1", head, old))
+        behind = await node.connect(Hello("syd", "syd-1", head, old))
         assert behind.queue.qsize() == 2  # flags, heartbeat: it holds the head
-        ahead = node.connect(Hello("lhr", "lhr-1", head + 50, old))
+        ahead = await node.connect(Hello("lhr", "lhr-1", head + 50, old))
         assert node.epoch != old
         for peer in (behind, ahead):
             first = decode(peer.queue.get_nowait() or b"")
@@ -269,25 +269,27 @@ async def test_an_edge_ahead_of_the_head_rotates_the_epoch_for_every_edge(store:
         assert await store.epoch() == node.epoch
         assert rotations(node) == 1
         # An edge of the new epoch at the head is in step: no rotation, nothing to catch up.
-        node.connect(Hello("sin", "sin-1", head, node.epoch))
+        await node.connect(Hello("sin", "sin-1", head, node.epoch))
         assert rotations(node) == 1
 
 
-# --- a commit whose answer was lost ------------------------------------------------------------
+# --- what another node (or a lost answer) committed ---------------------------------------------
 
 
-async def test_a_commit_the_node_did_not_apply_goes_out_with_the_next_write(store: Store) -> None:
-    """A write committed whose answer the node never got (the store's connection died at
-    COMMIT; here: written past the node) leaves a gap before the next version: the node reads
-    the terms since its head back, and the next delta carries them."""
+async def test_a_version_committed_past_the_node_goes_out_with_the_next_delta(
+    store: Store,
+) -> None:
+    """A write this node did not make (another core node's, or one whose answer was lost
+    with the store's connection) is in the term log: the next mark the node follows sends
+    it with the node's own."""
     async with running(store) as node:
-        peer = node.connect(Hello("syd", "syd-1", -1))
-        lost, _ = await store.upsert_term("ghost town", "Ghost Town", 40)
+        peer = await node.connect(Hello("syd", "syd-1", -1))
+        other, _ = await store.upsert_term("ghost town", "Ghost Town", 40)
         suggest = suggest_of(node)
         version = await suggest.upsert_term("lyon", "Lyon", 50)
-        assert version == lost + 1
+        assert version == other + 1
+        assert await node.publish() == version
         assert suggest.catalog.get("ghost town") == Entry("ghost town", "Ghost Town", 40)
-        node.publish()
         frames = []
         while not peer.queue.empty():
             frames.append(decode(peer.queue.get_nowait() or b""))
