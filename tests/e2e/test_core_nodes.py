@@ -122,7 +122,7 @@ async def test_kill_9_of_a_node_loses_no_acknowledged_search(tmp_path: Path, pai
     edge = start_edge(tmp_path, f"{pair.a.url},{pair.b.url}", "syd", env=EDGE_ENV)
     try:
         assert (await status(edge))["core"] == pair.a.url
-        stop, acked = asyncio.Event(), []
+        stop, acked = asyncio.Event(), list[str]()
         load = asyncio.create_task(search_until(edge, stop, acked))
         await eventually(partial(at_least, acked, 20), 10, "searches acknowledged")
         pair.a.kill()
