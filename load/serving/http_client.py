@@ -15,7 +15,7 @@ from load.serving.result import LoadResult, percentile
 class _HttpRun:
     """Shared state of one closed-loop HTTP phase."""
 
-    def __init__(self, requests: list[bytes], deadline_in_s: float) -> None:
+    def __init__(self, requests: Sequence[bytes], deadline_in_s: float) -> None:
         self.requests = requests
         self.deadline_in_s = deadline_in_s
         self.deadline = float("inf")
@@ -91,12 +91,23 @@ async def http_load_python(
     host: str, port: int, paths: Sequence[str], connections: int, seconds: float
 ) -> LoadResult:
     """Closed-loop HTTP/1.1 keep-alive load from this process (uvloop when available)."""
-    loop = asyncio.get_running_loop()
     requests = [f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode() for p in paths]
+    return await http_load_requests(host, port, requests, connections, seconds)
+
+
+async def http_load_requests(
+    host: str, port: int, requests: Sequence[bytes], connections: int, seconds: float
+) -> LoadResult:
+    """Closed-loop load of whole HTTP/1.1 requests: each connection sends ``requests[i]``,
+    ``requests[i + 1]``, ... (from its own offset, wrapping), one at a time, for ``seconds``.
+
+    An answer other than 200 is counted in ``errors`` (and its latency kept, as any answer's).
+    """
+    loop = asyncio.get_running_loop()
     run = _HttpRun(requests, seconds)
     made: list[_HttpConnection] = []
     for i in range(connections):
-        offset = i * len(paths) // connections
+        offset = i * len(requests) // connections
         _, proto = await loop.create_connection(
             functools.partial(_HttpConnection, run, offset), host, port
         )
