@@ -299,6 +299,16 @@ class Store:
                 )
         return live
 
+    async def live_nodes(self, now: float) -> list[CoreNodeLease]:
+        """The core nodes whose lease is live at ``now``, by id."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch(
+                "SELECT node_id, host, pid, region, lease_until, shared FROM core_nodes"
+                " WHERE lease_until > ? ORDER BY node_id",
+                (now,),
+            )
+        return [_lease(r) for r in rows]
+
     async def renew_node(self, node_id: str, lease_until: float) -> None:
         async with self._write(advance=False) as (db, _):
             await db.execute(

@@ -109,3 +109,31 @@ async def test_two_nodes_send_the_same_deltas_and_snapshots(
                 )
             )
             assert stream_frames(moved) == []
+
+
+async def test_an_edge_ahead_of_a_lagging_node_is_caught_up_not_a_rollback(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The epoch rule holds against the database's head: an edge that comes from a node that
+    published later is ahead of this node, not of the database: no new epoch, only deltas."""
+    async with (
+        node_on(postgres_url, tmp_path / "a") as a,
+        node_on(postgres_url, tmp_path / "b") as b,
+    ):
+        version = await suggest_of(a).upsert_term("ahead town", "Ahead Town", 7)
+        assert await a.publish() == version and b.published < version  # b heard nothing
+        base = suggest_of(a).stream.base_version
+        assert base is not None
+        peer = await b.connect(
+            Hello(
+                "syd",
+                "edge-a",
+                version,
+                b.epoch,
+                versions={"suggest": version},
+                bases={"suggest": base},
+            )
+        )
+        assert b.epoch == a.epoch and b.published == version
+        assert stream_frames(peer) == []  # it holds the head already
+        assert b.metrics.registry.get_sample_value("lightcone_epoch_rotations_total") == 0
