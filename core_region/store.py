@@ -335,8 +335,16 @@ class Store:
 
         Under the version row's lock (it waits for writes in progress and holds off new
         ones), so marks are recorded in order and a mark covers every version up to it: a
-        reader that sees a mark sees every mark and term-log row before it.
+        reader that sees a mark sees every mark and term-log row before it. When the head is
+        marked already (a strict read with no write since the last mark) it is one read.
         """
+        async with self._engine.reading() as db:
+            rows = await db.fetch(
+                "SELECT (SELECT value FROM meta WHERE name = 'version'),"
+                " (SELECT max(version) FROM marks)"
+            )
+        if rows and rows[0][1] is not None and int(str(rows[0][0])) == int(str(rows[0][1])):
+            return int(str(rows[0][1]))
         async with self._engine.writing() as db:
             head = int(
                 (
