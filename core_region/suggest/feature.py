@@ -81,6 +81,8 @@ class SuggestFeature(Feature):
         )
         self.catalog: Catalog = None  # type: ignore[assignment]  # loaded by start()
         self.stream = Stream()
+        self.followed = -1
+        """The last mark whose changes were sent."""
 
     def default_level(self) -> Level:
         return Level.of(self.settings.suggest_stale_ok)
@@ -153,6 +155,7 @@ class SuggestFeature(Feature):
         )
         catalog.install_hot(await asyncio.to_thread(catalog.compute_hot, entries), version)
         self.catalog = catalog
+        self.followed = version
         self.stream = Stream()
         self.stream.rebase(version, encode(Snapshot(version, blob, self.node.epoch)))
         self.metrics.snapshot_bytes.set(len(blob))
@@ -254,6 +257,7 @@ class SuggestFeature(Feature):
         """Send one delta per mark in ``marks`` (each after the last), from the term log's
         rows after ``after``; compact where it is due (see the module docstring)."""
         store = self.node.store
+        after = max(after, self.followed)  # a follow that failed half-way resumes here
         oldest = await store.oldest_base()
         if oldest is not None and after < oldest:
             # This node fell behind what the log keeps: start again from the newest base.
@@ -262,7 +266,7 @@ class SuggestFeature(Feature):
                 logger.warning("fell behind the term log (at v%d): reloading", after)
                 await self._load(base)
                 after = base[0]
-                marks = [m for m in marks if m > after]
+        marks = [m for m in marks if m > after]
         if not marks:
             return
         rows = await store.logged(after, marks[-1])
@@ -275,8 +279,13 @@ class SuggestFeature(Feature):
                 self.catalog.apply([row for _, row in rows[i:j]], version)
                 i = j
             self._send_delta()
+            self.followed = mark
             if self.catalog.changes_since_rebase >= self.settings.compact_after:
-                await self.rebase()
+                try:
+                    await self.rebase()
+                except Exception:  # no poison pill: tried again at the next mark
+                    logger.exception("compaction at v%d failed", self.catalog.version)
+                    self.metrics.task_crashes.labels("compaction").inc()
 
     def _send_delta(self) -> None:
         """Send what the catalog has pending as one delta to every edge."""
