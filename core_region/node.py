@@ -311,8 +311,21 @@ class CoreNode:
 
     async def sync(self, request_id: int) -> Synced:
         """Publish every version committed so far (by any node): the head every edge will
-        have once its queue drains."""
-        await self.publish()
+        have once its queue drains.
+
+        While the store cannot be reached, a node alone on it (no broker) that published
+        every version it committed answers with its head: nobody else commits there, and it
+        cannot commit either, so nothing newer exists (strict reads go on). With other nodes
+        on the store it cannot know what they committed before the store went away.
+
+        Raises:
+            StoreUnavailable: the store is away and the head cannot be vouched for.
+        """
+        try:
+            await self.publish()
+        except StoreUnavailable:
+            if self.settings.broker or self.committed > self.published:
+                raise
         return Synced(request_id, self.published, self.features.versions())
 
     # --- edges -----------------------------------------------------------------------------
