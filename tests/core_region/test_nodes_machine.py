@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -28,6 +30,7 @@ from core_region.suggest.feature import SuggestFeature
 from shared.folding import fold
 from tests.helpers.nodes import SMALL_CORPUS
 
+T = TypeVar("T")
 NODES = 3
 KEYS = ["paris", "parma", "perth", "pune", "porto", "lima", "lyon"]
 nodes = st.integers(0, NODES - 1)
@@ -50,7 +53,7 @@ class NodesOnOneStore(RuleBasedStateMachine):
         for n in range(NODES):
             self.nodes[n] = self.run(self.start())
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
     async def start(self) -> CoreNode:
