@@ -400,6 +400,12 @@ class Store:
             )
         return (int(str(rows[0][0])), bytes(rows[0][1])) if rows else None
 
+    async def newest_base_key(self) -> str | None:
+        """The ``rules`` key of the newest base snapshot, or ``None`` if there is none."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch("SELECT rules FROM snapshots ORDER BY version DESC LIMIT 1")
+        return str(rows[0][0]) if rows else None
+
     async def first_base(
         self, rules: str, build: Callable[[int, list[TermRow]], Awaitable[bytes]]
     ) -> tuple[int, bytes]:
@@ -426,6 +432,7 @@ class Store:
                 return int(str(rows[0][0])), bytes(rows[0][1])
             terms = [_row(r) for r in await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms")]
             data = await build(head, terms)
+            await db.execute("DELETE FROM snapshots WHERE rules <> ?", (rules,))
             await db.execute(
                 "INSERT INTO marks (version) VALUES (?) ON CONFLICT DO NOTHING", (head,)
             )
@@ -433,7 +440,6 @@ class Store:
                 "INSERT INTO snapshots (version, rules, data) VALUES (?, ?, ?)",
                 (head, rules, data),
             )
-            await db.execute("DELETE FROM snapshots WHERE rules <> ?", (rules,))
         return head, data
 
     async def save_base(self, version: int, rules: str, data: bytes, keep_after: int) -> None:
