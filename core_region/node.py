@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,6 +42,9 @@ from shared.errors import CloseCode, StoreUnavailable
 from shared.http import check_bearer, timed
 from shared.protocol import Flags, Heartbeat, Hello, Level, Synced, encode
 from shared.tasks import spawn, stop
+
+if TYPE_CHECKING:
+    from core_region.broker import Broker
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +98,9 @@ class CoreNode:
         self.metrics = metrics
         self.region = settings.region
         self.store: Store = None  # type: ignore[assignment]  # opened by start()
+        self.broker: Broker | None = None
+        """What crosses core nodes (``LIGHTCONE_BROKER``); set, and started, before
+        :meth:`start`. None: this node is its store's only one."""
         self.epoch = ""
         self.committed = 0
         """The newest version committed (and applied in memory)."""
