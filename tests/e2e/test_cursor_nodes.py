@@ -1,0 +1,222 @@
+"""Cursors across two real core nodes on one PostgreSQL and one Redis (the broker), an edge
+on each: tolerant moves cross nodes, strict rooms keep one order on both edges, the broker
+lost degrades as documented (operations §5d) and everything comes back without a restart,
+and an edge that fails over keeps its members."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.protocol import Moves
+from tests.helpers.cursor_client import CursorClient
+from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
+from tests.helpers.redis import Server
+from tests.helpers.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+FAST = {**FAST_LINK, "LIGHTCONE_PRESENCE_TIMEOUT_S": "3.0"}
+
+
+@dataclass
+class Cluster:
+    """Core nodes ``a`` and ``b`` on one store and one broker; edge ``syd`` on ``a`` (then
+    ``b`` if ``a`` goes), edge ``lhr`` on ``b``."""
+
+    a: Node
+    b: Node
+    syd: Node
+    lhr: Node
+    redis: Server
+
+
+def cluster_of(tmp: Path, store: str, redis: Server, *, strict: bool) -> Iterator[Cluster]:
+    env = {
+        **FAST,
+        "LIGHTCONE_STORE": store,
+        "LIGHTCONE_BROKER": redis.url,
+        "LIGHTCONE_CURSORS_STALE_OK": "false" if strict else "true",
+    }
+    nodes: list[Node] = []
+    try:
+        nodes.append(start_core(tmp / "a", corpus=SMALL_CORPUS, env=env))
+        nodes.append(start_core(tmp / "b", corpus=SMALL_CORPUS, env=env))
+        a, b = nodes
+        nodes.append(start_edge(tmp, f"{a.url},{b.url}", "syd", env=FAST))
+        nodes.append(start_edge(tmp, b.url, "lhr", env=FAST))
+        yield Cluster(a, b, nodes[2], nodes[3], redis)
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+    for node in nodes:
+        assert not node.errors(), node.errors()
+
+
+@pytest.fixture
+def tolerant(tmp_path: Path, postgres_url: str, own_redis: Server) -> Iterator[Cluster]:
+    yield from cluster_of(tmp_path, postgres_url, own_redis, strict=False)
+
+
+@pytest.fixture
+def strict(tmp_path: Path, postgres_url: str, own_redis: Server) -> Iterator[Cluster]:
+    yield from cluster_of(tmp_path, postgres_url, own_redis, strict=True)
+
+
+async def clients_on(cluster: Cluster, *placed: tuple[str, str]) -> list[CursorClient]:
+    """Cursor clients ``(edge, name)``, each joined to room ``r`` (pinging, as the presence
+    timeout here is short), once every one sees every other."""
+    edges = {"syd": cluster.syd, "lhr": cluster.lhr}
+    made = [await CursorClient(edges[edge].url, name).open() for edge, name in placed]
+    for client in made:
+        client.keep_alive(0.3)
+        await client.join("r")
+    everyone = {c.name for c in made}
+    for client in made:
+        await client.wait_for(partial(has_names, client, everyone), 10, "full presence")
+    return made
+
+
+@pytest.fixture
+async def opened() -> AsyncIterator[list[CursorClient]]:
+    """The test's clients, closed at the end."""
+    made: list[CursorClient] = []
+    yield made
+    for client in made:
+        await client.close()
+
+
+def has_names(client: CursorClient, names: set[str]) -> bool:
+    return client.names() == names
+
+
+def unreachable(client: CursorClient, ids: set[str]) -> bool:
+    return bool(client.statuses) and set(client.statuses[-1].unreachable) == ids
+
+
+async def broker_status(core: Node) -> dict[str, object]:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(headers=headers) as client:
+        response = await client.get(f"{core.url}/admin/status")
+    assert response.status_code == 200, response.text
+    broker: dict[str, object] = response.json()["broker"]
+    return broker
+
+
+async def both_see_each_other(cluster: Cluster) -> None:
+    for core in (cluster.a, cluster.b):
+
+        async def sees(core: Node = core) -> bool:
+            status = await broker_status(core)
+            return status["up"] is True and status["nodes"] == 1
+
+        await eventually(sees, 10, f"{core.name} on the broker with the other node")
+
+
+def numbered(client: CursorClient) -> list[Moves]:
+    return [m.message for m in client.moves if isinstance(m.message, Moves)]
+
+
+async def test_tolerant_moves_cross_core_nodes(
+    tolerant: Cluster, opened: list[CursorClient]
+) -> None:
+    await both_see_each_other(tolerant)
+    opened += await clients_on(tolerant, ("syd", "a1"), ("syd", "a2"), ("lhr", "b1"))
+    a1, a2, b1 = opened
+    assert b1.members[a1.you].region == "syd" and a1.members[b1.you].region == "lhr"
+    await a1.move(100, 200)
+    for client in (a2, b1):
+        await client.seen(a1.you, 100, 200)
+    await b1.move(7, 8)
+    for client in (a1, a2):
+        await client.seen(b1.you, 7, 8)
+    await a2.send_leave()
+    await b1.wait_for(partial(has_names, b1, {"a1", "b1"}), 5, "a2's leave, across nodes")
+
+
+async def test_strict_rooms_keep_one_order_across_core_nodes(
+    strict: Cluster, opened: list[CursorClient]
+) -> None:
+    """Members on both nodes' edges get the same numbered batches, in the same order."""
+    await both_see_each_other(strict)
+    placed = (("syd", "a1"), ("syd", "a2"), ("lhr", "b1"), ("lhr", "b2"))
+    opened += await clients_on(strict, *placed)
+    for client in opened:
+        await client.wait_for(partial(client.in_mode, "strict"), 5, "strict mode")
+    for step in range(15):
+        await asyncio.gather(*(c.move(step, n) for n, c in enumerate(opened)))
+    for client in opened:
+        for n, mover in enumerate(opened):
+            await client.seen(mover.you, 14, n, timeout_s=10)
+    sequences = [numbered(c) for c in opened]
+    assert sequences[0] and all(s == sequences[0] for s in sequences[1:])
+    seqs = [m.seq for m in sequences[0]]
+    assert all(seq is not None for seq in seqs) and seqs == sorted(seqs)  # type: ignore[type-var]
+    assert len(set(seqs)) == len(seqs)
+
+
+async def test_the_broker_lost_degrades_and_everything_comes_back(
+    strict: Cluster, opened: list[CursorClient]
+) -> None:
+    """Redis stopped: the other node's members turn unreachable, then are removed after the
+    presence timeout; strict moves pause for everyone (none is relayed, so no order can
+    differ). Redis started again: members and numbered moves come back, no restart."""
+    await both_see_each_other(strict)
+    opened += await clients_on(strict, ("syd", "a1"), ("syd", "a2"), ("lhr", "b1"))
+    a1, a2, b1 = opened
+    strict.redis.stop()
+    await a1.wait_for(partial(unreachable, a1, {b1.you}), 10, "b1 unreachable at syd")
+    await b1.wait_for(partial(unreachable, b1, {a1.you, a2.you}), 10, "a's unreachable")
+    await a1.move(11, 22)  # a strict move: paused while the broker is lost
+    await a2.wait_for(partial(has_names, a2, {"a1", "a2"}), 10, "b1 removed at timeout")
+    assert a2.saw_position(a1.you, 11, 22) is None
+    assert (await broker_status(strict.a))["up"] is False
+
+    strict.redis.start()
+    await both_see_each_other(strict)
+    for client in opened:
+        await client.wait_for(partial(has_names, client, {"a1", "a2", "b1"}), 10, "all back")
+    assert a1.members[b1.you].reachable and b1.members[a1.you].reachable
+    await a1.move(33, 44)
+    for client in opened:
+        await client.seen(a1.you, 33, 44)
+    assert a2.saw_position(a1.you, 11, 22) is None  # paused moves are dropped, not replayed
+    after = [[m for m in numbered(c) if m.moves[0].x == 33] for c in opened]
+    assert after[0] == after[1] == after[2] and after[0][0].seq is not None
+
+
+async def test_an_edge_that_fails_over_keeps_its_members(
+    tolerant: Cluster, opened: list[CursorClient]
+) -> None:
+    """kill -9 of node a: edge syd moves to node b and re-announces its members there; node
+    a counted as gone (and the presence timeout past) does not remove them."""
+    await both_see_each_other(tolerant)
+    opened += await clients_on(tolerant, ("syd", "a1"), ("lhr", "b1"))
+    a1, b1 = opened
+    tolerant.a.kill()
+    pattern = "link up to " + re.escape(tolerant.b.url)
+    await asyncio.to_thread(tolerant.syd.wait_for, pattern, 10)
+    await a1.move(5, 5)
+    await b1.seen(a1.you, 5, 5, timeout_s=10)
+
+    async def a_gone() -> bool:
+        return (await broker_status(tolerant.b))["nodes"] == 0
+
+    await eventually(a_gone, 10, "node a counted as gone on node b")
+    # A member that stays silent from now on is removed after the presence timeout: once
+    # b1 sees it go, that timeout has passed since node a was counted gone, too.
+    silent = await CursorClient(tolerant.lhr.url, "s1").open()
+    opened.append(silent)
+    await silent.join("r")
+    await b1.wait_for(partial(has_names, b1, {"a1", "b1", "s1"}), 5, "s1 joined")
+    await b1.wait_for(partial(has_names, b1, {"a1", "b1"}), 10, "s1 timed out")
+    assert not unreachable(b1, {a1.you})
+    await b1.move(6, 6)
+    await a1.seen(b1.you, 6, 6)
