@@ -18,6 +18,7 @@ import pytest
 from shared.protocol import Moves
 from tests.helpers.cursor_client import CursorClient
 from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
+from tests.helpers.proxy_thread import ProxyThread
 from tests.helpers.redis import Server
 from tests.helpers.waiting import eventually
 
@@ -36,9 +37,20 @@ class Cluster:
     syd: Node
     lhr: Node
     redis: Server
+    hole: ProxyThread | None = None
 
 
-def cluster_of(tmp: Path, store: str, redis: Server, *, strict: bool) -> Iterator[Cluster]:
+def cluster_of(
+    tmp: Path,
+    store: str,
+    redis: Server,
+    *,
+    strict: bool,
+    hole: list[ProxyThread] | None = None,
+    a_env: dict[str, str] | None = None,
+) -> Iterator[Cluster]:
+    """The :class:`Cluster`; with ``hole``, edge syd reaches node a through a proxy (appended
+    to it) that the test may cut; ``a_env``: more settings of node a."""
     env = {
         **FAST,
         "LIGHTCONE_STORE": store,
@@ -47,10 +59,14 @@ def cluster_of(tmp: Path, store: str, redis: Server, *, strict: bool) -> Iterato
     }
     nodes: list[Node] = []
     try:
-        nodes.append(start_core(tmp / "a", corpus=SMALL_CORPUS, env=env))
+        nodes.append(start_core(tmp / "a", corpus=SMALL_CORPUS, env={**env, **(a_env or {})}))
         nodes.append(start_core(tmp / "b", corpus=SMALL_CORPUS, env=env))
         a, b = nodes
-        nodes.append(start_edge(tmp, f"{a.url},{b.url}", "syd", env=FAST))
+        to_a = a.url
+        if hole is not None:
+            hole.append(ProxyThread("127.0.0.1", int(a.url.rsplit(":", 1)[1]), name="to-a"))
+            to_a = hole[0].url
+        nodes.append(start_edge(tmp, f"{to_a},{b.url}", "syd", env=FAST))
         nodes.append(start_edge(tmp, b.url, "lhr", env=FAST))
         yield Cluster(a, b, nodes[2], nodes[3], redis)
     finally:
@@ -220,3 +236,48 @@ async def test_an_edge_that_fails_over_keeps_its_members(
     assert not unreachable(b1, {a1.you})
     await b1.move(6, 6)
     await a1.seen(b1.you, 6, 6)
+
+
+@pytest.fixture
+def black_holed(tmp_path: Path, postgres_url: str, own_redis: Server) -> Iterator[Cluster]:
+    """syd reaches node a through a proxy (``cluster.hole``); node a notices a silent link
+    only after 3 s, long after syd (1 s) has moved to node b."""
+    hole: list[ProxyThread] = []
+    try:
+        late = {"LIGHTCONE_LINK_TIMEOUT_S": "3.0"}
+        for cluster in cluster_of(
+            tmp_path, postgres_url, own_redis, strict=False, hole=hole, a_env=late
+        ):
+            cluster.hole = hole[0]
+            yield cluster
+    finally:
+        for proxy in hole:
+            proxy.close()
+
+
+async def test_the_old_nodes_late_edge_gone_does_not_remove_what_moved(
+    black_holed: Cluster, opened: list[CursorClient]
+) -> None:
+    """syd's link to node a black-holes: syd moves to node b and re-announces its members
+    there first; node a's "syd gone", seconds later, must not mark them unreachable nor
+    remove them (operations §5d, "An edge moves")."""
+    cluster = black_holed
+    await both_see_each_other(cluster)
+    opened += await clients_on(cluster, ("syd", "a1"), ("lhr", "b1"))
+    a1, b1 = opened
+    assert cluster.hole is not None
+    cluster.hole.cut()
+    pattern = "link up to " + re.escape(cluster.b.url)
+    await asyncio.to_thread(cluster.syd.wait_for, pattern, 10)
+    await asyncio.to_thread(cluster.a.wait_for, "silent for", 10)  # a's link timeout
+    # A member silent from now on is removed after the presence timeout: once b1 sees it
+    # go, that timeout has passed since node a dropped syd's old link.
+    silent = await CursorClient(cluster.lhr.url, "s1").open()
+    opened.append(silent)
+    await silent.join("r")
+    await b1.wait_for(partial(has_names, b1, {"a1", "b1", "s1"}), 5, "s1 joined")
+    await b1.wait_for(partial(has_names, b1, {"a1", "b1"}), 10, "s1 timed out")
+    assert a1.you in b1.members and b1.members[a1.you].reachable
+    assert not any(a1.you in status.unreachable for status in b1.statuses)
+    await a1.move(9, 9)
+    await b1.seen(a1.you, 9, 9)
