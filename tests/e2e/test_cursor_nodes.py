@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from load.histogram import parse_sum
 from shared.protocol import Moves
 from tests.helpers.cursor_client import CursorClient
 from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
@@ -281,3 +282,61 @@ async def test_the_old_nodes_late_edge_gone_does_not_remove_what_moved(
     assert not any(a1.you in status.unreachable for status in b1.statuses)
     await a1.move(9, 9)
     await b1.seen(a1.you, 9, 9)
+
+
+async def held_s(edge: Node) -> float:
+    """Total time moves waited at ``edge`` for its tick so far (its histogram's sum)."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{edge.url}/metrics/")).text
+    return parse_sum(text, "lightcone_cursor_held_seconds") or 0.0
+
+
+async def test_cross_node_moves_cost_one_broker_hop(
+    tolerant: Cluster, tmp_path: Path, opened: list[CursorClient]
+) -> None:
+    """Side by side: moves from edge syd (node a) and from edge fra (node b) to a member on
+    lhr (node b), tolerant then strict (both nodes' flags set). Each path's mean latency
+    less the mean time its moves waited for their edge's tick (which depends on the tick's
+    phase, not on the path) is what the relay costs. Printed with ``-s``; the bound only
+    catches a relay that waits for something (a timer, a lost message)."""
+    fra = start_edge(tmp_path, tolerant.b.url, "fra", env=FAST)
+    try:
+        await both_see_each_other(tolerant)
+        opened += await clients_on(tolerant, ("syd", "a1"), ("lhr", "b1"))
+        f1 = await CursorClient(fra.url, "f1").open()
+        opened.append(f1)
+        f1.keep_alive(0.3)
+        await f1.join("r")
+        a1, b1 = opened[:2]
+        await b1.wait_for(partial(has_names, b1, {"a1", "b1", "f1"}), 10, "f1 joined")
+        moves = 40
+        for mode in ("tolerant", "strict"):
+            if mode == "strict":
+                for core in (tolerant.a, tolerant.b):
+                    await set_cursor_flag(core, stale_ok=False)
+                for client in opened:
+                    await client.wait_for(partial(client.in_mode, "strict"), 5, "strict")
+            relay: dict[str, float] = {}
+            for path, mover, edge in (("cross node", a1, tolerant.syd), ("same node", f1, fra)):
+                total, held = 0.0, await held_s(edge)
+                for step in range(moves):
+                    x = 1000 + step + (5000 if mode == "strict" else 0)
+                    sent = await mover.move(x, 10)
+                    total += await b1.seen(mover.you, x, 10) - sent
+                held = await held_s(edge) - held
+                relay[path] = (total - held) / moves
+                print(
+                    f"\n{mode} {path}: mean {total / moves * 1000:.1f} ms, of which the "
+                    f"tick {held / moves * 1000:.1f} ms, relay {relay[path] * 1000:.1f} ms"
+                )
+            assert relay["cross node"] < 0.25
+    finally:
+        fra.stop()
+    assert not fra.errors(), fra.errors()
+
+
+async def set_cursor_flag(core: Node, *, stale_ok: bool) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(headers=headers) as client:
+        response = await client.put(f"{core.url}/admin/flags/cursors", json={"stale_ok": stale_ok})
+    assert response.status_code == 200, response.text
