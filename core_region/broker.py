@@ -76,6 +76,10 @@ MAX_MESSAGE_BYTES = MAX_LINK_MESSAGE_BYTES
 MAX_NODE_ID_CHARS = 256
 """Longest sender id accepted (a node's id is ``host:pid``)."""
 
+MAX_NODES = 64
+"""Other nodes tracked at once; a message from one more is dropped (Redis is trusted no
+more than an edge: a flood of made-up senders cannot grow the node's memory)."""
+
 GONE_AFTER_BEATS = 3
 """Heartbeats without a word from a node (or, for Redis itself, from any node, this one's own
 ``alive`` included) after which it counts as gone."""
@@ -148,8 +152,14 @@ class Peers:
         self._heard: dict[str, float] = {}
 
     def heard(self, node: str, now: float) -> bool:
-        """Note a word from ``node``; whether it is new (or back after being gone)."""
+        """Note a word from ``node``; whether it is new (or back after being gone).
+
+        Raises:
+            ProtocolError: ``node`` is new and :data:`MAX_NODES` are tracked already.
+        """
         new = node not in self._heard
+        if new and len(self._heard) >= MAX_NODES:
+            raise ProtocolError(f"more than {MAX_NODES} core nodes on the broker")
         self._heard[node] = now
         return new
 
@@ -261,6 +271,13 @@ class Broker:
             )
 
     async def close(self) -> None:
+        """Send what is queued (within :data:`TIMEOUT_S`, if Redis is up), then stop."""
+        if self._up:
+            try:
+                async with asyncio.timeout(TIMEOUT_S):
+                    await self._queue.join()
+            except TimeoutError:
+                logger.warning("closing the broker with %d messages unsent", self._queue.qsize())
         await stop(*self._tasks)
         self._tasks = []
         await self._client.aclose()
@@ -312,25 +329,33 @@ class Broker:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            if not self._up:
-                self._dropped("down", len(batch))
-                continue
             try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for item in batch:
-                        channel = self._key(item.channel)
-                        if item.counter:
-                            keys = [self._key(item.counter), channel]
-                            await self._script(keys, [item.data, ORDER_TTL_S], client=pipe)
-                        else:
-                            pipe.publish(channel, item.data)
-                    await pipe.execute()
-            except (RedisError, OSError) as exc:
-                self._dropped("failed", len(batch))
-                self._lost(f"publishing failed: {exc}")
-                continue
-            for item in batch:
-                self.metrics.broker_published.labels(item.channel).inc()
+                await self._send_batch(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _send_batch(self, batch: list[_Outgoing]) -> None:
+        """One pipeline; a failure drops the batch (counted) and counts Redis as lost."""
+        if not self._up:
+            self._dropped("down", len(batch))
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for item in batch:
+                    channel = self._key(item.channel)
+                    if item.counter:
+                        keys = [self._key(item.counter), channel]
+                        await self._script(keys, [item.data, ORDER_TTL_S], client=pipe)
+                    else:
+                        pipe.publish(channel, item.data)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._dropped("failed", len(batch))
+            self._lost(f"publishing failed: {exc}")
+            return
+        for item in batch:
+            self.metrics.broker_published.labels(item.channel).inc()
 
     async def _alive(self) -> None:
         """Each heartbeat: say this node is alive, and forget the nodes silent too long."""
@@ -394,10 +419,11 @@ class Broker:
             seq, sender, payload = open_envelope(data)
             if (seq > 0) != (channel in self._ordered):
                 raise ProtocolError(f"a message numbered {seq} on channel {channel!r}")
+            new = sender != self.node_id and self.peers.heard(sender, time.monotonic())
         except ProtocolError as exc:
             self.metrics.drops.drop("broker", data, exc)
             return
-        if sender != self.node_id and self.peers.heard(sender, time.monotonic()):
+        if new:
             logger.info("core node %s is on the broker", sender)
             self._nodes_changed(sender, True)
         if channel == ALIVE:

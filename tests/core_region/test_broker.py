@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from core_region.broker import (
     GONE_AFTER_BEATS,
     MAX_MESSAGE_BYTES,
+    MAX_NODES,
     Broker,
     Peers,
     envelope,
@@ -168,6 +169,25 @@ async def test_an_unreachable_redis_at_start_is_dialled_until_it_answers(
         own_redis.start()
         await until(lambda: a.up, "up once Redis answers", 10)
         assert inbox.ups == 1
+
+
+async def test_close_sends_what_is_queued_first(redis_url: str) -> None:
+    async with brokers(redis_url, 1) as [(b, inbox)]:
+        a = Broker(redis_url, "leaving", CoreMetrics(), namespace=b.namespace, heartbeat_s=BEAT_S)
+        await a.start()
+        for n in range(100):
+            a.publish("chat", b"%d" % n)
+        await a.close()
+        await until(lambda: len(inbox.plain) == 100, "all 100 before the close")
+
+
+def test_made_up_senders_cannot_grow_the_peers_without_bound() -> None:
+    peers = Peers(3.0)
+    for n in range(MAX_NODES):
+        peers.heard(f"n{n}", 0.0)
+    with pytest.raises(ProtocolError):
+        peers.heard("one-more", 0.0)
+    assert not peers.heard("n0", 1.0) and len(peers) == MAX_NODES
 
 
 def test_a_node_silent_for_a_few_heartbeats_is_gone() -> None:
