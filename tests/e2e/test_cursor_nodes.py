@@ -340,3 +340,32 @@ async def set_cursor_flag(core: Node, *, stale_ok: bool) -> None:
     async with httpx.AsyncClient(headers=headers) as client:
         response = await client.put(f"{core.url}/admin/flags/cursors", json={"stale_ok": stale_ok})
     assert response.status_code == 200, response.text
+
+
+async def test_a_strict_room_resumes_with_one_order_after_kill_9_of_a_node(
+    strict: Cluster, opened: list[CursorClient]
+) -> None:
+    """Members on both nodes' edges, moving, when node a is killed: edge syd moves to node
+    b; after it, both members get the same numbered batches in the same order again."""
+    await both_see_each_other(strict)
+    opened += await clients_on(strict, ("syd", "a1"), ("lhr", "b1"))
+    a1, b1 = opened
+    for step in range(5):
+        await asyncio.gather(a1.move(step, 1), b1.move(step, 2))
+    strict.a.kill()
+    pattern = "link up to " + re.escape(strict.b.url)
+    await asyncio.to_thread(strict.syd.wait_for, pattern, 10)
+    await a1.wait_for(partial(paused, a1, False), 10, "syd's room not paused")
+    for step in range(100, 115):
+        await asyncio.gather(a1.move(step, 1), b1.move(step, 2))
+    for client in opened:
+        for y, mover in ((1, a1), (2, b1)):
+            await client.seen(mover.you, 114, y, timeout_s=10)
+    after = [[m for m in numbered(c) if m.moves[0].x >= 100] for c in opened]
+    assert after[0] and after[0] == after[1]
+    seqs = [m.seq for m in after[0]]
+    assert all(seq is not None for seq in seqs) and seqs == sorted(seqs)  # type: ignore[type-var]
+
+
+def paused(client: CursorClient, expected: bool) -> bool:
+    return bool(client.statuses) and client.statuses[-1].paused == expected
