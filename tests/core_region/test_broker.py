@@ -22,6 +22,7 @@ from core_region.broker import (
 from core_region.metrics import CoreMetrics
 from shared.errors import ProtocolError
 from shared.protocol import pack
+from tests.helpers.proxy_thread import ProxyThread
 from tests.helpers.redis import Server
 from tests.helpers.waiting import eventually
 
@@ -158,6 +159,25 @@ async def test_redis_lost_and_back_without_a_restart(own_redis: Server) -> None:
         await until(lambda: inbox_a.nodes[-1] == ("node-1", True), "a hears b again")
         a.publish("chat", b"back")
         await until(lambda: inbox_b.plain == [("node-0", b"back")], "a message after")
+
+
+async def test_a_black_holed_redis_counts_as_lost_and_comes_back(redis_server: Server) -> None:
+    """Redis stops answering without a reset (a dead host): nothing, not even a node's own
+    ``alive``, comes back for a few heartbeats, so the broker counts as lost; healed, it
+    reconnects by itself."""
+    hole = ProxyThread("127.0.0.1", redis_server.port, name="to-redis")
+    try:
+        url = hole.url.replace("http://", "redis://") + "/0"
+        async with brokers(url, 1) as [(a, inbox)]:
+            assert a.up
+            hole.cut()
+            await until(lambda: not a.up, "lost", 5)
+            assert inbox.downs == 1
+            hole.heal()
+            await until(lambda: a.up, "back", 10)
+            assert inbox.ups == 1
+    finally:
+        hole.close()
 
 
 async def test_an_unreachable_redis_at_start_is_dialled_until_it_answers(

@@ -1,7 +1,9 @@
 """Cursors across two real core nodes on one PostgreSQL and one Redis (the broker), an edge
-on each: tolerant moves cross nodes, strict rooms keep one order on both edges, the broker
-lost degrades as documented (operations §5d) and everything comes back without a restart,
-and an edge that fails over keeps its members."""
+on each: tolerant moves cross nodes, strict rooms keep one order on both edges (also after a
+``kill -9`` of a node), the broker lost degrades as documented (operations §5d) and everything
+comes back without a restart, an edge that fails over keeps its members (also against the
+old node's late "edge gone"), a broker unreachable at start, and what a cross-node move
+costs."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from load.histogram import parse_sum
 from shared.protocol import Moves
 from tests.helpers.cursor_client import CursorClient
 from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
+from tests.helpers.postgres import free_port
 from tests.helpers.proxy_thread import ProxyThread
 from tests.helpers.redis import Server
 from tests.helpers.waiting import eventually
@@ -369,3 +372,17 @@ async def test_a_strict_room_resumes_with_one_order_after_kill_9_of_a_node(
 
 def paused(client: CursorClient, expected: bool) -> bool:
     return bool(client.statuses) and client.statuses[-1].paused == expected
+
+
+async def test_a_core_starts_without_an_unreachable_broker_and_says_so(tmp_path: Path) -> None:
+    """Documented choice (operations §5d): the node starts alone and keeps dialling; the
+    log and ``/admin/status`` say so, without the broker's password."""
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    core = start_core(tmp_path, corpus=SMALL_CORPUS, env={**FAST, "LIGHTCONE_BROKER": url})
+    try:
+        line = core.wait_for("is unreachable: starting without it", 10).string
+        assert "s3cret" not in line and ":***@" in line
+        status = await broker_status(core)
+        assert status == {"url": url.replace("s3cret", "***"), "up": False, "nodes": 0}
+    finally:
+        core.stop()
