@@ -30,6 +30,9 @@ CHANNEL = "cursors"
 ORDERED_CHANNEL = "cursors.strict"
 """The broker channel of strict moves, numbered per room (``seq``)."""
 
+FLAG_CHANNEL = "cursors.flag"
+"""The broker channel of "the cursors flag changed: read it again" (an empty notice)."""
+
 RELAYED: tuple[type[Message], ...] = (RoomSync, Joined, Left, Moves, MovesBatch)
 """What an event may carry."""
 

@@ -15,12 +15,15 @@ as they come back, numbered, so every member of a strict room sees one order whi
 its edge is on. A node that comes (back) into view gets every edge of this node announced
 again; a node gone, or the broker lost, marks its edges' members unreachable (removed after
 the presence timeout). While the broker is down strict moves are dropped (the rooms pause:
-one order or none) and tolerant moves reach only this node's edges. Without a broker
-everything stays on this node, as before.
+one order or none) and tolerant moves reach only this node's edges. The cursors flag set on
+one node is read again from the store by the others (and after the broker comes back). Without
+a broker everything stays on this node, as before.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +35,7 @@ from core_region.admin import MAX_BODY_BYTES
 from core_region.cursors.cluster import (
     ANNOUNCE_PART_MEMBERS,
     CHANNEL,
+    FLAG_CHANNEL,
     ORDERED_CHANNEL,
     counter,
     decode_event,
@@ -40,7 +44,7 @@ from core_region.cursors.cluster import (
 from core_region.cursors.rooms import HERE, NodeId, Out, RoomDirectory
 from core_region.features import Feature
 from shared import openapi as oa, roomtoken
-from shared.errors import BadRequest, NotFound, ProtocolError
+from shared.errors import BadRequest, NotFound, ProtocolError, StoreUnavailable
 from shared.http import json_body
 from shared.protocol import (
     STRICT,
@@ -53,9 +57,12 @@ from shared.protocol import (
     RoomSync,
     encode,
 )
+from shared.tasks import stop
 
 if TYPE_CHECKING:
     from core_region.node import CoreNode, EdgePeer
+
+logger = logging.getLogger(__name__)
 
 
 class CursorsFeature(Feature):
@@ -70,6 +77,7 @@ class CursorsFeature(Feature):
         super().__init__(node)
         self.metrics = node.metrics
         self.rooms = RoomDirectory(presence_timeout_s=self.settings.presence_timeout_s)
+        self._reloads: set[asyncio.Task[None]] = set()
 
     def default_level(self) -> Level:
         return Level.of(self.settings.cursors_stale_ok)
@@ -79,8 +87,43 @@ class CursorsFeature(Feature):
         if broker is not None:
             broker.on(CHANNEL, self._remote)
             broker.on_ordered(ORDERED_CHANNEL, self._numbered)
+            broker.on(FLAG_CHANNEL, self._flag_changed_elsewhere)
             broker.on_node(self._node_changed)
             broker.on_down(self._broker_down)
+            broker.on_up(self._reload_flag)
+
+    async def close(self) -> None:
+        await stop(*self._reloads)
+
+    def flag_changed(self, level: Level) -> None:
+        """Set here (``PUT /admin/flags/cursors``): every other node reads it again, so a
+        strict room is strict on every node (the notice carries nothing to trust)."""
+        if self.node.broker is not None:
+            self.node.broker.publish(FLAG_CHANNEL, b"")
+
+    def _flag_changed_elsewhere(self, sender: str, payload: bytes) -> None:
+        self._reload_flag()
+
+    def _reload_flag(self) -> None:
+        """Read the stored flag again (in a task of its own) and, if it changed, apply it
+        and push the flags to this node's edges."""
+        task = asyncio.get_running_loop().create_task(self._read_flag())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _read_flag(self) -> None:
+        try:
+            level = (await self.node.store.flags()).get(self.name)
+        except StoreUnavailable as exc:  # it stays as it is; the next notice reads again
+            logger.warning("could not read the cursors flag another node set: %s", exc)
+            return
+        except Exception:
+            logger.exception("could not read the cursors flag another node set")
+            return
+        if level is not None and level != self.level:
+            logger.info("the cursors flag is now %s (set on another core node)", level.level)
+            self.level = level
+            self.node.broadcast(encode(self.node.flags()))
 
     async def on_link(self, peer: EdgePeer, message: Any) -> None:
         """A cursor message from an edge: update the directory, relay what it says to relay.
