@@ -20,9 +20,10 @@ logged and counted in ``lightcone_items_dropped_total{where="broker"}``, as is a
 handler raises. Redis is trusted no more than an edge.
 
 **Bounds.** :meth:`Broker.publish` never blocks and never raises: a message goes to a queue of
-at most :data:`MAX_QUEUED` messages, sent in order by one task in pipelines of at most
-:data:`MAX_BATCH`; a message over :data:`MAX_MESSAGE_BYTES`, a full queue, or Redis being down
-drops it, counted in ``lightcone_broker_messages_dropped_total{reason}``.
+at most :data:`MAX_QUEUED` messages and :data:`MAX_QUEUED_BYTES`, sent in order by one task in
+pipelines of at most :data:`MAX_BATCH`; a message over :data:`MAX_MESSAGE_BYTES`, a full
+queue, or Redis being down drops it, counted in
+``lightcone_broker_messages_dropped_total{reason}``.
 
 **Liveness.** Every node publishes ``alive`` each heartbeat (``LIGHTCONE_HEARTBEAT_S``); a
 node not heard from for :data:`GONE_AFTER_BEATS` heartbeats counts as gone
@@ -67,6 +68,10 @@ MAX_QUEUED = 10_000
 """Messages waiting to be sent; one more is dropped (``reason="full"``): a Redis slower than
 the node's traffic costs messages, never the node's memory."""
 
+MAX_QUEUED_BYTES = 16 << 20
+"""Bytes waiting to be sent, at most (``reason="full"`` beyond): with :data:`MAX_QUEUED`, the
+queue's memory bound whatever the messages' sizes."""
+
 MAX_BATCH = 256
 """Most messages sent in one pipeline (one round trip to Redis)."""
 
@@ -101,7 +106,6 @@ ALIVE = "alive"
 """The broker's own channel: each node's heartbeat."""
 
 _HEADER = 8
-_UNORDERED = bytes(_HEADER)
 
 _ORDERED_LUA = """
 local n = redis.call('INCR', KEYS[1])
@@ -120,7 +124,12 @@ def namespace_of(store_where: str) -> str:
 
 def envelope(sender: str, payload: bytes, seq: int = 0) -> bytes:
     """A message as it travels on Redis (module doc); ``seq`` 0: not ordered."""
-    return seq.to_bytes(_HEADER, "big") + pack([sender, payload])
+    return seq.to_bytes(_HEADER, "big") + _body(sender, payload)
+
+
+def _body(sender: str, payload: bytes) -> bytes:
+    """The envelope without its number (which the ordering script adds in Redis)."""
+    return pack([sender, payload])
 
 
 def open_envelope(data: Any) -> tuple[int, str, bytes]:
@@ -211,6 +220,7 @@ class Broker:
         self._down_callbacks: list[Callable[[], None]] = []
         self._node_callbacks: list[Callable[[str, bool], None]] = []
         self._queue: asyncio.Queue[_Outgoing] = asyncio.Queue(MAX_QUEUED)
+        self._queued_bytes = 0
         self._up = False
         self._started = False
         self._first_try = asyncio.Event()
@@ -298,24 +308,28 @@ class Broker:
     # --- publishing ------------------------------------------------------------------------
 
     def publish(self, channel: str, payload: bytes) -> None:
-        """Never blocks, never raises: queued (at most :data:`MAX_QUEUED`) and sent in order
-        by one task; while Redis is unreachable, dropped and counted."""
-        self._put(_Outgoing(channel, _UNORDERED + pack([self.node_id, payload])), len(payload))
+        """Never blocks, never raises: queued (at most :data:`MAX_QUEUED` messages and
+        :data:`MAX_QUEUED_BYTES`) and sent in order by one task; while Redis is unreachable,
+        dropped and counted."""
+        self._put(channel, payload, "")
 
     def publish_ordered(self, channel: str, counter: str, payload: bytes) -> None:
         """As :meth:`publish`, numbered by the counter ``counter`` (namespaced) in Redis."""
-        self._put(_Outgoing(channel, pack([self.node_id, payload]), counter), len(payload))
+        self._put(channel, payload, counter)
 
-    def _put(self, item: _Outgoing, size: int) -> None:
-        if size > MAX_MESSAGE_BYTES:
+    def _put(self, channel: str, payload: bytes, counter: str) -> None:
+        if len(payload) > MAX_MESSAGE_BYTES:
             self._dropped("too_big")
-        elif not self._up:
+            return
+        if not self._up:
             self._dropped("down")
-        else:
-            try:
-                self._queue.put_nowait(item)
-            except asyncio.QueueFull:
-                self._dropped("full")
+            return
+        data = _body(self.node_id, payload) if counter else envelope(self.node_id, payload)
+        if self._queued_bytes + len(data) > MAX_QUEUED_BYTES or self._queue.full():
+            self._dropped("full")
+            return
+        self._queued_bytes += len(data)
+        self._queue.put_nowait(_Outgoing(channel, data, counter))
 
     def _dropped(self, reason: str, count: int = 1) -> None:
         self.metrics.broker_dropped.labels(reason).inc(count)
@@ -329,6 +343,7 @@ class Broker:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._queued_bytes -= sum(len(item.data) for item in batch)
             try:
                 await self._send_batch(batch)
             finally:
