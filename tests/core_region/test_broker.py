@@ -14,6 +14,7 @@ from core_region.broker import (
     GONE_AFTER_BEATS,
     MAX_MESSAGE_BYTES,
     MAX_NODES,
+    MAX_QUEUED_BYTES,
     Broker,
     Peers,
     envelope,
@@ -189,6 +190,19 @@ async def test_an_unreachable_redis_at_start_is_dialled_until_it_answers(
         own_redis.start()
         await until(lambda: a.up, "up once Redis answers", 10)
         assert inbox.ups == 1
+
+
+async def test_the_queue_is_bounded_in_bytes(redis_url: str) -> None:
+    async with brokers(redis_url) as [(a, _), (_, inbox)]:
+        big = b"x" * MAX_MESSAGE_BYTES
+        count = MAX_QUEUED_BYTES // MAX_MESSAGE_BYTES + 4
+        for _ in range(count):  # all at once: the sender cannot drain meanwhile
+            a.publish("chat", big)
+        full = a.metrics.registry.get_sample_value(
+            "lightcone_broker_messages_dropped_total", {"reason": "full"}
+        )
+        assert full is not None and 4 <= full < count
+        await until(lambda: len(inbox.plain) == count - full, "the queued ones arrive", 10)
 
 
 async def test_close_sends_what_is_queued_first(redis_url: str) -> None:
