@@ -212,6 +212,26 @@ async def test_the_broker_lost_degrades_and_everything_comes_back(
     assert after[0] == after[1] == after[2] and after[0][0].seq is not None
 
 
+async def test_the_broker_lost_keeps_tolerant_moves_within_a_node(
+    tolerant: Cluster, opened: list[CursorClient]
+) -> None:
+    """Redis stopped, tolerant: members of this node's edges still see each other's moves;
+    the other node's are unreachable; after Redis is back, moves cross nodes again."""
+    await both_see_each_other(tolerant)
+    opened += await clients_on(tolerant, ("syd", "a1"), ("syd", "a2"), ("lhr", "b1"))
+    a1, a2, b1 = opened
+    tolerant.redis.stop()
+    await a1.wait_for(partial(unreachable, a1, {b1.you}), 10, "b1 unreachable at syd")
+    await b1.wait_for(partial(unreachable, b1, {a1.you, a2.you}), 10, "a's unreachable")
+    await a1.move(12, 34)
+    await a2.seen(a1.you, 12, 34)
+    tolerant.redis.start()
+    await both_see_each_other(tolerant)  # and each announced its edges to the other
+    await a1.move(56, 78)
+    await b1.seen(a1.you, 56, 78)
+    assert b1.saw_position(a1.you, 12, 34) is None  # not replayed
+
+
 async def test_an_edge_that_fails_over_keeps_its_members(
     tolerant: Cluster, opened: list[CursorClient]
 ) -> None:
