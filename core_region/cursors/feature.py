@@ -78,6 +78,7 @@ class CursorsFeature(Feature):
         self.metrics = node.metrics
         self.rooms = RoomDirectory(presence_timeout_s=self.settings.presence_timeout_s)
         self._reloads: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def default_level(self) -> Level:
         return Level.of(self.settings.cursors_stale_ok)
@@ -93,6 +94,7 @@ class CursorsFeature(Feature):
             broker.on_up(self._reload_flag)
 
     async def close(self) -> None:
+        self._closed = True
         await stop(*self._reloads)
 
     def flag_changed(self, level: Level) -> None:
@@ -107,6 +109,8 @@ class CursorsFeature(Feature):
     def _reload_flag(self) -> None:
         """Read the stored flag again (in a task of its own) and, if it changed, apply it
         and push the flags to this node's edges."""
+        if self._closed:
+            return
         task = asyncio.get_running_loop().create_task(self._read_flag())
         self._reloads.add(task)
         task.add_done_callback(self._reloads.discard)
