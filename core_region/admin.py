@@ -92,6 +92,8 @@ def routes(node: CoreNode) -> list[BaseRoute]:
             "published": node.published,
             "epoch": node.epoch,
         }
+        if node.broker is not None:
+            status["broker"] = node.broker.status()
         for feature in node.features:
             fields = await feature.status()
             clash = fields.keys() & (status.keys() | {"flags", "features", "edges"})
