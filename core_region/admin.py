@@ -6,6 +6,7 @@ suggestions, room tokens for cursors.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from core_region.features import Feature
 from core_region.node import CoreNode
-from shared.errors import BadRequest, NotFound
+from shared.errors import BadRequest, NotFound, StoreUnavailable
 from shared.http import json_body
 from shared.protocol import Level
 
@@ -76,12 +77,23 @@ def routes(node: CoreNode) -> list[BaseRoute]:
             }
             for e in sorted(node.edges, key=lambda e: (e.region, e.edge_id))
         ]
+        try:
+            nodes = [
+                {"node_id": n.node_id, "region": n.region, "lease_until": n.lease_until}
+                for n in await node.store.live_nodes(time.time())
+            ]
+        except StoreUnavailable:
+            nodes = None  # the status still answers while the store is away
         status: dict[str, Any] = {
             "region": node.region,
+            "node": {"node_id": node.node_id, "shared": bool(node.settings.broker)},
+            "nodes": nodes,
             "version": node.committed,
             "published": node.published,
             "epoch": node.epoch,
         }
+        if node.broker is not None:
+            status["broker"] = node.broker.status()
         for feature in node.features:
             fields = await feature.status()
             clash = fields.keys() & (status.keys() | {"flags", "features", "edges"})

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from core_region import admin, api
+from core_region.broker import Broker, namespace_of
 from core_region.cursors.feature import CursorsFeature
 from core_region.features import Feature
 from core_region.link import link_endpoint
@@ -58,6 +59,17 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await Store.open(settings.store_location)
         try:
+            if settings.broker:
+                namespace = settings.broker_namespace or namespace_of(store.where)
+                broker = Broker(
+                    settings.broker,
+                    node.node_id,
+                    metrics,
+                    namespace=namespace,
+                    heartbeat_s=settings.heartbeat_s,
+                )
+                node.attach(broker)
+                await broker.start()
             await node.start(store)
             app.state.going_away = going_away(
                 node.edges, lambda edge: edge.close(CloseCode.GOING_AWAY, "core shutting down")
@@ -67,6 +79,8 @@ def create_app(
             finally:
                 await node.stop()
         finally:
+            if node.broker is not None:
+                await node.broker.close()
             await store.close()
 
     rate = ClientRate(BucketTable(settings.http_rate, settings.http_burst), metrics.listener)

@@ -64,6 +64,30 @@ class CoreMetrics:
         self.link_messages = Counter(
             "lightcone_link_messages", "Messages received from edges", ["type"], registry=r
         )
+        self.broker_up = Gauge(
+            "lightcone_broker_up", "1 while the broker (Redis) is reachable", registry=r
+        )
+        self.broker_nodes = Gauge(
+            "lightcone_broker_nodes", "Other core nodes heard from on the broker", registry=r
+        )
+        self.broker_published = Counter(
+            "lightcone_broker_messages_published",
+            "Messages published to the broker, by channel",
+            ["channel"],
+            registry=r,
+        )
+        self.broker_received = Counter(
+            "lightcone_broker_messages_received",
+            "Messages from the broker handed to a handler, by channel",
+            ["channel"],
+            registry=r,
+        )
+        self.broker_dropped = Counter(
+            "lightcone_broker_messages_dropped",
+            "Messages not published to the broker, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.task_crashes = crash_counter(r)
         self.drops = Drops(r)
         self.listener = ListenerMetrics.register(r)

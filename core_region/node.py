@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,6 +49,9 @@ from shared.errors import CloseCode, StoreUnavailable
 from shared.http import check_bearer, timed
 from shared.protocol import Flags, Heartbeat, Hello, Level, Synced, encode
 from shared.tasks import spawn, stop
+
+if TYPE_CHECKING:
+    from core_region.broker import Broker
 
 logger = logging.getLogger(__name__)
 
@@ -102,14 +105,14 @@ class CoreNode:
         self.metrics = metrics
         self.region = settings.region
         self.store: Store = None  # type: ignore[assignment]  # opened by start()
+        self.broker: Broker | None = None
+        """What crosses core nodes (``LIGHTCONE_BROKER``); set, and started, before
+        :meth:`start`. None: this node is its store's only one."""
         self.epoch = ""
         self.committed = 0
         """The newest version this node committed."""
         self.published = 0
         """The last mark followed: every version up to it has been sent to every linked edge."""
-        self.broker: Any = None
-        """The broker shared with the other core nodes on the store (``LIGHTCONE_BROKER``), set
-        by the app before :meth:`start`; ``None``: this node is alone on its store."""
         self.edges: set[EdgePeer] = set()
         self.peers: dict[str, EdgePeer] = {}
         self.write_lock = asyncio.Lock()
@@ -224,13 +227,15 @@ class CoreNode:
         self._publish_due = True
         self._wake.set()
 
-    def attach(self, broker: Any) -> None:
-        """Share the store with other core nodes through ``broker`` (before it starts):
-        follow the marks they publish, adopt the epoch and flags they change."""
+    def attach(self, broker: Broker) -> None:
+        """Share the store with other core nodes through ``broker``: follow the marks they
+        publish, adopt the epoch and flags they change (and look again in the store when
+        the broker comes back: notices may have been lost meanwhile)."""
         self.broker = broker
         broker.on("marks", self._heard_mark)
         broker.on("epoch", self._heard_change)
         broker.on("flags", self._heard_change)
+        broker.on_up(lambda: self._heard_change("", b""))  # notices may have been lost
 
     def _heard_mark(self, sender: str, payload: bytes) -> None:
         try:
@@ -311,8 +316,21 @@ class CoreNode:
 
     async def sync(self, request_id: int) -> Synced:
         """Publish every version committed so far (by any node): the head every edge will
-        have once its queue drains."""
-        await self.publish()
+        have once its queue drains.
+
+        While the store cannot be reached, a node alone on it (no broker) that published
+        every version it committed answers with its head: nobody else commits there, and it
+        cannot commit either, so nothing newer exists (strict reads go on). With other nodes
+        on the store it cannot know what they committed before the store went away.
+
+        Raises:
+            StoreUnavailable: the store is away and the head cannot be vouched for.
+        """
+        try:
+            await self.publish()
+        except StoreUnavailable:
+            if self.settings.broker or self.committed > self.published:
+                raise
         return Synced(request_id, self.published, self.features.versions())
 
     # --- edges -----------------------------------------------------------------------------

@@ -39,6 +39,12 @@ class CoreSettings(NodeSettings):
         "notifications, cursor relay, strict room order); empty = this node is the store's "
         "only core node.",
     )
+    broker_namespace: str = setting(
+        "LIGHTCONE_BROKER_NAMESPACE",
+        "",
+        "Prefix of this store's channels and keys on the broker; empty = derived from the "
+        "store's location (URL without password), so nodes that name the store alike share it.",
+    )
     corpus: Path | None = setting(
         "LIGHTCONE_CORPUS",
         None,

@@ -299,6 +299,16 @@ class Store:
                 )
         return live
 
+    async def live_nodes(self, now: float) -> list[CoreNodeLease]:
+        """The core nodes whose lease is live at ``now``, by id."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch(
+                "SELECT node_id, host, pid, region, lease_until, shared FROM core_nodes"
+                " WHERE lease_until > ? ORDER BY node_id",
+                (now,),
+            )
+        return [_lease(r) for r in rows]
+
     async def renew_node(self, node_id: str, lease_until: float) -> None:
         async with self._write(advance=False) as (db, _):
             await db.execute(
@@ -325,8 +335,16 @@ class Store:
 
         Under the version row's lock (it waits for writes in progress and holds off new
         ones), so marks are recorded in order and a mark covers every version up to it: a
-        reader that sees a mark sees every mark and term-log row before it.
+        reader that sees a mark sees every mark and term-log row before it. When the head is
+        marked already (a strict read with no write since the last mark) it is one read.
         """
+        async with self._engine.reading() as db:
+            rows = await db.fetch(
+                "SELECT (SELECT value FROM meta WHERE name = 'version'),"
+                " (SELECT max(version) FROM marks)"
+            )
+        if rows and rows[0][1] is not None and int(str(rows[0][0])) == int(str(rows[0][1])):
+            return int(str(rows[0][1]))
         async with self._engine.writing() as db:
             head = int(
                 (
@@ -382,6 +400,12 @@ class Store:
             )
         return (int(str(rows[0][0])), bytes(rows[0][1])) if rows else None
 
+    async def newest_base_key(self) -> str | None:
+        """The ``rules`` key of the newest base snapshot, or ``None`` if there is none."""
+        async with self._engine.reading() as db:
+            rows = await db.fetch("SELECT rules FROM snapshots ORDER BY version DESC LIMIT 1")
+        return str(rows[0][0]) if rows else None
+
     async def first_base(
         self, rules: str, build: Callable[[int, list[TermRow]], Awaitable[bytes]]
     ) -> tuple[int, bytes]:
@@ -408,6 +432,7 @@ class Store:
                 return int(str(rows[0][0])), bytes(rows[0][1])
             terms = [_row(r) for r in await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms")]
             data = await build(head, terms)
+            await db.execute("DELETE FROM snapshots WHERE rules <> ?", (rules,))
             await db.execute(
                 "INSERT INTO marks (version) VALUES (?) ON CONFLICT DO NOTHING", (head,)
             )
@@ -415,7 +440,6 @@ class Store:
                 "INSERT INTO snapshots (version, rules, data) VALUES (?, ?, ?)",
                 (head, rules, data),
             )
-            await db.execute("DELETE FROM snapshots WHERE rules <> ?", (rules,))
         return head, data
 
     async def save_base(self, version: int, rules: str, data: bytes, keep_after: int) -> None:

@@ -247,19 +247,23 @@ def _core(args: argparse.Namespace) -> None:
 
 
 def _check_store(settings: CoreSettings) -> None:
-    """Refuse to serve when the store cannot be reached, or another core node holds it: one
-    line naming it (without its password) and exit 2, not a traceback."""
+    """Refuse to serve when the store cannot be reached, another core node holds it, or the
+    nodes on it build another stream: one line naming it (without its password) and exit 2,
+    not a traceback."""
     import asyncio
     import time
 
     from core_region.node import claim, node_lease
     from core_region.store import Store
+    from core_region.suggest.feature import join, stream_key
     from shared.errors import StoreUnavailable
 
     async def probe() -> None:
         store = await Store.open(settings.store)  # also applies the migrations it lacks
         try:  # the node claims it again when it starts: the same process, its own lease
-            await claim(store, node_lease(settings, time.time()))
+            lease = node_lease(settings, time.time())
+            await claim(store, lease)
+            await join(store, stream_key(settings), lease.node_id)
         finally:
             await store.close()
 

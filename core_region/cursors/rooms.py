@@ -15,6 +15,18 @@ when it is long) and gets the current members of each of its rooms.
 
 Relay batching: :meth:`RoomDirectory.moves_batch` relays one edge's tick (every room's moves)
 as one ``moves_batch`` per receiving edge, at once: no timer, so no added latency.
+
+Several core nodes (a broker, :mod:`core_region.cursors.feature`): every node feeds its
+directory what every edge of the cluster says, each event with the node it came from
+(:data:`HERE` for this node's own edges), so it knows every member of every room; relaying to
+an edge of another node is a no-op where it runs (that node relays to its own edges from the
+same input). An edge is on the node that last announced it (``room_sync`` part 0): events
+about it from any other node are stale (a node that has not noticed yet that the edge left it)
+and ignored, so an old node's "edge gone" never removes members the edge re-announced
+elsewhere, whichever of the two events comes first. A node gone (or the broker lost) marks
+its edges down as if their links dropped (:meth:`RoomDirectory.node_down`,
+:meth:`RoomDirectory.remote_down`); strict rooms take their order from the broker
+(:meth:`RoomDirectory.owned`, :meth:`RoomDirectory.sequenced`).
 """
 
 from __future__ import annotations
@@ -32,10 +44,15 @@ from shared.protocol import (
     MovesBatch,
     Reach,
     RoomState,
+    RoomSync,
 )
 
 EdgeId = str
+NodeId = str
 Out = list[tuple[list[EdgeId], Message]]
+
+HERE: NodeId = ""
+"""The node of this node's own edges, in every method's ``node``."""
 
 
 @dataclass
@@ -54,6 +71,7 @@ class RoomDirectory:
         self._rooms: dict[str, _Room] = {}
         self._down: dict[EdgeId, float] = {}
         self._unlisted: dict[EdgeId, set[tuple[str, str]]] = {}  # sync in parts, see sync()
+        self._node_of: dict[EdgeId, NodeId] = {}  # the node each edge is on (module doc)
 
     def members(self, room: str) -> list[Member]:
         state = self._rooms.get(room)
@@ -68,9 +86,28 @@ class RoomDirectory:
     def _others(self, state: _Room, edge: EdgeId) -> list[EdgeId]:
         return sorted(e for e in state.edges() if e != edge)
 
+    def _on(self, edge: EdgeId, node: NodeId) -> bool:
+        """Whether an event about ``edge`` from ``node`` counts: it comes from the node the
+        edge is on (an edge not heard of yet is on the first node that speaks of it)."""
+        return self._node_of.setdefault(edge, node) == node
+
+    def claim(self, edge: EdgeId) -> None:
+        """``edge``'s link is on this node, whatever another node said last."""
+        self._node_of[edge] = HERE
+        self._down.pop(edge, None)
+
+    def is_here(self, edge: EdgeId) -> bool:
+        """Whether ``edge`` is on this node (it announced itself here last)."""
+        return self._node_of.get(edge) == HERE
+
     # --- what edges say ------------------------------------------------------------------
 
-    def joined(self, edge: EdgeId, room: str, member: Member) -> Out:
+    def joined(self, edge: EdgeId, room: str, member: Member, *, node: NodeId = HERE) -> Out:
+        if not self._on(edge, node):
+            return []
+        return self._join(edge, room, member)
+
+    def _join(self, edge: EdgeId, room: str, member: Member) -> Out:
         state = self._rooms.setdefault(room, _Room())
         out: Out = []
         first_here = edge not in state.edges()
@@ -86,9 +123,11 @@ class RoomDirectory:
             out.append(([edge], self._state_for(state, room, edge)))
         return out
 
-    def left(self, edge: EdgeId, room: str, member_id: str, reason: str) -> Out:
+    def left(
+        self, edge: EdgeId, room: str, member_id: str, reason: str, *, node: NodeId = HERE
+    ) -> Out:
         state = self._rooms.get(room)
-        if state is None or state.owner.get(member_id) != edge:
+        if state is None or state.owner.get(member_id) != edge or not self._on(edge, node):
             return []
         return self._drop(room, state, member_id, reason)
 
@@ -100,8 +139,11 @@ class RoomDirectory:
             del self._rooms[room]
         return [(others, Left(room, member_id, reason))] if others else []
 
-    def moves(self, edge: EdgeId, batch: Moves, *, strict: bool) -> Out:
+    def moves(self, edge: EdgeId, batch: Moves, *, strict: bool, node: NodeId = HERE) -> Out:
         """Relay an edge's batch: to the other edges (tolerant), or sequenced to all (strict)."""
+        return self._moves(edge, batch, strict) if self._on(edge, node) else []
+
+    def _moves(self, edge: EdgeId, batch: Moves, strict: bool) -> Out:
         state = self._rooms.get(batch.room)
         if state is None:
             return []
@@ -116,17 +158,47 @@ class RoomDirectory:
         others = self._others(state, edge)
         return [(others, Moves(batch.room, mine))] if others else []
 
-    def moves_batch(self, edge: EdgeId, batch: MovesBatch, *, strict: bool) -> Out:
+    def moves_batch(
+        self, edge: EdgeId, batch: MovesBatch, *, strict: bool, node: NodeId = HERE
+    ) -> Out:
         """Relay an edge's tick: each receiving edge gets its rooms' moves in one batch."""
+        if not self._on(edge, node):
+            return []
         per_edge: dict[EdgeId, list[Moves]] = {}
         for moves in batch.batches:
-            for targets, relayed in self.moves(edge, moves, strict=strict):
+            for targets, relayed in self._moves(edge, moves, strict):
                 for target in targets:
                     per_edge.setdefault(target, []).append(typing.cast(Moves, relayed))
         return [([target], MovesBatch(batches)) for target, batches in per_edge.items()]
 
+    def owned(self, edge: EdgeId, batch: Moves, *, node: NodeId = HERE) -> Moves | None:
+        """The positions of ``batch`` that ``edge`` may send (its own members'), changing
+        nothing: a strict move on several nodes, before the broker numbers it."""
+        state = self._rooms.get(batch.room)
+        if state is None or not self._on(edge, node):
+            return None
+        mine = [p for p in batch.moves if state.owner.get(p.id) == edge]
+        return Moves(batch.room, mine) if mine else None
+
+    def sequenced(self, edge: EdgeId, batch: Moves, seq: int, *, node: NodeId = HERE) -> Out:
+        """A strict move numbered ``seq`` by the broker (every node gets it, in that order):
+        apply it and relay it, so numbered, to every edge in the room."""
+        mine = self.owned(edge, batch, node=node)
+        if mine is None:
+            return []
+        state = self._rooms[batch.room]
+        for p in mine.moves:
+            state.members[p.id] = replace(state.members[p.id], x=p.x, y=p.y)
+        return [(sorted(state.edges()), Moves(batch.room, mine.moves, seq))]
+
     def sync(
-        self, edge: EdgeId, rooms: dict[str, list[Member]], *, part: int = 0, final: bool = True
+        self,
+        edge: EdgeId,
+        rooms: dict[str, list[Member]],
+        *,
+        part: int = 0,
+        final: bool = True,
+        node: NodeId = HERE,
     ) -> Out:
         """An edge (re)connected and listed its members: reconcile, then send it each room.
 
@@ -134,7 +206,13 @@ class RoomDirectory:
         gets its rooms' ``room_state``), and the ``final`` part first drops the members this
         edge had that no part listed. Between the parts nothing is lost: unlisted members are
         only dropped at the end (the set kept meanwhile is a subset of the directory).
+
+        Part 0 moves the edge to ``node`` (module doc).
         """
+        if part == 0:
+            self._node_of[edge] = node
+        elif not self._on(edge, node):
+            return []
         if part == 0:
             self._down.pop(edge, None)
             self._unlisted[edge] = {
@@ -162,7 +240,7 @@ class RoomDirectory:
                     continue
                 out += [
                     (targets, msg)
-                    for targets, msg in self.joined(edge, room, member)
+                    for targets, msg in self._join(edge, room, member)
                     if not isinstance(msg, RoomState)
                 ]
             others = self._others(state, edge)
@@ -181,8 +259,10 @@ class RoomDirectory:
 
     # --- the link and the clock ----------------------------------------------------------
 
-    def edge_down(self, edge: EdgeId, now: float) -> Out:
+    def edge_down(self, edge: EdgeId, now: float, *, node: NodeId = HERE) -> Out:
         """The edge's link dropped: tell the other edges its members are unreachable."""
+        if not self._on(edge, node):
+            return []
         self._down[edge] = now
         self._unlisted.pop(edge, None)  # a sync cut short: the next one starts afresh
         out: Out = []
@@ -200,7 +280,43 @@ class RoomDirectory:
             if now - since <= self.presence_timeout_s:
                 continue
             del self._down[edge]
+            self._node_of.pop(edge, None)
             for room, state in list(self._rooms.items()):
                 for member_id in [i for i, e in state.owner.items() if e == edge]:
                     out += self._drop(room, state, member_id, "timeout")
         return out
+
+    # --- other core nodes ----------------------------------------------------------------
+
+    def node_down(self, node: NodeId, now: float) -> Out:
+        """Core node ``node`` is gone: its edges' links count as dropped (:meth:`edge_down`)."""
+        out: Out = []
+        for edge, on in sorted(self._node_of.items()):
+            if on == node and edge not in self._down:
+                out += self.edge_down(edge, now, node=node)
+        return out
+
+    def remote_down(self, now: float) -> Out:
+        """The broker is lost: every other node's edges count as dropped."""
+        out: Out = []
+        for node in sorted({on for on in self._node_of.values() if on != HERE}):
+            out += self.node_down(node, now)
+        return out
+
+    def announce(self, edge: EdgeId, max_members: int) -> list[RoomSync]:
+        """What ``edge`` has said of its members, as a ``room_sync`` in parts of at most
+        ``max_members`` members (a node re-announces its edges to a node back in view)."""
+        held: list[tuple[str, Member]] = [
+            (room, state.members[member_id])
+            for room, state in sorted(self._rooms.items())
+            for member_id, owner in state.owner.items()
+            if owner == edge
+        ]
+        chunks = [held[i : i + max_members] for i in range(0, len(held), max_members)] or [[]]
+        parts: list[RoomSync] = []
+        for n, chunk in enumerate(chunks):
+            rooms: dict[str, list[Member]] = {}
+            for room, member in chunk:
+                rooms.setdefault(room, []).append(member)
+            parts.append(RoomSync(rooms, n, n == len(chunks) - 1))
+        return parts

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import BaseRoute
 
 from core_region.features import Feature
-from core_region.store import LoggedSearch, Pruned
+from core_region.settings import CoreSettings
+from core_region.store import LoggedSearch, Pruned, Store
 from core_region.suggest import admin, corpus
 from core_region.suggest.catalog import Catalog, Rules, TermRow
 from core_region.suggest.stream import Stream
@@ -74,13 +75,11 @@ class SuggestFeature(Feature):
         self.settings = node.settings
         super().__init__(node)
         self.metrics = node.metrics
-        self.rules = Rules(
-            search_boost=self.settings.search_boost,
-            min_searches=self.settings.min_searches,
-            min_sources=self.settings.min_sources,
-        )
+        self.rules = rules_of(self.settings)
         self.catalog: Catalog = None  # type: ignore[assignment]  # loaded by start()
         self.stream = Stream()
+        self.followed = -1
+        """The last mark whose changes were sent."""
 
     def default_level(self) -> Level:
         return Level.of(self.settings.suggest_stale_ok)
@@ -88,15 +87,24 @@ class SuggestFeature(Feature):
     # --- life --------------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Seed the corpus; a change of serving rules starts a new epoch (the served set
-        changes without a new version, so edges at the head must load a snapshot)."""
+        """Seed the corpus; refuse to join other live nodes that build another stream; a
+        change of serving rules starts a new epoch (the served set changes without a new
+        version, so edges at the head must load a snapshot).
+
+        Raises:
+            ConfigError: other core nodes on the store publish with other settings.
+        """
         await self._seed()
         store = self.node.store
+        await join(store, self.stream_key(), self.node.node_id)
         if await store.note_rules(self.rules.fingerprint()):
             logger.info(
                 "serving rules are new (%s): new epoch, edges load a snapshot",
                 self.rules.fingerprint(),
             )
+
+    def stream_key(self) -> str:
+        return stream_key(self.settings)
 
     async def _seed(self) -> None:
         settings, store = self.settings, self.node.store
@@ -117,7 +125,7 @@ class SuggestFeature(Feature):
 
     async def start(self) -> None:
         """Load the newest base snapshot (making the database's first if it has none)."""
-        store, rules = self.node.store, self.rules.fingerprint()
+        store, rules = self.node.store, self.stream_key()
         await self._load(await store.first_base(rules, self._first_base))
 
     async def _first_base(self, version: int, rows: list[TermRow]) -> bytes:
@@ -153,6 +161,7 @@ class SuggestFeature(Feature):
         )
         catalog.install_hot(await asyncio.to_thread(catalog.compute_hot, entries), version)
         self.catalog = catalog
+        self.followed = version
         self.stream = Stream()
         self.stream.rebase(version, encode(Snapshot(version, blob, self.node.epoch)))
         self.metrics.snapshot_bytes.set(len(blob))
@@ -216,7 +225,7 @@ class SuggestFeature(Feature):
                 edge.send(frame)
         try:
             await self.node.store.save_base(
-                version, self.rules.fingerprint(), blob, keep_after=previous or 0
+                version, self.stream_key(), blob, keep_after=previous or 0
             )
         except StoreUnavailable as exc:  # another node stores it, or this one at the next
             logger.warning("could not store snapshot v%d: %s", version, exc)
@@ -254,15 +263,16 @@ class SuggestFeature(Feature):
         """Send one delta per mark in ``marks`` (each after the last), from the term log's
         rows after ``after``; compact where it is due (see the module docstring)."""
         store = self.node.store
+        after = max(after, self.followed)  # a follow that failed half-way resumes here
         oldest = await store.oldest_base()
         if oldest is not None and after < oldest:
             # This node fell behind what the log keeps: start again from the newest base.
-            base = await store.base(self.rules.fingerprint())
+            base = await store.base(self.stream_key())
             if base is not None:
                 logger.warning("fell behind the term log (at v%d): reloading", after)
                 await self._load(base)
                 after = base[0]
-                marks = [m for m in marks if m > after]
+        marks = [m for m in marks if m > after]
         if not marks:
             return
         rows = await store.logged(after, marks[-1])
@@ -275,8 +285,13 @@ class SuggestFeature(Feature):
                 self.catalog.apply([row for _, row in rows[i:j]], version)
                 i = j
             self._send_delta()
+            self.followed = mark
             if self.catalog.changes_since_rebase >= self.settings.compact_after:
-                await self.rebase()
+                try:
+                    await self.rebase()
+                except Exception:  # no poison pill: tried again at the next mark
+                    logger.exception("compaction at v%d failed", self.catalog.version)
+                    self.metrics.task_crashes.labels("compaction").inc()
 
     def _send_delta(self) -> None:
         """Send what the catalog has pending as one delta to every edge."""
@@ -378,6 +393,44 @@ class SuggestFeature(Feature):
             self.metrics.pruned.labels("terms").inc(done.terms)
             if done.searches < batch:
                 return Pruned(searches, terms)
+
+
+def rules_of(settings: CoreSettings) -> Rules:
+    """The serving rules ``settings`` give."""
+    return Rules(
+        search_boost=settings.search_boost,
+        min_searches=settings.min_searches,
+        min_sources=settings.min_sources,
+    )
+
+
+def stream_key(settings: CoreSettings) -> str:
+    """What decides the stream's bytes besides the data: the serving rules, the hot lists'
+    threshold and depth, and when compactions happen. Stored with each base snapshot: a node
+    with another key builds its own first base (alone) or refuses to start (:func:`join`)."""
+    return (
+        f"{rules_of(settings).fingerprint()} hot={settings.hot_threshold} "
+        f"depth={settings.max_limit} compact={settings.compact_after}"
+    )
+
+
+async def join(store: Store, key: str, node_id: str) -> None:
+    """Refuse to publish beside live core nodes that build another stream (``key``).
+
+    Raises:
+        ConfigError: naming the settings that must agree.
+    """
+    stored = await store.newest_base_key()
+    if stored is None or stored == key:
+        return
+    others = [n for n in await store.live_nodes(time.time()) if n.node_id != node_id]
+    if others:
+        raise ConfigError(
+            f"the core nodes on {store.where} ({others[0].node_id}, ...) publish with "
+            f"{stored!r}, this one with {key!r}: every node on one store needs the same "
+            "LIGHTCONE_SEARCH_BOOST, MIN_SEARCHES, MIN_SOURCES, HOT_THRESHOLD, MAX_LIMIT and "
+            "COMPACT_AFTER (each builds the same stream)."
+        )
 
 
 def _check_entry(entry: snapshot.Entry) -> None:

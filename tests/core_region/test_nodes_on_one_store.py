@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from core_region.app import FEATURES
 from core_region.metrics import CoreMetrics
@@ -25,7 +26,7 @@ COMPACT_AFTER = 6
 
 
 @contextlib.asynccontextmanager
-async def node_on(url: str, tmp_path: Path) -> AsyncIterator[CoreNode]:
+async def node_on(url: str, tmp_path: Path, **options: Any) -> AsyncIterator[CoreNode]:
     settings = CoreSettings(
         data_dir=tmp_path,
         store=url,
@@ -33,6 +34,7 @@ async def node_on(url: str, tmp_path: Path) -> AsyncIterator[CoreNode]:
         publish_delay_ms=0,
         compact_after=COMPACT_AFTER,
         min_sources=0,
+        **options,
     )
     store = await Store.open(url)
     node = CoreNode(settings, CoreMetrics(), FEATURES)
@@ -109,3 +111,44 @@ async def test_two_nodes_send_the_same_deltas_and_snapshots(
                 )
             )
             assert stream_frames(moved) == []
+
+
+async def test_an_edge_ahead_of_a_lagging_node_is_caught_up_not_a_rollback(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The epoch rule holds against the database's head: an edge that comes from a node that
+    published later is ahead of this node, not of the database: no new epoch, only deltas."""
+    async with (
+        node_on(postgres_url, tmp_path / "a") as a,
+        node_on(postgres_url, tmp_path / "b") as b,
+    ):
+        version = await suggest_of(a).upsert_term("ahead town", "Ahead Town", 7)
+        assert await a.publish() == version and b.published < version  # b heard nothing
+        base = suggest_of(a).stream.base_version
+        assert base is not None
+        peer = await b.connect(
+            Hello(
+                "syd",
+                "edge-a",
+                version,
+                b.epoch,
+                versions={"suggest": version},
+                bases={"suggest": base},
+            )
+        )
+        assert b.epoch == a.epoch and b.published == version
+        assert stream_frames(peer) == []  # it holds the head already
+        assert b.metrics.registry.get_sample_value("lightcone_epoch_rotations_total") == 0
+
+
+async def test_a_node_alone_with_new_stream_settings_builds_its_own_base(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A restart with another hot threshold: the stored base is not its stream's, so it makes
+    a first base of its own. (With other live nodes it refuses to start:
+    tests/e2e/test_core_nodes.py.)"""
+    async with node_on(postgres_url, tmp_path / "a") as first:
+        old = suggest_of(first).stream.catch_up(-1)
+    async with node_on(postgres_url, tmp_path / "b", hot_threshold=3) as alone:
+        assert suggest_of(alone).stream.catch_up(-1) != old
+        assert await alone.store.newest_base_key() == suggest_of(alone).stream_key()

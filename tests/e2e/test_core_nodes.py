@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -163,3 +166,29 @@ async def test_a_black_holed_node_is_left_and_the_edge_resumes_by_version(
     finally:
         hole.close()
     assert not edge.errors(), edge.errors()
+
+
+def test_a_node_that_would_build_another_stream_refuses_to_join(
+    tmp_path: Path, pair: Pair, redis_url: str
+) -> None:
+    """Every node on one store must build the same stream: one with another hot threshold
+    refuses to start beside live nodes, naming the settings."""
+    env = {
+        **os.environ,
+        "LIGHTCONE_STORE": pair.store,
+        "LIGHTCONE_BROKER": redis_url,
+        "LIGHTCONE_HOT_THRESHOLD": "3",
+        **SERVE_EVERY_SEARCH,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "core", "--port", "0", "--corpus", str(SMALL_CORPUS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "needs the same" in result.stderr, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("lightcone core: error: the core nodes on") and "hot=3" in line

@@ -32,6 +32,12 @@ async def terms(edge: Node, q: str) -> list[str]:
     return [item["term"] for item in response.json()["items"]]
 
 
+async def mode(edge: Node) -> str:
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(f"{edge.url}/suggest", params={"q": "sao pa"})
+    return str(answer.json()["mode"])
+
+
 async def committed(url: str, search_id: str) -> bool:
     db = await asyncpg.connect(url)
     try:
@@ -112,19 +118,26 @@ def test_a_second_core_node_on_the_store_is_refused_in_one_line(
 async def test_a_lost_store_holds_writes_and_everything_resumes(
     tmp_path: Path, own_postgres: Cluster
 ) -> None:
-    """PostgreSQL stopped: admin writes 503 store_unavailable, the edge serves and answers a
-    search 'queued'. Started again: that search is committed and served, admin writes work,
+    """PostgreSQL stopped: admin writes 503 store_unavailable, the edge serves (strict reads
+    too: the core is alone on its store and vouches for its head) and answers a search
+    'queued'. Started again: that search is committed and served, admin writes work,
     with no restart of either node."""
     url = own_postgres.url()
     core, edge = on_postgres(tmp_path, url)
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     try:
         async with httpx.AsyncClient(base_url=core.url, headers=headers) as admin:
+            flag = await admin.put("/admin/flags/suggest", json={"stale_ok": False})
+            assert flag.status_code == 200, flag.text
+            await until_equal(partial(mode, edge), "strict", 5)
             own_postgres.stop()
             put = await admin.put("/admin/terms/Lostville", json={"weight": 10})
             assert put.status_code == 503 and put.json()["error"] == "store_unavailable"
             assert await terms(edge, "sao pa") == ["São Paulo"]
             async with httpx.AsyncClient(base_url=edge.url) as client:
+                # A node alone on its store vouches for its head: strict reads go on too.
+                strict = await client.get("/suggest", params={"q": "sao pa"})
+                assert strict.status_code == 200 and strict.json()["mode"] == "strict", strict.text
                 ack = await client.post("/search", json={"id": "kept-1", "q": "Queuedville"})
                 assert ack.status_code == 202 and ack.json()["status"] == "queued", ack.text
                 assert (await client.get("/status")).json()["outbox"] == 1
