@@ -38,7 +38,9 @@ def test_bench_nodes_quick_prints_every_table(tmp_path: Path) -> None:
     assert {m.group(1) for m in ROW.finditer(out)} == set(CASES), out
     for heading in ("## Write → every edge", "## Cursor move → receive", "## Failover"):
         assert heading in out, out
-    assert re.search(r"^\| on the other node \| 10 \|", out, re.M), out
+    # Every write reached the edge of the other node; cursor moves crossed nodes.
+    assert re.search(r"^\| edge on the other node \| 10 \|", out, re.M), out
+    assert re.search(r"^\| across nodes \(edge of B\) \| [1-9]", out, re.M), out
     assert re.search(r"^\| kill -9 \| [\d.]+ \| [\d.]+ \| 0 of 1 \|", out, re.M), out
     assert re.search(r"^\| black hole \| [\d.]+ \| [\d.]+ \| 0 of 1 \|", out, re.M), out
     assert plot.stat().st_size > 0
