@@ -47,8 +47,10 @@ import contextlib
 import math
 import os
 import random
+import re
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,7 +66,12 @@ import httpx
 from core_region.settings import CoreSettings
 from deploy.local.latency import LatencyProxy
 from deploy.local.postgres import Cluster, PostgresMissing, running as postgres_running
-from deploy.local.redis import RedisMissing, Server, running as redis_running
+from deploy.local.redis import (
+    RedisMissing,
+    Server,
+    program as redis_program,
+    running as redis_running,
+)
 from deploy.local.supervisor import Child, Supervisor
 from load.bench_cursors import Clock, lean_member, mover, probe, ws_url
 from load.bench_store import machine_notes
@@ -774,8 +781,20 @@ def plot(results: Results, path: Path, target_ms: float) -> None:
     say(f"plot: {shown_path(path)}")
 
 
+def redis_version() -> str:
+    """``Redis 7.0.15``, or why there is none."""
+    try:
+        done = subprocess.run(
+            [redis_program(), "--version"], capture_output=True, text=True, check=False
+        )
+    except RedisMissing as exc:
+        return str(exc)
+    found = re.search(r"v=(\S+)", done.stdout)
+    return f"Redis {found.group(1) if found else '?'}"
+
+
 async def main_async(args: argparse.Namespace) -> int:
-    say(machine_notes())
+    say(f"{machine_notes()}, {redis_version()}")
     results = Results()
     with tempfile.TemporaryDirectory(prefix="lightcone-bench-nodes-") as tmp:
         work = Path(tmp)
