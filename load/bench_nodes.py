@@ -63,6 +63,7 @@ from typing import Any, overload
 import asyncpg
 import httpx
 
+from core_region.db import is_postgres
 from core_region.settings import CoreSettings
 from deploy.local.latency import LatencyProxy
 from deploy.local.postgres import Cluster, PostgresMissing, running as postgres_running
@@ -73,7 +74,7 @@ from deploy.local.redis import (
     running as redis_running,
 )
 from deploy.local.supervisor import Child, Supervisor
-from load.bench_cursors import Clock, lean_member, mover, probe, ws_url
+from load.bench_cursors import ROOM, Clock, lean_member, mover, probe, ws_url
 from load.bench_store import machine_notes
 from load.cpu_meter import CpuMeter
 from load.histogram import parse_histogram, parse_sum
@@ -100,6 +101,11 @@ MAX_WRITES = 2000
 """Most admin writes in phase 2 (``--writes`` is capped here)."""
 MAX_REPEATS = 10
 """Most failovers of each kind (``--repeats`` is capped here)."""
+MAX_CONNECTIONS = 512
+"""Most clients per edge (``--connections`` is capped here): half an edge's default
+``LIGHTCONE_MAX_CLIENT_CONNECTIONS`` for one address, the bench's."""
+MAX_HZ = 100.0
+"""Fastest mover (``--hz`` is capped here): half an edge's default ``LIGHTCONE_WS_RATE``."""
 READY_TIMEOUT_S = 120.0
 """Longest wait for a node to start (the default corpus into a fresh PostgreSQL: ~5 s)."""
 DRAIN_TIMEOUT_S = 30.0
@@ -170,7 +176,7 @@ class Stage:
         name = self.name("core")
         args = ["core", "--port", "0"]
         env = {"LIGHTCONE_ADMIN_TOKEN": ADMIN_TOKEN, "LIGHTCONE_LINK_TOKEN": LINK_TOKEN}
-        if store.startswith("postgresql://"):
+        if is_postgres(store):
             args += ["--data-dir", str(self.work / name)]
             env["LIGHTCONE_STORE"] = store
         else:
@@ -243,7 +249,7 @@ class Committed:
 async def committed(store: str) -> Committed:
     """The searches in ``store`` (a PostgreSQL URL or a SQLite file)."""
     query = "SELECT count(*), max(at) FROM searches"
-    if store.startswith("postgresql://"):
+    if is_postgres(store):
         db = await asyncpg.connect(store)
         try:
             row = await db.fetchrow(query)
@@ -525,7 +531,7 @@ async def run_cursors(
     ]
     member = await lean_member(ws_url(mover_edge))
     try:
-        member.send(encode(Join("bench", "mover", "#336699")))
+        member.send(encode(Join(ROOM, "mover", "#336699")))
         moving = asyncio.create_task(mover(0, member, hz, near, stop))
         await asyncio.sleep(CURSOR_WARMUP_S)  # the joins reach every edge
         sent0 = len(near.sent)
@@ -826,10 +832,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="load per case, cursors [10, at most 60]"
     )
-    parser.add_argument("--writes", type=int, default=200, help="admin writes in phase 2 [200]")
-    parser.add_argument("--repeats", type=int, default=3, help="failovers of each kind [3]")
-    parser.add_argument("--connections", type=int, default=32, help="clients per edge [32]")
-    parser.add_argument("--hz", type=float, default=30.0, help="cursor moves per second [30]")
+    parser.add_argument(
+        "--writes", type=int, default=200, help="admin writes in phase 2 [200, at most 2000]"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="failovers of each kind [3, at most 10]"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=32, help="clients per edge [32, at most 512]"
+    )
+    parser.add_argument(
+        "--hz", type=float, default=30.0, help="cursor moves per second [30, at most 100]"
+    )
     parser.add_argument("--corpus", type=Path, help="the cores' corpus [the shipped one]")
     parser.add_argument(
         "--plot",
@@ -847,6 +861,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.seconds = min(max(args.seconds, 0.5), MAX_SECONDS)
     args.writes = min(max(args.writes, 1), MAX_WRITES)
     args.repeats = min(max(args.repeats, 1), MAX_REPEATS)
+    args.connections = min(max(args.connections, 1), MAX_CONNECTIONS)
+    args.hz = min(max(args.hz, 1.0), MAX_HZ)
     return asyncio.run(main_async(args))
 
 
