@@ -135,15 +135,30 @@ def _partition(args: argparse.Namespace) -> int:
     topology = _topology(args)
     if topology is None:
         return 1
-    response = httpx.post(f"{topology['control_url']}/{args.verb}/{args.region}", timeout=5)
+    try:
+        response = httpx.post(f"{topology['control_url']}/{args.verb}/{args.region}", timeout=5)
+    except httpx.HTTPError as exc:
+        return _unreachable(args, exc)
     print(f"lightcone {args.verb}: {response.json()}")
     return 0 if response.status_code == 200 else 1
+
+
+def _unreachable(args: argparse.Namespace, exc: httpx.HTTPError) -> int:
+    print(f"lightcone {args.verb}: the demo's control API did not answer ({exc!r}); is it running?")
+    return 1
 
 
 def _core_node(args: argparse.Namespace) -> int:
     topology = _topology(args)
     if topology is None:
         return 1
+    try:
+        return _core_node_action(args, topology)
+    except httpx.HTTPError as exc:
+        return _unreachable(args, exc)
+
+
+def _core_node_action(args: argparse.Namespace, topology: dict[str, Any]) -> int:
     control_url = topology["control_url"]
     if args.action == "list":
         nodes = httpx.get(f"{control_url}/core-nodes", timeout=5).json()["core_nodes"]

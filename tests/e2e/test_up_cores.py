@@ -100,9 +100,11 @@ async def test_two_core_nodes_and_edges_that_fail_over_between_them(tmp_path: Pa
             lhr = edges["lhr"]
 
             # Stopped on purpose (SIGTERM): the demo goes on, the edge moves to the other.
+            cut = time.monotonic()
             answer = await client.post(f"{control}/core-nodes/core-2/stop")
             assert answer.json()["state"] == "stopped" and answer.json()["pid"] is None
             await moved(client, lhr, "core-1")
+            print(f"edge lhr on core-1 {time.monotonic() - cut:.2f} s after core-2's stop")
             assert await states(client, control) == {"core-1": "running", "core-2": "stopped"}
             written = json.loads(status_file.read_text())
             assert [n["state"] for n in written["nodes"] if n["kind"] == "core"] == [
@@ -122,10 +124,13 @@ async def test_two_core_nodes_and_edges_that_fail_over_between_them(tmp_path: Pa
             assert (await client.get(f"{cores['core-2']['url']}/readyz")).status_code == 200
 
             # Crashed on purpose (kill -9) from the CLI: every edge ends up on core-2.
+            cut = time.monotonic()
             code, out = await cli(status_file, "core-node", "stop", "core-1", "--kill")
             assert code == 0 and "core-1 crashed" in out, out
             for edge in edges.values():
                 await moved(client, edge, "core-2")
+            took = time.monotonic() - cut
+            print(f"every edge on core-2 {took:.2f} s after core-1's kill -9 (CLI included)")
             code, out = await cli(status_file, "core-node", "list")
             assert code == 0
             listed = {line.split()[0]: line for line in out.splitlines()}
