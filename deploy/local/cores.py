@@ -29,14 +29,15 @@ MAX_CORES = 4
 process on a machine that also runs the edges, the proxies and PostgreSQL."""
 
 START_TIMEOUT_S = 120
-"""Longest wait for a (re)started core node to be ready (a busy 2-core machine: seconds)."""
+"""Longest wait for a started node (a core node, also when started again, or an edge) to be
+ready (a busy 2-core machine: seconds)."""
 
 READY = "Application startup complete"
 """The log line of a core node ready to serve."""
 
 STATES = ("running", "starting", "stopping", "stopped", "crashed")
-"""A node's ``state``: ``crashed`` is a ``kill -9`` from here or one ``lightcone up`` saw
-exit by itself."""
+"""A node's ``state``: ``crashed`` is a ``kill -9`` from here, or a start again that failed
+(a node that exits by itself stops the whole demo)."""
 
 
 def say(text: str) -> None:

@@ -57,7 +57,7 @@ from core_region.db import is_postgres
 from core_region.db.postgres import redacted
 from deploy.local import geography, redis
 from deploy.local.control import DemoState, create_control_app, embedded
-from deploy.local.cores import MAX_CORES, CoreNodes, label, say
+from deploy.local.cores import MAX_CORES, READY, START_TIMEOUT_S, CoreNodes, label, say
 from deploy.local.latency import LatencyProxy
 from deploy.local.postgres import PostgresMissing, running
 from deploy.local.redis import RedisMissing
@@ -313,7 +313,7 @@ class Demo:
                     "LIGHTCONE_REGION": o.core,
                     "LIGHTCONE_MIN_SOURCES": "1",
                 },
-                "Application startup complete",
+                READY,
             )
             self.cores.add(name, o.core, child.url, child)
         state = DemoState(self.cores, self.admin_token)
@@ -385,7 +385,9 @@ class Demo:
         (``kind`` its label, e.g. ``core-1``, and so named)."""
         started = time.monotonic()
         name = f"{kind}-{region}" if kind == "edge" else kind
-        child = await asyncio.to_thread(self.supervisor.start, name, args, env, ready, 120)
+        child = await asyncio.to_thread(
+            self.supervisor.start, name, args, env, ready, START_TIMEOUT_S
+        )
         took = time.monotonic() - started
         say(f"[{n}/{total}] {kind:<6} {region:>4}  ready in {took:4.1f} s  {child.url}")
         return child
