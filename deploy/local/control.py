@@ -251,7 +251,10 @@ class EmbeddedServer(uvicorn.Server):
 def embedded(app: Starlette) -> tuple[EmbeddedServer, socket.socket]:
     """A server for ``app`` and its listening socket on a free loopback port."""
     sock = socket.create_server(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    # Warnings only: its start and stop lines would interleave with the demo's progress.
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", log_level="warning"
+    )
     return EmbeddedServer(config), sock
 
 
