@@ -288,7 +288,9 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
     def acts(summary: str, answer: str, errors: dict[int, str]) -> openapi.Operation:
         responses = {
             "200": openapi.json_answer(core_node, answer),
-            **openapi.error_answers({404: "unknown_core_node", **errors}),
+            **openapi.error_answers(
+                {404: "unknown_core_node", 409: "core_node_external", **errors}
+            ),
         }
         return openapi.operation(summary, responses, parameters=name)
 
