@@ -2,8 +2,8 @@
 
 Each command's module is imported only when that command runs (:data:`COMMANDS`): the nodes'
 image ships neither ``load/`` (``bench``) nor :mod:`deploy.local` (``up``, ``partition``,
-``heal``). A command whose modules are not installed says which, and how to install them, and
-exits with :data:`MISSING_MODULES_EXIT`, without a traceback.
+``heal``, ``core-node``). A command whose modules are not installed says which, and how to
+install them, and exits with :data:`MISSING_MODULES_EXIT`, without a traceback.
 """
 
 from __future__ import annotations
@@ -99,6 +99,12 @@ COMMANDS = {
     ),
     "heal": Command(
         "restore an edge's link to the core (demo only)",
+        "deploy.local.cli:configure",
+        ("deploy",),
+        _LOCAL,
+    ),
+    "core-node": Command(
+        "list, stop or start a core node of the demo (demo only)",
         "deploy.local.cli:configure",
         ("deploy",),
         _LOCAL,

@@ -63,6 +63,10 @@ T = TypeVar("T")
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
     logging.getLogger("uvicorn.error").addFilter(_client_fault_is_not_an_error)
+    if level.lower() != "debug":
+        # httpx logs every request it makes at INFO: the CLI's own calls (control API,
+        # /status) are not news; their failures are raised and reported.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _client_fault_is_not_an_error(record: logging.LogRecord) -> bool:

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Deploy lightcone to Fly.io: one image, a core app and an edge app (docs/deploy-fly.md).
 #
-# Usage: deploy/fly/deploy.sh [--dry-run] [--image REF]
-#   --dry-run    Print every fly command this would run, one per line, and run none (fly
-#                need not be installed). Existence checks are printed too and taken as
-#                "not found", so the output is what a first deploy runs.
-#   --image REF  Deploy the existing image REF to both apps instead of building one, e.g.
-#                registry.fly.io/lightcone-core:deployment-20261127T101500Z (a rollback).
+# Usage: deploy/fly/deploy.sh [--dry-run] [--image REF] [--core-count N]
+#   --dry-run       Print every fly command this would run, one per line, and run none (fly
+#                   need not be installed). Existence checks are printed too and taken as
+#                   "not found", so the output is what a first deploy runs.
+#   --image REF     Deploy the existing image REF to both apps instead of building one, e.g.
+#                   registry.fly.io/lightcone-core:deployment-20261127T101500Z (a rollback).
+#   --core-count N  Run N core Machines (1 to 10) in the primary region (fly scale count).
+#                   More than one share a PostgreSQL and a Redis: LIGHTCONE_STORE and
+#                   LIGHTCONE_BROKER below, or secrets the core app already has. Without
+#                   it, the core keeps the Machines it has (one on a first deploy).
 #
 # Environment (all optional):
 #   CORE_APP, EDGE_APP     app names; default: `app` in fly.core.toml / fly.edge.toml
@@ -18,6 +22,9 @@
 #                          and printed once on stderr
 #   LIGHTCONE_STORE        postgresql://... URL of the core's store (a managed PostgreSQL);
 #                          staged as a core secret when given; default: SQLite on the volume
+#   LIGHTCONE_BROKER       redis://... (or rediss://) URL of the core nodes' broker (e.g. an
+#                          Upstash Redis made by fly redis create); staged as a core secret
+#                          when given
 #   IMAGE_LABEL            label of the image built; default: deployment-<UTC time>
 #   FLY                    the flyctl command; default: fly, else flyctl
 #
@@ -35,15 +42,25 @@ edge_toml=deploy/fly/fly.edge.toml
 dockerfile=deploy/fly/Dockerfile
 ignorefile=deploy/fly/.dockerignore
 core_port=8081
+max_cores=10  # core Machines; each holds a pool of PostgreSQL connections
 
 dry_run=false
 image=""
+core_count=""
 while (($#)); do
   case $1 in
     --dry-run) dry_run=true ;;
     --image)
       [[ $# -ge 2 ]] || { echo "deploy.sh: --image needs a value" >&2; exit 2; }
       image=$2
+      shift
+      ;;
+    --core-count)
+      if ! [[ $# -ge 2 && $2 =~ ^[1-9][0-9]?$ ]] || (($2 > max_cores)); then
+        echo "deploy.sh: --core-count needs a number from 1 to $max_cores" >&2
+        exit 2
+      fi
+      core_count=$2
       shift
       ;;
     -h | --help)
@@ -149,6 +166,21 @@ has "$volume" "$(output volumes list --app "$core_app")" ||
 # 2. Secrets: one link token shared by both apps, an admin token for the core.
 core_names=$(output secrets list --app "$core_app")
 edge_names=$(output secrets list --app "$edge_app")
+# Several core Machines share one PostgreSQL and one Redis (docs/deploy-fly.md, "Several core
+# Machines"). This script makes neither (each is a billed service of its own, made once): a
+# real run stops and says how; a dry run says it in a comment and goes on.
+# needs NAME WHAT HOW: the core app has secret NAME (or it is given), else say so.
+needs() {
+  [[ -n ${!1:-} ]] || has "$1" "$core_names" && return 0
+  $dry_run || die "--core-count $core_count needs $2: set $1 ($3)"
+  printf '# needs %s (%s): %s\n' "$1" "$2" "$3" >&3
+}
+if [[ -n $core_count ]] && ((core_count > 1)); then
+  needs LIGHTCONE_STORE "a shared store" \
+    "fly mpg create --name $core_app-db --region $primary, then fly mpg attach CLUSTER_ID --app $core_app --variable-name LIGHTCONE_STORE"
+  needs LIGHTCONE_BROKER "a broker" \
+    "fly redis create --name $core_app-broker --region $primary --no-replicas --disable-eviction; LIGHTCONE_BROKER=its private URL (fly redis status $core_app-broker)"
+fi
 core_link=false
 edge_link=false
 has LIGHTCONE_LINK_TOKEN "$core_names" && core_link=true
@@ -168,6 +200,7 @@ if [[ -z $admin ]] && ! has LIGHTCONE_ADMIN_TOKEN "$core_names"; then
 fi
 [[ -n $admin ]] && core_secrets+=("LIGHTCONE_ADMIN_TOKEN=$admin")
 [[ -n ${LIGHTCONE_STORE:-} ]] && core_secrets+=("LIGHTCONE_STORE=$LIGHTCONE_STORE")
+[[ -n ${LIGHTCONE_BROKER:-} ]] && core_secrets+=("LIGHTCONE_BROKER=$LIGHTCONE_BROKER")
 ((${#core_secrets[@]} == 0)) || stage_secrets "$core_app" "${core_secrets[@]}"
 [[ -z $link ]] || stage_secrets "$edge_app" "LIGHTCONE_LINK_TOKEN=$link"
 
@@ -180,6 +213,9 @@ else
     --ignorefile "$ignorefile" --image-label "$label" --ha=false --no-public-ips
   image=registry.fly.io/$core_app:$label
 fi
+# Several core Machines: all in the primary region; each gets a volume of its own (unused
+# with PostgreSQL), and $core_app.internal names them all, so every edge fails over.
+[[ -z $core_count ]] || fly scale count "$core_count" --app "$core_app" --region "$primary" --yes
 
 # 4. The edges: the same image, pointed at the core over 6PN, then one Machine per region.
 fly deploy . --config "$edge_toml" --app "$edge_app" --image "$image" --ha=false \
@@ -190,3 +226,4 @@ fly scale count "${#regions[@]}" --app "$edge_app" --region "$edge_regions" \
   --max-per-region 1 --yes
 
 echo "deploy.sh: image $image; edges at https://$edge_app.fly.dev in $edge_regions" >&2
+[[ -z $core_count ]] || echo "deploy.sh: $core_count core Machine(s) in $primary" >&2

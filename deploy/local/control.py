@@ -1,9 +1,10 @@
-"""The demo's control API: topology, partitions, flags and room tokens, for
-``lightcone partition`` and the demo page. It runs inside ``lightcone up`` on a loopback port
-and only there.
+"""The demo's control API: topology, partitions, core nodes, flags and room tokens, for
+``lightcone partition``, ``lightcone core-node`` and the demo page. It runs inside
+``lightcone up`` on a loopback port and only there.
 
 The page never holds the admin token: flag changes and room tokens go through this API, which
-forwards them to the core's admin API with the token ``lightcone up`` generated.
+forwards them to the core's admin API (of the first running core node) with the token
+``lightcone up`` generated.
 
 Who may call it (:class:`Guard`, checked in this order before anything else runs):
 
@@ -41,10 +42,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from deploy.local.cores import STATES, CoreNodes
 from deploy.local.latency import LatencyProxy
 from edge_node.origins import host_name, is_loopback_name, loopback_origins
 from shared import openapi
-from shared.errors import Forbidden, LightconeError, NotFound
+from shared.errors import Forbidden, LightconeError, NotFound, Unavailable
 from shared.http import EXCEPTION_HANDLERS, json_body
 
 MAX_BODY_BYTES = 1024
@@ -53,13 +55,14 @@ MAX_BODY_BYTES = 1024
 
 @dataclass
 class DemoState:
-    """What the control API acts on: one link proxy per edge region, and the topology."""
+    """What the control API acts on: the core nodes, each edge region's link proxies (one per
+    core node), and the topology."""
 
-    core_url: str
+    cores: CoreNodes
     admin_token: str
     capability: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     """The secret path segment every route is under (``/c/<capability>/...``)."""
-    links: dict[str, LatencyProxy] = field(default_factory=dict)
+    links: dict[str, list[LatencyProxy]] = field(default_factory=dict)
     topology: dict[str, Any] = field(default_factory=dict)
     _client: httpx.AsyncClient | None = None
 
@@ -78,21 +81,39 @@ class DemoState:
         that also runs every latency proxy."""
         if self._client is None:
             headers = {"Authorization": f"Bearer {self.admin_token}"}
-            self._client = httpx.AsyncClient(base_url=self.core_url, headers=headers, timeout=5)
+            self._client = httpx.AsyncClient(headers=headers, timeout=5)
         return self._client
+
+    def core_url(self) -> str:
+        """The first running core node's URL (every node answers the admin API).
+
+        Raises:
+            Unavailable: ``core_node_unavailable``: none runs.
+        """
+        urls = self.cores.urls()
+        if not urls:
+            raise Unavailable(
+                "no core node is running: start one (lightcone core-node start NAME)",
+                code="core_node_unavailable",
+            )
+        return urls[0]
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
 
-    def link(self, region: str) -> LatencyProxy:
+    def link(self, region: str) -> list[LatencyProxy]:
+        """The edge's link proxies, one per core node."""
         if region not in self.links:
             known = ", ".join(sorted(self.links))
             raise NotFound(f"no edge in region {region!r}; edges: {known}", code="unknown_region")
         return self.links[region]
 
     def partitions(self) -> dict[str, bool]:
-        return {region: proxy.is_cut for region, proxy in sorted(self.links.items())}
+        """Whether each edge is cut off: its links to every core node cut."""
+        return {
+            region: all(p.is_cut for p in proxies) for region, proxies in sorted(self.links.items())
+        }
 
 
 def create_control_app(state: DemoState) -> Starlette:
@@ -102,13 +123,30 @@ def create_control_app(state: DemoState) -> Starlette:
 
     async def partition(request: Request) -> Response:
         region = request.path_params["region"]
-        state.link(region).cut()
+        for proxy in state.link(region):
+            proxy.cut()
         return JSONResponse({"region": region, "partitioned": True})
 
     async def heal(request: Request) -> Response:
         region = request.path_params["region"]
-        state.link(region).heal()
+        for proxy in state.link(region):
+            proxy.heal()
         return JSONResponse({"region": region, "partitioned": False})
+
+    async def core_nodes(request: Request) -> Response:
+        return JSONResponse({"core_nodes": state.cores.views()})
+
+    async def stop_core_node(request: Request) -> Response:
+        node = await state.cores.stop(request.path_params["name"])
+        return JSONResponse(node.view())
+
+    async def kill_core_node(request: Request) -> Response:
+        node = await state.cores.stop(request.path_params["name"], kill=True)
+        return JSONResponse(node.view())
+
+    async def start_core_node(request: Request) -> Response:
+        node = await state.cores.start(request.path_params["name"])
+        return JSONResponse(node.view())
 
     async def flags(request: Request) -> Response:
         return await _forward(state, "GET", "/admin/flags", None)
@@ -128,6 +166,10 @@ def create_control_app(state: DemoState) -> Starlette:
         Route("/topology", topology),
         Route("/partition/{region}", partition, methods=["POST"]),
         Route("/heal/{region}", heal, methods=["POST"]),
+        Route("/core-nodes", core_nodes),
+        Route("/core-nodes/{name}/stop", stop_core_node, methods=["POST"]),
+        Route("/core-nodes/{name}/kill", kill_core_node, methods=["POST"]),
+        Route("/core-nodes/{name}/start", start_core_node, methods=["POST"]),
         Route("/flags", flags),
         Route("/flags/{feature}", set_flag, methods=["PUT"]),
         Route("/room-token", room_token, methods=["POST"]),
@@ -188,7 +230,13 @@ class _DemoCors(CORSMiddleware):
 
 
 async def _forward(state: DemoState, method: str, path: str, body: Any) -> Response:
-    answer = await state.client().request(method, path, json=body)
+    url = state.core_url()
+    try:
+        answer = await state.client().request(method, f"{url}{path}", json=body)
+    except httpx.TransportError as exc:
+        raise Unavailable(
+            f"the core node at {url} did not answer: {exc!r}", code="core_node_unavailable"
+        ) from exc
     return Response(answer.content, answer.status_code, media_type="application/json")
 
 
@@ -203,7 +251,10 @@ class EmbeddedServer(uvicorn.Server):
 def embedded(app: Starlette) -> tuple[EmbeddedServer, socket.socket]:
     """A server for ``app`` and its listening socket on a free loopback port."""
     sock = socket.create_server(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    # Warnings only: its start and stop lines would interleave with the demo's progress.
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", log_level="warning"
+    )
     return EmbeddedServer(config), sock
 
 
@@ -222,6 +273,27 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
         }
         return openapi.operation(summary, responses, parameters=region)
 
+    core_node = openapi.obj(
+        {
+            "kind": {"type": "string", "const": "core"},
+            "name": {"type": "string"},
+            "region": {"type": "string"},
+            "url": {"type": "string"},
+            "pid": {"type": ["integer", "null"]},
+            "state": {"type": "string", "enum": list(STATES)},
+        }
+    )
+    name = [openapi.path_param("name")]
+
+    def acts(summary: str, answer: str, errors: dict[int, str]) -> openapi.Operation:
+        responses = {
+            "200": openapi.json_answer(core_node, answer),
+            **openapi.error_answers(
+                {404: "unknown_core_node", 409: "core_node_external", **errors}
+            ),
+        }
+        return openapi.operation(summary, responses, parameters=name)
+
     paths: dict[str, dict[str, openapi.Operation]] = {
         "/topology": {
             "get": openapi.operation(
@@ -231,10 +303,36 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
         },
         "/partition/{region}": {"post": cuts("Cut an edge's link", "cut")},
         "/heal/{region}": {"post": cuts("Heal an edge's link", "healed")},
+        "/core-nodes": {
+            "get": openapi.operation(
+                "The core nodes and their states",
+                {
+                    "200": openapi.json_answer(
+                        openapi.obj({"core_nodes": {"type": "array", "items": core_node}}), "OK"
+                    )
+                },
+            )
+        },
+        "/core-nodes/{name}/stop": {
+            "post": acts("Stop a core node (SIGTERM), on purpose", "stopped", {})
+        },
+        "/core-nodes/{name}/kill": {
+            "post": acts("Crash a core node (SIGKILL), on purpose", "crashed", {})
+        },
+        "/core-nodes/{name}/start": {
+            "post": acts(
+                "Start a stopped core node again (same port and settings); answers once ready",
+                "running",
+                {503: "core_node_unavailable"},
+            )
+        },
         "/flags": {
             "get": openapi.operation(
                 "Every feature's flag (forwarded)",
-                {"200": openapi.json_answer(openapi.FLAGS, forwarded)},
+                {
+                    "200": openapi.json_answer(openapi.FLAGS, forwarded),
+                    **openapi.error_answers({503: "core_node_unavailable"}),
+                },
             )
         },
         "/flags/{feature}": {

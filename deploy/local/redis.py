@@ -56,7 +56,8 @@ class Server:
         self.program = program()
         if parent is not None:
             parent.mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix="lightcone-redis-", dir=parent))
+        # Absolute: redis-server enters --dir before it opens --logfile.
+        self.folder = Path(tempfile.mkdtemp(prefix="lightcone-redis-", dir=parent)).resolve()
         self.log = self.folder / "redis.log"
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None

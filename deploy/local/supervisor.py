@@ -4,6 +4,10 @@ Each node is a real ``lightcone core`` / ``lightcone edge`` process on an epheme
 same command Fly.io runs. A reader thread per child follows its log, so the supervisor can
 wait for a line ("listening on", "loaded snapshot") without polling, and keeps the log in a
 file. Every child is stopped on exit: SIGTERM, then SIGKILL after a grace period.
+
+A child stopped on purpose (:attr:`Child.on_purpose`: the demo's control API stops a core
+node) is not a crash (:meth:`Supervisor.crashed`); :meth:`Supervisor.restart` runs its command
+again, on the same port.
 """
 
 from __future__ import annotations
@@ -44,7 +48,12 @@ class Child:
     ) -> None:
         """Run ``python -m <module> <args>`` (by default the ``lightcone`` CLI)."""
         self.name = name
+        self.args = list(args)
+        self.env = dict(env)
+        self.module = module
         self.log_path = log_path
+        self.on_purpose = False
+        """Stopped or killed on purpose: its exit is no crash."""
         self.lines: list[str] = []
         self._eof = False  # the child closed its log: it is exiting
         self._changed = threading.Condition()
@@ -61,6 +70,8 @@ class Child:
         self._reader = threading.Thread(target=self._follow, name=f"log-{name}", daemon=True)
         self._reader.start()
         self.url = ""
+        self.ready = ""
+        """The log line that said it was ready (to wait for again after a restart)."""
 
     @property
     def pid(self) -> int:
@@ -150,9 +161,39 @@ class Supervisor:
         """Start a child and wait until it logs its address and then ``ready``."""
         child = Child(name, args, env, self.log_dir / f"{name}.log")
         self.children.append(child)
+        return self._ready(child, ready, timeout_s)
+
+    def _ready(self, child: Child, ready: str, timeout_s: float) -> Child:
+        child.ready = ready
         child.url = child.wait_for(LISTENING, timeout_s).group(1)
         child.wait_for(ready, timeout_s)
         return child
+
+    def restart(self, old: Child, timeout_s: float, port: str) -> Child:
+        """Run a stopped child's command again with ``--port port`` (its log goes on in the
+        same file); the new child takes the old one's place (and its turn in :meth:`stop_all`).
+
+        Raises:
+            ChildFailed: it exited or was not ready in time; it is then stopped, on purpose.
+        """
+        args = list(old.args)
+        if "--port" in args:
+            args[args.index("--port") + 1] = port
+        child = Child(old.name, args, old.env, old.log_path, module=old.module)
+        self.children[self.children.index(old)] = child
+        try:
+            return self._ready(child, old.ready, timeout_s)
+        except ChildFailed:
+            child.on_purpose = True
+            child.stop()
+            raise
+
+    def crashed(self) -> Child | None:
+        """A child that exited without being stopped on purpose, if any."""
+        for child in self.children:
+            if child.process.poll() is not None and not child.on_purpose:
+                return child
+        return None
 
     def stop_all(self) -> None:
         for child in reversed(self.children):

@@ -1,22 +1,32 @@
-"""``lightcone up``: a core and edges on this machine, with simulated geography.
+"""``lightcone up``: core nodes and edges on this machine, with simulated geography.
 
 Every node is a real process running the same ``lightcone core`` / ``lightcone edge``
 command Fly.io runs, on an ephemeral loopback port. Distance lives in latency proxies
-(:mod:`deploy.local.latency`): each edge reaches the core through one with the measured one-way
-delay between their regions, and for each user city there are two entries — one to its
+(:mod:`deploy.local.latency`): each edge reaches each core node through one with the measured
+one-way delay between their regions, and for each user city there are two entries — one to its
 nearest edge, one to the *central* node (the edge in the core's region) — each delayed by
 that user's RTT to the target (:func:`deploy.local.geography.user_rtt_ms`). One browser can feel
 both.
 
 Start-up shows progress until every node is ready; Ctrl-C (or SIGTERM) stops everything it
 started; a node that crashes is reported and the exit code says so (1). A control API
-(:mod:`deploy.local.control`) cuts and heals edge links for ``lightcone partition`` and the page.
+(:mod:`deploy.local.control`) cuts and heals edge links for ``lightcone partition`` and the page,
+and stops, crashes and starts core nodes for ``lightcone core-node`` and the page (a node
+stopped that way is no crash: :mod:`deploy.local.cores`).
 
 The store (``--store``): ``sqlite`` (the default) is a SQLite file under the data dir;
 ``postgres`` starts a throwaway PostgreSQL cluster (:mod:`deploy.local.postgres`) before the
 core and stops and removes it after every node has stopped; a ``postgresql://`` URL is given to
 the core as it is (through its environment, so the password is not in any process list). The
 status file and the control API's topology name the store, never its password.
+
+Core nodes (``--cores N``, 1 to :data:`~deploy.local.cores.MAX_CORES`): N ``lightcone core``
+processes in the core's region, ``core-1`` ... ``core-N``, on one store with one broker. More
+than one needs a shared store (``--store sqlite`` is refused) and a broker: ``--broker URL``,
+else a throwaway ``redis-server`` (:mod:`deploy.local.redis`) started before the nodes and
+removed after them. Every edge gets every node's URL (``--core-url a,b``), each through a
+latency proxy of its own, in an order rotated per edge so that the edges spread over the
+nodes; it fails over between them.
 
 Secrets: fresh random link, admin and room tokens on every run, and the control API's
 capability; the status file that holds them is readable by this user only (0600).
@@ -45,10 +55,12 @@ import uvloop
 
 from core_region.db import is_postgres
 from core_region.db.postgres import redacted
-from deploy.local import geography
+from deploy.local import geography, redis
 from deploy.local.control import DemoState, create_control_app, embedded
+from deploy.local.cores import MAX_CORES, READY, START_TIMEOUT_S, CoreNodes, label, say
 from deploy.local.latency import LatencyProxy
 from deploy.local.postgres import PostgresMissing, running
+from deploy.local.redis import RedisMissing
 from deploy.local.supervisor import Child, ChildFailed, Supervisor
 
 DEFAULT_CORE = "iad"
@@ -56,6 +68,8 @@ DEFAULT_EDGES = ("iad", "lhr", "syd", "sin")
 ROOM_AUTH = ("token", "off")
 STORES = ("sqlite", "postgres")
 """``--store`` by name; any other value must be a ``postgresql://`` URL."""
+BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
+"""What ``--broker`` may be (as ``LIGHTCONE_BROKER``)."""
 MISSING_EXIT_CODE = 3
 """Exit code when a program the demo needs is not installed (as for missing Python extras)."""
 
@@ -75,17 +89,33 @@ class UpOptions:
     """``token``: joins need a room token (the page gets one through the control API)."""
     store: str = "sqlite"
     """``sqlite``, ``postgres`` (a throwaway cluster) or a ``postgresql://`` URL."""
+    cores: int = 1
+    """Core nodes, 1 to :data:`~deploy.local.cores.MAX_CORES`; more than one needs a shared
+    store and a broker."""
+    broker: str = ""
+    """``redis://`` URL of the core nodes' broker; empty: a throwaway ``redis-server`` when
+    there are several nodes, none for one."""
 
     def checked(self) -> UpOptions:
         """Regions validated; the core's region always has an edge (the central baseline).
 
         Raises:
-            ValueError: an unknown region code or room-auth mode.
+            ValueError: an unknown region code or room-auth mode, a store or broker that is
+                not one, or a number of core nodes out of range or on SQLite.
         """
         if self.room_auth not in ROOM_AUTH:
             raise ValueError(f"--room-auth must be one of {', '.join(ROOM_AUTH)}")
         if self.store not in STORES and not is_postgres(self.store):
             raise ValueError("--store must be sqlite, postgres or a postgresql:// URL")
+        if not 1 <= self.cores <= MAX_CORES:
+            raise ValueError(f"--cores must be 1 to {MAX_CORES}")
+        if self.cores > 1 and self.store == "sqlite":
+            raise ValueError(
+                f"--cores {self.cores} needs a store the nodes share: --store postgres "
+                "(a throwaway PostgreSQL) or a postgresql:// URL; SQLite is one node's file"
+            )
+        if self.broker and not self.broker.startswith(BROKER_SCHEMES):
+            raise ValueError("--broker must be a redis://, rediss:// or unix:// URL")
         for code in (self.core, *self.edges, *self.users):
             geography.region(code)
         edges = self.edges if self.core in self.edges else (self.core, *self.edges)
@@ -100,11 +130,9 @@ class UpOptions:
             self.edge_env,
             self.room_auth,
             self.store,
+            self.cores,
+            self.broker,
         )
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 def up(options: UpOptions) -> int:
@@ -142,21 +170,25 @@ class Demo:
         self.options = options
         self.status_file = options.status_file or options.data_dir / "status.json"
         self.supervisor = Supervisor(options.data_dir / "logs")
+        self.cores = CoreNodes(self.supervisor, self._write_status)
+        self.topology: dict[str, Any] = {}
         self.proxies: list[LatencyProxy] = []
         self.stop = asyncio.Event()
         self.link_token = secrets.token_urlsafe(16)
         self.admin_token = secrets.token_urlsafe(16)
         self.room_secret = secrets.token_urlsafe(32)
         self.resources = contextlib.ExitStack()
-        """What outlives the nodes and is closed after them: the throwaway PostgreSQL."""
+        """What outlives the nodes and is closed after them: the throwaway PostgreSQL and
+        Redis."""
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
         o = self.options
+        cores = f"{o.cores} core nodes" if o.cores > 1 else "core"
         say(
-            f"lightcone up: core {o.core}, edges {' '.join(o.edges)}, "
+            f"lightcone up: {cores} {o.core}, edges {' '.join(o.edges)}, "
             f"users {' '.join(o.users)}, store {self._store_name()} "
             f"(logs in {self.supervisor.log_dir})"
         )
@@ -168,6 +200,9 @@ class Demo:
             return 1
         except PostgresMissing as exc:
             say(f"lightcone up: --store postgres needs PostgreSQL: {exc}")
+            return MISSING_EXIT_CODE
+        except RedisMissing as exc:
+            say(f"lightcone up: --cores {o.cores} needs a broker (or --broker URL): {exc}")
             return MISSING_EXIT_CODE
         finally:
             self.status_file.unlink(missing_ok=True)
@@ -214,43 +249,92 @@ class Demo:
         }
         return {"LIGHTCONE_STORE": url}, description
 
+    async def _broker(self) -> tuple[dict[str, str], dict[str, Any] | None]:
+        """The core nodes' broker: their environment and its description for the topology
+        (``None``: no broker, one node on its own).
+
+        Raises:
+            RedisMissing: a throwaway one is needed and ``redis-server`` is not installed.
+            ChildFailed: the throwaway one did not start.
+        """
+        o = self.options
+        if o.broker:
+            return {"LIGHTCONE_BROKER": o.broker}, {"where": redacted(o.broker)}
+        if o.cores == 1:
+            # Empty, not absent: a LIGHTCONE_BROKER in the caller's environment must not win.
+            return {"LIGHTCONE_BROKER": ""}, None
+        started = time.monotonic()
+        try:
+            server = await asyncio.to_thread(
+                self.resources.enter_context, redis.running(o.data_dir)
+            )
+        except RuntimeError as exc:
+            if isinstance(exc, RedisMissing):
+                raise
+            raise ChildFailed(f"the throwaway redis-server did not start: {exc}") from exc
+        took = time.monotonic() - started
+        say(f"[broker] redis  ready in {took:4.1f} s  {server.url} (throwaway, in {server.folder})")
+        description = {
+            "where": server.url,
+            "throwaway": True,
+            "folder": str(server.folder),
+            "pid": server.pid,
+        }
+        return {"LIGHTCONE_BROKER": server.url}, description
+
     async def _run(self) -> int:
         o = self.options
-        total = 1 + len(o.edges)
+        total = o.cores + len(o.edges)
         tokens = {
             "LIGHTCONE_LINK_TOKEN": self.link_token,
             "LIGHTCONE_ADMIN_TOKEN": self.admin_token,
             "LIGHTCONE_ROOM_SECRET": self.room_secret,
             "LIGHTCONE_ROOM_AUTH": o.room_auth,
         }
+        if o.cores > 1 and not o.broker:
+            redis.program()  # missing: say so before starting anything
         store_env, store = await self._store()
-        core = await self._start(
-            1,
-            total,
-            "core",
-            o.core,
-            [
-                "core",
-                "--port",
-                "0",
-                "--data-dir",
-                str(o.data_dir / "core"),
-            ],
-            # Every demo user is 127.0.0.1, one source: a logged search is suggested at once.
-            {**tokens, **store_env, "LIGHTCONE_REGION": o.core, "LIGHTCONE_MIN_SOURCES": "1"},
-            "Application startup complete",
-        )
-        state = DemoState(core.url, self.admin_token)
+        broker_env, broker = await self._broker()
+        for n in range(1, o.cores + 1):
+            name = label(n)
+            folder = o.data_dir / ("core" if o.cores == 1 else name)
+            child = await self._start(
+                n,
+                total,
+                name,
+                o.core,
+                ["core", "--port", "0", "--data-dir", str(folder)],
+                # Every demo user is 127.0.0.1, one source: a logged search is suggested at
+                # once.
+                {
+                    **tokens,
+                    **store_env,
+                    **broker_env,
+                    "LIGHTCONE_REGION": o.core,
+                    "LIGHTCONE_MIN_SOURCES": "1",
+                },
+                READY,
+            )
+            self.cores.add(name, o.core, child.url, child)
+        state = DemoState(self.cores, self.admin_token)
         server, sock = embedded(create_control_app(state))
         control = asyncio.create_task(server.serve(sockets=[sock]))
         control_url = f"http://127.0.0.1:{sock.getsockname()[1]}{state.prefix}"
         edges: dict[str, Child] = {}
-        for n, region in enumerate(o.edges, start=2):
-            proxy = await self._proxy(core.url, geography.link(region, o.core), f"link-{region}")
-            state.links[region] = proxy
+        core_links: dict[str, dict[str, str]] = {}
+        nodes = list(self.cores.nodes.values())
+        for n, region in enumerate(o.edges):
+            # Rotated per edge: edges spread over the core nodes (each dials its first).
+            ordered = nodes[n % len(nodes) :] + nodes[: n % len(nodes)]
+            rtt = geography.link(region, o.core)
+            proxies = [await self._proxy(c.url, rtt, f"link-{region}-{c.name}") for c in ordered]
+            state.links[region] = proxies
+            core_links[region] = {
+                c.name: f"http://127.0.0.1:{p.port}" for c, p in zip(ordered, proxies, strict=True)
+            }
             env = {**tokens, **o.edge_env, "LIGHTCONE_DEMO_CONTROL_URL": control_url}
             edges[region] = await self._start(
-                n,
+                o.cores + n + 1,
                 total,
                 "edge",
                 region,
@@ -261,15 +345,16 @@ class Demo:
                     "--region",
                     region,
                     "--core-url",
-                    f"http://127.0.0.1:{proxy.port}",
+                    ",".join(core_links[region].values()),
                 ],
                 env,
                 "loaded snapshot",
             )
         entries = await self._entries(edges)
-        state.topology = self._topology(core, edges, state, entries, control_url, store)
-        write_private(self.status_file, json.dumps(state.topology, indent=2) + "\n")
-        self._show(state.topology)
+        self.topology = self._topology(edges, core_links, entries, control_url, store, broker)
+        state.topology = self.topology
+        self._write_status()
+        self._show(self.topology)
         try:
             crashed = await self._wait()
         finally:
@@ -296,12 +381,15 @@ class Demo:
         env: dict[str, str],
         ready: str,
     ) -> Child:
+        """Start a node: an edge (``kind`` ``edge``, named ``edge-<region>``) or a core node
+        (``kind`` its label, e.g. ``core-1``, and so named)."""
         started = time.monotonic()
+        name = f"{kind}-{region}" if kind == "edge" else kind
         child = await asyncio.to_thread(
-            self.supervisor.start, f"{kind}-{region}", args, env, ready, 120
+            self.supervisor.start, name, args, env, ready, START_TIMEOUT_S
         )
         took = time.monotonic() - started
-        say(f"[{n}/{total}] {kind} {region:>4}  ready in {took:4.1f} s  {child.url}")
+        say(f"[{n}/{total}] {kind:<6} {region:>4}  ready in {took:4.1f} s  {child.url}")
         return child
 
     async def _proxy(self, target_url: str, rtt: geography.Link, name: str) -> LatencyProxy:
@@ -345,22 +433,25 @@ class Demo:
 
     def _topology(
         self,
-        core: Child,
         edges: dict[str, Child],
-        state: DemoState,
+        core_links: dict[str, dict[str, str]],
         entries: list[dict[str, Any]],
         control_url: str,
         store: dict[str, Any],
+        broker: dict[str, Any] | None,
     ) -> dict[str, Any]:
+        """The status file's content. An edge's ``core_links`` maps each core node to the
+        URL the edge has for it (its ``/status`` ``core`` is one of them); ``link_url`` is
+        the first, the node it dials first."""
         o = self.options
-        nodes = [{"kind": "core", "region": o.core, "url": core.url, "pid": core.pid}]
-        nodes += [
+        nodes = [
             {
                 "kind": "edge",
                 "region": r,
                 "url": c.url,
                 "pid": c.pid,
-                "link_url": f"http://127.0.0.1:{state.links[r].port}",
+                "link_url": next(iter(core_links[r].values())),
+                "core_links": core_links[r],
                 "link_rtt_ms": geography.link(r, o.core).p50_ms,
             }
             for r, c in edges.items()
@@ -371,9 +462,19 @@ class Demo:
             "admin_token": self.admin_token,
             "room_auth": o.room_auth,
             "store": store,
-            "nodes": nodes,
+            "broker": broker,
+            "nodes": [*self.cores.views(), *nodes],
             "entries": entries,
         }
+
+    def _write_status(self) -> None:
+        """(Re)write the status file with the core nodes' states and processes as they are
+        now (once every node is up, and after each stop or start of a core node)."""
+        if not self.topology:
+            return
+        edges = [n for n in self.topology["nodes"] if n["kind"] != "core"]
+        self.topology["nodes"] = [*self.cores.views(), *edges]
+        write_private(self.status_file, json.dumps(self.topology, indent=2) + "\n")
 
     def _show(self, topology: dict[str, Any]) -> None:
         say("")
@@ -397,14 +498,21 @@ class Demo:
             f"     lightcone partition {near['target_region']}   /   "
             f"lightcone heal {near['target_region']}"
         )
+        if self.options.cores > 1:
+            last = label(self.options.cores)
+            say(
+                f"     lightcone core-node stop {last} [--kill]   /   "
+                f"lightcone core-node start {last}   /   lightcone core-node list"
+            )
         say("Ctrl-C stops everything.")
 
     async def _wait(self) -> Child | None:
-        """Until Ctrl-C/SIGTERM (``None``) or until a child exits (returned)."""
+        """Until Ctrl-C/SIGTERM (``None``) or until a child exits by itself (returned; a
+        core node stopped from the control API is no crash)."""
         while not self.stop.is_set():
-            for child in self.supervisor.children:
-                if child.process.poll() is not None:
-                    return child
+            crashed = self.supervisor.crashed()
+            if crashed is not None:
+                return crashed
             try:
                 async with asyncio.timeout(0.2):
                     await self.stop.wait()

@@ -1,6 +1,6 @@
 "use strict";
 // The lightcone demo page: live suggestions, a shared cursor room, the node's freshness,
-// the flags and a partition switch. Plain JavaScript, JSON over the edge's websocket
+// the flags, a partition switch and the core nodes (stop, crash, start one). Plain JavaScript, JSON over the edge's websocket
 // (subprotocol "lightcone.json.v1"); see docs/protocol.md for every message.
 
 const ROOM = "demo";
@@ -14,6 +14,9 @@ const RESEND_WINDOW_MS = 24 * 3600 * 1000;
 const FLAGS_EVERY_MS = 10000;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000;
+const FETCH_TIMEOUT_MS = 3000;
+// Starting a core node answers once it is ready: seconds, more on a busy machine.
+const CORE_ACTION_TIMEOUT_MS = 60000;
 const KEY_ME = "lightcone.me";
 const KEY_PENDING = "lightcone.pending";
 const KEY_SESSION = "lightcone.session";
@@ -47,6 +50,8 @@ const state = {
   room: { mode: "–", reachable: true, paused: false, unreachable: new Set() },
   move: { latest: null, timer: null, last: null },
   statusViaWs: false,
+  edgeCores: new Map(), // edge region -> the core node it is linked to (label), from its /status
+  coresShown: "", // what the core nodes panel shows: redrawn only when it changes
 };
 
 // ---- small helpers ----------------------------------------------------------------------
@@ -73,9 +78,9 @@ function el(tag, className, text) {
   return node;
 }
 
-async function getJson(url, options = {}) {
+async function getJson(url, options = {}, timeoutMs = FETCH_TIMEOUT_MS) {
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), 3000);
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
     const answer = await fetch(url, { ...options, signal: abort.signal, cache: "no-store" });
     const body = await answer.json();
@@ -514,8 +519,11 @@ function probeOverWs() {
 function renderStatus(s) {
   $("node-region").textContent = `${s.region} · ${s.edge_id}`;
   renderLink(s.link, s.last_heard_ms);
-  // The core node the edge is on (or trying): it changes when the edge fails over.
-  $("node-core").textContent = s.core || "none yet";
+  // The core node the edge is on (or trying): it changes when the edge fails over. The demo
+  // names it by its label (core-1, ...); a deployment by its URL.
+  const label = coreLabel(myEdge(), s.core);
+  $("node-core").textContent = label || s.core || "none yet";
+  $("node-core").title = s.core || "";
   $("node-version").textContent = `v${s.version}`;
   $("node-age").textContent = ms(s.age_ms);
   $("node-outbox").textContent = `${s.outbox} search${s.outbox === 1 ? "" : "es"} waiting`;
@@ -578,6 +586,8 @@ async function pollControl(withFlags = true) {
     if (withFlags) renderFlags(await getJson(`${state.controlUrl}/flags`));
     state.topology = topology;
     renderPartition(topology.partitions || {});
+    await pollEdgeCores();
+    renderCores();
     $("switches-note").textContent = "";
   } catch (err) {
     $("switches-note").textContent = `control API unreachable (${err.message})`;
@@ -605,17 +615,99 @@ function renderPartition(partitions) {
   button.dataset.on = String(!cut);
 }
 
-async function control(button, method, path, body) {
+async function control(button, method, path, body, timeoutMs = FETCH_TIMEOUT_MS) {
   button.disabled = true;
   const headers = { "content-type": "application/json" };
   try {
-    await getJson(`${state.controlUrl}${path}`, { method, headers, body: JSON.stringify(body) });
+    const options = { method, headers, body: JSON.stringify(body) };
+    await getJson(`${state.controlUrl}${path}`, options, timeoutMs);
   } catch (err) {
     $("switches-note").textContent = err.message;
   } finally {
     button.disabled = false;
     await pollControl();
   }
+}
+
+// ---- core nodes: which edges each serves, its state, stop / crash / start ----------------
+
+function edgeNodes() {
+  return state.topology ? state.topology.nodes.filter((n) => n.kind === "edge") : [];
+}
+
+function myEdge() {
+  return edgeNodes().find((n) => n.region === baseRegion()) || null;
+}
+
+function coreLabel(edge, coreUrl) {
+  // An edge's /status names the URL it dialled: in the demo, one of its core_links.
+  if (!edge || !coreUrl) return null;
+  const found = Object.entries(edge.core_links || {}).find(([, url]) => url === coreUrl);
+  return found ? found[0] : null;
+}
+
+async function pollEdgeCores() {
+  // Each edge's own /status (the demo's edges allow any origin to read it).
+  await Promise.all(
+    edgeNodes().map(async (edge) => {
+      let on = null;
+      try {
+        const s = await getJson(`${edge.url}/status`);
+        if (s.link === "up" || s.link === "suspect") on = coreLabel(edge, s.core);
+      } catch (_) {
+        on = null;
+      }
+      state.edgeCores.set(edge.region, on);
+    }),
+  );
+}
+
+function renderCores() {
+  const cores = state.topology ? state.topology.nodes.filter((n) => n.kind === "core") : [];
+  $("core-panel").hidden = !state.controlUrl || !cores.length;
+  const mine = baseRegion();
+  // Redrawn only on a change: a button replaced under the pointer would lose its click.
+  const on = edgeNodes().map((edge) => state.edgeCores.get(edge.region));
+  const shown = JSON.stringify([cores.map((c) => [c.name, c.state]), on, mine]);
+  if (shown === state.coresShown) return;
+  state.coresShown = shown;
+  $("core-nodes").replaceChildren(
+    ...cores.map((core) => {
+      const row = el("li");
+      row.dataset.testid = "core-node";
+      row.dataset.name = core.name;
+      const pill = el("span", "pill", core.state);
+      pill.dataset.state = core.state;
+      pill.dataset.testid = "core-state";
+      const regions = edgeNodes()
+        .map((edge) => edge.region)
+        .filter((region) => state.edgeCores.get(region) === core.name);
+      const on = el("span", "on", regions.length ? `edges ${regions.join(" ")}` : "no edge");
+      on.dataset.testid = "core-edges";
+      on.classList.toggle("mine", regions.includes(mine));
+      row.append(el("span", "cname", core.name), pill, on);
+      const verbs = core.state === "running" ? ["stop", "crash"] : ["start"];
+      for (const verb of verbs) {
+        const button = el("button", "", verb);
+        button.type = "button";
+        button.dataset.testid = `core-${verb}`;
+        button.title = {
+          stop: "SIGTERM: it closes its links, its edges move to another node",
+          crash: "kill -9: its edges find out and move to another node",
+          start: "run it again, same port and settings",
+        }[verb];
+        button.disabled = core.state === "starting" || core.state === "stopping";
+        button.addEventListener("click", (event) => coreAction(event, core.name, verb));
+        row.append(button);
+      }
+      return row;
+    }),
+  );
+}
+
+function coreAction(event, name, verb) {
+  const path = `/core-nodes/${encodeURIComponent(name)}/${verb === "crash" ? "kill" : verb}`;
+  control(event.currentTarget, "POST", path, null, CORE_ACTION_TIMEOUT_MS);
 }
 
 function toggleFlag(event) {

@@ -107,7 +107,9 @@ def test_bad_input_is_refused_before_any_fly_command() -> None:
         assert _commands(result.stdout) == []
 
 
-def _fake_run(tmp: Path, state: str, **env: str) -> tuple[subprocess.CompletedProcess[str], str]:
+def _fake_run(
+    tmp: Path, state: str, argv: tuple[str, ...] = (), **env: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
     bin_dir = tmp / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "fly"
@@ -116,7 +118,7 @@ def _fake_run(tmp: Path, state: str, **env: str) -> tuple[subprocess.CompletedPr
     log = tmp / f"fly-{state}.log"
     log.write_text("")
     path = f"{bin_dir}{os.pathsep}{BASE_ENV['PATH']}"
-    result = _run([], {"PATH": path, "FAKE_LOG": str(log), "FAKE_STATE": state, **env})
+    result = _run([*argv], {"PATH": path, "FAKE_LOG": str(log), "FAKE_STATE": state, **env})
     return result, log.read_text()
 
 
@@ -171,3 +173,63 @@ def test_deploy_script_is_shellcheck_clean() -> None:
     shellcheck = program("shellcheck")
     result = subprocess.run([shellcheck, str(DEPLOY_SH)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout
+
+
+SCALE_CORE = "fly scale count 2 --app lightcone-core --region iad --yes"
+STORE = "postgresql://lightcone:pw-s3cret@lightcone-core-db.internal:5432/lightcone"
+BROKER = "redis://default:rd-s3cret@fly-lightcone-core-broker.upstash.io:6379"
+
+
+def test_dry_run_prints_the_scale_out_to_two_core_machines() -> None:
+    """--core-count 2 with a store and a broker: both staged as core secrets (never printed),
+    and the core scaled to two Machines in the primary region after its deploy."""
+    result = _run(
+        ["--dry-run", "--core-count", "2"], {"LIGHTCONE_STORE": STORE, "LIGHTCONE_BROKER": BROKER}
+    )
+    assert result.returncode == 0, result.stderr
+    core_deploy = FIRST_DEPLOY.index(next(c for c in FIRST_DEPLOY if "fly.core.toml" in c))
+    expected = [*FIRST_DEPLOY[: core_deploy + 1], SCALE_CORE, *FIRST_DEPLOY[core_deploy + 1 :]]
+    assert _commands(result.stdout) == expected
+    assert "#   stdin: LIGHTCONE_STORE=<secret>" in result.stdout
+    assert "#   stdin: LIGHTCONE_BROKER=<secret>" in result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "# needs" not in result.stdout
+
+
+def test_dry_run_says_how_to_make_the_store_and_the_broker() -> None:
+    """Without them, the dry run of a scale-out names the fly commands that make each."""
+    result = _run(["--dry-run", "--core-count", "2"], {})
+    assert result.returncode == 0, result.stderr
+    needs = [line for line in result.stdout.splitlines() if line.startswith("# needs")]
+    assert len(needs) == 2
+    assert "fly mpg create" in needs[0] and "--variable-name LIGHTCONE_STORE" in needs[0]
+    assert "fly redis create --name lightcone-core-broker" in needs[1]
+    assert SCALE_CORE in _commands(result.stdout)
+
+
+def test_a_real_scale_out_without_a_broker_stops_before_deploying(tmp_path: Path) -> None:
+    result, log = _fake_run(tmp_path, "existing", ("--core-count", "2"), LIGHTCONE_STORE=STORE)
+    assert result.returncode != 0
+    assert "--core-count 2 needs a broker: set LIGHTCONE_BROKER" in result.stderr
+    assert "fly deploy" not in log and "secrets import" not in log
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_a_real_scale_out_stages_the_broker_and_scales_the_core(tmp_path: Path) -> None:
+    result, log = _fake_run(
+        tmp_path, "existing", ("--core-count", "2"), LIGHTCONE_STORE=STORE, LIGHTCONE_BROKER=BROKER
+    )
+    assert result.returncode == 0, result.stderr
+    assert log.count(f"stdin: LIGHTCONE_BROKER={BROKER}") == 1
+    assert SCALE_CORE in log.splitlines()
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_a_bad_core_count_is_refused_before_any_fly_command() -> None:
+    for value in ("0", "11", "two", "-1"):
+        result = _run(["--dry-run", "--core-count", value], {})
+        assert result.returncode == 2, value
+        assert "--core-count needs a number from 1 to 10" in result.stderr
+        assert _commands(result.stdout) == []
+    result = _run(["--dry-run", "--core-count"], {})
+    assert result.returncode == 2 and _commands(result.stdout) == []

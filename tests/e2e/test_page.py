@@ -27,6 +27,8 @@ import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.helpers.browser import chromium
+from tests.helpers.postgres import require_postgres
+from tests.helpers.redis import require_redis
 
 pytestmark = pytest.mark.e2e
 
@@ -51,9 +53,10 @@ def _follow(stream: IO[str], lines: queue.Queue[str]) -> None:
 
 
 @contextlib.contextmanager
-def running_demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
+def running_demo(tmp_path: Path, *args: str) -> Iterator[dict[str, Any]]:
     """``lightcone up`` with a syd and an lhr edge (plus the central iad one) and a Sydney
-    user; yields the status file's topology. Always stopped with SIGINT (killed on timeout)."""
+    user, and ``args``; yields the status file's topology. Always stopped with SIGINT (killed
+    on timeout)."""
     status_file = tmp_path / "status.json"
     process = subprocess.Popen(
         [
@@ -69,6 +72,7 @@ def running_demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
             str(tmp_path / "demo"),
             "--status-file",
             str(status_file),
+            *args,
         ],
         env={**os.environ, **FAST_LINK},
         stdout=subprocess.PIPE,
@@ -152,7 +156,8 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
         expect(page.get_by_test_id("node-region")).to_contain_text("syd", timeout=10_000)
         expect(page.get_by_test_id("link-state")).to_have_text("up", timeout=10_000)
         expect(page.get_by_test_id("link-heard")).to_contain_text("last heard from the core")
-        expect(page.get_by_test_id("node-core")).to_contain_text("http://127.0.0.1:")
+        expect(page.get_by_test_id("node-core")).to_have_text("core-1")
+        expect(page.get_by_test_id("core-nodes")).to_contain_text("edges iad syd lhr")
 
         # Suggestions per keystroke, with the answer's freshness; Enter logs a search.
         search = page.get_by_test_id("search")
@@ -204,3 +209,40 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
         expect(page.get_by_test_id("room-info")).not_to_contain_text("refused")
         assert not errors, errors
     print(f"demo page test took {time.monotonic() - started:.1f} s")
+
+
+def test_the_page_stops_and_starts_a_core_node_and_shows_the_edge_move(tmp_path: Path) -> None:
+    """With two core nodes, the page names the one its edge is on; stopping that one from
+    the page moves the edge to the other, and the page starts it again."""
+    require_postgres()
+    require_redis()
+    with (
+        chromium() as browser,
+        running_demo(tmp_path, "--cores", "2", "--store", "postgres") as topology,
+    ):
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{entry(topology, 'edge')['url']}/")
+        on = page.get_by_test_id("node-core")
+        expect(on).to_have_text(re.compile(r"^core-[12]$"), timeout=10_000)
+        expect(page.get_by_test_id("core-node")).to_have_count(2)
+        first = on.text_content()
+        other = "core-2" if first == "core-1" else "core-1"
+        row = page.locator(f'[data-testid=core-node][data-name="{first}"]')
+        expect(row.get_by_test_id("core-edges")).to_contain_text("syd", timeout=10_000)
+
+        row.get_by_test_id("core-stop").click()
+        expect(row.get_by_test_id("core-state")).to_have_text("stopped", timeout=15_000)
+        expect(on).to_have_text(other, timeout=15_000)
+        expect(page.get_by_test_id("link-state")).to_have_text("up", timeout=10_000)
+        other_row = page.locator(f'[data-testid=core-node][data-name="{other}"]')
+        expect(other_row.get_by_test_id("core-edges")).to_contain_text("syd", timeout=10_000)
+        shot = tmp_path / "demo-page-cores.png"
+        page.screenshot(path=str(shot))
+        print(f"screenshot of the demo page (a core node stopped): {shot}")
+
+        row.get_by_test_id("core-start").click()
+        expect(row.get_by_test_id("core-state")).to_have_text("running", timeout=60_000)
+        expect(row.get_by_test_id("core-stop")).to_be_visible()
+        assert not errors, errors

@@ -124,6 +124,6 @@ async def test_a_crashed_node_still_removes_the_throwaway_postgres(tmp_path: Pat
     require_postgres()
     process = await start_up(tmp_path, "--edges", "lhr", "--users", "lhr", "--store", "postgres")
     topology, code, rest = await kill_one(process, tmp_path / "status.json", "core", "iad")
-    assert code == 1 and "core-iad exited with -9; stopping the others" in rest
+    assert code == 1 and "core-1 exited with -9; stopping the others" in rest
     store = topology["store"]
     assert not running(store["pid"]) and not exists(store["folder"])

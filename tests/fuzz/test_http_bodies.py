@@ -27,6 +27,7 @@ from starlette.testclient import TestClient
 from core_region.app import create_app as create_core
 from core_region.settings import CoreSettings
 from deploy.local.control import DemoState, create_control_app
+from deploy.local.cores import CoreNodes
 from edge_node.app import create_app as create_edge
 from edge_node.settings import EdgeSettings
 from shared.config import from_environ
@@ -101,7 +102,7 @@ def bodies(edge: TestClient, core: Node, tmp_path: Path) -> Iterator[dict[str, T
     settings = from_environ(
         CoreSettings, TOKENS, corpus=SMALL_CORPUS, data_dir=tmp_path / "own-core"
     )
-    state = DemoState(core.url, ADMIN_TOKEN)
+    state = DemoState(CoreNodes.elsewhere(core.url), ADMIN_TOKEN)
     with (
         TestClient(create_core(settings), raise_server_exceptions=False) as core_client,
         TestClient(

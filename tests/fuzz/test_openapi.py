@@ -35,6 +35,7 @@ from deploy.local.control import (
     embedded,
     openapi_document,
 )
+from deploy.local.cores import CoreNodes
 from deploy.local.latency import LatencyProxy
 from edge_node.app import api_document, create_app as create_edge
 from edge_node.settings import EdgeSettings
@@ -53,7 +54,9 @@ DOCS = {
     "core": core_document(create_core(CORE).state.node),
     "control": openapi_document(MAX_BODY_BYTES),
 }
-CONTROL = DemoState("http://127.0.0.1:1", ADMIN_TOKEN, capability="fuzz-capability")
+CONTROL = DemoState(
+    CoreNodes.elsewhere("http://127.0.0.1:1"), ADMIN_TOKEN, capability="fuzz-capability"
+)
 """The control API's state for the route checks (its capability is fixed, not secret)."""
 
 CHECKS = [
@@ -158,9 +161,9 @@ class _control_server:
         self.thread.join(30)
 
     async def _serve(self) -> None:
-        state = DemoState(self.core.url, ADMIN_TOKEN)
+        state = DemoState(CoreNodes.elsewhere(self.core.url), ADMIN_TOKEN)
         host, port = self.core.url.rsplit("/", 1)[-1].rsplit(":", 1)
-        state.links["fuzz"] = LatencyProxy(host, int(port), name="fuzz")
+        state.links["fuzz"] = [LatencyProxy(host, int(port), name="fuzz")]
         self.server, sock = embedded(create_control_app(state))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}{state.prefix}"
         self.started.set()  # the socket already listens: early requests wait in its backlog

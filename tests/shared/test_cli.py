@@ -84,10 +84,13 @@ def test_bench_without_the_load_extra_says_how_to_install_it(
     assert "Traceback" not in result.stderr + result.stdout
 
 
-@pytest.mark.parametrize("command", ["up", "partition", "heal"])
-def test_demo_commands_without_deploy_say_so(command: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "argument"),
+    [("up", "lhr"), ("partition", "lhr"), ("heal", "lhr"), ("core-node", "list")],
+)
+def test_demo_commands_without_deploy_say_so(command: str, argument: str) -> None:
     """In the nodes' image (no deploy/), the demo's commands explain instead of crashing."""
-    result = run_without(("deploy",), command, "lhr")
+    result = run_without(("deploy",), command, argument)
     assert result.returncode == MISSING_MODULES_EXIT, result.stderr
     assert "needs deploy" in result.stderr and "pip install -e ." in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

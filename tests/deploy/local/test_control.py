@@ -11,13 +11,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from deploy.local.control import DemoState, create_control_app
+from deploy.local.cores import CoreNodes
 from deploy.local.up import write_private
 
 PAGE = "http://127.0.0.1:40001"  # an entry of the demo: a page it serves
 
 
 def control() -> tuple[TestClient, DemoState]:
-    state = DemoState("http://127.0.0.1:1", "admin-token")
+    state = DemoState(CoreNodes.elsewhere("http://127.0.0.1:40000"), "admin-token")
     state.topology = {
         "nodes": [{"kind": "core", "url": "http://127.0.0.1:40000"}]
         + [{"kind": "edge", "url": "http://127.0.0.1:40002"}],
@@ -85,3 +86,42 @@ def test_the_status_file_is_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert path.read_text() == '{"admin_token": "t"}\n'
     assert [p.name for p in path.parent.iterdir()] == ["status.json"]  # no temporary left
+
+
+def test_core_nodes_are_listed_by_label() -> None:
+    client, state = control()
+    answer = client.get(f"{state.prefix}/core-nodes")
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "core_nodes": [
+            {
+                "kind": "core",
+                "name": "core-1",
+                "region": "",
+                "url": "http://127.0.0.1:40000",
+                "pid": None,
+                "state": "running",
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize("verb", ["stop", "kill", "start"])
+def test_core_node_actions_name_a_known_node_the_demo_runs(verb: str) -> None:
+    client, state = control()
+    unknown = client.post(f"{state.prefix}/core-nodes/core-9/{verb}")
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_core_node"
+    assert "core-1" in unknown.json()["message"]
+    elsewhere = client.post(f"{state.prefix}/core-nodes/core-1/{verb}")
+    assert elsewhere.status_code == 409 and elsewhere.json()["error"] == "core_node_external"
+    assert client.post(f"/core-nodes/core-1/{verb}").status_code == 404  # no capability
+
+
+def test_a_core_node_that_does_not_answer_is_a_503() -> None:
+    """The admin calls go to a running core node; one that does not answer is named."""
+    client, state = control()
+    answer = client.get(f"{state.prefix}/flags")
+    assert answer.status_code == 503 and answer.json()["error"] == "core_node_unavailable"
+    state.cores.nodes["core-1"].state = "stopped"
+    answer = client.get(f"{state.prefix}/flags")
+    assert answer.status_code == 503 and "no core node is running" in answer.json()["message"]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
-from tests.helpers.redis import Server
+import pytest
+
+from deploy.local.redis import running
+from tests.helpers.redis import Server, require_redis
 
 
 def _ping(port: int) -> bytes:
@@ -26,3 +30,12 @@ def test_the_server_answers_and_comes_back_on_its_port(own_redis: Server) -> Non
     own_redis.start()
     assert own_redis.port == port
     assert _ping(port) == b"+PONG\r\n"
+
+
+def test_a_relative_parent_folder_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lightcone up`` gives its data dir as it was typed (``lightcone-data/demo``)."""
+    require_redis()
+    monkeypatch.chdir(tmp_path)
+    with running(Path("lightcone-data") / "demo") as server:
+        assert _ping(server.port) == b"+PONG\r\n"
+        assert server.folder.is_absolute() and server.log.exists()
