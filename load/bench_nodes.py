@@ -674,9 +674,8 @@ async def run(stage: Stage, args: argparse.Namespace, results: Results) -> None:
         (also_on_a,) = await stage.edges(supervisor, a.url)
         results.cursors = await run_cursors(on_a, also_on_a, on_b, args.hz, args.seconds)
 
-    # A database of its own: on the one above, over 1,000 marks after its stored base, a node
-    # sends a new edge the base and a delta per mark since, past the edge's send queue; it
-    # closes the edge 1008 "too slow" and the edge moves to B before the fault (BENCHMARKS.md).
+    # A database of its own, so that every failover starts from the same scene (on the one
+    # above, a new edge used to be closed "too slow" before the fault: BENCHMARKS.md).
     say(f"[6/{steps}] failover, {args.repeats} × each, on a fresh database")
     with Supervisor(stage.work / "logs" / "failover") as supervisor:
         store = stage.postgres.new_database("failover")

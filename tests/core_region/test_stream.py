@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core_region.suggest.stream import Stream
+from shared.protocol import Delta, TermChange, decode, encode
 
 SNAP = b"snapshot@2"
 
@@ -156,3 +157,28 @@ def test_append_before_any_snapshot_is_refused() -> None:
     """Without a base there is no head for a delta to follow."""
     with pytest.raises(ValueError):
         Stream().append(0, 1, frame(0, 1))
+
+
+def test_past_merge_above_catch_up_sends_the_deltas_merged_into_one() -> None:
+    """An edge far behind gets one frame, not one per publication: each term's last change
+    and each hot prefix's last list, from its version to the head."""
+    stream = Stream(merge_above=2)
+    stream.rebase(1, b"snapshot")
+    changes = [
+        Delta(1, 2, [TermChange("lyon", "Lyon", 5)], {"l": ["lyon"]}),
+        Delta(2, 4, [TermChange("lima", "Lima", 7), TermChange("lyon", None, 0)], {}),
+        Delta(4, 5, [TermChange("lyon", "Lyon", 9)], {"l": ["lyon", "lima"]}),
+    ]
+    for delta in changes:
+        stream.append(delta.from_version, delta.to_version, encode(delta))
+    assert len(stream.catch_up(2)) == 2  # two deltas: as they are
+    (one,) = stream.catch_up(1)
+    assert decode(one) == Delta(
+        1,
+        5,
+        [TermChange("lima", "Lima", 7), TermChange("lyon", "Lyon", 9)],
+        {"l": ["lyon", "lima"]},
+    )
+    assert stream.catch_up(1) == [one]  # kept for the next edge at v1
+    snapshot, again = stream.catch_up(-1)
+    assert snapshot == b"snapshot" and again == one

@@ -86,7 +86,7 @@ class Core:
         self.catalog = Catalog(
             rows.values(), version=version, rules=RULES, hot_threshold=THRESHOLD, depth=DEPTH
         )
-        self.stream = Stream()
+        self.stream = Stream(merge_above=2)  # catch-up merges deltas early: exercised too
         self.building: tuple[int, dict[str, list[str]], bytes] | None = None
         self.committed: dict[str, tuple[int, str]] = {}  # search id -> (version, q)
         self.history: dict[int, dict[str, Entry]] = {version: self.served()}
