@@ -116,6 +116,7 @@ class SuggestFeature(Feature):
         self._acks: dict[str, list[asyncio.Future[int]]] = {}
         self._wake = asyncio.Event()
         self._retry: asyncio.TimerHandle | None = None
+        self._hold: asyncio.TimerHandle | None = None  # a small batch waits (Outbox.wait_s)
         self._suggest_seconds = self.metrics.ws_messages.labels(Suggest.TYPE)  # the hot path
         self._tolerant = self.level.stale_ok
         self.metrics.version.set_function(lambda: self.version)
@@ -231,7 +232,12 @@ class SuggestFeature(Feature):
         if step.installed:
             self.ready_event.set()
 
+    def _held(self) -> None:
+        self._hold = None
+        self._wake.set()
+
     def _acked(self, message: SearchAcks) -> None:
+        self._wake.set()  # the next batch may go (Outbox.wait_s)
         for outcome in self.replica.acked(message):
             if outcome.kept:  # its writers wait on (or got "queued"); sent again soon
                 self._retry_later()
@@ -263,12 +269,21 @@ class SuggestFeature(Feature):
                 fut.set_result(outcome.version)
 
     async def _send_searches(self, session: Session) -> None:
+        """Send the outbox in batches that grow under load (:meth:`Outbox.wait_s`): woken by
+        a new search, an acknowledgement, or the end of a hold."""
+        outbox, most = self.replica.outbox, self.settings.max_search_batch
+        loop = asyncio.get_running_loop()
         with contextlib.suppress(Unavailable):
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                while batch := self.replica.outbox.take(self.settings.max_search_batch):
-                    sent, dropped = frames(Searches(batch))
+                while outbox.has_unsent:
+                    hold = outbox.wait_s(most, loop.time())
+                    if hold > 0:
+                        if self._hold is None:
+                            self._hold = loop.call_later(hold, self._held)
+                        break
+                    sent, dropped = frames(Searches(outbox.take(most, loop.time())))
                     for item in dropped:
                         self._refuse(item)
                     for frame in sent:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from edge_node.suggest.outbox import Outbox
+from edge_node.suggest.outbox import HOLD_S, Outbox
 from shared.errors import Conflict
 from shared.protocol import SearchItem
 
@@ -173,3 +173,20 @@ def test_accepted_items_are_never_dropped(capacity: int, ops: list[tuple[str, in
         assert all(i in outbox for i in accepted)
     outbox.requeue()
     assert sorted(ids(outbox.take(capacity))) == sorted(accepted)
+
+
+def test_a_small_batch_waits_for_the_one_in_flight_or_the_hold() -> None:
+    """Nagle's rule: batches grow while one is being committed; a full one goes at once."""
+    outbox = Outbox(100)
+    outbox.add(item(0))
+    assert outbox.wait_s(3, now=10.0) == 0.0  # nothing in flight: it goes
+    assert ids(outbox.take(3, now=10.0)) == ["s0"]
+    outbox.add(item(1))
+    outbox.add(item(2))
+    assert outbox.wait_s(3, now=10.01) == pytest.approx(HOLD_S - 0.01)  # s0 in flight
+    outbox.add(item(3))
+    assert outbox.wait_s(3, now=10.01) == 0.0  # a full batch
+    assert outbox.wait_s(4, now=10.0 + HOLD_S) == 0.0  # the hold is over
+    outbox.ack("s0")
+    assert outbox.wait_s(4, now=10.01) == 0.0  # acknowledged: the next goes
+    assert ids(outbox.take(4, now=10.01)) == ["s1", "s2", "s3"]
