@@ -24,6 +24,7 @@ import pytest
 from tests.e2e.test_failover import BUDGET_S, EDGE_ENV, loads, moved_to, port, status
 from tests.helpers.nodes import ADMIN_TOKEN, SMALL_CORPUS, Node, start_core, start_edge
 from tests.helpers.proxy_thread import ProxyThread
+from tests.helpers.redis import Server
 from tests.helpers.waiting import eventually, until_equal
 
 pytestmark = pytest.mark.e2e
@@ -54,6 +55,29 @@ def pair(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[Pair]:
         b.stop()
     for node in (a, b):
         assert not node.errors(), node.errors()
+
+
+@pytest.fixture
+def pair_own_redis(tmp_path: Path, postgres_url: str, own_redis: Server) -> Iterator[Pair]:
+    """Two nodes whose broker this test may stop."""
+    env = {"LIGHTCONE_STORE": postgres_url, "LIGHTCONE_BROKER": own_redis.url, **SERVE_EVERY_SEARCH}
+    a = start_core(tmp_path / "a", corpus=SMALL_CORPUS, env=env)
+    try:
+        b = start_core(tmp_path / "b", corpus=SMALL_CORPUS, env=env)
+    except BaseException:
+        a.stop()
+        raise
+    try:
+        yield Pair(a, b, postgres_url)
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def terms(edge: Node, q: str) -> list[str]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(f"{edge.url}/suggest", params={"q": q})
+    return [item["term"] for item in answer.json()["items"]]
 
 
 async def served_at(edge: Node, q: str, version: int) -> list[str]:
@@ -192,3 +216,30 @@ def test_a_node_that_would_build_another_stream_refuses_to_join(
     assert "needs the same" in result.stderr, result.stderr[-2000:]
     (line,) = result.stderr.strip().splitlines()[-1:]
     assert line.startswith("lightcone core: error: the core nodes on") and "hot=3" in line
+
+
+async def test_writes_reach_the_other_nodes_edges_while_the_broker_is_lost(
+    tmp_path: Path, pair_own_redis: Pair, own_redis: Server
+) -> None:
+    """Redis lost: a node misses the other's notices, and finds its marks in the store at its
+    next heartbeat instead: writes still reach every edge, a heartbeat later. Redis back:
+    notices again, no restart."""
+    pair = pair_own_redis
+    on_b = start_edge(tmp_path, pair.b.url, "lhr", env=EDGE_ENV)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    try:
+        async with httpx.AsyncClient(headers=headers) as admin:
+            for n, lost in enumerate((True, False)):
+                if lost:
+                    own_redis.stop()
+                else:
+                    own_redis.start()
+                put = await admin.put(
+                    f"{pair.a.url}/admin/terms/Brokertown {n}", json={"weight": 9}
+                )
+                assert put.status_code == 200, put.text
+                # A plain read (no min_version: that would make B publish, and so follow).
+                await until_equal(partial(terms, on_b, f"brokertown {n}"), [f"Brokertown {n}"], 5)
+    finally:
+        on_b.stop()
+    assert not on_b.errors(), on_b.errors()
