@@ -39,9 +39,9 @@ class Pair:
     store: str
 
 
-@pytest.fixture
-def pair(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[Pair]:
-    env = {"LIGHTCONE_STORE": postgres_url, "LIGHTCONE_BROKER": redis_url, **SERVE_EVERY_SEARCH}
+def two_nodes(tmp_path: Path, store: str, broker: str, *, clean: bool) -> Iterator[Pair]:
+    """Two core nodes on ``store`` sharing ``broker``; with ``clean``, neither logs an error."""
+    env = {"LIGHTCONE_STORE": store, "LIGHTCONE_BROKER": broker, **SERVE_EVERY_SEARCH}
     a = start_core(tmp_path / "a", corpus=SMALL_CORPUS, env=env)
     try:
         b = start_core(tmp_path / "b", corpus=SMALL_CORPUS, env=env)
@@ -49,29 +49,23 @@ def pair(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[Pair]:
         a.stop()
         raise
     try:
-        yield Pair(a, b, postgres_url)
+        yield Pair(a, b, store)
     finally:
         a.stop()
         b.stop()
-    for node in (a, b):
+    for node in (a, b) if clean else ():
         assert not node.errors(), node.errors()
 
 
 @pytest.fixture
+def pair(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[Pair]:
+    yield from two_nodes(tmp_path, postgres_url, redis_url, clean=True)
+
+
+@pytest.fixture
 def pair_own_redis(tmp_path: Path, postgres_url: str, own_redis: Server) -> Iterator[Pair]:
-    """Two nodes whose broker this test may stop."""
-    env = {"LIGHTCONE_STORE": postgres_url, "LIGHTCONE_BROKER": own_redis.url, **SERVE_EVERY_SEARCH}
-    a = start_core(tmp_path / "a", corpus=SMALL_CORPUS, env=env)
-    try:
-        b = start_core(tmp_path / "b", corpus=SMALL_CORPUS, env=env)
-    except BaseException:
-        a.stop()
-        raise
-    try:
-        yield Pair(a, b, postgres_url)
-    finally:
-        a.stop()
-        b.stop()
+    """Two nodes whose broker this test may stop (they log its loss)."""
+    yield from two_nodes(tmp_path, postgres_url, own_redis.url, clean=False)
 
 
 async def terms(edge: Node, q: str) -> list[str]:
@@ -126,8 +120,9 @@ async def searched(store: str, ids: list[str]) -> tuple[int, int]:
 
 
 async def search_until(edge: Node, stop: asyncio.Event, acked: list[str]) -> None:
-    """Send searches for one term through ``edge`` until ``stop``; keep each id a client was
-    told is committed or queued (both are promises)."""
+    """Send searches for one term through ``edge``, one after the other (at most 2,001, on
+    loopback), until ``stop``; keep each id a client was told is committed or queued (both
+    are promises)."""
     async with httpx.AsyncClient(timeout=5) as client:
         for n in itertools.count():
             if stop.is_set() or n > 2000:
@@ -138,7 +133,6 @@ async def search_until(edge: Node, stop: asyncio.Event, acked: list[str]) -> Non
             )
             if answer.status_code in (200, 202):
                 acked.append(search_id)
-            await asyncio.sleep(0.02)  # a steady stream, not a flood: loopback, bounded
 
 
 async def at_least(items: list[str], n: int) -> bool:
