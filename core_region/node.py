@@ -264,8 +264,9 @@ class CoreNode:
                 if self._changed:
                     self._changed = False
                     await self.store_changed()
-                if self._heard > self.published:
-                    await self.follow(self._heard)
+                heard, self._heard = self._heard, -1  # a bogus notice is not kept
+                if heard > self.published:
+                    await self.follow(heard)
             except StoreUnavailable as exc:  # the next heartbeat tries again
                 logger.warning("could not publish: %s", exc)
                 self._retry = True
@@ -286,10 +287,11 @@ class CoreNode:
             if self._done >= ticket:
                 return self.published
             ticket = self._asked
+            before = self.published
             mark = await self.store.mark()
             await self._follow(mark)
             self._done = ticket
-        if self.broker is not None:
+        if self.broker is not None and mark > before:  # only news: strict reads add none
             self.broker.publish("marks", str(mark).encode())
         return self.published
 
