@@ -11,10 +11,22 @@ import heapq
 
 from sortedcontainers import SortedList
 
+from edge_node.suggest import typos
+from edge_node.suggest.typos import TypoMatch
 from shared.protocol import Delta
 from shared.snapshot import Entry, SnapshotData, rank
 
 _END = "\U0010ffff"
+
+TWO_TYPOS_HEAD = 1
+"""Leading characters a two-typo match must have right (as Lucene's fuzzy ``prefix_length``):
+a typo in the first character multiplies the prefixes to walk by the alphabet's size."""
+
+TYPO_MAX_NODES = 500
+"""Prefixes one typo walk may visit (:func:`edge_node.suggest.typos.within`). A one-typo walk
+on the default corpus visits a few hundred; a two-typo walk can visit tens of thousands, and
+this cap keeps it to about 1 ms on one core. A capped walk still answers with what it found
+and counts in ``lightcone_typo_walks_capped``."""
 
 
 class GapError(Exception):
@@ -33,6 +45,12 @@ class SuggestIndex:
         self._hot = dict(snapshot.hot)
         self._overlay: dict[str, Entry | None] = {}
         self._added: SortedList = SortedList()  # overlay keys the base does not have
+        # The characters of the base's keys: what may follow a hot prefix. Cold prefixes have
+        # at most ``hot_threshold`` keys, read whole instead.
+        self._alphabet = "".join(sorted(set("".join(snapshot.trie.keys()))))
+        self._hot_children: dict[str, str] = {}  # at most one per hot prefix of the base
+        self.typo_walks_capped = 0
+        """Typo walks cut short by :data:`TYPO_MAX_NODES` since this index was made."""
 
     @property
     def base_version(self) -> int:
@@ -80,7 +98,84 @@ class SuggestIndex:
         self.version = delta.to_version
 
     def query(self, prefix: str, limit: int) -> list[Entry]:
-        """The top ``limit`` entries whose key starts with the folded ``prefix``."""
+        """The best ``limit`` entries for the folded ``prefix``, strongest class first.
+
+        Classes: the key equal to ``prefix``, the other keys starting with it (by :func:`rank`),
+        then, while ``limit`` is not filled, keys matching with one typo, then two
+        (:mod:`edge_node.suggest.typos`: the allowance grows with the length of ``prefix``),
+        each class by :func:`rank`. An entry appears once, in its best class. Typo matches
+        are :class:`~edge_node.suggest.typos.TypoMatch` (``match == "typo"``); the others
+        plain entries (``match == "prefix"``).
+        """
+        found = self._completions(prefix, limit)
+        own = self.get(prefix) if found else None
+        if own is not None and found[0].key != prefix:
+            rest = [e for e in found if e.key != prefix]
+            found = [own, *rest[: limit - 1]]
+        allowance = typos.allowed(prefix)
+        if len(found) < limit and allowance:
+            found += self._typo_matches(prefix, limit - len(found), allowance, found)
+        return found
+
+    def _typo_matches(
+        self, prefix: str, wanted: int, allowance: int, found: list[Entry]
+    ) -> list[Entry]:
+        """Up to ``wanted`` typo matches of ``prefix`` not in ``found``, best class first."""
+        seen = {e.key for e in found}
+        matches: list[Entry] = []
+        for allowed in range(1, allowance + 1):
+            walk = typos.within(
+                prefix,
+                allowed,
+                self._children,
+                self._has_prefix,
+                max_nodes=TYPO_MAX_NODES,
+                head=TWO_TYPOS_HEAD if allowed == 2 else 0,
+            )
+            if walk.capped:
+                self.typo_walks_capped += 1
+            pool: dict[str, Entry] = {}
+            for start, distance in walk.prefixes.items():
+                if distance != allowed:
+                    continue
+                for e in self._completions(start, wanted + len(seen)):
+                    if e.key not in seen:
+                        pool[e.key] = e
+            for e in heapq.nsmallest(wanted - len(matches), pool.values(), key=rank):
+                matches.append(TypoMatch(e.key, e.term, e.weight, allowed))
+                seen.add(e.key)
+            if len(matches) == wanted:
+                break
+        return matches
+
+    def _has_prefix(self, prefix: str) -> bool:
+        """Whether some base or overlay key starts with ``prefix``."""
+        if next(self._base.trie.iterkeys(prefix), None) is not None:
+            return True
+        added = self._added
+        return bool(added) and next(added.irange(prefix, prefix + _END), None) is not None
+
+    def _children(self, prefix: str) -> str:
+        """The characters that follow ``prefix`` in some served or overlay key."""
+        base = self._base
+        n = len(prefix)
+        if prefix in base.hot:
+            kids = self._hot_children.get(prefix)
+            if kids is None:
+                trie = base.trie
+                kids = self._hot_children[prefix] = "".join(
+                    c for c in self._alphabet if next(trie.iterkeys(prefix + c), None) is not None
+                )
+        else:
+            kids = "".join({k[n] for k in base.trie.iterkeys(prefix) if len(k) > n})
+        if self._added:
+            extra = {k[n] for k in self._added.irange(prefix, prefix + _END) if len(k) > n}
+            if extra - set(kids):
+                kids = "".join(set(kids) | extra)
+        return kids
+
+    def _completions(self, prefix: str, limit: int) -> list[Entry]:
+        """The top ``limit`` entries whose key starts with ``prefix``, by :func:`rank`."""
         top = self._hot.get(prefix)
         if top is not None:
             found = []
