@@ -22,11 +22,13 @@ TWO_TYPOS_HEAD = 1
 """Leading characters a two-typo match must have right (as Lucene's fuzzy ``prefix_length``):
 a typo in the first character multiplies the prefixes to walk by the alphabet's size."""
 
-TYPO_MAX_NODES = 500
-"""Prefixes one typo walk may visit (:func:`edge_node.suggest.typos.within`). A one-typo walk
-on the default corpus visits a few hundred; a two-typo walk can visit tens of thousands, and
-this cap keeps it to about 1 ms on one core. A capped walk still answers with what it found
-and counts in ``lightcone_typo_walks_capped``."""
+TYPO_MAX_NODES = 200
+"""Prefixes one typo walk may evaluate (:func:`edge_node.suggest.typos.within`), about 3 µs
+each. A one-typo walk on the default corpus evaluates about a hundred; a two-typo walk can
+evaluate thousands (every prefix is within one edit of something near the root). The cap
+keeps a query's typo search within about 0.7 ms of one core; the walk takes the closest
+prefixes first, so what a capped walk leaves out are the least likely matches. A capped walk
+still answers with what it found and counts in ``lightcone_typo_walks_capped_total``."""
 
 
 class GapError(Exception):
@@ -49,6 +51,7 @@ class SuggestIndex:
         # at most ``hot_threshold`` keys, read whole instead.
         self._alphabet = "".join(sorted(set("".join(snapshot.trie.keys()))))
         self._hot_children: dict[str, str] = {}  # at most one per hot prefix of the base
+        self._iterkeys = snapshot.trie.iterkeys
         self.typo_walks_capped = 0
         """Typo walks cut short by :data:`TYPO_MAX_NODES` since this index was made."""
 
@@ -128,7 +131,7 @@ class SuggestIndex:
                 prefix,
                 allowed,
                 self._children,
-                self._has_prefix,
+                self._has_prefix if self._added else self._base_has_prefix,
                 max_nodes=TYPO_MAX_NODES,
                 head=TWO_TYPOS_HEAD if allowed == 2 else 0,
             )
@@ -147,6 +150,9 @@ class SuggestIndex:
             if len(matches) == wanted:
                 break
         return matches
+
+    def _base_has_prefix(self, prefix: str) -> bool:
+        return next(self._iterkeys(prefix), None) is not None
 
     def _has_prefix(self, prefix: str) -> bool:
         """Whether some base or overlay key starts with ``prefix``."""

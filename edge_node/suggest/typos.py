@@ -93,10 +93,6 @@ def within(
     big = typos + 1
     found: dict[str, int] = {}
 
-    def keep(prefix: str, distance: int) -> None:
-        if found.get(prefix, big) > distance and has_prefix(prefix):
-            found[prefix] = distance
-
     root = [j if j <= typos else big for j in range(n + 1)]
     # A frame: a prefix with an edit to spare, its row of distances to the query's prefixes,
     # its parent's row (for transpositions), and the distance a kept prefix must beat.
@@ -108,6 +104,7 @@ def within(
         last = prefix[-1:]
         cap = best - 1
         lo, hi = max(1, i + 1 - cap), min(n, i + 1 + cap)
+        deeper: list[tuple[int, str, tuple[str, list[int], list[int] | None, int]]] = []
         for c in query[i] if i < head else children(prefix):
             if visited >= max_nodes:
                 return Walk(found, True)
@@ -136,11 +133,18 @@ def within(
                 child_best = here
             spare = child_best - 1
             if low < spare:
-                stack.append((child, new, row, child_best))
+                deeper.append((low, c, (child, new, row, child_best)))
             elif low == spare:  # no edit to spare: read the rest of the query as it is
                 for j in range(max(0, lo - 1), min(n, hi + 1) + 1):  # the band: others exceed cap
                     if new[j] == spare and j < n:
-                        keep(child + query[j:], spare)
+                        rest = child + query[j:]
+                        if found.get(rest, big) > spare and has_prefix(rest):
+                            found[rest] = spare
                     if j > 1 and c == query[j - 1] and row[j - 2] + 1 <= spare:
-                        keep(child + query[j - 2] + query[j:], spare)
+                        rest = child + query[j - 2] + query[j:]
+                        if found.get(rest, big) > spare and has_prefix(rest):
+                            found[rest] = spare
+        # Closest children on top: a walk cut short by the cap has seen the likeliest first.
+        deeper.sort(key=lambda d: (-d[0], d[1]))
+        stack.extend(frame for _, _, frame in deeper)
     return Walk(found, False)
