@@ -47,9 +47,13 @@ class SuggestIndex:
         self._hot = dict(snapshot.hot)
         self._overlay: dict[str, Entry | None] = {}
         self._added: SortedList = SortedList()  # overlay keys the base does not have
-        # The characters of the base's keys: what may follow a hot prefix. Cold prefixes have
-        # at most ``hot_threshold`` keys, read whole instead.
-        self._alphabet = "".join(sorted(set("".join(snapshot.trie.keys()))))
+        # The characters probed after a hot prefix (a cold one has at most ``hot_threshold``
+        # keys, read whole instead): those of the hot prefixes and their top keys, a few
+        # thousand strings, where reading every key would cost seconds at a million terms.
+        # A typo walk adds the query's own characters (:meth:`_typo_matches`).
+        self._alphabet = "".join(
+            sorted(set("".join(p + "".join(keys) for p, keys in snapshot.hot.items())))
+        )
         self._hot_children: dict[str, str] = {}  # at most one per hot prefix of the base
         self._iterkeys = snapshot.trie.iterkeys
         self.typo_walks_capped = 0
@@ -126,11 +130,16 @@ class SuggestIndex:
         """Up to ``wanted`` typo matches of ``prefix`` not in ``found``, best class first."""
         seen = {e.key for e in found}
         matches: list[Entry] = []
+        extra = "".join(set(prefix).difference(self._alphabet))
+
+        def children(start: str) -> str:
+            return self._children(start, extra)
+
         for allowed in range(1, allowance + 1):
             walk = typos.within(
                 prefix,
                 allowed,
-                self._children,
+                children,
                 self._has_prefix if self._added else self._base_has_prefix,
                 max_nodes=TYPO_MAX_NODES,
                 head=TWO_TYPOS_HEAD if allowed == 2 else 0,
@@ -161,24 +170,29 @@ class SuggestIndex:
         added = self._added
         return bool(added) and next(added.irange(prefix, prefix + _END), None) is not None
 
-    def _children(self, prefix: str) -> str:
-        """The characters that follow ``prefix`` in some served or overlay key."""
+    def _children(self, prefix: str, extra: str = "") -> str:
+        """The characters that follow ``prefix`` in some served or overlay key; after a hot
+        prefix, those of the index's alphabet and of ``extra``."""
         base = self._base
         n = len(prefix)
         if prefix in base.hot:
             kids = self._hot_children.get(prefix)
             if kids is None:
-                trie = base.trie
-                kids = self._hot_children[prefix] = "".join(
-                    c for c in self._alphabet if next(trie.iterkeys(prefix + c), None) is not None
-                )
+                kids = self._hot_children[prefix] = self._probe(prefix, self._alphabet)
+            if extra:
+                kids += self._probe(prefix, extra)
         else:
             kids = "".join({k[n] for k in base.trie.iterkeys(prefix) if len(k) > n})
         if self._added:
-            extra = {k[n] for k in self._added.irange(prefix, prefix + _END) if len(k) > n}
-            if extra - set(kids):
-                kids = "".join(set(kids) | extra)
+            added = {k[n] for k in self._added.irange(prefix, prefix + _END) if len(k) > n}
+            if added - set(kids):
+                kids = "".join(set(kids) | added)
         return kids
+
+    def _probe(self, prefix: str, chars: str) -> str:
+        """Those of ``chars`` that follow ``prefix`` in some base key."""
+        iterkeys = self._iterkeys
+        return "".join(c for c in chars if next(iterkeys(prefix + c), None) is not None)
 
     def _completions(self, prefix: str, limit: int) -> list[Entry]:
         """The top ``limit`` entries whose key starts with ``prefix``, by :func:`rank`."""

@@ -196,3 +196,12 @@ def test_a_capped_walk_is_counted(monkeypatch) -> None:  # type: ignore[no-untyp
     index = index_of(BASE)
     index.query("sydny", 5)
     assert index.typo_walks_capped >= 1
+
+
+def test_a_character_outside_the_hot_lists_is_walked_when_the_query_has_it() -> None:
+    """Hot prefixes are probed over the characters of the hot lists and of the query."""
+    entries = [Entry(f"a{i:02}", f"A{i}", 100 + i) for i in range(10)]
+    entries.append(Entry("жаба", "Жаба", 1))
+    index = index_of(entries)
+    assert "ж" not in index._alphabet
+    assert how(index.query("жабо", 3)) == [("жаба", "typo", 1)]
