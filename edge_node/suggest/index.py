@@ -171,8 +171,9 @@ class SuggestIndex:
         return bool(added) and next(added.irange(prefix, prefix + _END), None) is not None
 
     def _children(self, prefix: str, extra: str = "") -> str:
-        """The characters that follow ``prefix`` in some served or overlay key; after a hot
-        prefix, those of the index's alphabet and of ``extra``."""
+        """The characters that follow ``prefix`` in some served or overlay key (after a hot
+        prefix, those of the index's alphabet and of ``extra``), in a fixed order: a capped
+        walk then finds the same matches every time."""
         base = self._base
         n = len(prefix)
         if prefix in base.hot:
@@ -182,11 +183,11 @@ class SuggestIndex:
             if extra:
                 kids += self._probe(prefix, extra)
         else:
-            kids = "".join({k[n] for k in base.trie.iterkeys(prefix) if len(k) > n})
+            kids = "".join(sorted({k[n] for k in base.trie.iterkeys(prefix) if len(k) > n}))
         if self._added:
             added = {k[n] for k in self._added.irange(prefix, prefix + _END) if len(k) > n}
             if added - set(kids):
-                kids = "".join(set(kids) | added)
+                kids = "".join(sorted(set(kids) | added))
         return kids
 
     def _probe(self, prefix: str, chars: str) -> str:

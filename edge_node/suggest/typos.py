@@ -105,7 +105,7 @@ def within(
         cap = best - 1
         lo, hi = max(1, i + 1 - cap), min(n, i + 1 + cap)
         deeper: list[tuple[int, str, tuple[str, list[int], list[int] | None, int]]] = []
-        for c in query[i] if i < head else children(prefix):
+        for c in query[i] if i < head else _likeliest_first(children(prefix), query[i : i + 2]):
             if visited >= max_nodes:
                 return Walk(found, True)
             visited += 1
@@ -148,3 +148,12 @@ def within(
         deeper.sort(key=lambda d: (-d[0], d[1]))
         stack.extend(frame for _, _, frame in deeper)
     return Walk(found, False)
+
+
+def _likeliest_first(kids: str, ahead: str) -> str:
+    """``kids`` with the query's next characters first (read as typed, or one skipped): the
+    children a walk cut short by its cap should have seen."""
+    for c in reversed(ahead):
+        if c in kids:
+            kids = c + kids.replace(c, "")
+    return kids
