@@ -48,6 +48,11 @@ class EdgeMetrics:
         )
         self.snapshots = Counter("lightcone_snapshots_loaded", "Snapshots loaded", registry=r)
         self.gaps = Counter("lightcone_delta_gaps", "Gaps found in the delta stream", registry=r)
+        self.typo_walks_capped = Counter(
+            "lightcone_typo_walks_capped",
+            "Suggestion queries whose typo search stopped at its cap (answered with what it found)",
+            registry=r,
+        )
         self.reconnects = Counter(
             "lightcone_link_reconnects", "Link reconnect attempts", registry=r
         )

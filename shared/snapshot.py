@@ -17,6 +17,7 @@ import heapq
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import marisa_trie
 
@@ -28,11 +29,17 @@ FORMAT = 1
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A served term: folded ``key``, display ``term``, ``weight``."""
+    """A served term: folded ``key``, display ``term``, ``weight``.
+
+    ``match``/``typos`` say how a suggestion matched its query: an entry found by its prefix
+    (the edge's typo matches are a subclass that sets both).
+    """
 
     key: str
     term: str
     weight: int
+    match: ClassVar[str] = "prefix"
+    typos: ClassVar[int] = 0
 
 
 @dataclass(frozen=True, slots=True)

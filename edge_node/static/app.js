@@ -260,6 +260,16 @@ function showSuggestMeta(text, bad) {
   meta.classList.toggle("bad", Boolean(bad));
 }
 
+// How an item matched, when not as a plain prefix: a discreet mark with the detail on hover.
+// Kinds this page does not know (the protocol may add some) show as plain suggestions.
+function matchMark(item) {
+  if (item.match !== "typo") return null;
+  const mark = el("span", "match", "≈");
+  mark.title = item.typos === 2 ? "matched with 2 typos" : "matched with a typo";
+  mark.dataset.testid = "suggestion-match";
+  return mark;
+}
+
 function renderSuggestions(items) {
   const list = $("suggestions");
   list.dataset.q = state.latestQ;
@@ -268,7 +278,11 @@ function renderSuggestions(items) {
     ...items.map((item, i) => {
       const row = el("li", i === 0 ? "active" : "");
       row.dataset.testid = "suggestion";
-      row.append(el("span", "term", item.term), el("span", "weight", item.weight.toLocaleString()));
+      const label = el("span", "label");
+      label.append(el("span", "term", item.term));
+      const how = matchMark(item);
+      if (how) label.append(how);
+      row.append(label, el("span", "weight", item.weight.toLocaleString()));
       row.addEventListener("mousedown", (event) => {
         event.preventDefault();
         logSearch(item.term);

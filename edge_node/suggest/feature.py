@@ -69,6 +69,13 @@ ANSWER_CACHE_ENTRIES = 10_000
 """Prepared answers kept per index version (the cache empties when it fills or data changes)."""
 
 
+def _item(entry: snapshot.Entry) -> Item:
+    """The wire item of a ranked entry: a prefix match carries no ``match`` field."""
+    if entry.match == "prefix":
+        return Item(entry.term, entry.weight)
+    return Item(entry.term, entry.weight, entry.match, entry.typos)
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A suggestion answer, rendered for each transport without re-encoding its items."""
@@ -356,8 +363,11 @@ class SuggestFeature(Feature):
             self.check_query(q, limit)  # suggest() checked already; suggest_now() did not
             if len(self._cache) >= ANSWER_CACHE_ENTRIES:
                 self._cache.clear()
+            capped = index.typo_walks_capped
             entries = index.query(fold(q), limit)
-            items = self._cache[key] = PreparedItems.of([Item(e.term, e.weight) for e in entries])
+            if index.typo_walks_capped != capped:
+                self.metrics.typo_walks_capped.inc()
+            items = self._cache[key] = PreparedItems.of([_item(e) for e in entries])
         fresh = self.freshness
         age_ms = 0 if fresh.confirmed_at is None else fresh.age_ms(self.link.clock())
         return Answer(

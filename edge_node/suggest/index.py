@@ -11,10 +11,24 @@ import heapq
 
 from sortedcontainers import SortedList
 
+from edge_node.suggest import typos
+from edge_node.suggest.typos import TypoMatch
 from shared.protocol import Delta
 from shared.snapshot import Entry, SnapshotData, rank
 
 _END = "\U0010ffff"
+
+TWO_TYPOS_HEAD = 1
+"""Leading characters a two-typo match must have right (as Lucene's fuzzy ``prefix_length``):
+a typo in the first character multiplies the prefixes to walk by the alphabet's size."""
+
+TYPO_MAX_NODES = 200
+"""Prefixes one typo walk may evaluate (:func:`edge_node.suggest.typos.within`), about 3 µs
+each. A one-typo walk on the default corpus evaluates about a hundred; a two-typo walk can
+evaluate thousands (every prefix is within one edit of something near the root). The cap
+keeps a query's typo search within about 0.7 ms of one core; the walk takes the closest
+prefixes first, so what a capped walk leaves out are the least likely matches. A capped walk
+still answers with what it found and counts in ``lightcone_typo_walks_capped_total``."""
 
 
 class GapError(Exception):
@@ -33,6 +47,17 @@ class SuggestIndex:
         self._hot = dict(snapshot.hot)
         self._overlay: dict[str, Entry | None] = {}
         self._added: SortedList = SortedList()  # overlay keys the base does not have
+        # The characters probed after a hot prefix (a cold one has at most ``hot_threshold``
+        # keys, read whole instead): those of the hot prefixes and their top keys, a few
+        # thousand strings, where reading every key would cost seconds at a million terms.
+        # A typo walk adds the query's own characters (:meth:`_typo_matches`).
+        self._alphabet = "".join(
+            sorted(set("".join(p + "".join(keys) for p, keys in snapshot.hot.items())))
+        )
+        self._hot_children: dict[str, str] = {}  # at most one per hot prefix of the base
+        self._iterkeys = snapshot.trie.iterkeys
+        self.typo_walks_capped = 0
+        """Typo walks cut short by :data:`TYPO_MAX_NODES` since this index was made."""
 
     @property
     def base_version(self) -> int:
@@ -80,7 +105,98 @@ class SuggestIndex:
         self.version = delta.to_version
 
     def query(self, prefix: str, limit: int) -> list[Entry]:
-        """The top ``limit`` entries whose key starts with the folded ``prefix``."""
+        """The best ``limit`` entries for the folded ``prefix``, strongest class first.
+
+        Classes: the key equal to ``prefix``, the other keys starting with it (by :func:`rank`),
+        then, while ``limit`` is not filled, keys matching with one typo, then two
+        (:mod:`edge_node.suggest.typos`: the allowance grows with the length of ``prefix``),
+        each class by :func:`rank`. An entry appears once, in its best class. Typo matches
+        are :class:`~edge_node.suggest.typos.TypoMatch` (``match == "typo"``); the others
+        plain entries (``match == "prefix"``).
+        """
+        found = self._completions(prefix, limit)
+        own = self.get(prefix) if found else None
+        if own is not None and found[0].key != prefix:
+            rest = [e for e in found if e.key != prefix]
+            found = [own, *rest[: limit - 1]]
+        allowance = typos.allowed(prefix)
+        if len(found) < limit and allowance:
+            found += self._typo_matches(prefix, limit - len(found), allowance, found)
+        return found
+
+    def _typo_matches(
+        self, prefix: str, wanted: int, allowance: int, found: list[Entry]
+    ) -> list[Entry]:
+        """Up to ``wanted`` typo matches of ``prefix`` not in ``found``, best class first."""
+        seen = {e.key for e in found}
+        matches: list[Entry] = []
+        extra = "".join(set(prefix).difference(self._alphabet))
+
+        def children(start: str) -> str:
+            return self._children(start, extra)
+
+        for allowed in range(1, allowance + 1):
+            walk = typos.within(
+                prefix,
+                allowed,
+                children,
+                self._has_prefix if self._added else self._base_has_prefix,
+                max_nodes=TYPO_MAX_NODES,
+                head=TWO_TYPOS_HEAD if allowed == 2 else 0,
+            )
+            if walk.capped:
+                self.typo_walks_capped += 1
+            pool: dict[str, Entry] = {}
+            for start, distance in walk.prefixes.items():
+                if distance != allowed:
+                    continue
+                for e in self._completions(start, wanted + len(seen)):
+                    if e.key not in seen:
+                        pool[e.key] = e
+            for e in heapq.nsmallest(wanted - len(matches), pool.values(), key=rank):
+                matches.append(TypoMatch(e.key, e.term, e.weight, allowed))
+                seen.add(e.key)
+            if len(matches) == wanted:
+                break
+        return matches
+
+    def _base_has_prefix(self, prefix: str) -> bool:
+        return next(self._iterkeys(prefix), None) is not None
+
+    def _has_prefix(self, prefix: str) -> bool:
+        """Whether some base or overlay key starts with ``prefix``."""
+        if next(self._base.trie.iterkeys(prefix), None) is not None:
+            return True
+        added = self._added
+        return bool(added) and next(added.irange(prefix, prefix + _END), None) is not None
+
+    def _children(self, prefix: str, extra: str = "") -> str:
+        """The characters that follow ``prefix`` in some served or overlay key (after a hot
+        prefix, those of the index's alphabet and of ``extra``), in a fixed order: a capped
+        walk then finds the same matches every time."""
+        base = self._base
+        n = len(prefix)
+        if prefix in base.hot:
+            kids = self._hot_children.get(prefix)
+            if kids is None:
+                kids = self._hot_children[prefix] = self._probe(prefix, self._alphabet)
+            if extra:
+                kids += self._probe(prefix, extra)
+        else:
+            kids = "".join(sorted({k[n] for k in base.trie.iterkeys(prefix) if len(k) > n}))
+        if self._added:
+            added = {k[n] for k in self._added.irange(prefix, prefix + _END) if len(k) > n}
+            if added - set(kids):
+                kids = "".join(sorted(set(kids) | added))
+        return kids
+
+    def _probe(self, prefix: str, chars: str) -> str:
+        """Those of ``chars`` that follow ``prefix`` in some base key."""
+        iterkeys = self._iterkeys
+        return "".join(c for c in chars if next(iterkeys(prefix + c), None) is not None)
+
+    def _completions(self, prefix: str, limit: int) -> list[Entry]:
+        """The top ``limit`` entries whose key starts with ``prefix``, by :func:`rank`."""
         top = self._hot.get(prefix)
         if top is not None:
             found = []

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared.protocol import Item, RequestId, Suggestions, pack
+from shared.protocol import Item, RequestId, Suggestions, pack, to_plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class PreparedItems:
 
     @classmethod
     def of(cls, items: list[Item]) -> PreparedItems:
-        plain = [{"term": i.term, "weight": i.weight} for i in items]
+        plain = to_plain(items)
         return cls(items, pack(plain), _json(plain))
 
 

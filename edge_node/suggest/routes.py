@@ -60,7 +60,11 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
 
 def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
     q = {"type": "string", "maxLength": settings.max_query_chars}
-    item = oa.obj({"term": {"type": "string"}, "weight": {"type": "integer"}})
+    item = oa.obj(
+        {"term": {"type": "string"}, "weight": {"type": "integer"}},
+        match={"type": "string", "description": "absent: prefix; typo; kinds may be added"},
+        typos={"enum": [1, 2]},
+    )
     suggestions = oa.obj(
         {
             "items": {"type": "array", "items": item, "maxItems": settings.max_limit},

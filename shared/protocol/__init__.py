@@ -23,6 +23,7 @@ from shared.protocol.codec import (
     encode_json,
     from_wire,
     pack,
+    to_plain,
     to_wire,
     unpack,
 )
@@ -170,6 +171,7 @@ __all__ = [
     "pack",
     "subprotocol",
     "talks",
+    "to_plain",
     "to_wire",
     "unpack",
 ]

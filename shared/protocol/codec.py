@@ -113,6 +113,28 @@ def _names(cls: Any) -> tuple[str, ...]:
     return names
 
 
+OMIT_NONE = types.MappingProxyType({"omit_none": True})
+"""Field metadata: the field is left out of the wire map while it is ``None`` (its default),
+so an optional field costs nothing where it is unused. Decoders take it as absent."""
+
+_OMITTED: dict[Any, frozenset[str]] = {}
+
+
+def _omitted(cls: Any) -> frozenset[str]:
+    omitted = _OMITTED.get(cls)
+    if omitted is None:
+        omitted = _OMITTED[cls] = frozenset(
+            f.name for f in dataclasses.fields(cls) if f.metadata.get("omit_none")
+        )
+    return omitted
+
+
+def to_plain(value: Any) -> Any:
+    """The wire form of a value inside a message (a dataclass becomes a map), before msgpack
+    or JSON: what :func:`to_wire` does for each field."""
+    return _plain(value)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, _SCALARS):
         return value
@@ -120,7 +142,15 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    return {name: _plain(getattr(value, name)) for name in _names(type(value))}
+    cls = type(value)
+    omitted = _omitted(cls)
+    if omitted:
+        return {
+            name: _plain(field)
+            for name in _names(cls)
+            if (field := getattr(value, name)) is not None or name not in omitted
+        }
+    return {name: _plain(getattr(value, name)) for name in _names(cls)}
 
 
 _SCALARS = (str, int, float, bytes, type(None))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from shared.protocol.codec import OMIT_NONE
 from shared.protocol.common import RequestId
 from shared.protocol.registry import CLIENT, LINK, Message, message
 
@@ -24,10 +25,18 @@ class Suggest(Message):
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One suggestion: the display form and its weight."""
+    """One suggestion: the display form and its weight, and how it matched the query.
+
+    ``match`` is absent for a prefix match (the only kind older edges send) and ``"typo"`` for
+    a typo match, with ``typos`` (1 or 2) the edits it took; both are left off the wire while
+    ``None``. Other kinds (``"alias"``) may follow: clients show what they do not know as a
+    plain suggestion.
+    """
 
     term: str
     weight: int
+    match: str | None = field(default=None, metadata=OMIT_NONE)
+    typos: int | None = field(default=None, metadata=OMIT_NONE)
 
 
 @message(CLIENT)

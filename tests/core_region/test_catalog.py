@@ -261,9 +261,12 @@ def check_index(index: SuggestIndex, entries: list[Entry], depth: int) -> None:
     prefixes = {"", "d", "ab", "abcd", "ca", "cc", "aaaaa", "b a"}
     prefixes |= {e.key[:n] for e in entries for n in range(len(e.key) + 1)}
     for prefix in sorted(prefixes):
+        own = [e for e in entries if e.key == prefix]
         for limit in range(1, depth + 1):
-            expected = brute_top(entries, prefix, limit)
-            assert index.query(prefix, limit) == expected, (prefix, limit)
+            ranked = brute_top([e for e in entries if e.key != prefix], prefix, limit)
+            expected = (own + ranked)[:limit]  # the exact key first, then by weight
+            found = [e for e in index.query(prefix, limit) if e.match == "prefix"]
+            assert found == expected, (prefix, limit)
     for e in entries:
         assert index.get(e.key) == e
 

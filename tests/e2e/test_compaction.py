@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.clients import prefix_terms
 from tests.helpers.nodes import ADMIN_TOKEN, SMALL_CORPUS, start_core, start_edge
 from tests.helpers.waiting import until_equal
 
@@ -55,7 +56,7 @@ async def test_edges_swap_to_a_compacted_snapshot_without_losing_writes(tmp_path
         async def terms(q: str) -> list[str]:
             async with httpx.AsyncClient() as client:
                 answer = (await client.get(f"{edge.url}/suggest", params={"q": q})).json()
-            return [i["term"] for i in answer["items"]]
+            return prefix_terms(answer["items"])
 
         await until_equal(partial(terms, "compact"), [f"Compact {n}" for n in range(7, -1, -1)], 5)
         assert (await terms("sao pa"))[0] == "São Paulo"

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_failover import BUDGET_S, EDGE_ENV, loads, moved_to, port, status
+from tests.helpers.clients import prefix_terms
 from tests.helpers.nodes import ADMIN_TOKEN, SMALL_CORPUS, Node, start_core, start_edge
 from tests.helpers.proxy_thread import ProxyThread
 from tests.helpers.redis import Server
@@ -71,7 +72,7 @@ def pair_own_redis(tmp_path: Path, postgres_url: str, own_redis: Server) -> Iter
 async def terms(edge: Node, q: str) -> list[str]:
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.get(f"{edge.url}/suggest", params={"q": q})
-    return [item["term"] for item in answer.json()["items"]]
+    return prefix_terms(answer.json()["items"])
 
 
 async def served_at(edge: Node, q: str, version: int) -> list[str]:
@@ -79,7 +80,7 @@ async def served_at(edge: Node, q: str, version: int) -> list[str]:
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.get(f"{edge.url}/suggest", params={"q": q, "min_version": version})
     assert answer.status_code == 200, answer.text
-    return [item["term"] for item in answer.json()["items"]]
+    return prefix_terms(answer.json()["items"])
 
 
 async def test_a_write_through_either_node_reaches_the_edges_of_both(

@@ -169,6 +169,15 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
             "committed v", timeout=10_000
         )
 
+        # A typo still finds the city, marked discreetly as a typo match.
+        search.fill("")
+        search.press_sequentially("sydny", delay=30)
+        first = page.get_by_test_id("suggestion").first
+        expect(first).to_contain_text("Sydney")
+        expect(first.get_by_test_id("suggestion-match")).to_have_attribute(
+            "title", "matched with a typo"
+        )
+
         # A second browser, in Sydney too but through the central edge (iad): its cursor
         # reaches the first page through the core, with its region badge.
         other = browser.new_context(viewport=VIEWPORT).new_page()

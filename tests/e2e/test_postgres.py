@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.helpers.clients import prefix_terms
 from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
 from tests.helpers.postgres import Cluster, free_port
 from tests.helpers.waiting import eventually, until_equal
@@ -29,7 +30,7 @@ async def terms(edge: Node, q: str) -> list[str]:
     async with httpx.AsyncClient() as client:
         response = await client.get(f"{edge.url}/suggest", params={"q": q})
     assert response.status_code == 200, response.text
-    return [item["term"] for item in response.json()["items"]]
+    return prefix_terms(response.json()["items"])
 
 
 async def mode(edge: Node) -> str:

@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from shared.protocol import Message, Suggest, Suggestions, decode, decode_json, encode
 from tests.helpers.nodes import Node
+
+
+def prefix_terms(items: list[Any]) -> list[str]:
+    """The terms of the prefix matches among suggestion ``items`` (JSON maps or decoded
+    items): what tests about data flow compare, leaving out the typo matches that fill the
+    rest of ``limit``."""
+    return [
+        i["term"] if isinstance(i, dict) else i.term
+        for i in items
+        if (i.get("match") if isinstance(i, dict) else i.match) is None
+    ]
 
 
 def ws_url(node: Node, path: str = "/ws") -> str:

@@ -366,8 +366,12 @@ class LinkProtocol(RuleBasedStateMachine):
             for key in KEYS:
                 assert replica.index.get(key) == catalog.get(key), key
             for prefix in PREFIXES:
-                expected = sorted((e for e in entries if e.key.startswith(prefix)), key=rank)
-                assert replica.index.query(prefix, DEPTH) == expected[:DEPTH], prefix
+                own = [e for e in entries if e.key == prefix]  # the exact key ranks first
+                ranked = sorted(
+                    (e for e in entries if e.key.startswith(prefix) and e.key != prefix), key=rank
+                )
+                found = replica.index.query(prefix, DEPTH)
+                assert [e for e in found if e.match == "prefix"] == (own + ranked)[:DEPTH], prefix
         counted: dict[str, int] = {}
         for _, q in self.core.committed.values():
             counted[q] = counted.get(q, 0) + 1

@@ -9,7 +9,11 @@ from hypothesis import given, settings, strategies as st
 from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
 from shared.protocol import Item, Suggestions, encode, encode_json, to_wire
 
-items = st.lists(st.builds(Item, st.text(max_size=12), st.integers(0, 2**53)), max_size=5)
+prefix_items = st.builds(Item, st.text(max_size=12), st.integers(0, 2**53))
+typo_items = st.builds(
+    Item, st.text(max_size=12), st.integers(0, 2**53), st.just("typo"), st.integers(1, 2)
+)
+items = st.lists(prefix_items | typo_items, max_size=5)
 ids = st.none() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8)
 
 
@@ -33,3 +37,12 @@ def test_prepared_answers_match_the_codec(
     del body["type"], body["id"]
     http = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     assert suggestions_json(prepared, None, *rest, message=False) == http
+
+
+def test_a_prefix_item_carries_no_match_field() -> None:
+    """``match``/``typos`` are on the wire only for a typo match: old answers are unchanged."""
+    plain = PreparedItems.of([Item("Sydney", 5), Item("Sydney", 5, "typo", 1)])
+    assert json.loads(plain.json) == [
+        {"term": "Sydney", "weight": 5},
+        {"term": "Sydney", "weight": 5, "match": "typo", "typos": 1},
+    ]

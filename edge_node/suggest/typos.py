@@ -1,0 +1,159 @@
+"""Typo matching on prefixes: which prefixes of the index's keys are within a few edits of a
+folded query.
+
+Pure and synchronous. The rules (docs/protocol.md, "How a suggestion matched"):
+
+* a query of :data:`ONE_TYPO_FROM` folded characters or more allows one typo, of
+  :data:`TWO_TYPOS_FROM` or more two;
+* a typo is an insertion, a deletion, a substitution, or a transposition of two adjacent
+  characters (optimal string alignment distance: each character is edited at most once);
+* a key matches with ``k`` typos when some prefix of it is within ``k`` of the query, the
+  smallest such ``k`` counting.
+
+``marisa-trie`` cannot be walked node by node from Python, so :func:`within` walks the
+*implicit* trie of the keys through a ``children`` callback (the characters that follow a
+prefix in some key), carrying one row of the edit-distance table per prefix and cutting every
+branch whose row has no cell within the allowance. The walk visits at most ``max_nodes``
+prefixes: a two-typo walk over a large alphabet can visit thousands, and the cap keeps the
+answer within the serving budget (what it leaves out is reported, never waited for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from shared.snapshot import Entry
+
+ONE_TYPO_FROM = 4
+"""Folded characters a query needs before one typo is allowed."""
+TWO_TYPOS_FROM = 8
+"""Folded characters a query needs before two typos are allowed."""
+MAX_TYPOS = 2
+
+
+def allowed(query: str) -> int:
+    """How many typos the folded ``query`` allows (0, 1 or 2)."""
+    n = len(query)
+    return 2 if n >= TWO_TYPOS_FROM else 1 if n >= ONE_TYPO_FROM else 0
+
+
+@dataclass(frozen=True, slots=True)
+class TypoMatch(Entry):
+    """An entry that matched with ``typos`` typos (1 or 2); reads like any :class:`Entry`."""
+
+    match: ClassVar[str] = "typo"
+    # Entry's class-wide 0 becomes a field here: plain entries pay no memory for it.
+    typos: int = 1  # type: ignore[misc]
+
+
+@dataclass(slots=True)
+class Walk:
+    """What :func:`within` found: the shortest matching prefixes and their typos, and whether
+    the walk stopped at its node cap before it had seen every candidate."""
+
+    prefixes: dict[str, int]
+    capped: bool
+
+
+def within(
+    query: str,
+    typos: int,
+    children: Callable[[str], str],
+    has_prefix: Callable[[str], bool],
+    *,
+    max_nodes: int,
+    head: int = 0,
+) -> Walk:
+    """The prefixes within ``typos`` edits of ``query`` that no shorter such prefix covers as
+    well.
+
+    A prefix ``p`` is kept when its distance ``d`` to ``query`` is at most ``typos`` and below
+    that of every shorter kept prefix on its path: every key starting with ``p`` then matches
+    with ``d`` typos (or fewer, through a longer prefix also kept).
+
+    The walk reads the children of a prefix only while an edit is still to spare; once a
+    branch has spent its allowance, the only ways on are the rest of the query read as it is
+    (or one pending transposition), so those few strings are checked with ``has_prefix``
+    instead of walked. Rows are computed on the band of cells within the allowance.
+
+    Args:
+        query: the folded query.
+        typos: the allowance, 1 or 2.
+        children: the characters that follow a prefix in some key (any order, no repeats).
+        has_prefix: whether some key starts with a string.
+        max_nodes: the most children the walk evaluates (its cost is about linear in them).
+        head: how many leading characters of the query must be read as they are.
+
+    Returns:
+        The kept prefixes with their distance, and whether the cap cut the walk short.
+    """
+    n = len(query)
+    big = typos + 1
+    found: dict[str, int] = {}
+
+    root = [j if j <= typos else big for j in range(n + 1)]
+    # A frame: a prefix with an edit to spare, its row of distances to the query's prefixes,
+    # its parent's row (for transpositions), and the distance a kept prefix must beat.
+    stack: list[tuple[str, list[int], list[int] | None, int]] = [("", root, None, big)]
+    visited = 0
+    while stack:
+        prefix, row, parent, best = stack.pop()
+        i = len(prefix)
+        last = prefix[-1:]
+        cap = best - 1
+        lo, hi = max(1, i + 1 - cap), min(n, i + 1 + cap)
+        deeper: list[tuple[int, str, tuple[str, list[int], list[int] | None, int]]] = []
+        for c in query[i] if i < head else _likeliest_first(children(prefix), query[i : i + 2]):
+            if visited >= max_nodes:
+                return Walk(found, True)
+            visited += 1
+            new = [big] * (n + 1)
+            if i + 1 <= cap:
+                new[0] = i + 1
+            for j in range(lo, hi + 1):
+                q = query[j - 1]
+                cell = row[j - 1] + (q != c)
+                if row[j] + 1 < cell:
+                    cell = row[j] + 1
+                if new[j - 1] + 1 < cell:
+                    cell = new[j - 1] + 1
+                if parent is not None and j > 1 and last == q and c == query[j - 2]:
+                    cell = min(cell, parent[j - 2] + 1)
+                new[j] = cell
+            low = min(new)
+            if low > cap:
+                continue
+            child = prefix + c
+            here = new[n]
+            child_best = best
+            if here <= cap:
+                found[child] = here
+                child_best = here
+            spare = child_best - 1
+            if low < spare:
+                deeper.append((low, c, (child, new, row, child_best)))
+            elif low == spare:  # no edit to spare: read the rest of the query as it is
+                for j in range(max(0, lo - 1), min(n, hi + 1) + 1):  # the band: others exceed cap
+                    if new[j] == spare and j < n:
+                        rest = child + query[j:]
+                        if found.get(rest, big) > spare and has_prefix(rest):
+                            found[rest] = spare
+                    if j > 1 and c == query[j - 1] and row[j - 2] + 1 <= spare:
+                        rest = child + query[j - 2] + query[j:]
+                        if found.get(rest, big) > spare and has_prefix(rest):
+                            found[rest] = spare
+        # Closest children on top: a walk cut short by the cap has seen the likeliest first.
+        deeper.sort(key=lambda d: (-d[0], d[1]))
+        stack.extend(frame for _, _, frame in deeper)
+    return Walk(found, False)
+
+
+def _likeliest_first(kids: str, ahead: str) -> str:
+    """``kids`` with the query's next characters first (read as typed, or one skipped): the
+    children a walk cut short by its cap should have seen."""
+    for c in reversed(ahead):
+        if c in kids:
+            kids = c + kids.replace(c, "")
+    return kids

@@ -1,0 +1,207 @@
+"""Typo matching on prefixes: the walk against a brute-force reference, and the index's
+ranking classes (exact key, prefix, one typo, two typos)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from edge_node.suggest import index as index_module
+from edge_node.suggest.index import SuggestIndex
+from edge_node.suggest.typos import TypoMatch, allowed, within
+from shared import snapshot
+from shared.protocol import Delta, TermChange
+from shared.snapshot import Entry
+
+
+def osa(a: str, b: str) -> int:
+    """Optimal string alignment distance, the textbook table."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(
+                d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])
+            )
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def reference(keys: set[str], query: str, typos: int, head: int = 0) -> dict[str, int]:
+    """Each key's typos: the least distance of any of its prefixes, if within ``typos``."""
+    found = {}
+    for key in keys:
+        if key[:head] != query[:head]:
+            continue
+        d = min(osa(key[head:i], query[head:]) for i in range(head, len(key) + 1))
+        if d <= typos:
+            found[key] = d
+    return found
+
+
+def walked(keys: set[str], query: str, typos: int, head: int = 0) -> dict[str, int]:
+    """Each key's typos as :func:`within` finds them (the least over its kept prefixes)."""
+
+    def children(prefix: str) -> str:
+        n = len(prefix)
+        return "".join(sorted({k[n] for k in keys if k.startswith(prefix) and len(k) > n}))
+
+    def has_prefix(prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in keys)
+
+    walk = within(query, typos, children, has_prefix, max_nodes=10**6, head=head)
+    assert not walk.capped
+    found = {}
+    for key in keys:
+        ds = [d for p, d in walk.prefixes.items() if key.startswith(p)]
+        if ds:
+            found[key] = min(ds)
+    return found
+
+
+def test_allowance_grows_with_the_folded_query() -> None:
+    """No typo under 4 characters, one from 4, two from 8."""
+    assert [allowed("x" * n) for n in (0, 3, 4, 7, 8, 20)] == [0, 0, 1, 1, 2, 2]
+
+
+def test_each_kind_of_edit_is_one_typo() -> None:
+    """Substitution, insertion, deletion and adjacent transposition each cost one."""
+    keys = {"sydney", "paris", "london", "berlin"}
+    assert walked(keys, "sydny", 1) == {"sydney": 1}  # deletion
+    assert walked(keys, "parris", 1) == {"paris": 1}  # insertion
+    assert walked(keys, "lindon", 1) == {"london": 1}  # substitution
+    assert walked(keys, "berlni", 1) == {"berlin": 1}  # transposition
+    assert walked(keys, "bewlni", 1) == {}
+    assert walked(keys, "bewlni", 2) == {"berlin": 2}
+
+
+def test_a_typo_match_is_on_some_prefix_of_the_key() -> None:
+    """The query need not reach the end of the key: a prefix within the distance matches."""
+    keys = {"amsterdam", "amstelveen"}
+    assert walked(keys, "amsterd", 1) == {"amsterdam": 0}
+    assert walked(keys, "amsteld", 1) == {"amsterdam": 1, "amstelveen": 1}
+    assert walked(keys, "amstrda", 1) == {"amsterdam": 1}
+
+
+def test_the_head_is_read_as_typed() -> None:
+    """With ``head=1`` a typo in the first character does not match."""
+    keys = {"sydney", "bydney"}
+    assert walked(keys, "sydnex", 2) == {"sydney": 1, "bydney": 2}
+    assert walked(keys, "sydnex", 2, head=1) == {"sydney": 1}
+
+
+words = st.text(alphabet="abcd ", min_size=1, max_size=7)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.sets(words, min_size=1, max_size=12), words, st.integers(1, 2), st.integers(0, 1))
+def test_walk_agrees_with_the_reference(keys: set[str], query: str, typos: int, head: int) -> None:
+    """Every key within the allowance is found, with its least distance, and no other."""
+    assert walked(keys, query, typos, head) == reference(keys, query, typos, head)
+
+
+def test_the_node_cap_stops_the_walk_and_says_so() -> None:
+    """A capped walk returns what it found so far and reports the cap."""
+    keys = {c + d for c in "abcdefgh" for d in "abcdefgh"}
+
+    def children(prefix: str) -> str:
+        return "abcdefgh" if len(prefix) < 2 else ""
+
+    walk = within("abab", 1, children, lambda p: len(p) <= 2, max_nodes=5)
+    assert walk.capped
+    assert len(keys) == 64
+
+
+# --- the index: classes and ranking ------------------------------------------------------------
+
+BASE = [
+    Entry("sydney", "Sydney", 100),
+    Entry("sydney mines", "Sydney Mines", 5),
+    Entry("sydenham", "Sydenham", 30),
+    Entry("syd", "Syd", 1),
+    Entry("sidney", "Sidney", 50),
+    Entry("paris", "Paris", 90),
+    Entry("pairs", "Pairs", 2),
+    Entry("parma", "Parma", 40),
+    Entry("san francisco", "San Francisco", 80),
+]
+
+
+def index_of(entries: list[Entry], hot_threshold: int = 3) -> SuggestIndex:
+    ordered = sorted(entries, key=lambda e: e.key)
+    hot = snapshot.hot_lists(ordered, threshold=hot_threshold, depth=5)
+    blob = snapshot.build(entries, version=1, hot=hot, hot_threshold=hot_threshold, depth=5)
+    return SuggestIndex(snapshot.parse(blob))
+
+
+def how(entries: list[Entry]) -> list[tuple[str, str, int]]:
+    return [(e.key, e.match, e.typos) for e in entries]
+
+
+def test_exact_key_comes_first_then_prefix_by_weight() -> None:
+    """The key equal to the query outranks heavier completions of it."""
+    index = index_of(BASE)
+    assert [e.key for e in index.query("syd", 3)] == ["syd", "sydney", "sydenham"]
+    assert [e.key for e in index.query("syd", 1)] == ["syd"]
+
+
+def test_typo_matches_fill_what_prefix_matches_leave() -> None:
+    """Prefix matches first by weight; then one-typo matches by weight; each entry once."""
+    index = index_of(BASE)
+    assert how(index.query("pairs", 3)) == [
+        ("pairs", "prefix", 0),
+        ("paris", "typo", 1),
+    ]
+    assert how(index.query("sydny", 10)) == [
+        ("sydney", "typo", 1),
+        ("sydney mines", "typo", 1),  # "sidney" is two typos away, and 5 characters allow one
+    ]
+    assert how(index.query("sydney", 2)) == [("sydney", "prefix", 0), ("sydney mines", "prefix", 0)]
+
+
+def test_short_queries_get_no_typo_matches() -> None:
+    """Under four folded characters only prefixes match."""
+    assert index_of(BASE).query("sud", 5) == []
+
+
+def test_two_typos_from_eight_characters_rank_after_one() -> None:
+    """A two-typo match ranks after every one-typo match, whatever its weight."""
+    entries = [
+        Entry("san francisco", "San Francisco", 10),
+        Entry("san franciscx", "Heavy", 1000),
+    ]
+    index = index_of(entries)
+    found = index.query("san fransisco", 5)
+    assert how(found) == [("san francisco", "typo", 1), ("san franciscx", "typo", 2)]
+    assert isinstance(found[0], TypoMatch)
+    assert (found[0].term, found[0].weight) == ("San Francisco", 10)
+
+
+def test_typo_matches_see_the_overlay() -> None:
+    """A term added by a delta matches with a typo; a removed one no longer does."""
+    index = index_of(BASE)
+    index.apply(
+        Delta(
+            1,
+            2,
+            [TermChange("brisbane", "Brisbane", 60), TermChange("sidney", None, 0)],
+        )
+    )
+    assert how(index.query("brisbame", 3)) == [("brisbane", "typo", 1)]
+    assert [e.key for e in index.query("sidney", 10)] == ["sydney", "sydney mines"]
+
+
+def test_a_capped_walk_is_counted(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A walk stopped by the node cap still answers and counts on the index."""
+    monkeypatch.setattr(index_module, "TYPO_MAX_NODES", 2)
+    index = index_of(BASE)
+    index.query("sydny", 5)
+    assert index.typo_walks_capped >= 1
+
+
+def test_a_character_outside_the_hot_lists_is_walked_when_the_query_has_it() -> None:
+    """Hot prefixes are probed over the characters of the hot lists and of the query."""
+    entries = [Entry(f"a{i:02}", f"A{i}", 100 + i) for i in range(10)]
+    entries.append(Entry("жаба", "Жаба", 1))
+    index = index_of(entries)
+    assert "ж" not in index._alphabet
+    assert how(index.query("жабо", 3)) == [("жаба", "typo", 1)]
