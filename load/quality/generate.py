@@ -190,7 +190,9 @@ def _cut(terms: Terms, key: str, start: int, rng: random.Random) -> str | None:
     shown = terms.shows_at(key, start)
     if shown is None or len(key) < start:
         return None
-    return key[: min(len(key), shown + rng.randint(0, EXTRA_CHARS))]
+    typed = key[: min(len(key), shown + rng.randint(0, EXTRA_CHARS))]
+    # A trailing space folds away (the query would be a shorter prefix): type one more.
+    return key[: len(typed) + 1] if typed.endswith(" ") else typed
 
 
 def _typed(terms: Terms, cls: str, rng: random.Random) -> Iterator[Query]:
@@ -213,8 +215,11 @@ def _typed(terms: Terms, cls: str, rng: random.Random) -> Iterator[Query]:
             first, second = sorted(rng.sample(range(len(typed)), 2))
             once = slip(typed, second, rng)  # the later one first: positions stay put
             query = slip(once, first, rng) if once else None
-        if query is None or (query == typed) != (cls == "exact") or len(query) < start:
+        if query is None or len(query) < start:
             continue
+        if cls != "exact" and key.startswith(query):
+            continue  # a slip that leaves a prefix (a dropped last letter) is no typo
+
         yield Query(cls, split_of(key), query, (terms.display[key],))
 
 
@@ -240,7 +245,7 @@ def _punctuation(terms: Terms, rng: random.Random) -> Iterator[Query]:
         first = _SPACED.search(key)
         assert first is not None
         typed = _cut(terms, key, max(ONE_TYPO_FROM, first.end() + 1), rng)
-        options = variants(typed) if typed else []
+        options = [v for v in variants(typed) if not key.startswith(fold(v))] if typed else []
         if options:
             yield Query("punctuation", split_of(key), rng.choice(options), (terms.display[key],))
 
