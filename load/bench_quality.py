@@ -26,7 +26,10 @@ most 5 terms.
 from __future__ import annotations
 
 import argparse
+import heapq
 import math
+import os
+import platform
 import sys
 import time
 from collections import defaultdict
@@ -36,6 +39,7 @@ from pathlib import Path
 
 from core_region.suggest import corpus
 from edge_node.suggest.index import SuggestIndex
+from load import machine
 from load.quality.generate import CLASSES, QUERIES, Query, read
 from shared import snapshot
 from shared.folding import fold
@@ -113,7 +117,7 @@ class PrefixFuzzy:
                 for i in groups[at]:
                     if distance < best.get(i, allowed + 1):
                         best[i] = int(distance)
-        top = sorted(best, key=lambda i: (best[i], -self.weights[i], self.keys[i]))[:LIMIT]
+        top = heapq.nsmallest(LIMIT, best, key=lambda i: (best[i], -self.weights[i], self.keys[i]))
         return [(self.keys[i], self.terms[i]) for i in top]
 
 
@@ -219,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     out = args.plot if args.plot is not None else None if args.quick else PLOT
     groups = sample(read(args.queries), per)
 
+    packages = machine.versions(["rapidfuzz", "marisa-trie"])
+    print(
+        f"machine: {machine.cpu_model()}, {os.cpu_count()} CPUs, load {machine.loadavg()}; "
+        f"Python {platform.python_version()}, "
+        + ", ".join(f"{name} {version}" for name, version in packages.items())
+    )
+    print(f"git: {machine.git_state()}")
     started = time.perf_counter()
     entries = corpus.load(corpus.default_path()).entries
     systems: dict[str, System] = {"edge": edge_system(entries), "rapidfuzz": PrefixFuzzy(entries)}
