@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, list(systems)))
     if out is not None and str(out):
         plot(results, list(systems), out)
-        print(f"\nplot: {out}")
+        print(f"\nplot: {machine.shown_path(out)}")
     return 0
 
 
