@@ -1,8 +1,10 @@
 """Suggestion quality you can read: recall and latency per class of the labelled query set.
 
-Run: ``python -m load.bench_quality [--quick] [--sample N] [--plot PATH]``. A benchmark, not a
-test: it prints figures (progress per class, then a table) and draws recall@5 per class and
-system (``docs/bench/plots/quality_recall5.png`` unless ``--quick`` or ``--plot ''``).
+Run: ``python -m load.bench_quality [--quick] [--sample N] [--split tuning] [--plot PATH]``.
+A benchmark, not a test: it prints figures (progress per class, then a table) and draws
+recall@5 per class and system on the held-out part (``docs/bench/plots/quality_recall5.png``
+unless ``--quick``, ``--split tuning`` or ``--plot ''``). While tuning a matcher, run it with
+``--split tuning``: the held-out part is for the final figures only.
 
 The queries are ``load/quality/queries.tsv`` (see ``load/quality/README.md``: classes, typo
 model, provenance, the tuning / held-out split). Two systems answer each query, limit 5:
@@ -216,12 +218,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SAMPLE} queries per group")
     parser.add_argument("--sample", type=int, default=None, help="queries per class and split")
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help="only this part (tune on 'tuning'; the held-out part is for the final figures)",
+    )
     parser.add_argument("--queries", type=Path, default=QUERIES, help="(default %(default)s)")
     parser.add_argument("--plot", type=Path, default=None, help=f"(default {PLOT}; '' for none)")
     args = parser.parse_args(argv)
     per = args.sample if args.sample is not None else QUICK_SAMPLE if args.quick else None
     out = args.plot if args.plot is not None else None if args.quick else PLOT
-    groups = sample(read(args.queries), per)
+    groups = sample([q for q in read(args.queries) if args.split in (None, q.split)], per)
 
     packages = machine.versions(["rapidfuzz", "marisa-trie"])
     print(
@@ -251,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print()
     print(table(results, list(systems)))
-    if out is not None and str(out):
+    if out is not None and str(out) and args.split != "tuning":
         plot(results, list(systems), out)
         print(f"\nplot: {machine.shown_path(out)}")
     return 0

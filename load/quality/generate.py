@@ -399,7 +399,7 @@ def derive_other_names(entries: list[tuple[str, str, int]], seed: int = SEED) ->
             continue
         canonical, words = display[key], len(key.split())
         names = set(city["alternatenames"])
-        forms = Counter(fold(name) for name in names)
+        forms = Counter(fold(name) for name in names if name[:1].isupper())
         latin, native = [], []
         for name in sorted(names):
             folded = fold(name)
@@ -421,7 +421,13 @@ def derive_other_names(entries: list[tuple[str, str, int]], seed: int = SEED) ->
             # Well-known names first, then the names most spelling variants fold to (a name
             # written in several languages), shorter first.
             rest = sorted(
-                (n for n in found if n not in known and (kind != "latin" or n[0].isupper())),
+                (
+                    n
+                    for n in found
+                    if n not in known
+                    # a Latin name written alike in several languages (Pekin, Pékin, Pekín)
+                    and (kind != "latin" or (n[0].isupper() and forms[fold(n)] >= 2))
+                ),
                 key=lambda n: (-forms[fold(n)], len(n), n),
             )
             picked: dict[str, str] = {}  # one name per folded form
