@@ -255,7 +255,8 @@ def _misspellings(terms: Terms) -> Iterator[Query]:
     for line in MISSPELLINGS.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
             canonical, typed = line.split("\t")
-            if fold(canonical) in terms.weight:
+            key = fold(canonical)
+            if key in terms.weight and not key.startswith(fold(typed)):  # a prefix is no typo
                 yield Query("misspelling", split_of(canonical), typed, (canonical,))
 
 
