@@ -10,6 +10,9 @@ Entry points and what they use:
 - ``python -m load.bench_serving``: suggestion serving against echo baselines
   (:mod:`.echo_app`); its parts are in :mod:`.serving`.
 - ``python -m load.bench_cursors``: cursor fan-out, same edge and cross edge.
+- ``python -m load.bench_quality``: suggestion quality (recall@1, recall@5, p99 per query
+  class) of the edge's index against a RapidFuzz reference, on the labelled query set of
+  :mod:`.quality` (``python -m load.quality.generate`` makes it).
 - ``python -m load.reliability SCENARIO``: fault injection (core ``kill -9``, link cuts, a
   reconnect storm, a soak) and the promises each one checks; its parts are in
   :mod:`.reliability`, its figures in docs/RELIABILITY.md.
