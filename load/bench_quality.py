@@ -225,10 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         help="only this part (tune on 'tuning'; the held-out part is for the final figures)",
     )
     parser.add_argument("--queries", type=Path, default=QUERIES, help="(default %(default)s)")
-    parser.add_argument("--plot", type=Path, default=None, help=f"(default {PLOT}; '' for none)")
+    parser.add_argument("--plot", default=None, help=f"(default {PLOT}; '' for none)")
     args = parser.parse_args(argv)
     per = args.sample if args.sample is not None else QUICK_SAMPLE if args.quick else None
-    out = args.plot if args.plot is not None else None if args.quick else PLOT
+    # An empty --plot means no plot (it is read as text: Path("") would be ".").
+    if args.plot is not None:
+        out = Path(args.plot) if args.plot else None
+    else:
+        out = None if args.quick else PLOT
     groups = sample([q for q in read(args.queries) if args.split in (None, q.split)], per)
 
     packages = machine.versions(["rapidfuzz", "marisa-trie"])
@@ -259,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print()
     print(table(results, list(systems)))
-    if out is not None and str(out) and args.split != "tuning":
+    if out is not None and args.split != "tuning":
         plot(results, list(systems), out)
         print(f"\nplot: {machine.shown_path(out)}")
     return 0
