@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import re
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,12 +43,39 @@ class Entry:
     typos: ClassVar[int] = 0
 
 
+class Terms:
+    """The display forms of a snapshot by key id, kept as the one string they came in and
+    the offsets of its lines: a million terms cost two objects instead of a million strings
+    (about a quarter of the memory), and the edge gives them back in one piece when a new
+    snapshot replaces them."""
+
+    __slots__ = ("_starts", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        starts = array("q", [0] if text else [])
+        starts.extend(m.end() for m in _NEW_LINE.finditer(text))
+        self._starts = starts
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, key_id: int) -> str:
+        start = self._starts[key_id]
+        after = key_id + 1
+        end = self._starts[after] - 1 if after < len(self._starts) else len(self._text)
+        return self._text[start:end]
+
+
+_NEW_LINE = re.compile("\n")
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotData:
     version: int
     trie: marisa_trie.Trie
     weights: array[int]
-    terms: list[str]
+    terms: Terms
     hot: dict[str, list[str]]
     hot_threshold: int
     depth: int
@@ -173,7 +201,7 @@ def parse(blob: bytes) -> SnapshotData:
         trie.frombytes(raw["trie"])
         weights = array("q")
         weights.frombytes(raw["weights"])
-        terms = raw["terms"].split("\n") if raw["terms"] else []
+        terms = Terms(raw["terms"])
         if not len(trie) == len(weights) == len(terms):
             raise ProtocolError("snapshot parts disagree in length")
         return SnapshotData(

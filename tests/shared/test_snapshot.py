@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 from shared.errors import ProtocolError
 from shared.folding import fold
 from shared.protocol import pack, unpack
-from shared.snapshot import FORMAT, Entry, build, hot_lists, parse, rank
+from shared.snapshot import FORMAT, Entry, Terms, build, hot_lists, parse, rank
 
 
 def brute_hot(entries: list[Entry], threshold: int, depth: int) -> dict[str, list[str]]:
@@ -231,3 +231,13 @@ def test_hot_lists_with_long_keys_equal_brute_force() -> None:
     keys += ["y" * 120 + str(n) for n in range(5)]
     entries = sorted((Entry(k, "t", len(k) % 7 + 1) for k in keys), key=lambda e: e.key)
     assert hot_lists(entries, threshold=2, depth=3) == brute_hot(entries, 2, 3)
+
+
+def test_terms_are_read_by_key_id_from_one_string() -> None:
+    """A snapshot's display forms stay one string and its line offsets (no list of a million
+    strings at the edge); any term reads back whole, first, last and non-ASCII alike."""
+    forms = ["São Paulo", "東京", "Xi'an", "N'Djamena", "a"]
+    terms = Terms("\n".join(forms))
+    assert len(terms) == len(forms)
+    assert [terms[i] for i in range(len(forms))] == forms
+    assert len(Terms("")) == 0
