@@ -203,14 +203,6 @@ class Store:
         async with self._engine.reading() as db:
             return [_row(r) for r in await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms")]
 
-    async def terms_since(self, version: int) -> list[TermRow]:
-        """The terms changed by the versions after ``version``."""
-        async with self._engine.reading() as db:
-            rows = await db.fetch(
-                f"SELECT {_TERM_COLUMNS} FROM terms WHERE version > ?", (version,)
-            )
-        return [_row(r) for r in rows]
-
     async def flags(self) -> dict[str, Level]:
         """Every feature's stored flag."""
         async with self._engine.reading() as db:
@@ -346,13 +338,7 @@ class Store:
         if rows and rows[0][1] is not None and int(str(rows[0][0])) == int(str(rows[0][1])):
             return int(str(rows[0][1]))
         async with self._engine.writing() as db:
-            head = int(
-                (
-                    await db.fetch(
-                        "UPDATE meta SET value = value WHERE name = 'version' RETURNING value"
-                    )
-                )[0][0]
-            )
+            head = await _lock_head(db)
             rows = await db.fetch("SELECT max(version) FROM marks")
             last = int(str(rows[0][0])) if rows and rows[0][0] is not None else -1
             if head > last:
@@ -394,11 +380,7 @@ class Store:
     async def base(self, rules: str) -> tuple[int, bytes] | None:
         """The newest base snapshot made under ``rules``: ``(version, data)``, or ``None``."""
         async with self._engine.reading() as db:
-            rows = await db.fetch(
-                "SELECT version, data FROM snapshots WHERE rules = ? ORDER BY version DESC LIMIT 1",
-                (rules,),
-            )
-        return (int(str(rows[0][0])), bytes(rows[0][1])) if rows else None
+            return await _newest_base(db, rules)
 
     async def newest_base_key(self) -> str | None:
         """The ``rules`` key of the newest base snapshot, or ``None`` if there is none."""
@@ -417,19 +399,10 @@ class Store:
         while it runs (once per database, or after the serving rules change).
         """
         async with self._engine.writing() as db:
-            head = int(
-                (
-                    await db.fetch(
-                        "UPDATE meta SET value = value WHERE name = 'version' RETURNING value"
-                    )
-                )[0][0]
-            )
-            rows = await db.fetch(
-                "SELECT version, data FROM snapshots WHERE rules = ? ORDER BY version DESC LIMIT 1",
-                (rules,),
-            )
-            if rows:
-                return int(str(rows[0][0])), bytes(rows[0][1])
+            head = await _lock_head(db)
+            found = await _newest_base(db, rules)
+            if found is not None:
+                return found
             terms = [_row(r) for r in await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms")]
             data = await build(head, terms)
             await db.execute("DELETE FROM snapshots WHERE rules <> ?", (rules,))
@@ -624,6 +597,22 @@ async def _rows(db: Connection, keys: list[str]) -> list[TermRow]:
         found = await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms WHERE key IN ({marks})", chunk)
         rows += [_row(r) for r in found]
     return rows
+
+
+async def _lock_head(db: Connection) -> int:
+    """The database's head, its row locked to the end of the transaction: writes in progress
+    are committed and no new one commits meanwhile."""
+    rows = await db.fetch("UPDATE meta SET value = value WHERE name = 'version' RETURNING value")
+    return int(str(rows[0][0]))
+
+
+async def _newest_base(db: Connection, rules: str) -> tuple[int, bytes] | None:
+    """The newest base snapshot stored under the stream key ``rules``: ``(version, data)``."""
+    rows = await db.fetch(
+        "SELECT version, data FROM snapshots WHERE rules = ? ORDER BY version DESC LIMIT 1",
+        (rules,),
+    )
+    return (int(str(rows[0][0])), bytes(rows[0][1])) if rows else None
 
 
 async def _logged(db: Connection, version: int, keys: list[str]) -> list[TermRow]:
