@@ -22,7 +22,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from pathlib import Path
 from core_region.db import Connection, Engine, open_engine
 from core_region.db.schema import MIGRATIONS
 from core_region.suggest.catalog import TermRow
+from shared.names import from_stored, stored
 from shared.protocol import Level
 
 logger = logging.getLogger(__name__)
@@ -220,15 +221,22 @@ class Store:
 
     # --- writes --------------------------------------------------------------------------
 
-    async def seed(self, entries: Iterable[tuple[str, str, int]], corpus_id: str) -> int:
-        """Load a corpus of ``(key, term, weight)`` into an empty database; returns the version."""
+    async def seed(
+        self,
+        entries: Iterable[tuple[str, str, int]],
+        corpus_id: str,
+        names: Mapping[str, Sequence[str]] | None = None,
+    ) -> int:
+        """Load a corpus of ``(key, term, weight)`` and the terms' other ``names`` (by key)
+        into an empty database; returns the version."""
         rows = [(k, t, w) for k, t, w in entries]
+        names = names or {}
         async with self._write() as (db, version):
             await db.executemany(
-                "INSERT INTO terms (key, term, base_weight, version) VALUES (?, ?, ?, ?)"
+                "INSERT INTO terms (key, term, base_weight, version, names) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET term = excluded.term,"
-                " base_weight = excluded.base_weight",
-                [(k, t, w, version) for k, t, w in rows],
+                " base_weight = excluded.base_weight, names = excluded.names",
+                [(k, t, w, version, stored(names.get(k, ()))) for k, t, w in rows],
             )
             await _set_meta(db, "corpus", corpus_id)
         return version
@@ -437,15 +445,19 @@ class Store:
             rows = await db.fetch("SELECT min(version) FROM snapshots")
         return int(str(rows[0][0])) if rows and rows[0][0] is not None else None
 
-    async def upsert_term(self, key: str, term: str, weight: int) -> tuple[int, TermRow]:
-        """Set a term's weight (and display form), clearing its searches and any takedown."""
+    async def upsert_term(
+        self, key: str, term: str, weight: int, names: Sequence[str] | None = None
+    ) -> tuple[int, TermRow]:
+        """Set a term's weight (and display form), clearing its searches and any takedown;
+        and its other ``names`` if given (``None`` keeps them)."""
         async with self._write() as (db, version):
             await db.execute(
-                "INSERT INTO terms (key, term, base_weight, version) VALUES (?, ?, ?, ?)"
+                "INSERT INTO terms (key, term, base_weight, version, names) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET term = excluded.term,"
                 " base_weight = excluded.base_weight, searches = 0, blocked = 0,"
-                " version = excluded.version",
-                (key, term, weight, version),
+                " version = excluded.version,"
+                " names = CASE WHEN ? THEN excluded.names ELSE terms.names END",
+                (key, term, weight, version, stored(names or ()), names is not None),
             )
             rows = await _logged(db, version, [key])
         return version, rows[0]
@@ -619,9 +631,18 @@ async def _logged(db: Connection, version: int, keys: list[str]) -> list[TermRow
     """The rows of ``keys`` as ``version`` leaves them, also written to the term log."""
     rows = await _rows(db, keys)
     await db.executemany(
-        f"INSERT INTO term_log (version, {_TERM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO term_log (version, {_TERM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (version, r.key, r.term, r.base_weight, r.searches, int(r.blocked), r.sources)
+            (
+                version,
+                r.key,
+                r.term,
+                r.base_weight,
+                r.searches,
+                int(r.blocked),
+                r.sources,
+                stored(r.names),
+            )
             for r in rows
         ],
     )
@@ -644,11 +665,11 @@ class _NothingToWrite(Exception):
         self.acks = acks
 
 
-_TERM_COLUMNS = "key, term, base_weight, searches, blocked, sources"
+_TERM_COLUMNS = "key, term, base_weight, searches, blocked, sources, names"
 
 
 def _row(r: Sequence[object]) -> TermRow:
-    key, term, base_weight, searches, blocked, sources = r
+    key, term, base_weight, searches, blocked, sources, names = r
     return TermRow(
         str(key),
         str(term),
@@ -656,6 +677,7 @@ def _row(r: Sequence[object]) -> TermRow:
         int(str(searches)),
         bool(blocked),
         int(str(sources)),
+        from_stored(names),
     )
 
 

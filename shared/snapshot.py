@@ -16,14 +16,17 @@ import bisect
 import heapq
 import re
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import marisa_trie
 
 from shared.errors import ProtocolError
 from shared.protocol import pack, unpack
+
+if TYPE_CHECKING:
+    from shared.names import Names
 
 FORMAT = 1
 
@@ -79,6 +82,8 @@ class SnapshotData:
     hot: dict[str, list[str]]
     hot_threshold: int
     depth: int
+    names: Names | None = None
+    """The terms' other names (:mod:`shared.names`), if any has some."""
 
     def __len__(self) -> int:
         return len(self.terms)
@@ -164,8 +169,12 @@ def build(
     hot: dict[str, list[str]],
     hot_threshold: int,
     depth: int,
+    names: Mapping[str, Sequence[str]] | None = None,
 ) -> bytes:
-    """Serialize a snapshot of ``entries`` (any order, unique keys) and their ``hot`` lists."""
+    """Serialize a snapshot of ``entries`` (any order, unique keys) and their ``hot`` lists,
+    and the other ``names`` of its terms (by key; :mod:`shared.names`)."""
+    from shared import names as other_names  # it builds on this module
+
     trie = marisa_trie.Trie([e.key for e in entries])
     weights = array("q", bytes(8 * len(entries)))
     terms = [""] * len(entries)
@@ -173,6 +182,9 @@ def build(
         key_id = trie[e.key]
         weights[key_id] = e.weight
         terms[key_id] = e.term
+    named = names and other_names.build(
+        trie, weights, names, hot_threshold=hot_threshold, depth=depth
+    )
     return pack(
         {
             "format": FORMAT,
@@ -183,6 +195,7 @@ def build(
             "hot": {p: ks[:depth] for p, ks in hot.items()},
             "hot_threshold": hot_threshold,
             "depth": depth,
+            **({"names": named} if named else {}),
         }
     )
 
@@ -193,6 +206,8 @@ def parse(blob: bytes) -> SnapshotData:
     Raises:
         ProtocolError: if ``blob`` is not a snapshot of this format.
     """
+    from shared import names as other_names  # it builds on this module
+
     try:
         raw = unpack(blob)
         if raw.get("format") != FORMAT:
@@ -212,6 +227,7 @@ def parse(blob: bytes) -> SnapshotData:
             hot={str(p): list(ks) for p, ks in raw["hot"].items()},
             hot_threshold=int(raw["hot_threshold"]),
             depth=int(raw["depth"]),
+            names=other_names.parse(raw.get("names"), len(trie)),
         )
     except ProtocolError:
         raise

@@ -169,5 +169,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     ALTER TABLE core_nodes ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
     """,
     ),
+    Migration(
+        """
+    -- A term's other names (shared/names.py): display forms joined by new lines, NULL for
+    -- none; kept in the term log too, which the stream is made from.
+    ALTER TABLE terms ADD COLUMN names TEXT;
+    ALTER TABLE term_log ADD COLUMN names TEXT;
+    """
+    ),
 )
 """The schema, one numbered step each (the number is the position + 1)."""

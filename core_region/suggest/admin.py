@@ -13,6 +13,7 @@ from core_region.suggest.corpus import MAX_WEIGHT
 from shared import openapi as oa
 from shared.errors import BadRequest, NotFound
 from shared.http import json_body
+from shared.names import MAX_NAMES, term_names
 from shared.text import MAX_TERM_CHARS, term as text_term
 
 if TYPE_CHECKING:
@@ -36,8 +37,16 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
             raise BadRequest(
                 f"'weight' must be a whole number in 1..{MAX_WEIGHT}", code="bad_weight"
             )
-        version = await feature.upsert_term(key, term, weight)
-        return JSONResponse({"term": term, "key": key, "weight": weight, "version": version})
+        names = body.get("names")
+        if names is not None:
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise BadRequest("'names' must be a list of strings", code="bad_name")
+            names = term_names(key, names)
+        version = await feature.upsert_term(key, term, weight, names)
+        answer = {"term": term, "key": key, "weight": weight, "version": version}
+        if names is not None:
+            answer["names"] = list(names)
+        return JSONResponse(answer)
 
     async def delete_term(request: Request) -> Response:
         key, term = _term(request)
@@ -52,7 +61,10 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
         entry = feature.catalog.get(key)
         if entry is None:
             raise NotFound(f"term {key!r} is not served", code="unknown_term")
-        return JSONResponse({"term": entry.term, "key": key, "weight": entry.weight})
+        names = list(feature.catalog.names_of(key))
+        return JSONResponse(
+            {"term": entry.term, "key": key, "weight": entry.weight, "names": names}
+        )
 
     path = "/admin/terms/{term:path}"
     table = [(get_term, "GET"), (put_term, "PUT"), (delete_term, "DELETE")]
@@ -66,13 +78,14 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
 def openapi_paths() -> dict[str, Any]:
     term = [oa.path_param("term", {"type": "string", "maxLength": MAX_TERM_CHARS})]
     entry = {"term": {"type": "string"}, "key": {"type": "string"}}
+    names = {"type": "array", "maxItems": MAX_NAMES, "items": {"type": "string"}}
     versioned = {**entry, "version": {"type": "integer"}}
     return {
         "/admin/terms/{term}": {
             "get": {
                 **oa.admin(
                     "A served term",
-                    oa.obj({**entry, "weight": {"type": "integer"}}),
+                    oa.obj({**entry, "weight": {"type": "integer"}, "names": names}),
                     {400: "bad_term", 404: "unknown_term"},
                 ),
                 "parameters": term,
@@ -80,12 +93,19 @@ def openapi_paths() -> dict[str, Any]:
             "put": {
                 **oa.admin(
                     "Upsert a term",
-                    oa.obj({**versioned, "weight": {"type": "integer"}}),
-                    {400: "bad_json, bad_term, bad_weight", 413: "payload_too_large"},
+                    oa.obj({**versioned, "weight": {"type": "integer"}}, names=names),
+                    {
+                        400: "bad_json, bad_term, bad_weight, bad_name, bad_text, "
+                        "too_many_names, key_too_long",
+                        413: "payload_too_large",
+                    },
                 ),
                 "parameters": term,
                 "requestBody": oa.request_body(
-                    oa.obj({"weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT}}),
+                    oa.obj(
+                        {"weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT}},
+                        names=names,
+                    ),
                     MAX_BODY_BYTES,
                 ),
             },

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sortedcontainers import SortedList
@@ -36,7 +36,8 @@ _END = "\U0010ffff"
 
 @dataclass(frozen=True, slots=True)
 class TermRow:
-    """A term as the store holds it (``sources``: distinct sources counted, see Rules)."""
+    """A term as the store holds it (``sources``: distinct sources counted, see Rules;
+    ``names``: its other names, :mod:`shared.names`)."""
 
     key: str
     term: str
@@ -44,6 +45,7 @@ class TermRow:
     searches: int
     blocked: bool
     sources: int = 0
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +112,14 @@ class Catalog:
         self.version = version
         self.published = version
         self._entries: dict[str, Entry] = {}
+        self._names: dict[str, tuple[str, ...]] = {}  # served keys with other names only
         refused = 0
         for row in rows:
             entry = rules.serve(row)
             if entry is not None:
                 self._entries[entry.key] = entry
+                if row.names:
+                    self._names[entry.key] = row.names
             elif not admissible(row):
                 refused += 1
         if refused:
@@ -140,11 +145,14 @@ class Catalog:
         rules: Rules,
         hot_threshold: int = 64,
         depth: int = 20,
+        names: Mapping[str, tuple[str, ...]] | None = None,
     ) -> Catalog:
-        """A catalog serving ``entries`` (those of a snapshot) at ``version``."""
+        """A catalog serving ``entries`` (those of a snapshot) and their other ``names``
+        (by key) at ``version``."""
         catalog = cls((), version=version, rules=rules, hot_threshold=hot_threshold, depth=depth)
         catalog._entries = {e.key: e for e in entries}
         catalog._keys = SortedList(catalog._entries)
+        catalog._names = {k: ns for k, ns in (names or {}).items() if ns and k in catalog._entries}
         return catalog
 
     def __len__(self) -> int:
@@ -152,6 +160,15 @@ class Catalog:
 
     def get(self, key: str) -> Entry | None:
         return self._entries.get(key)
+
+    def names_of(self, key: str) -> tuple[str, ...]:
+        """The other names of the served term ``key`` (none if it is not served)."""
+        return self._names.get(key, ())
+
+    def names(self) -> dict[str, tuple[str, ...]]:
+        """The other names of every served term that has some (a copy: the input of a new
+        snapshot, with :meth:`entries`)."""
+        return dict(self._names)
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -165,11 +182,18 @@ class Catalog:
             raise ValueError(f"version {version} is not newer than {self.version}")
         self.version = version
         for row in rows:
-            self._set(row.key, self.rules.serve(row))
+            self._set(row.key, self.rules.serve(row), row.names)
             self._history.append((version, row.key))
 
-    def _set(self, key: str, entry: Entry | None) -> None:
+    def _set(self, key: str, entry: Entry | None, names: tuple[str, ...] = ()) -> None:
         old = self._entries.get(key)
+        names = names if entry is not None else ()
+        if names != self._names.get(key, ()):
+            if names:
+                self._names[key] = names
+            else:
+                del self._names[key]
+            self._pending[key] = entry  # its names travel with it (TermChange.names)
         if old == entry:
             return
         if entry is None:
@@ -209,7 +233,9 @@ class Catalog:
         if not self.has_pending:
             return None
         terms = [
-            TermChange(key, e.term if e else None, e.weight if e else 0)
+            TermChange(key, e.term, e.weight, list(self._names.get(key, ())) or None)
+            if e
+            else TermChange(key, None, 0)
             for key, e in sorted(self._pending.items())
         ]
         hot: dict[str, list[str]] = {}

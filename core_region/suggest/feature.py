@@ -114,7 +114,7 @@ class SuggestFeature(Feature):
             return
         loaded = await asyncio.to_thread(corpus.load, path)
         if seeded is None:
-            version = await store.seed(loaded.entries, loaded.corpus_id)
+            version = await store.seed(loaded.entries, loaded.corpus_id, loaded.names)
             logger.info("seeded %d terms from %s (v%d)", len(loaded.entries), path, version)
         elif seeded != loaded.corpus_id:
             fresh = "--store database" if settings.store else "--data-dir"
@@ -130,7 +130,8 @@ class SuggestFeature(Feature):
 
     async def _first_base(self, version: int, rows: list[TermRow]) -> bytes:
         catalog = await asyncio.to_thread(self._catalog, rows, version)
-        return (await asyncio.to_thread(self._build, catalog, catalog.entries(), version))[1]
+        entries, names = catalog.entries(), catalog.names()
+        return (await asyncio.to_thread(self._build, catalog, entries, version, names))[1]
 
     def _catalog(self, rows: list[TermRow], version: int) -> Catalog:
         settings = self.settings
@@ -152,12 +153,14 @@ class SuggestFeature(Feature):
             (snapshot.Entry(k, data.terms[i], data.weights[i]) for k, i in data.trie.items()),
             key=lambda e: e.key,
         )
+        names = data.names.by_term() if data.names is not None else {}
         catalog = Catalog.of_entries(
             entries,
             version=version,
             rules=self.rules,
             hot_threshold=settings.hot_threshold,
             depth=settings.max_limit,
+            names={data.trie.restore_key(i): ns for i, ns in names.items()},
         )
         catalog.install_hot(await asyncio.to_thread(catalog.compute_hot, entries), version)
         self.catalog = catalog
@@ -213,8 +216,8 @@ class SuggestFeature(Feature):
         """Make a snapshot of the catalog's version the stream's base and store it (built
         off the event loop; the node follows no mark meanwhile)."""
         version = self.catalog.version
-        entries = self.catalog.entries()
-        hot, blob = await asyncio.to_thread(self._build, self.catalog, entries, version)
+        entries, names = self.catalog.entries(), self.catalog.names()
+        hot, blob = await asyncio.to_thread(self._build, self.catalog, entries, version, names)
         self.catalog.install_hot(hot, version)
         previous = self.stream.base_version
         self.stream.rebase(version, encode(Snapshot(version, blob, self.node.epoch)))
@@ -231,7 +234,11 @@ class SuggestFeature(Feature):
             logger.warning("could not store snapshot v%d: %s", version, exc)
 
     def _build(
-        self, catalog: Catalog, entries: list[snapshot.Entry], version: int
+        self,
+        catalog: Catalog,
+        entries: list[snapshot.Entry],
+        version: int,
+        names: dict[str, tuple[str, ...]],
     ) -> tuple[dict[str, list[str]], bytes]:
         entries = self.metrics.drops.keep("snapshot", entries, _check_entry)
         hot = catalog.compute_hot(entries)
@@ -241,6 +248,7 @@ class SuggestFeature(Feature):
             hot=hot,
             hot_threshold=catalog.hot_threshold,
             depth=catalog.depth,
+            names=names,
         )
         return hot, blob
 
@@ -365,10 +373,12 @@ class SuggestFeature(Feature):
             for s, v in zip(valid, result.acks, strict=True)
         ]
 
-    async def upsert_term(self, key: str, term: str, weight: int) -> int:
-        """Admin: set a term's weight; returns the version that carries it (published within
-        the publish delay)."""
-        version, _ = await self.node.store.upsert_term(key, term, weight)
+    async def upsert_term(
+        self, key: str, term: str, weight: int, names: tuple[str, ...] | None = None
+    ) -> int:
+        """Admin: set a term's weight, and its other names if given (``None`` keeps them);
+        returns the version that carries it (published within the publish delay)."""
+        version, _ = await self.node.store.upsert_term(key, term, weight, names)
         self.node.committed_at(version)
         return version
 

@@ -27,16 +27,17 @@ class Suggest(Message):
 class Item:
     """One suggestion: the display form and its weight, and how it matched the query.
 
-    ``match`` is absent for a prefix match (the only kind older edges send) and ``"typo"`` for
-    a typo match, with ``typos`` (1 or 2) the edits it took; both are left off the wire while
-    ``None``. Other kinds (``"alias"``) may follow: clients show what they do not know as a
-    plain suggestion.
+    ``match`` is absent for a prefix match (the only kind older edges send), ``"typo"`` for
+    a typo match, with ``typos`` (1 or 2) the edits it took, and ``"alias"`` for a match of
+    another name of the term, with ``alias`` the display form of that name; each is left off
+    the wire while ``None``. Clients show a kind they do not know as a plain suggestion.
     """
 
     term: str
     weight: int
     match: str | None = field(default=None, metadata=OMIT_NONE)
     typos: int | None = field(default=None, metadata=OMIT_NONE)
+    alias: str | None = field(default=None, metadata=OMIT_NONE)
 
 
 @message(CLIENT)
@@ -89,11 +90,15 @@ class Snapshot(Message):
 
 @dataclass(frozen=True, slots=True)
 class TermChange:
-    """A term's new state; ``term`` is ``None`` when it is no longer served."""
+    """A term's new state; ``term`` is ``None`` when it is no longer served. ``names``: all
+    its other names (:mod:`shared.names`), left off the wire when it has none; an edge that
+    does not know the field drops it (the link decodes leniently) and serves the term without
+    them."""
 
     key: str
     term: str | None
     weight: int
+    names: list[str] | None = field(default=None, metadata=OMIT_NONE)
 
 
 @message(LINK)

@@ -61,7 +61,7 @@ def test_equal_weight_duplicates_keep_the_first() -> None:
     ("line", "reason"),
     [
         (b"Lyon 5", "got 1 field(s)"),
-        (b"Lyon\t5\textra", "got 3 field(s)"),
+        (b"Lyon\t5\t", "names[0] is empty after folding"),
         (b"Lyon\tfive", "'five' is not a whole number"),
         (b"Lyon\t5.0", "is not a whole number"),
         (b"Lyon\t-5", "'-5' is not a whole number"),
@@ -182,7 +182,7 @@ def test_load_of_a_bad_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(CorpusError) as info:
         load(path)
     assert info.value.source == str(path)
-    assert info.value.problems == [(2, "expected 'term<TAB>weight', got 1 field(s)")]
+    assert info.value.problems == [(2, "expected 'term<TAB>weight[<TAB>name...]', got 1 field(s)")]
 
 
 def test_load_of_a_missing_file_raises_os_error(tmp_path: Path) -> None:
