@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute
 from edge_node.features import ClientHandler, Feature
 from edge_node.frames import by_items, frames, splits
 from edge_node.suggest import routes
+from edge_node.suggest.aliases import AliasMatch
 from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
 from edge_node.suggest.replica import Outcome, Replica, Step
 from edge_node.suggest.sources import Sources
@@ -73,6 +74,8 @@ def _item(entry: snapshot.Entry) -> Item:
     """The wire item of a ranked entry: a prefix match carries no ``match`` field."""
     if entry.match == "prefix":
         return Item(entry.term, entry.weight)
+    if isinstance(entry, AliasMatch):
+        return Item(entry.term, entry.weight, entry.match, alias=entry.alias)
     return Item(entry.term, entry.weight, entry.match, entry.typos)
 
 

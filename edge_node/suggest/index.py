@@ -8,10 +8,12 @@ The core compacts the overlay away by publishing a new snapshot now and then.
 from __future__ import annotations
 
 import heapq
+import itertools
 
 from sortedcontainers import SortedList
 
 from edge_node.suggest import typos
+from edge_node.suggest.aliases import Aliases
 from edge_node.suggest.typos import TypoMatch
 from shared.protocol import Delta
 from shared.snapshot import Entry, SnapshotData, rank
@@ -56,6 +58,7 @@ class SuggestIndex:
         )
         self._hot_children: dict[str, str] = {}  # at most one per hot prefix of the base
         self._iterkeys = snapshot.trie.iterkeys
+        self._aliases = Aliases(snapshot)
         self.typo_walks_capped = 0
         """Typo walks cut short by :data:`TYPO_MAX_NODES` since this index was made."""
 
@@ -101,28 +104,42 @@ class SuggestIndex:
                 elif change.key not in self._added:
                     self._added.add(change.key)
             self._overlay[change.key] = entry
+            self._aliases.apply(change.key, change.names, entry is not None)
         self._hot.update(delta.hot)
         self.version = delta.to_version
 
     def query(self, prefix: str, limit: int) -> list[Entry]:
         """The best ``limit`` entries for the folded ``prefix``, strongest class first.
 
-        Classes: the key equal to ``prefix``, the other keys starting with it (by :func:`rank`),
-        then, while ``limit`` is not filled, keys matching with one typo, then two
-        (:mod:`edge_node.suggest.typos`: the allowance grows with the length of ``prefix``),
-        each class by :func:`rank`. An entry appears once, in its best class. Typo matches
-        are :class:`~edge_node.suggest.typos.TypoMatch` (``match == "typo"``); the others
-        plain entries (``match == "prefix"``).
+        Classes: the key equal to ``prefix`` and the terms with another name equal to it
+        (:mod:`edge_node.suggest.aliases`), the other keys and other names starting with it
+        (by :func:`rank`), then, while ``limit`` is not filled, keys matching with one typo,
+        then two (:mod:`edge_node.suggest.typos`: the allowance grows with the length of
+        ``prefix``), each class by :func:`rank`. An entry appears once, in its best class.
+        Typo matches are :class:`~edge_node.suggest.typos.TypoMatch` (``match == "typo"``),
+        matches of another name :class:`~edge_node.suggest.aliases.AliasMatch`
+        (``match == "alias"``); the others plain entries (``match == "prefix"``).
         """
         found = self._completions(prefix, limit)
         own = self.get(prefix) if found else None
         if own is not None and found[0].key != prefix:
             rest = [e for e in found if e.key != prefix]
             found = [own, *rest[: limit - 1]]
+        if self._aliases:
+            found = self._with_aliases(prefix, limit, found)
         allowance = typos.allowed(prefix)
         if len(found) < limit and allowance:
             found += self._typo_matches(prefix, limit - len(found), allowance, found)
         return found
+
+    def _with_aliases(self, prefix: str, limit: int, found: list[Entry]) -> list[Entry]:
+        """``found`` (the key's own matches) with the terms another name matches, by class."""
+        exact, by_prefix = self._aliases.matches(prefix, limit, self.get)
+        if not exact and not by_prefix:
+            return found
+        own = found[:1] if found and found[0].key == prefix else []
+        rest = heapq.merge(found[len(own) :], by_prefix, key=rank)
+        return [*own, *exact, *itertools.islice(rest, limit)][:limit]
 
     def _typo_matches(
         self, prefix: str, wanted: int, allowance: int, found: list[Entry]

@@ -68,9 +68,27 @@ def test_upsert_then_delete_advances_the_version(client: TestClient) -> None:
     assert client.get("/admin/terms/neo town").status_code == 404
 
 
+def test_a_term_carries_other_names_through_the_admin_api(client: TestClient) -> None:
+    """``names`` sets a term's other names (through the door, tidied, deduplicated); left out,
+    they are kept; ``[]`` clears them."""
+    put = client.put("/admin/terms/Mumbai", json={"weight": 9, "names": ["Bombay", " Bombay "]})
+    assert put.status_code == 200, put.text
+    assert put.json()["names"] == ["Bombay"]
+    assert client.get("/admin/terms/mumbai").json()["names"] == ["Bombay"]
+    assert "names" not in client.put("/admin/terms/Mumbai", json={"weight": 10}).json()
+    assert client.get("/admin/terms/mumbai").json()["names"] == ["Bombay"]
+    client.put("/admin/terms/Mumbai", json={"weight": 10, "names": []})
+    assert client.get("/admin/terms/mumbai").json()["names"] == []
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
     [
+        ("PUT", "/admin/terms/x", {"weight": 1, "names": "Bombay"}, 400, "bad_name"),
+        ("PUT", "/admin/terms/x", {"weight": 1, "names": [1]}, 400, "bad_name"),
+        ("PUT", "/admin/terms/x", {"weight": 1, "names": ["a" * 101]}, 400, "bad_name"),
+        ("PUT", "/admin/terms/x", {"weight": 1, "names": ["a\u2028b"]}, 400, "bad_text"),
+        ("PUT", "/admin/terms/x", {"weight": 1, "names": ["n"] * 17}, 400, "too_many_names"),
         ("PUT", "/admin/terms/x", {"weight": 0}, 400, "bad_weight"),
         ("PUT", "/admin/terms/x", {"weight": 1.5}, 400, "bad_weight"),
         ("PUT", "/admin/terms/x", {"weight": True}, 400, "bad_weight"),

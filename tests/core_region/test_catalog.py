@@ -547,3 +547,48 @@ def test_install_hot_after_100_changes_to_long_keys_touches_only_hot_prefixes() 
     entries = served(model)
     assert set(delta.hot) == set(hot)
     assert all(top == brute_keys(entries, p, 20) for p, top in delta.hot.items())
+
+
+# --- other names -------------------------------------------------------------------------------
+
+
+def test_a_changed_term_carries_all_its_names_and_a_names_change_is_a_change() -> None:
+    catalog = Catalog([row("mumbai", 9)], version=1, rules=RULES)
+    catalog.apply([TermRow("mumbai", "Mumbai", 9, 0, False, 0, ("Bombay",))], 2)
+    delta = catalog.take_delta()
+    assert delta is not None
+    assert delta.terms == [TermChange("mumbai", "Mumbai", 9, ["Bombay"])]
+    catalog.apply([TermRow("mumbai", "Mumbai", 9, 0, False, 0, ("Bombay",))], 3)
+    assert catalog.take_delta() == Delta(2, 3, [], {})  # nothing changed
+    catalog.apply([TermRow("mumbai", "Mumbai", 9, 0, True, 0, ("Bombay",))], 4)
+    delta = catalog.take_delta()
+    assert delta is not None and delta.terms == [TermChange("mumbai", None, 0)]
+    assert catalog.names() == {}
+
+
+def test_names_go_from_rows_through_a_snapshot_to_an_edge_and_back_to_a_core() -> None:
+    """A catalog made from the snapshot (as every core node loads it) holds the names of the
+    one that built it; an edge serves them; a delta that changes no names sends none."""
+    rows = [
+        TermRow("mumbai", "Mumbai", 9, 0, False, 0, ("Bombay",)),
+        TermRow("munich", "Munich", 5, 0, False, 0, ("München", "Bombay")),
+        row("pune", 3),
+    ]
+    catalog = Catalog(rows, version=1, rules=RULES)
+    entries = catalog.entries()
+    blob = snapshot.build(
+        entries, version=1, hot={}, hot_threshold=64, depth=5, names=catalog.names()
+    )
+    data = snapshot.parse(blob)
+    assert data.names is not None
+    names = {data.trie.restore_key(k): ns for k, ns in data.names.by_term().items()}
+    loaded = Catalog.of_entries(entries, version=1, rules=RULES, names=names)
+    assert loaded.names() == catalog.names()
+    edge = SuggestIndex(data)
+    assert [(e.term, e.match) for e in edge.query("bombay", 3)] == [("Mumbai", "alias")]
+    loaded.apply([row("pune", 4)], 2)
+    delta = loaded.take_delta()
+    assert delta is not None
+    wire = decode(encode(delta))
+    assert isinstance(wire, Delta) and wire.terms == [TermChange("pune", "PUNE", 4)]
+    assert b"names" not in encode(delta)

@@ -374,3 +374,34 @@ async def test_a_core_node_claims_the_store_unless_another_holds_a_live_lease(
     assert await store.claim_node(other_host, T0 + 20, alive.__contains__) == []  # expired
     await store.release_node(other_host.node_id)
     assert await store.claim_node(first, T0 + 21, alive.__contains__) == []
+
+
+# --- other names -------------------------------------------------------------------------------
+
+
+async def test_other_names_are_stored_logged_and_kept_unless_given(store: Store) -> None:
+    """Names go in with a seed and an upsert, reach the term log (the stream is made from it),
+    stay when an upsert leaves them out and go when it gives none."""
+    assert (await row(store, "paris")) == TermRow("paris", "Paris", 500, 0, False)
+    version, written = await store.upsert_term("lyon", "Lyon", 7, ("Lugdunum", "Лион"))
+    assert written.names == ("Lugdunum", "Лион")
+    assert (await store.logged(version - 1, version))[0][1].names == ("Lugdunum", "Лион")
+    _, kept = await store.upsert_term("lyon", "Lyon", 8)
+    assert kept.names == ("Lugdunum", "Лион")
+    _, blocked = await store.block_term("lyon", "Lyon")
+    assert blocked.names == ("Lugdunum", "Лион")
+    _, cleared = await store.upsert_term("lyon", "Lyon", 9, ())
+    assert cleared.names == ()
+    assert (await row(store, "lyon")) == TermRow("lyon", "Lyon", 9, 0, False)
+
+
+async def test_a_seed_stores_the_corpus_names(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "named.db")
+    try:
+        await store.seed(
+            [("mumbai", "Mumbai", 9), ("pune", "Pune", 3)], "c", {"mumbai": ("Bombay",)}
+        )
+        rows = {r.key: r.names for r in await store.terms()}
+        assert rows == {"mumbai": ("Bombay",), "pune": ()}
+    finally:
+        await store.close()
