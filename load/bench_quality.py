@@ -63,12 +63,14 @@ def typo_allowance(folded: str) -> int:
     return 0 if len(folded) < 4 else 1 if len(folded) < 8 else 2
 
 
-def edge_system(entries: list[tuple[str, str, int]]) -> System:
-    """The edge's index over a snapshot of ``entries``, built as the core builds it (hot lists
-    twice the depth deep; the defaults of the core's settings)."""
+def edge_system(
+    entries: list[tuple[str, str, int]], names: dict[str, tuple[str, ...]] | None = None
+) -> System:
+    """The edge's index over a snapshot of ``entries`` and their other ``names``, built as the
+    core builds it (hot lists twice the depth deep; the defaults of the core's settings)."""
     rows = sorted((snapshot.Entry(k, t, w) for k, t, w in entries), key=lambda e: e.key)
     hot = snapshot.hot_lists(rows, threshold=64, depth=40)
-    blob = snapshot.build(rows, version=1, hot=hot, hot_threshold=64, depth=20)
+    blob = snapshot.build(rows, version=1, hot=hot, hot_threshold=64, depth=20, names=names)
     index = SuggestIndex(snapshot.parse(blob))
 
     def ask(query: str) -> Answer:
@@ -243,8 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"git: {machine.git_state()}")
     started = time.perf_counter()
-    entries = corpus.load(corpus.default_path()).entries
-    systems: dict[str, System] = {"edge": edge_system(entries), "rapidfuzz": PrefixFuzzy(entries)}
+    loaded = corpus.load(corpus.default_path())
+    entries = loaded.entries
+    systems: dict[str, System] = {
+        "edge": edge_system(entries, loaded.names),
+        "rapidfuzz": PrefixFuzzy(entries),
+    }
     print(
         f"loaded {len(entries)} terms, built both systems in {time.perf_counter() - started:.1f} s"
     )

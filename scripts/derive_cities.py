@@ -65,7 +65,7 @@ from pathlib import Path
 
 from shared.errors import BadRequest
 from shared.folding import fold, tidy
-from shared.text import term as text_term
+from shared.text import MAX_NAMES, term as text_term
 
 DEFAULT_OUT = Path("core_region/data/cities.tsv.gz")
 DEFAULT_MIN_POPULATION = 1000
@@ -82,10 +82,11 @@ REASONS = (BELOW_MIN, FOLDS_EMPTY, CONTROL_CHAR, TOO_LONG, MERGED)
 
 NAMES_MIN_POPULATION = 100_000
 """Cities this populous get other names (about 4,500 cities)."""
-NAMES_PER_KIND = 8
+NAMES_PER_KIND = 12
 """At most this many Latin and this many native other names per city of
 :data:`NAMES_MORE_FROM` people or more, half as many for smaller ones."""
 NAMES_MORE_FROM = 1_000_000
+assert 2 * NAMES_PER_KIND <= MAX_NAMES, "a corpus line carries at most MAX_NAMES names"
 SCRIPTS = {
     "CYRILLIC": "RU UA BY BG RS KZ KG MK MN TJ",
     "CJK": "CN TW HK MO JP",

@@ -35,12 +35,9 @@ import marisa_trie
 from shared.errors import BadRequest
 from shared.folding import fold
 from shared.snapshot import Entry, Terms, hot_lists
-from shared.text import term as text_term
+from shared.text import MAX_NAMES, term as text_term
 
-MAX_NAMES = 16
-"""Most other names one term carries (corpus lines, the admin API): big cities have hundreds
-in GeoNames; a term's names travel whole in every delta that changes it (16 names of 100
-characters: 1.6 k characters) and the snapshot's ``refs`` keep a name's place in one byte."""
+__all__ = ["MAX_NAMES", "Names", "build", "from_stored", "parse", "stored", "term_names"]
 
 
 def term_names(key: str, names: Iterable[str], *, field: str = "names") -> tuple[str, ...]:

@@ -32,6 +32,7 @@ width (non-)joiners (needed by emoji and by Persian and Indic scripts) and soft 
   become up to 18 (U+FDFA), so the display limit alone lets a 100-character term carry a
   1,800-character key, and everything the core does per key prefix grows with the key.
 - :data:`MAX_ID_CHARS` bounds a client-made search id.
+- :data:`MAX_NAMES` bounds the other names of one term (each one a display form as above).
 
 Refusals are :class:`~shared.errors.BadRequest` (HTTP 400, a websocket ``error``) with a stable
 code: ``bad_text`` for a string that is not text, ``key_too_long`` for a key over its limit,
@@ -60,6 +61,12 @@ bound, 0.8 and 1.5 MB)."""
 
 MAX_ID_CHARS = 128
 """Longest client-made search id."""
+
+MAX_NAMES = 32
+"""Most other names one term carries (:mod:`shared.names`; corpus lines, the admin API): big
+cities have hundreds in GeoNames; a term's names travel whole in every delta that changes it
+(32 names of 100 characters: 3.2 k characters) and a snapshot keeps a name's place in one
+byte."""
 
 MAX_FOLD_GROWTH = 18
 """Most characters one code point folds to (U+FDFA; tests/shared/test_text.py checks every

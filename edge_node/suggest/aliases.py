@@ -8,6 +8,8 @@ replaced by the overlay's. Rules (docs/protocol.md, "How a suggestion matched"):
 
 * a term matches through a name when the name's folded form equals the query (the *exact*
   class) or starts with it (the *prefix* class); it is ranked with the term's current weight;
+  on a query shorter than :data:`MERGED_FROM` folded characters, names' prefix matches come
+  after the keys' own prefix matches instead of among them;
 * a term the query reaches by its own key is not an alias match (its canonical match wins),
   nor is a term no longer served;
 * each term appears once, through its best name: an exact one, else the shortest;
@@ -29,6 +31,14 @@ from shared.names import MAX_NAMES
 from shared.snapshot import Entry, SnapshotData, rank
 
 _END = "\U0010ffff"
+
+MERGED_FROM = 5
+"""Folded characters from which a prefix of another name ranks among the keys' prefix matches
+by weight. A shorter query is the start of thousands of names, and big cities' names would
+push the smaller cities whose own name the user is typing out of the first five (``ba``:
+Bengaluru by Bangalore before Bamako; ``kash``: Varanasi by Kashi): on the quality set's
+tuning split, from 4 characters exact-prefix recall@5 fell from 0.989 to 0.983, from 5 it
+does not move."""
 
 
 @dataclass(frozen=True, slots=True)

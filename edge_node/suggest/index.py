@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Iterable
 
 from sortedcontainers import SortedList
 
 from edge_node.suggest import typos
-from edge_node.suggest.aliases import Aliases
+from edge_node.suggest.aliases import MERGED_FROM, Aliases
 from edge_node.suggest.typos import TypoMatch
 from shared.protocol import Delta
 from shared.snapshot import Entry, SnapshotData, rank
@@ -133,12 +134,16 @@ class SuggestIndex:
         return found
 
     def _with_aliases(self, prefix: str, limit: int, found: list[Entry]) -> list[Entry]:
-        """``found`` (the key's own matches) with the terms another name matches, by class."""
+        """``found`` (the key's own matches) with the terms another name matches, by class
+        (:data:`~edge_node.suggest.aliases.MERGED_FROM`: below it, names' prefix matches follow
+        the keys')."""
         exact, by_prefix = self._aliases.matches(prefix, limit, self.get)
         if not exact and not by_prefix:
             return found
         own = found[:1] if found and found[0].key == prefix else []
-        rest = heapq.merge(found[len(own) :], by_prefix, key=rank)
+        rest: Iterable[Entry] = [*found[len(own) :], *by_prefix]
+        if len(prefix) >= MERGED_FROM:
+            rest = heapq.merge(found[len(own) :], by_prefix, key=rank)
         return [*own, *exact, *itertools.islice(rest, limit)][:limit]
 
     def _typo_matches(
