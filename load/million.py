@@ -4,7 +4,9 @@
 (129,178 terms) and each city with seven common suffixes (``Airport``, ``Station``,
 ``University``, ``Hospital``, ``Park``, ``Museum``, ``Stadium``), 1,033,424 terms in all,
 weighted below their city (a suffix's term weighs ``city weight // (2 + its index)``), in
-the ``term<TAB>weight`` format ``--corpus`` reads (gzip when FILE ends in ``.gz``).
+the ``term<TAB>weight[<TAB>name...]`` format ``--corpus`` reads (gzip when FILE ends in
+``.gz``). A city keeps its other names; its suffixed terms have none (``Munich Airport`` is
+not ``München Airport``'s other name by inheritance).
 
 ``python -m load.million measure`` makes it in a temporary folder, then, on loopback:
 
@@ -58,12 +60,14 @@ BUDGET = {
 }
 
 
-def terms(source: Path) -> Iterator[tuple[str, int]]:
-    """The shipped corpus's terms and each with every suffix: ``(term, weight)``."""
-    for _key, term, weight in corpus.load(source).entries:
-        yield term, weight
+def terms(source: Path) -> Iterator[tuple[str, int, tuple[str, ...]]]:
+    """The shipped corpus's terms with their other names, and each with every suffix (and
+    no other names): ``(term, weight, names)``."""
+    loaded = corpus.load(source)
+    for key, term, weight in loaded.entries:
+        yield term, weight, loaded.names.get(key, ())
         for n, suffix in enumerate(SUFFIXES):
-            yield f"{term} {suffix}", max(1, weight // (2 + n))
+            yield f"{term} {suffix}", max(1, weight // (2 + n)), ()
 
 
 def make(path: Path, source: Path | None = None) -> int:
@@ -71,8 +75,8 @@ def make(path: Path, source: Path | None = None) -> int:
     opener = gzip.open if path.suffix == ".gz" else open
     count = 0
     with opener(path, "wt", encoding="utf-8") as out:
-        for term, weight in terms(source or corpus.default_path()):
-            out.write(f"{term}\t{weight}\n")
+        for term, weight, names in terms(source or corpus.default_path()):
+            out.write("\t".join((term, str(weight), *names)) + "\n")
             count += 1
     return count
 

@@ -260,9 +260,16 @@ function showSuggestMeta(text, bad) {
   meta.classList.toggle("bad", Boolean(bad));
 }
 
-// How an item matched, when not as a plain prefix: a discreet mark with the detail on hover.
+// How an item matched, when not as a plain prefix: a discreet mark with the detail on hover
+// (a typo), or the other name that matched, small beside the term ("Munich  München").
 // Kinds this page does not know (the protocol may add some) show as plain suggestions.
 function matchMark(item) {
+  if (item.match === "alias" && typeof item.alias === "string") {
+    const name = el("span", "match alias", item.alias);
+    name.title = `matched by another name: ${item.alias}`;
+    name.dataset.testid = "suggestion-match";
+    return name;
+  }
   if (item.match !== "typo") return null;
   const mark = el("span", "match", "≈");
   mark.title = item.typos === 2 ? "matched with 2 typos" : "matched with a typo";

@@ -178,6 +178,13 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
             "title", "matched with a typo"
         )
 
+        # Another name finds its city, and the page shows which name matched beside it.
+        search.fill("")
+        search.press_sequentially("москва", delay=30)
+        first = page.get_by_test_id("suggestion").first
+        expect(first.locator(".term")).to_have_text("Moscow")
+        expect(first.get_by_test_id("suggestion-match")).to_have_text("Москва")
+
         # A second browser, in Sydney too but through the central edge (iad): its cursor
         # reaches the first page through the core, with its region badge.
         other = browser.new_context(viewport=VIEWPORT).new_page()

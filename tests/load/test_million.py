@@ -18,3 +18,11 @@ def test_every_city_comes_with_every_suffix_below_it(tmp_path: Path) -> None:
     _, first, weight = cities[0]
     assert loaded[first] == weight
     assert loaded[f"{first} {SUFFIXES[0]}"] == weight // 2 < weight
+
+
+def test_cities_keep_their_other_names_and_suffixed_terms_have_none(tmp_path: Path) -> None:
+    source = tmp_path / "named.tsv"
+    source.write_text("Mumbai\t100\tBombay\nPune\t50\n", encoding="utf-8")
+    path = tmp_path / "million.tsv"
+    make(path, source)
+    assert corpus.load(path).names == {"mumbai": ("Bombay",)}
