@@ -14,10 +14,11 @@ that loads the snapshot back, every term's names as stored.
 
 * A name that folds to a served term's key is left out of the trie (that term is what typing
   it suggests); a name several terms share goes to the heaviest (ties: the smaller key).
-* ``terms``: the key ids (in the snapshot's trie) of the terms that have names, ascending;
-  ``lists``: their names, one line per term, names joined by tabs (the door refuses tabs and
-  new lines in a name); ``refs``: for each name id of the trie, ``row << 8 | slot``, the
-  line of its term and its place in that line (so a display form is stored once).
+* ``terms``: the key ids (in the snapshot's trie) of the terms that have names, ascending, as
+  an ``array('i')``; ``lists``: their names, one line per term, names joined by tabs (the
+  door refuses tabs and new lines in a name); ``refs``: for each name id of the trie,
+  ``row << 8 | slot`` (an ``array('i')``: up to 2**23 terms with names), the line of its term
+  and its place in that line (so a display form is stored once).
 * ``hot``: for every prefix of the folded names with more than ``hot_threshold`` names (the
   snapshot's), the name ids of its best ``depth`` names (by the weight of their terms at the
   snapshot, heaviest first, at most one name per term), as an ``array('i')``.
@@ -125,7 +126,9 @@ def build(
             if current is None or (-weights[key_id], key) < (-weights[current[2]], current[1]):
                 owner[folded] = (row << 8 | slot, key, key_id)
     name_trie = marisa_trie.Trie(list(owner))
-    refs = array("q", bytes(8 * len(owner)))
+    if len(rows) >= 1 << 23:
+        raise ValueError("more than 2**23 terms with other names")
+    refs = array("i", bytes(4 * len(owner)))
     for folded, (ref, _, _) in owner.items():
         refs[name_trie[folded]] = ref
     entries = sorted(
@@ -145,7 +148,7 @@ def build(
     return {
         "trie": name_trie.tobytes(),
         "refs": refs.tobytes(),
-        "terms": array("q", [key_id for key_id, _ in rows]).tobytes(),
+        "terms": array("i", [key_id for key_id, _ in rows]).tobytes(),
         "lists": "\n".join("\t".join(names[k][:MAX_NAMES]) for _, k in rows),
         "hot": hot,
     }
@@ -162,17 +165,18 @@ def parse(raw: Any, term_count: int) -> Names | None:
         return None
     trie = marisa_trie.Trie()
     trie.frombytes(raw["trie"])
-    refs = array("q")
+    refs = array("i")
     refs.frombytes(raw["refs"])
-    terms = array("q")
+    terms = array("i")
     terms.frombytes(raw["terms"])
     lists = Terms(raw["lists"])
     if not (len(trie) == len(refs) and len(terms) == len(lists)):
         raise ValueError("snapshot names parts disagree in length")
     if terms and not 0 <= min(terms) <= max(terms) < term_count:
         raise ValueError("snapshot names refer to terms it does not have")
-    if refs and not 0 <= max(refs) >> 8 < len(terms):
-        raise ValueError("snapshot names refer to rows they do not have")
+    counts = [lists[row].count("\t") + 1 for row in range(len(lists))]
+    if any(not 0 <= ref >> 8 < len(counts) or ref & 0xFF >= counts[ref >> 8] for ref in refs):
+        raise ValueError("snapshot names refer to names they do not have")
     hot: dict[str, array[int]] = {}
     for prefix, blob in raw["hot"].items():
         ids = array("i")

@@ -115,6 +115,10 @@ def test_a_snapshot_with_names_that_disagree_is_refused() -> None:
     with pytest.raises(ProtocolError):
         snapshot.parse(pack(raw))
     raw = unpack(blob)
-    raw["names"]["terms"] = (10**6).to_bytes(8, "little") * 4
+    raw["names"]["terms"] = (10**6).to_bytes(4, "little") * 4
+    with pytest.raises(ProtocolError):
+        snapshot.parse(pack(raw))
+    raw = unpack(blob)
+    raw["names"]["refs"] = (7).to_bytes(4, "little") * (len(raw["names"]["refs"]) // 4)
     with pytest.raises(ProtocolError):
         snapshot.parse(pack(raw))
