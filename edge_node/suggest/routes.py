@@ -62,8 +62,12 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
     q = {"type": "string", "maxLength": settings.max_query_chars}
     item = oa.obj(
         {"term": {"type": "string"}, "weight": {"type": "integer"}},
-        match={"type": "string", "description": "absent: prefix; typo; kinds may be added"},
+        match={
+            "type": "string",
+            "description": "absent: prefix; typo; alias (another name); kinds may be added",
+        },
         typos={"enum": [1, 2]},
+        alias={"type": "string", "description": "the other name that matched"},
     )
     suggestions = oa.obj(
         {
