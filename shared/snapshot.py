@@ -18,15 +18,13 @@ import re
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import marisa_trie
 
+from shared import names as other_names
 from shared.errors import ProtocolError
 from shared.protocol import pack, unpack
-
-if TYPE_CHECKING:
-    from shared.names import Names
 
 FORMAT = 1
 
@@ -82,7 +80,7 @@ class SnapshotData:
     hot: dict[str, list[str]]
     hot_threshold: int
     depth: int
-    names: Names | None = None
+    names: other_names.Names | None = None
     """The terms' other names (:mod:`shared.names`), if any has some."""
 
     def __len__(self) -> int:
@@ -173,7 +171,6 @@ def build(
 ) -> bytes:
     """Serialize a snapshot of ``entries`` (any order, unique keys) and their ``hot`` lists,
     and the other ``names`` of its terms (by key; :mod:`shared.names`)."""
-    from shared import names as other_names  # it builds on this module
 
     trie = marisa_trie.Trie([e.key for e in entries])
     weights = array("q", bytes(8 * len(entries)))
@@ -206,7 +203,6 @@ def parse(blob: bytes) -> SnapshotData:
     Raises:
         ProtocolError: if ``blob`` is not a snapshot of this format.
     """
-    from shared import names as other_names  # it builds on this module
 
     try:
         raw = unpack(blob)

@@ -26,13 +26,13 @@ import math
 import random
 import re
 import sys
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from core_region.suggest import corpus
+from scripts.derive_cities import SCRIPTS, distance, script_of
 from shared.folding import fold
 
 HERE = Path(__file__).resolve().parent
@@ -302,42 +302,6 @@ OTHER_NAMES_MIN_POPULATION = 300_000
 """Cities this populous (and their corpus term's winner) give other names."""
 OTHER_NAMES_PER_CITY = 2
 """At most this many other names per city and kind (big cities have hundreds)."""
-_SCRIPTS = {
-    "CYRILLIC": "RU UA BY BG RS KZ KG MK MN TJ",
-    "CJK": "CN TW HK MO JP",
-    "HIRAGANA": "JP",
-    "KATAKANA": "JP",
-    "HANGUL": "KR KP",
-    "GREEK": "GR CY",
-    "HEBREW": "IL",
-    "ARABIC": "SA EG AE IQ SY JO LB KW QA BH OM YE LY DZ MA TN SD IR AF PK",
-    "THAI": "TH",
-    "GEORGIAN": "GE",
-    "ARMENIAN": "AM",
-    "ETHIOPIC": "ET",
-    "BENGALI": "BD",
-    "MYANMAR": "MM",
-    "KHMER": "KH",
-}
-"""The script(s) of each country's usual written language: a native name is written in one."""
-
-
-def _script(name: str) -> str | None:
-    """The one script of a name's letters (the first word of their Unicode names), or None."""
-    scripts = {unicodedata.name(c, "?").split()[0] for c in name if c.isalpha()}
-    return scripts.pop() if len(scripts) == 1 else None
-
-
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance (plain dynamic programming: the lists are short)."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
-
-
 WELL_KNOWN = {
     "Mumbai": ("Bombay",),
     "Beijing": ("Peking", "Pékin", "北京", "Пекин"),
@@ -407,15 +371,15 @@ def derive_other_names(entries: list[tuple[str, str, int]], seed: int = SEED) ->
             owners.setdefault(folded, set()).add(canonical)
             if folded in weight or folded.startswith(key) or key.startswith(folded):
                 continue  # a corpus term of its own, or reached by prefix already
-            if _script(name) == "LATIN":
+            if script_of(name) == "LATIN":
                 if (
                     re.fullmatch(r"[a-z'][a-z' \-]{3,}", folded)
                     and not name.isupper()
                     and len(folded.split()) <= words + 2
-                    and _distance(folded, key) >= 3  # closer is a spelling, not a name
+                    and distance(folded, key) >= 3  # closer is a spelling, not a name
                 ):
                     latin.append(name)
-            elif city["countrycode"] in _SCRIPTS.get(_script(name) or "", "").split():
+            elif city["countrycode"] in SCRIPTS.get(script_of(name) or "", "").split():
                 native.append(name)
         known = [n for n in WELL_KNOWN.get(canonical, ()) if n in latin or n in native]
         for kind, found in (("latin", latin), ("script", native)):
