@@ -28,7 +28,8 @@ hundreds, most of them transliterations into other languages' scripts):
   capitals (codes such as BOM), at most two words more than the city's name, and at least 3
   edits from its key (a closer one is a spelling variant: typo matching reaches those);
 * **native** names (Москва, 東京): every letter in the script of the country's usual
-  language (:data:`SCRIPTS`);
+  language (:data:`load.quality.generate.SCRIPTS`, the table the quality set's other names
+  are picked with);
 * spellings that fold alike are one name, shown in the spelling with the most accents (then
   the first in code-point order); per city and kind, the :data:`NAMES_PER_KIND` names that the
   most spellings fold to are kept (a name written alike in many languages: Pekin, Pékin,
@@ -58,11 +59,11 @@ import importlib
 import io
 import re
 import sys
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from load.quality.generate import SCRIPTS, distance, script_of
 from shared.errors import BadRequest
 from shared.folding import fold, tidy
 from shared.text import MAX_NAMES, term as text_term
@@ -87,24 +88,6 @@ NAMES_PER_KIND = 12
 :data:`NAMES_MORE_FROM` people or more, half as many for smaller ones."""
 NAMES_MORE_FROM = 1_000_000
 assert 2 * NAMES_PER_KIND <= MAX_NAMES, "a corpus line carries at most MAX_NAMES names"
-SCRIPTS = {
-    "CYRILLIC": "RU UA BY BG RS KZ KG MK MN TJ",
-    "CJK": "CN TW HK MO JP",
-    "HIRAGANA": "JP",
-    "KATAKANA": "JP",
-    "HANGUL": "KR KP",
-    "GREEK": "GR CY",
-    "HEBREW": "IL",
-    "ARABIC": "SA EG AE IQ SY JO LB KW QA BH OM YE LY DZ MA TN SD IR AF PK",
-    "THAI": "TH",
-    "GEORGIAN": "GE",
-    "ARMENIAN": "AM",
-    "ETHIOPIC": "ET",
-    "BENGALI": "BD",
-    "MYANMAR": "MM",
-    "KHMER": "KH",
-}
-"""The script(s) of each country's usual written language: a native name is written in one."""
 
 _LATIN_NAME = re.compile(r"[a-z'][a-z' \-]{3,}")
 
@@ -205,22 +188,6 @@ def derive_terms(cities: list[City], min_population: int) -> tuple[list[Term], C
                 best[folded] = term
     terms = sorted(best.values(), key=lambda t: (-t.weight, t.folded))
     return terms, skipped
-
-
-def script_of(name: str) -> str | None:
-    """The one script of a name's letters (the first word of their Unicode names), or None."""
-    scripts = {unicodedata.name(c, "?").split()[0] for c in name if c.isalpha()}
-    return scripts.pop() if len(scripts) == 1 else None
-
-
-def distance(a: str, b: str) -> int:
-    """Levenshtein distance (plain dynamic programming: the strings are short)."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
 
 
 def other_names(city: City, key: str, corpus_keys: set[str]) -> tuple[str, ...]:

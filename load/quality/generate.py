@@ -26,13 +26,13 @@ import math
 import random
 import re
 import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from core_region.suggest import corpus
-from scripts.derive_cities import SCRIPTS, distance, script_of
 from shared.folding import fold
 
 HERE = Path(__file__).resolve().parent
@@ -302,6 +302,42 @@ OTHER_NAMES_MIN_POPULATION = 300_000
 """Cities this populous (and their corpus term's winner) give other names."""
 OTHER_NAMES_PER_CITY = 2
 """At most this many other names per city and kind (big cities have hundreds)."""
+SCRIPTS = {
+    "CYRILLIC": "RU UA BY BG RS KZ KG MK MN TJ",
+    "CJK": "CN TW HK MO JP",
+    "HIRAGANA": "JP",
+    "KATAKANA": "JP",
+    "HANGUL": "KR KP",
+    "GREEK": "GR CY",
+    "HEBREW": "IL",
+    "ARABIC": "SA EG AE IQ SY JO LB KW QA BH OM YE LY DZ MA TN SD IR AF PK",
+    "THAI": "TH",
+    "GEORGIAN": "GE",
+    "ARMENIAN": "AM",
+    "ETHIOPIC": "ET",
+    "BENGALI": "BD",
+    "MYANMAR": "MM",
+    "KHMER": "KH",
+}
+"""The script(s) of each country's usual written language: a native name is written in one."""
+
+
+def script_of(name: str) -> str | None:
+    """The one script of a name's letters (the first word of their Unicode names), or None."""
+    scripts = {unicodedata.name(c, "?").split()[0] for c in name if c.isalpha()}
+    return scripts.pop() if len(scripts) == 1 else None
+
+
+def distance(a: str, b: str) -> int:
+    """Levenshtein distance (plain dynamic programming: the lists are short)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
 WELL_KNOWN = {
     "Mumbai": ("Bombay",),
     "Beijing": ("Peking", "Pékin", "北京", "Пекин"),
