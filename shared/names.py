@@ -95,12 +95,13 @@ class Names:
         row = ref >> 8
         return self.terms[row], self.lists[row].split("\t")[ref & 0xFF]
 
-    def ids(self, prefix: str, limit: int) -> list[int]:
+    def ids(self, prefix: str) -> list[int]:
         """Name ids whose folded name starts with ``prefix``: the hot list of a hot prefix
-        (best first, one per term), else every one (at most ``hot_threshold``)."""
+        (best first, one per term, at most the snapshot's ``depth``), else every one (at
+        most its ``hot_threshold``)."""
         top = self.hot.get(prefix)
         if top is not None:
-            return list(top[:limit])
+            return list(top)
         return [i for _, i in self.trie.items(prefix)]
 
     def by_term(self) -> dict[int, tuple[str, ...]]:

@@ -107,7 +107,7 @@ class Aliases:
 
         base, changed = self._base, self._changed
         if base is not None:
-            ids = base.ids(prefix, limit)
+            ids = base.ids(prefix)
             exact = base.trie.get(prefix)
             if exact is not None and exact not in ids:
                 ids.append(exact)

@@ -90,11 +90,11 @@ def test_hot_name_prefixes_list_one_name_per_term_best_first() -> None:
     assert names is not None
     owner = {}
     for prefix in ("", "b", "bomba", "mosk"):
-        ids = names.ids(prefix, 10)
+        ids = names.ids(prefix)
         owner[prefix] = [names.trie.restore_key(i) for i in ids]
     assert sorted(owner["b"]) == ["bombaim", "bombay"]  # cold (2 names): every name
     assert owner["mosk"] == ["moskau"]
-    assert [names.name(i)[0] for i in names.ids("", 10)] == [
+    assert [names.name(i)[0] for i in names.ids("")] == [
         parsed().trie["mumbai"],
         parsed().trie["moscow"],
     ]
