@@ -87,10 +87,17 @@ class Aliases:
         return at < len(base.terms) and base.terms[at] == key_id
 
     def matches(
-        self, prefix: str, limit: int, get: Callable[[str], Entry | None]
+        self,
+        prefix: str,
+        limit: int,
+        get: Callable[[str], Entry | None],
+        *,
+        by_prefix: bool = True,
     ) -> tuple[list[AliasMatch], list[AliasMatch]]:
         """The terms ``prefix`` reaches through another name, as ``(exact, prefix)`` classes,
-        each ranked by weight (then key); ``get`` gives a term's current entry."""
+        each ranked by weight (then key); ``get`` gives a term's current entry. Without
+        ``by_prefix``, only the exact class (a few lookups, where the prefix class would read
+        up to ``hot_threshold`` names)."""
         best: dict[str, tuple[bool, str, str]] = {}  # key -> (not exact, folded, display)
 
         def offer(folded: str, key: str, display: str) -> None:
@@ -107,7 +114,7 @@ class Aliases:
 
         base, changed = self._base, self._changed
         if base is not None:
-            ids = base.ids(prefix)
+            ids = base.ids(prefix) if by_prefix else []
             exact = base.trie.get(prefix)
             if exact is not None and exact not in ids:
                 ids.append(exact)
@@ -117,7 +124,8 @@ class Aliases:
                 if key not in changed:
                     offer(base.trie.restore_key(name_id), key, display)
         if self._added:
-            for folded, key, display in self._added.irange((prefix,), (prefix + _END,)):
+            upto = (prefix + _END,) if by_prefix else (prefix, _END)
+            for folded, key, display in self._added.irange((prefix,), upto):
                 offer(folded, key, display)
         exact_class: list[AliasMatch] = []
         prefix_class: list[AliasMatch] = []

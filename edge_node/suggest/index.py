@@ -137,12 +137,15 @@ class SuggestIndex:
         """``found`` (the key's own matches) with the terms another name matches, by class
         (:data:`~edge_node.suggest.aliases.MERGED_FROM`: below it, names' prefix matches follow
         the keys')."""
-        exact, by_prefix = self._aliases.matches(prefix, limit, self.get)
+        merged = len(prefix) >= MERGED_FROM
+        # Under MERGED_FROM, names' prefix matches only fill what the keys leave of ``limit``.
+        wanted = merged or len(found) < limit
+        exact, by_prefix = self._aliases.matches(prefix, limit, self.get, by_prefix=wanted)
         if not exact and not by_prefix:
             return found
         own = found[:1] if found and found[0].key == prefix else []
         rest: Iterable[Entry] = [*found[len(own) :], *by_prefix]
-        if len(prefix) >= MERGED_FROM:
+        if merged:
             rest = heapq.merge(found[len(own) :], by_prefix, key=rank)
         return [*own, *exact, *itertools.islice(rest, limit)][:limit]
 
