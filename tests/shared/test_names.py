@@ -122,3 +122,20 @@ def test_a_snapshot_with_names_that_disagree_is_refused() -> None:
     raw["names"]["refs"] = (7).to_bytes(4, "little") * (len(raw["names"]["refs"]) // 4)
     with pytest.raises(ProtocolError):
         snapshot.parse(pack(raw))
+
+
+def test_an_edge_that_does_not_know_a_field_of_a_term_change_drops_it() -> None:
+    """How today's edges read ``names`` from a newer core, and how a future field reaches
+    this build: the link decodes leniently, nested fields included."""
+    from shared.protocol import Delta, TermChange, decode, encode, from_wire
+
+    wire = {
+        "type": "delta",
+        "from_version": 1,
+        "to_version": 2,
+        "terms": [{"key": "mumbai", "term": "Mumbai", "weight": 9, "later": ["x"]}],
+        "hot": {},
+    }
+    assert from_wire(wire, strict=False) == Delta(1, 2, [TermChange("mumbai", "Mumbai", 9)])
+    named = Delta(1, 2, [TermChange("mumbai", "Mumbai", 9, ["Bombay"])])
+    assert decode(encode(named), strict=False) == named
