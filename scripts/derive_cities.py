@@ -89,7 +89,8 @@ MERGED = "merged into a more populous same-folded name"
 REASONS = (BELOW_MIN, FOLDS_EMPTY, CONTROL_CHAR, TOO_LONG, MERGED)
 
 NAMES_MIN_POPULATION = 100_000
-"""Cities this populous get other names (about 4,500 cities)."""
+"""Cities this populous get other names (6,204 cities in 3.0.2; 3,367 of them have some
+that pass the rule and own their line)."""
 NAMES_PER_KIND = 12
 """At most this many Latin and this many native other names per city of
 :data:`NAMES_MORE_FROM` people or more, half as many for smaller ones."""
