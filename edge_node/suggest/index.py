@@ -8,6 +8,7 @@ The core compacts the overlay away by publishing a new snapshot now and then.
 from __future__ import annotations
 
 import heapq
+import math
 
 from sortedcontainers import SortedList
 
@@ -146,14 +147,21 @@ class SuggestIndex:
             )
             if walk.capped:
                 self.typo_walks_capped += 1
-            pool: dict[str, Entry] = {}
+            # One typo: by weight discounted by the edit's kind (typos.cost); two: by weight.
+            # Each kept prefix's completions share its cost, so its best ``wanted + len(seen)``
+            # by weight hold every one that can make the cut.
+            pool: dict[str, tuple[float, str, Entry]] = {}
             for start, distance in walk.prefixes.items():
                 if distance != allowed:
                     continue
+                cost = typos.cost(prefix, start) if allowed == 1 else 0.0
                 for e in self._completions(start, wanted + len(seen)):
-                    if e.key not in seen:
-                        pool[e.key] = e
-            for e in heapq.nsmallest(wanted - len(matches), pool.values(), key=rank):
+                    if e.key in seen:
+                        continue
+                    score = cost - math.log1p(e.weight) if allowed == 1 else -e.weight
+                    if e.key not in pool or score < pool[e.key][0]:
+                        pool[e.key] = (score, e.key, e)
+            for _, _, e in heapq.nsmallest(wanted - len(matches), pool.values()):
                 matches.append(TypoMatch(e.key, e.term, e.weight, allowed))
                 seen.add(e.key)
             if len(matches) == wanted:

@@ -8,7 +8,8 @@ Pure and synchronous. The rules (docs/protocol.md, "How a suggestion matched"):
 * a typo is an insertion, a deletion, a substitution, or a transposition of two adjacent
   characters (optimal string alignment distance: each character is edited at most once);
 * a key matches with ``k`` typos when some prefix of it is within ``k`` of the query, the
-  smallest such ``k`` counting.
+  smallest such ``k`` counting;
+* one-typo matches rank by weight discounted by the kind of their edit (:func:`cost`).
 
 ``marisa-trie`` cannot be walked node by node from Python, so :func:`within` walks the
 *implicit* trie of the keys through a ``children`` callback (the characters that follow a
@@ -20,6 +21,7 @@ answer within the serving budget (what it leaves out is reported, never waited f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -31,6 +33,38 @@ ONE_TYPO_FROM = 4
 TWO_TYPOS_FROM = 8
 """Folded characters a query needs before two typos are allowed."""
 MAX_TYPOS = 2
+
+
+GUESS_COST = math.log(20)
+"""What an edit that puts a wrong character in the middle of the query costs a one-typo match,
+in natural-log units of weight (the match then needs 20 times the weight to rank level).
+
+The noisy-channel reading (Kernighan, Church and Gale 1990; Brill and Moore 2000): the odds of
+a match are its weight times the odds that its key was typed as the query. A substitution or an
+extra character means one particular wrong character among the twenty-odd letters in use; a
+left-out character or two swapped neighbours need no such coincidence, so a key that explains
+the query with one of those is the likelier. The last character is the exception: it is the
+one being typed, and a wrong or extra last character leaves the rest of the query an exact
+prefix. No model of the keyboard is used. The value was chosen on the tuning part of
+``load/quality`` among costs 0 to 5 (a broad optimum from 2.5 to 3.5); see docs/BENCHMARKS.md."""
+
+
+def cost(query: str, prefix: str) -> float:
+    """The cost of the edit that makes ``prefix`` out of ``query`` (:data:`GUESS_COST` or 0).
+
+    ``prefix`` is one typo from ``query`` (as :func:`within` keeps it): a substitution or an
+    inserted character before the query's last costs :data:`GUESS_COST`; a left-out character,
+    a transposition, and a wrong or extra last character cost nothing.
+    """
+    n, m = len(query), len(prefix)
+    i = 0
+    while i < n and i < m and query[i] == prefix[i]:
+        i += 1
+    if m > n or i >= n - 1:  # a character left out, or only the last one differs
+        return 0.0
+    if m == n and i + 1 < n and query[i] == prefix[i + 1] and query[i + 1] == prefix[i]:
+        return 0.0 if query[i + 2 :] == prefix[i + 2 :] else GUESS_COST  # swapped neighbours
+    return GUESS_COST
 
 
 def allowed(query: str) -> int:

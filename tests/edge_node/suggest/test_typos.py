@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from edge_node.suggest import index as index_module
 from edge_node.suggest.index import SuggestIndex
-from edge_node.suggest.typos import TypoMatch, allowed, within
+from edge_node.suggest.typos import GUESS_COST, TypoMatch, allowed, cost, within
 from shared import snapshot
 from shared.protocol import Delta, TermChange
 from shared.snapshot import Entry
@@ -188,6 +188,29 @@ def test_typo_matches_see_the_overlay() -> None:
     )
     assert how(index.query("brisbame", 3)) == [("brisbane", "typo", 1)]
     assert [e.key for e in index.query("sidney", 10)] == ["sydney", "sydney mines"]
+
+
+def test_an_edit_that_needs_a_wrong_character_costs_a_guess() -> None:
+    """A substitution or an extra character before the last costs GUESS_COST; a left-out
+    character, swapped neighbours and a wrong or extra last character cost nothing."""
+    assert cost("sidney", "sydney") == GUESS_COST  # substitution
+    assert cost("syddney", "sydney") == GUESS_COST  # extra character
+    assert cost("sdney", "sydney") == 0  # left out
+    assert cost("sdyney", "sydney") == 0  # swapped neighbours
+    assert cost("sydnye", "sydney") == 0  # swapped, the last two
+    assert cost("sydnex", "sydne") == 0  # extra (or wrong) last character
+    assert cost("sydnex", "sydney") == 0  # wrong last character
+
+
+def test_one_typo_ranks_by_weight_discounted_by_the_edit() -> None:
+    """A lighter key one swap away outranks a key one substitution away unless that one is
+    more than ``exp(GUESS_COST)`` (20) times heavier; the last character is free."""
+    swap_wins = index_of([Entry("london", "London", 10), Entry("lodron", "Lodron", 100)])
+    assert how(swap_wins.query("lodnon", 2)) == [("london", "typo", 1), ("lodron", "typo", 1)]
+    heavy = index_of([Entry("london", "London", 10), Entry("lodron", "Lodron", 1000)])
+    assert how(heavy.query("lodnon", 2)) == [("lodron", "typo", 1), ("london", "typo", 1)]
+    last = index_of([Entry("paris", "Paris", 10), Entry("panix", "Panix", 100)])
+    assert [e.key for e in last.query("parix", 2)] == ["paris", "panix"]
 
 
 def test_a_capped_walk_is_counted(monkeypatch) -> None:  # type: ignore[no-untyped-def]
