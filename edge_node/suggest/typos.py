@@ -84,11 +84,13 @@ class TypoMatch(Entry):
 
 @dataclass(slots=True)
 class Walk:
-    """What :func:`within` found: the shortest matching prefixes and their typos, and whether
-    the walk stopped at its node cap before it had seen every candidate."""
+    """What :func:`within` found: the shortest matching prefixes and their typos, whether the
+    walk stopped at its node cap before it had seen every candidate, and the prefixes it
+    evaluated (its cost)."""
 
     prefixes: dict[str, int]
     capped: bool
+    visited: int
 
 
 def within(
@@ -139,24 +141,31 @@ def within(
         cap = best - 1
         lo, hi = max(1, i + 1 - cap), min(n, i + 1 + cap)
         deeper: list[tuple[int, str, tuple[str, list[int], list[int] | None, int]]] = []
+        swaps = parent is not None and last in query  # a transposition can end here
         for c in query[i] if i < head else _likeliest_first(children(prefix), query[i : i + 2]):
             if visited >= max_nodes:
-                return Walk(found, True)
+                return Walk(found, True, visited)
             visited += 1
             new = [big] * (n + 1)
+            low = big
             if i + 1 <= cap:
-                new[0] = i + 1
+                new[0] = low = i + 1
+            left = new[lo - 1]
             for j in range(lo, hi + 1):
                 q = query[j - 1]
                 cell = row[j - 1] + (q != c)
-                if row[j] + 1 < cell:
-                    cell = row[j] + 1
-                if new[j - 1] + 1 < cell:
-                    cell = new[j - 1] + 1
-                if parent is not None and j > 1 and last == q and c == query[j - 2]:
-                    cell = min(cell, parent[j - 2] + 1)
-                new[j] = cell
-            low = min(new)
+                up = row[j] + 1
+                if up < cell:
+                    cell = up
+                if left + 1 < cell:
+                    cell = left + 1
+                if swaps and last == q and j > 1 and c == query[j - 2]:
+                    t = parent[j - 2] + 1  # type: ignore[index]
+                    if t < cell:
+                        cell = t
+                new[j] = left = cell
+                if cell < low:
+                    low = cell
             if low > cap:
                 continue
             child = prefix + c
@@ -181,7 +190,7 @@ def within(
         # Closest children on top: a walk cut short by the cap has seen the likeliest first.
         deeper.sort(key=lambda d: (-d[0], d[1]))
         stack.extend(frame for _, _, frame in deeper)
-    return Walk(found, False)
+    return Walk(found, False, visited)
 
 
 def _likeliest_first(kids: str, ahead: str) -> str:

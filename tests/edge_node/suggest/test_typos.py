@@ -221,6 +221,17 @@ def test_a_capped_walk_is_counted(monkeypatch) -> None:  # type: ignore[no-untyp
     assert index.typo_walks_capped >= 1
 
 
+def test_a_query_with_prefix_matches_walks_on_the_smaller_budget(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Typo matches that only fill an answer share TYPO_PAD_NODES; a query that matches no
+    prefix gets TYPO_MAX_NODES for its one-typo and two-typo walks together."""
+    monkeypatch.setattr(index_module, "TYPO_PAD_NODES", 2)
+    index = index_of(BASE)
+    index.query("sydny", 5)  # no key starts with it: the full budget
+    assert index.typo_walks_capped == 0
+    index.query("sydne", 5)  # sydney matches as a prefix: typo matches only fill
+    assert index.typo_walks_capped == 1
+
+
 def test_a_character_outside_the_hot_lists_is_walked_when_the_query_has_it() -> None:
     """Hot prefixes are probed over the characters of the hot lists and of the query."""
     entries = [Entry(f"a{i:02}", f"A{i}", 100 + i) for i in range(10)]
