@@ -42,7 +42,7 @@ budget."""
 
 OUTWEIGHED = 20
 """How many times heavier than every prefix match of a full answer a one-typo match must be to
-take the answer's last slot (``toko``: Tokyo, 37 M, over the fifth of the towns starting
+take the answer's last slot (``toko``: Tokyo, 9.7 M, over the fifth of the towns starting
 with "toko", the heaviest of which has 0.34 M): the query is then likelier a slip than the
 start of one of them. Prefix
 matches still rank above typo matches: those shown come first and the typo match last, and
@@ -178,12 +178,13 @@ class SuggestIndex:
             return self._children(start, extra)
 
         budget = TYPO_PAD_NODES if found else TYPO_MAX_NODES  # for all of the query's walks
+        has_prefix = self._has_prefix if self._added else self._base_has_prefix
         for allowed in range(1, allowance + 1):
             walk = typos.within(
                 prefix,
                 allowed,
                 children,
-                self._has_prefix if self._added else self._base_has_prefix,
+                has_prefix,
                 max_nodes=budget,
                 head=TWO_TYPOS_HEAD if allowed == 2 else 0,
             )
@@ -193,8 +194,11 @@ class SuggestIndex:
             # One typo: by weight discounted by the edit's kind (typos.cost); two: by weight.
             # Each kept prefix's completions share its cost, so its best ``wanted + len(seen)``
             # by weight hold every one that can make the cut.
+            starts = walk.prefixes
+            if allowed == 1:  # a swap costs nothing, even below a kept prefix (typos.swaps)
+                starts = {**dict.fromkeys(filter(has_prefix, typos.swaps(prefix)), 1), **starts}
             pool: dict[str, tuple[float, str, Entry]] = {}
-            for start, distance in walk.prefixes.items():
+            for start, distance in starts.items():
                 if distance != allowed or (floor and self._top_weight(start) < floor):
                     continue
                 cost = typos.cost(prefix, start) if allowed == 1 else 0.0

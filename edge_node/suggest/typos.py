@@ -67,6 +67,21 @@ def cost(query: str, prefix: str) -> float:
     return GUESS_COST
 
 
+def swaps(query: str) -> list[str]:
+    """``query`` with two adjacent, different characters swapped, each way there is.
+
+    Each is one typo from ``query`` and costs nothing (:func:`cost`), but :func:`within` keeps
+    only the shortest prefix at a distance: ``badn`` reaches Bandung through ``ban`` (an extra
+    ``d``), never through ``band``. A caller ranking by :func:`cost` checks these few strings
+    as prefixes too.
+    """
+    return [
+        query[:i] + query[i + 1] + query[i] + query[i + 2 :]
+        for i in range(len(query) - 1)
+        if query[i] != query[i + 1]
+    ]
+
+
 def allowed(query: str) -> int:
     """How many typos the folded ``query`` allows (0, 1 or 2)."""
     n = len(query)

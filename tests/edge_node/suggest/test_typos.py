@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from edge_node.suggest import index as index_module
 from edge_node.suggest.index import SuggestIndex
-from edge_node.suggest.typos import GUESS_COST, TypoMatch, allowed, cost, within
+from edge_node.suggest.typos import GUESS_COST, TypoMatch, allowed, cost, swaps, within
 from shared import snapshot
 from shared.protocol import Delta, TermChange
 from shared.snapshot import Entry
@@ -211,6 +211,15 @@ def test_one_typo_ranks_by_weight_discounted_by_the_edit() -> None:
     assert how(heavy.query("lodnon", 2)) == [("lodron", "typo", 1), ("london", "typo", 1)]
     last = index_of([Entry("paris", "Paris", 10), Entry("panix", "Panix", 100)])
     assert [e.key for e in last.query("parix", 2)] == ["paris", "panix"]
+
+
+def test_a_swap_below_a_shorter_match_costs_nothing() -> None:
+    """``badn`` is one typo from ``ban`` (an extra d, a guess) and from ``band`` (a swap): the
+    swap counts, though the walk keeps only the shorter prefix."""
+    assert swaps("badn") == ["abdn", "bdan", "band"]
+    assert swaps("aab") == ["aba"]
+    index = index_of([Entry("bangkok", "Bangkok", 100), Entry("bandung", "Bandung", 50)])
+    assert how(index.query("badn", 2)) == [("bandung", "typo", 1), ("bangkok", "typo", 1)]
 
 
 LODON = [
