@@ -202,6 +202,36 @@ def test_an_edit_that_needs_a_wrong_character_costs_a_guess() -> None:
     assert cost("sydnex", "sydney") == 0  # wrong last character
 
 
+def cheap(query: str, prefix: str) -> bool:
+    """Whether one cheap edit makes ``prefix`` of ``query``, by listing them: a character left
+    out, two neighbours swapped, the last character wrong or extra."""
+    n = len(query)
+    left_out = any(prefix[:i] + prefix[i + 1 :] == query for i in range(len(prefix)))
+    swapped = prefix in swaps(query)
+    last = prefix[: n - 1] == query[: n - 1] and len(prefix) in (n - 1, n)
+    return left_out or swapped or last
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet="abc", min_size=1, max_size=6), st.data())
+def test_cost_agrees_with_the_list_of_cheap_edits(query: str, data: st.DataObject) -> None:
+    """For every prefix one typo from the query: free if a cheap edit makes it, else a guess."""
+    i = data.draw(st.integers(0, len(query) - 1))
+    c = data.draw(st.sampled_from("abcd"))
+    edited = data.draw(
+        st.sampled_from(
+            [
+                query[:i] + c + query[i + 1 :],
+                query[:i] + c + query[i:],
+                query[:i] + query[i + 1 :],
+                query[:i] + query[i + 1 : i + 2] + query[i] + query[i + 2 :],
+            ]
+        )
+    )
+    if osa(query, edited) == 1:
+        assert cost(query, edited) == (0 if cheap(query, edited) else GUESS_COST)
+
+
 def test_one_typo_ranks_by_weight_discounted_by_the_edit() -> None:
     """A lighter key one swap away outranks a key one substitution away unless that one is
     more than ``exp(GUESS_COST)`` (20) times heavier; the last character is free."""
