@@ -40,18 +40,6 @@ the rest of the answer: the query was likely typed right, and exact prefixes kee
 budget."""
 
 
-OUTWEIGHED = 20
-"""How many times heavier than every prefix match of a full answer a one-typo match must be to
-take the answer's last slot (``toko``: Tokyo, 9.7 M, over the fifth of the towns starting
-with "toko", the heaviest of which has 0.34 M): the query is then likelier a slip than the
-start of one of them. Prefix
-matches still rank above typo matches: those shown come first and the typo match last, and
-the one left out is the lightest of them. From 4 folded characters (one typo allowed) and a
-limit of 2 or more. Chosen on the tuning part of ``load/quality``: 5 cost exact prefixes a
-target, 10 to 50 gained the same on single typos. The walk for it only follows prefixes whose
-hot list says they hold a key that heavy, and is skipped when no term of the snapshot is."""
-
-
 class GapError(Exception):
     """A delta does not start at the index's version: the edge must resync."""
 
@@ -77,10 +65,6 @@ class SuggestIndex:
         )
         self._hot_children: dict[str, str] = {}  # at most one per hot prefix of the base
         self._iterkeys = snapshot.trie.iterkeys
-        root = snapshot.hot.get("")
-        heaviest = snapshot.get(root[0]) if root else None
-        self._heaviest = heaviest.weight if heaviest is not None else math.inf
-        """The weight of the snapshot's heaviest term (unknown without a hot root: no bound)."""
         self.typo_walks_capped = 0
         """Typo walks cut short by :data:`TYPO_MAX_NODES` since this index was made."""
 
@@ -136,11 +120,9 @@ class SuggestIndex:
         then, while ``limit`` is not filled, keys matching with one typo, then two
         (:mod:`edge_node.suggest.typos`: the allowance grows with the length of ``prefix``),
         each class by :func:`rank` (one typo: by weight discounted by the edit,
-        :func:`~edge_node.suggest.typos.cost`). A full answer gives its last slot to a one-typo
-        match :data:`OUTWEIGHED` times heavier than each of its prefix matches
-        (:meth:`_outweighed`). An entry appears once, in its best class. Typo matches
-        are :class:`~edge_node.suggest.typos.TypoMatch` (``match == "typo"``); the others
-        plain entries (``match == "prefix"``).
+        :func:`~edge_node.suggest.typos.cost`). An entry appears once, in its best class.
+        Typo matches are :class:`~edge_node.suggest.typos.TypoMatch` (``match == "typo"``);
+        the others plain entries (``match == "prefix"``).
         """
         found = self._completions(prefix, limit)
         own = self.get(prefix) if found else None
@@ -150,31 +132,17 @@ class SuggestIndex:
         allowance = typos.allowed(prefix)
         if len(found) < limit and allowance:
             found += self._typo_matches(prefix, limit - len(found), allowance, found)
-        elif allowance and limit > 1:
-            found = self._outweighed(prefix, found)
         return found
 
-    def _outweighed(self, prefix: str, found: list[Entry]) -> list[Entry]:
-        """``found`` (a full answer of prefix matches) with its last entry given to the best
-        one-typo match that weighs :data:`OUTWEIGHED` times its heaviest, if there is one."""
-        floor = OUTWEIGHED * max(e.weight for e in found)
-        if floor > self._heaviest and not self._overlay:
-            return found  # no term is that heavy: no walk
-        best = self._typo_matches(prefix, 1, 1, found, floor)
-        return [*found[:-1], *best] if best else found
-
     def _typo_matches(
-        self, prefix: str, wanted: int, allowance: int, found: list[Entry], floor: int = 0
+        self, prefix: str, wanted: int, allowance: int, found: list[Entry]
     ) -> list[Entry]:
-        """Up to ``wanted`` typo matches of ``prefix`` not in ``found`` and weighing at least
-        ``floor``, best class first."""
+        """Up to ``wanted`` typo matches of ``prefix`` not in ``found``, best class first."""
         seen = {e.key for e in found}
         matches: list[Entry] = []
         extra = "".join(set(prefix).difference(self._alphabet))
 
         def children(start: str) -> str:
-            if floor:
-                return self._heavy_children(start, extra, floor)
             return self._children(start, extra)
 
         budget = TYPO_PAD_NODES if found else TYPO_MAX_NODES  # for all of the query's walks
@@ -199,11 +167,11 @@ class SuggestIndex:
                 starts = {**dict.fromkeys(filter(has_prefix, typos.swaps(prefix)), 1), **starts}
             pool: dict[str, tuple[float, str, Entry]] = {}
             for start, distance in starts.items():
-                if distance != allowed or (floor and self._top_weight(start) < floor):
+                if distance != allowed:
                     continue
                 cost = typos.cost(prefix, start) if allowed == 1 else 0.0
                 for e in self._completions(start, wanted + len(seen)):
-                    if e.key in seen or e.weight < floor:
+                    if e.key in seen:
                         continue
                     score = cost - math.log1p(e.weight) if allowed == 1 else -e.weight
                     if e.key not in pool or score < pool[e.key][0]:
@@ -214,25 +182,6 @@ class SuggestIndex:
             if len(matches) == wanted:
                 break
         return matches
-
-    def _heavy_children(self, prefix: str, extra: str, floor: int) -> str:
-        """Those of :meth:`_children` after which some key may weigh ``floor`` or more: a walk
-        for heavy matches only skips the rest of the trie."""
-        if prefix in self._hot or self._overlay:
-            kids = self._children(prefix, extra)
-            return "".join(c for c in kids if self._top_weight(prefix + c) >= floor)
-        n, weights = len(prefix), self._base.weights
-        heavy = {
-            k[n] for k, i in self._base.trie.items(prefix) if len(k) > n and weights[i] >= floor
-        }
-        return "".join(sorted(heavy))
-
-    def _top_weight(self, prefix: str) -> float:
-        """The weight of the heaviest key starting with a hot ``prefix`` (infinite for a cold
-        one: unknown without reading its keys)."""
-        top = self._hot.get(prefix)
-        entry = self.get(top[0]) if top else None
-        return entry.weight if entry is not None else math.inf
 
     def _base_has_prefix(self, prefix: str) -> bool:
         return next(self._iterkeys(prefix), None) is not None

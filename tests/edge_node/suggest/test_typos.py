@@ -252,35 +252,6 @@ def test_a_swap_below_a_shorter_match_costs_nothing() -> None:
     assert how(index.query("badn", 2)) == [("bandung", "typo", 1), ("bangkok", "typo", 1)]
 
 
-LODON = [
-    Entry("lodona", "Lodona", 10),
-    Entry("lodonb", "Lodonb", 9),
-    Entry("lodonc", "Lodonc", 8),
-    Entry("lodond", "Lodond", 7),
-]
-
-
-def test_a_far_heavier_typo_match_takes_the_last_slot_of_a_full_answer() -> None:
-    """When every prefix match of a full answer is OUTWEIGHED (20) times lighter than a
-    one-typo match, that match takes the last slot; the prefix matches shown come first."""
-    index = index_of([*LODON, Entry("london", "London", 200)])
-    assert how(index.query("lodon", 3)) == [
-        ("lodona", "prefix", 0),
-        ("lodonb", "prefix", 0),
-        ("london", "typo", 1),
-    ]
-    assert how(index.query("lodon", 5))[-1] == ("london", "typo", 1)  # fills, as before
-
-
-def test_a_typo_match_short_of_the_factor_takes_no_prefix_slot() -> None:
-    """Just under 20 times the heaviest prefix match, or an answer of one: prefixes only."""
-    index = index_of([*LODON, Entry("london", "London", 199)])
-    assert [e.key for e in index.query("lodon", 3)] == ["lodona", "lodonb", "lodonc"]
-    heavy = index_of([*LODON, Entry("london", "London", 10**6)])
-    assert [e.key for e in heavy.query("lodon", 1)] == ["lodona"]
-    assert [e.key for e in heavy.query("lod", 3)] == ["lodona", "lodonb", "lodonc"]  # < 4 chars
-
-
 def test_a_capped_walk_is_counted(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A walk stopped by the node cap still answers and counts on the index."""
     monkeypatch.setattr(index_module, "TYPO_MAX_NODES", 2)
