@@ -156,7 +156,7 @@ def within(
         cap = best - 1
         lo, hi = max(1, i + 1 - cap), min(n, i + 1 + cap)
         deeper: list[tuple[int, str, tuple[str, list[int], list[int] | None, int]]] = []
-        swaps = parent is not None and last in query  # a transposition can end here
+        can_swap = parent is not None and last in query  # a transposition can end here
         for c in query[i] if i < head else _likeliest_first(children(prefix), query[i : i + 2]):
             if visited >= max_nodes:
                 return Walk(found, True, visited)
@@ -174,7 +174,7 @@ def within(
                     cell = up
                 if left + 1 < cell:
                     cell = left + 1
-                if swaps and last == q and j > 1 and c == query[j - 2]:
+                if can_swap and last == q and j > 1 and c == query[j - 2]:
                     t = parent[j - 2] + 1  # type: ignore[index]
                     if t < cell:
                         cell = t
