@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Iterable
 
 from sortedcontainers import SortedList
@@ -25,13 +26,21 @@ TWO_TYPOS_HEAD = 1
 """Leading characters a two-typo match must have right (as Lucene's fuzzy ``prefix_length``):
 a typo in the first character multiplies the prefixes to walk by the alphabet's size."""
 
-TYPO_MAX_NODES = 200
-"""Prefixes one typo walk may evaluate (:func:`edge_node.suggest.typos.within`), about 3 µs
-each. A one-typo walk on the default corpus evaluates about a hundred; a two-typo walk can
-evaluate thousands (every prefix is within one edit of something near the root). The cap
-keeps a query's typo search within about 0.7 ms of one core; the walk takes the closest
-prefixes first, so what a capped walk leaves out are the least likely matches. A capped walk
-still answers with what it found and counts in ``lightcone_typo_walks_capped_total``."""
+TYPO_MAX_NODES = 400
+"""Prefixes the typo walks of one query may evaluate in all
+(:func:`edge_node.suggest.typos.within`), about 3 µs each: about 1.2 ms of one core, so a
+cache miss stays within the 2 ms budget. The one-typo walk goes first (on the default corpus
+it evaluates about a hundred); the two-typo walk gets what it left. A full two-typo walk
+evaluates 700 prefixes at the median, 1,000 at the 90th percentile (first character kept;
+every short prefix is within two edits of the query's start): the walk takes the query's
+own characters first, so what a capped walk leaves out are matches with an early typo.
+A capped walk still answers with what it found and counts in
+``lightcone_typo_walks_capped_total``."""
+
+TYPO_PAD_NODES = 200
+""":data:`TYPO_MAX_NODES` for a query that has prefix matches, where typo matches only fill
+the rest of the answer: the query was likely typed right, and exact prefixes keep their 1 ms
+budget."""
 
 
 class GapError(Exception):
@@ -116,7 +125,8 @@ class SuggestIndex:
         (:mod:`edge_node.suggest.aliases`), the other keys and other names starting with it
         (by :func:`rank`), then, while ``limit`` is not filled, keys matching with one typo,
         then two (:mod:`edge_node.suggest.typos`: the allowance grows with the length of
-        ``prefix``), each class by :func:`rank`. An entry appears once, in its best class.
+        ``prefix``), each class by :func:`rank` (one typo: by weight discounted by the edit,
+        :func:`~edge_node.suggest.typos.cost`). An entry appears once, in its best class.
         Typo matches are :class:`~edge_node.suggest.typos.TypoMatch` (``match == "typo"``),
         matches of another name :class:`~edge_node.suggest.aliases.AliasMatch`
         (``match == "alias"``); the others plain entries (``match == "prefix"``).
@@ -160,25 +170,38 @@ class SuggestIndex:
         def children(start: str) -> str:
             return self._children(start, extra)
 
+        budget = TYPO_PAD_NODES if found else TYPO_MAX_NODES  # for all of the query's walks
+        has_prefix = self._has_prefix if self._added else self._base_has_prefix
         for allowed in range(1, allowance + 1):
             walk = typos.within(
                 prefix,
                 allowed,
                 children,
-                self._has_prefix if self._added else self._base_has_prefix,
-                max_nodes=TYPO_MAX_NODES,
+                has_prefix,
+                max_nodes=budget,
                 head=TWO_TYPOS_HEAD if allowed == 2 else 0,
             )
+            budget -= walk.visited
             if walk.capped:
                 self.typo_walks_capped += 1
-            pool: dict[str, Entry] = {}
-            for start, distance in walk.prefixes.items():
+            # One typo: by weight discounted by the edit's kind (typos.cost); two: by weight.
+            # Each kept prefix's completions share its cost, so its best ``wanted + len(seen)``
+            # by weight hold every one that can make the cut.
+            starts = walk.prefixes
+            if allowed == 1:  # a swap costs nothing, even below a kept prefix (typos.swaps)
+                starts = {**dict.fromkeys(filter(has_prefix, typos.swaps(prefix)), 1), **starts}
+            pool: dict[str, tuple[float, str, Entry]] = {}
+            for start, distance in starts.items():
                 if distance != allowed:
                     continue
+                cost = typos.cost(prefix, start) if allowed == 1 else 0.0
                 for e in self._completions(start, wanted + len(seen)):
-                    if e.key not in seen:
-                        pool[e.key] = e
-            for e in heapq.nsmallest(wanted - len(matches), pool.values(), key=rank):
+                    if e.key in seen:
+                        continue
+                    score = cost - math.log1p(e.weight) if allowed == 1 else -e.weight
+                    if e.key not in pool or score < pool[e.key][0]:
+                        pool[e.key] = (score, e.key, e)
+            for _, _, e in heapq.nsmallest(wanted - len(matches), pool.values()):
                 matches.append(TypoMatch(e.key, e.term, e.weight, allowed))
                 seen.add(e.key)
             if len(matches) == wanted:

@@ -8,7 +8,8 @@ Pure and synchronous. The rules (docs/protocol.md, "How a suggestion matched"):
 * a typo is an insertion, a deletion, a substitution, or a transposition of two adjacent
   characters (optimal string alignment distance: each character is edited at most once);
 * a key matches with ``k`` typos when some prefix of it is within ``k`` of the query, the
-  smallest such ``k`` counting.
+  smallest such ``k`` counting;
+* one-typo matches rank by weight discounted by the kind of their edit (:func:`cost`).
 
 ``marisa-trie`` cannot be walked node by node from Python, so :func:`within` walks the
 *implicit* trie of the keys through a ``children`` callback (the characters that follow a
@@ -20,6 +21,7 @@ answer within the serving budget (what it leaves out is reported, never waited f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -31,6 +33,53 @@ ONE_TYPO_FROM = 4
 TWO_TYPOS_FROM = 8
 """Folded characters a query needs before two typos are allowed."""
 MAX_TYPOS = 2
+
+
+GUESS_COST = math.log(20)
+"""What an edit that puts a wrong character in the middle of the query costs a one-typo match,
+in natural-log units of weight (the match then needs 20 times the weight to rank level).
+
+The noisy-channel reading (Kernighan, Church and Gale 1990; Brill and Moore 2000): the odds of
+a match are its weight times the odds that its key was typed as the query. A substitution or an
+extra character means one particular wrong character among the twenty-odd letters in use; a
+left-out character or two swapped neighbours need no such coincidence, so a key that explains
+the query with one of those is the likelier. The last character is the exception: it is the
+one being typed, and a wrong or extra last character leaves the rest of the query an exact
+prefix. No model of the keyboard is used. The value was chosen on the tuning part of
+``load/quality`` among costs 0 to 5 (a broad optimum from 2.5 to 3.5); see docs/BENCHMARKS.md."""
+
+
+def cost(query: str, prefix: str) -> float:
+    """The cost of the edit that makes ``prefix`` out of ``query`` (:data:`GUESS_COST` or 0).
+
+    ``prefix`` is one typo from ``query`` (as :func:`within` keeps it): a substitution or an
+    inserted character before the query's last costs :data:`GUESS_COST`; a left-out character,
+    a transposition, and a wrong or extra last character cost nothing.
+    """
+    n, m = len(query), len(prefix)
+    i = 0
+    while i < n and i < m and query[i] == prefix[i]:
+        i += 1
+    if m > n or i >= n - 1:  # a character left out, or only the last one differs
+        return 0.0
+    if m == n and i + 1 < n and query[i] == prefix[i + 1] and query[i + 1] == prefix[i]:
+        return 0.0 if query[i + 2 :] == prefix[i + 2 :] else GUESS_COST  # swapped neighbours
+    return GUESS_COST
+
+
+def swaps(query: str) -> list[str]:
+    """``query`` with two adjacent, different characters swapped, each way there is.
+
+    Each is one typo from ``query`` and costs nothing (:func:`cost`), but :func:`within` keeps
+    only the shortest prefix at a distance: ``badn`` reaches Bandung through ``ban`` (an extra
+    ``d``), never through ``band``. A caller ranking by :func:`cost` checks these few strings
+    as prefixes too.
+    """
+    return [
+        query[:i] + query[i + 1] + query[i] + query[i + 2 :]
+        for i in range(len(query) - 1)
+        if query[i] != query[i + 1]
+    ]
 
 
 def allowed(query: str) -> int:
@@ -50,11 +99,13 @@ class TypoMatch(Entry):
 
 @dataclass(slots=True)
 class Walk:
-    """What :func:`within` found: the shortest matching prefixes and their typos, and whether
-    the walk stopped at its node cap before it had seen every candidate."""
+    """What :func:`within` found: the shortest matching prefixes and their typos, whether the
+    walk stopped at its node cap before it had seen every candidate, and the prefixes it
+    evaluated (its cost)."""
 
     prefixes: dict[str, int]
     capped: bool
+    visited: int
 
 
 def within(
@@ -105,24 +156,31 @@ def within(
         cap = best - 1
         lo, hi = max(1, i + 1 - cap), min(n, i + 1 + cap)
         deeper: list[tuple[int, str, tuple[str, list[int], list[int] | None, int]]] = []
+        can_swap = parent is not None and last in query  # a transposition can end here
         for c in query[i] if i < head else _likeliest_first(children(prefix), query[i : i + 2]):
             if visited >= max_nodes:
-                return Walk(found, True)
+                return Walk(found, True, visited)
             visited += 1
             new = [big] * (n + 1)
+            low = big
             if i + 1 <= cap:
-                new[0] = i + 1
+                new[0] = low = i + 1
+            left = new[lo - 1]
             for j in range(lo, hi + 1):
                 q = query[j - 1]
                 cell = row[j - 1] + (q != c)
-                if row[j] + 1 < cell:
-                    cell = row[j] + 1
-                if new[j - 1] + 1 < cell:
-                    cell = new[j - 1] + 1
-                if parent is not None and j > 1 and last == q and c == query[j - 2]:
-                    cell = min(cell, parent[j - 2] + 1)
-                new[j] = cell
-            low = min(new)
+                up = row[j] + 1
+                if up < cell:
+                    cell = up
+                if left + 1 < cell:
+                    cell = left + 1
+                if can_swap and last == q and j > 1 and c == query[j - 2]:
+                    t = parent[j - 2] + 1  # type: ignore[index]
+                    if t < cell:
+                        cell = t
+                new[j] = left = cell
+                if cell < low:
+                    low = cell
             if low > cap:
                 continue
             child = prefix + c
@@ -147,7 +205,7 @@ def within(
         # Closest children on top: a walk cut short by the cap has seen the likeliest first.
         deeper.sort(key=lambda d: (-d[0], d[1]))
         stack.extend(frame for _, _, frame in deeper)
-    return Walk(found, False)
+    return Walk(found, False, visited)
 
 
 def _likeliest_first(kids: str, ahead: str) -> str:

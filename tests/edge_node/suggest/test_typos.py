@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from edge_node.suggest import index as index_module
 from edge_node.suggest.index import SuggestIndex
-from edge_node.suggest.typos import TypoMatch, allowed, within
+from edge_node.suggest.typos import GUESS_COST, TypoMatch, allowed, cost, swaps, within
 from shared import snapshot
 from shared.protocol import Delta, TermChange
 from shared.snapshot import Entry
@@ -190,12 +190,85 @@ def test_typo_matches_see_the_overlay() -> None:
     assert [e.key for e in index.query("sidney", 10)] == ["sydney", "sydney mines"]
 
 
+def test_an_edit_that_needs_a_wrong_character_costs_a_guess() -> None:
+    """A substitution or an extra character before the last costs GUESS_COST; a left-out
+    character, swapped neighbours and a wrong or extra last character cost nothing."""
+    assert cost("sidney", "sydney") == GUESS_COST  # substitution
+    assert cost("syddney", "sydney") == GUESS_COST  # extra character
+    assert cost("sdney", "sydney") == 0  # left out
+    assert cost("sdyney", "sydney") == 0  # swapped neighbours
+    assert cost("sydnye", "sydney") == 0  # swapped, the last two
+    assert cost("sydnex", "sydne") == 0  # extra (or wrong) last character
+    assert cost("sydnex", "sydney") == 0  # wrong last character
+
+
+def cheap(query: str, prefix: str) -> bool:
+    """Whether one cheap edit makes ``prefix`` of ``query``, by listing them: a character left
+    out, two neighbours swapped, the last character wrong or extra."""
+    n = len(query)
+    left_out = any(prefix[:i] + prefix[i + 1 :] == query for i in range(len(prefix)))
+    swapped = prefix in swaps(query)
+    last = prefix[: n - 1] == query[: n - 1] and len(prefix) in (n - 1, n)
+    return left_out or swapped or last
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet="abc", min_size=1, max_size=6), st.data())
+def test_cost_agrees_with_the_list_of_cheap_edits(query: str, data: st.DataObject) -> None:
+    """For every prefix one typo from the query: free if a cheap edit makes it, else a guess."""
+    i = data.draw(st.integers(0, len(query) - 1))
+    c = data.draw(st.sampled_from("abcd"))
+    edited = data.draw(
+        st.sampled_from(
+            [
+                query[:i] + c + query[i + 1 :],
+                query[:i] + c + query[i:],
+                query[:i] + query[i + 1 :],
+                query[:i] + query[i + 1 : i + 2] + query[i] + query[i + 2 :],
+            ]
+        )
+    )
+    if osa(query, edited) == 1:
+        assert cost(query, edited) == (0 if cheap(query, edited) else GUESS_COST)
+
+
+def test_one_typo_ranks_by_weight_discounted_by_the_edit() -> None:
+    """A lighter key one swap away outranks a key one substitution away unless that one is
+    more than ``exp(GUESS_COST)`` (20) times heavier; the last character is free."""
+    swap_wins = index_of([Entry("london", "London", 10), Entry("lodron", "Lodron", 100)])
+    assert how(swap_wins.query("lodnon", 2)) == [("london", "typo", 1), ("lodron", "typo", 1)]
+    heavy = index_of([Entry("london", "London", 10), Entry("lodron", "Lodron", 1000)])
+    assert how(heavy.query("lodnon", 2)) == [("lodron", "typo", 1), ("london", "typo", 1)]
+    last = index_of([Entry("paris", "Paris", 10), Entry("panix", "Panix", 100)])
+    assert [e.key for e in last.query("parix", 2)] == ["paris", "panix"]
+
+
+def test_a_swap_below_a_shorter_match_costs_nothing() -> None:
+    """``badn`` is one typo from ``ban`` (an extra d, a guess) and from ``band`` (a swap): the
+    swap counts, though the walk keeps only the shorter prefix."""
+    assert swaps("badn") == ["abdn", "bdan", "band"]
+    assert swaps("aab") == ["aba"]
+    index = index_of([Entry("bangkok", "Bangkok", 100), Entry("bandung", "Bandung", 50)])
+    assert how(index.query("badn", 2)) == [("bandung", "typo", 1), ("bangkok", "typo", 1)]
+
+
 def test_a_capped_walk_is_counted(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A walk stopped by the node cap still answers and counts on the index."""
     monkeypatch.setattr(index_module, "TYPO_MAX_NODES", 2)
     index = index_of(BASE)
     index.query("sydny", 5)
     assert index.typo_walks_capped >= 1
+
+
+def test_a_query_with_prefix_matches_walks_on_the_smaller_budget(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Typo matches that only fill an answer share TYPO_PAD_NODES; a query that matches no
+    prefix gets TYPO_MAX_NODES for its one-typo and two-typo walks together."""
+    monkeypatch.setattr(index_module, "TYPO_PAD_NODES", 2)
+    index = index_of(BASE)
+    index.query("sydny", 5)  # no key starts with it: the full budget
+    assert index.typo_walks_capped == 0
+    index.query("sydne", 5)  # sydney matches as a prefix: typo matches only fill
+    assert index.typo_walks_capped == 1
 
 
 def test_a_character_outside_the_hot_lists_is_walked_when_the_query_has_it() -> None:
