@@ -321,7 +321,10 @@ class Link:
                     ws.close_timeout = 0
                     await ws.close(CloseCode.LINK_TIMEOUT, "heartbeat timeout")
                     return
-                await self.receive(data)
+                message = self._decoded(data)
+                del data  # a snapshot's frame is as large as its data: not held while it loads
+                if message is not None:
+                    await self._handle(message)
                 if any(task.done() for task in session.tasks):
                     # A sender stopped (it crashed, logged and counted): start afresh. The
                     # core's heartbeats wake this loop at least every heartbeat interval.
@@ -419,15 +422,24 @@ class Link:
     async def receive(self, data: bytes | str) -> None:
         """Act on one frame from the core; one that cannot be decoded or handled is dropped
         alone (logged; a handler's failure counted under ``link_receive``)."""
+        message = self._decoded(data)
+        if message is not None:
+            await self._handle(message)
+
+    def _decoded(self, data: bytes | str) -> Message | None:
+        """The message of a frame from the core; ``None`` (logged) if it has none."""
         try:
             # A newer core may send fields this edge does not know: they are dropped.
-            message = decode(data if isinstance(data, bytes) else data.encode(), strict=False)
+            return decode(data if isinstance(data, bytes) else data.encode(), strict=False)
         except ProtocolError as exc:
             if exc.code == "unknown_type":  # a feature this edge does not have (a newer core)
                 logger.warning("a message this edge has no feature for: %s", exc)
             else:
                 logger.error("undecodable message from the core: %s", exc)
-            return
+            return None
+
+    async def _handle(self, message: Message) -> None:
+        """Act on a decoded message from the core (:meth:`receive`)."""
         own = self._OWN.get(type(message))
         try:
             if own is not None:
