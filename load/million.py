@@ -12,9 +12,13 @@ the ``term<TAB>weight`` format ``--corpus`` reads (gzip when FILE ends in ``.gz`
    (seed + first snapshot), sampling the process's resident memory every 50 ms (its peak, and
    its steady state once ready);
 2. starts ``lightcone edge`` and times spawn → ``/readyz`` 200, and the snapshot's arrival
-   (``loaded snapshot``) → ready; samples its resident memory the same way;
+   (``snapshot v… arrived``, logged once its frame is decoded, before it is parsed) → ready;
+   reads its resident memory once ready (steady) and its peak so far (the first snapshot);
 3. makes the core publish a new snapshot (``LIGHTCONE_COMPACT_AFTER`` writes through the admin
-   API) and samples the edge while it swaps the new one in: the peak with two snapshots held.
+   API) and reads the edge's peak while it swaps the new one in, with two snapshots held: the
+   kernel's own peak (``VmHWM``, restarted from the steady state just before through
+   ``/proc/PID/clear_refs``), or where that cannot be restarted the highest of the samples
+   taken every 50 ms.
 
 Every process it starts is stopped by PID. Progress on stderr, a table against issue 12's
 budget on stdout (edge ≤ 128 MB steady, ≤ 192 MB at the swap, ready ≤ 1 s after the

@@ -11,7 +11,8 @@ Wire form (format 2): a msgpack map inside :class:`shared.protocol.Snapshot` ``d
 large parts are flat byte strings, so that the edge holds a million terms as a handful of
 objects: the trie and every array are used in place, in the very ``bytes`` objects msgpack
 decoded, with no copy and no per-term object (docs/protocol.md, ``snapshot``). Integers in the
-arrays are little-endian: unsigned 32-bit for key ids and offsets, signed 64-bit for weights.
+arrays are little-endian: unsigned 32-bit for key ids and offsets; weights are unsigned
+32-bit when every weight fits (4 MB less per million terms), else signed 64-bit.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ ID: Final = "I"
 """Array type of key ids and offsets (unsigned 32-bit: a snapshot is far below 4 GiB, the
 edge's ``LIGHTCONE_MAX_SNAPSHOT_BYTES``)."""
 WEIGHT: Final = "q"
-"""Array type of weights (signed 64-bit, like every integer on the wire)."""
+"""Array type of weights that do not all fit :data:`ID` (signed 64-bit, like every integer
+on the wire)."""
 if array(ID).itemsize != 4 or array(WEIGHT).itemsize != 8:  # pragma: no cover
     raise ImportError("snapshot arrays need a 4-byte unsigned int and an 8-byte long long")
 
@@ -84,6 +86,13 @@ def _wire(values: array[int]) -> bytes:
         values = array(values.typecode, values)
         values.byteswap()
     return values.tobytes()
+
+
+def _narrow(weights: array[int]) -> array[int]:
+    """``weights`` as :data:`ID` if every one fits (half the bytes), else as they are."""
+    if weights and (min(weights) < 0 or max(weights) > 0xFFFFFFFF):
+        return weights
+    return array(ID, weights)
 
 
 class Terms:
@@ -308,7 +317,7 @@ def build(
             "format": FORMAT,
             "version": version,
             "trie": trie.tobytes(),
-            "weights": _wire(weights),
+            "weights": _wire(_narrow(weights)),
             "terms": terms._text,
             "term_ends": _wire(array(ID, terms._ends)),
             "hot_prefixes": list(hot),
@@ -339,7 +348,9 @@ def parse(blob: bytes) -> SnapshotData:
             raise ProtocolError("snapshot trie must be bytes")
         trie = _MappedTrie(trie_bytes)
         count = len(trie)
-        weights = _ints(raw["weights"], WEIGHT, "weights")
+        weights_data = raw["weights"]
+        wide = isinstance(weights_data, bytes) and len(weights_data) == 8 * count > 0
+        weights = _ints(weights_data, WEIGHT if wide else ID, "weights")
         terms_text = raw["terms"]
         if not isinstance(terms_text, bytes):
             raise ProtocolError("snapshot terms must be bytes")

@@ -188,7 +188,7 @@ def _good_raw() -> dict[str, object]:
         pack({"format": FORMAT + 1}),
         pack({**_good_raw(), "trie": b"garbage"}),
         pack({**_good_raw(), "trie": "text"}),
-        pack({**_good_raw(), "weights": b"\x00" * 8}),  # one weight for two terms
+        pack({**_good_raw(), "weights": b"\x00" * 4}),  # one weight for two terms
         pack({**_good_raw(), "weights": b"\x00" * 15}),  # not whole integers
         pack({**_good_raw(), "terms": "A\nB"}),  # format 1's text
         pack({k: v for k, v in _good_raw().items() if k != "depth"}),
@@ -246,7 +246,7 @@ def test_format_2_wire_form_is_flat_little_endian_arrays() -> None:
     assert raw["format"] == FORMAT == 2
     assert raw["terms"] == "A\nB\nÉ".encode()
     assert raw["term_ends"] == _ids(1, 3, 6)
-    assert raw["weights"] == b"".join(w.to_bytes(8, "little", signed=True) for w in (1, 2, 3))
+    assert raw["weights"] == _ids(1, 2, 3)  # they fit 32 bits
     assert raw["hot_prefixes"] == ["", "e"]
     assert raw["hot_ends"] == _ids(2, 3)
     assert raw["hot_ids"] == _ids(2, 1, 2)
@@ -255,6 +255,16 @@ def test_format_2_wire_form_is_flat_little_endian_arrays() -> None:
     assert data.hot_keys() == {"": ["e", "b"], "e": ["e"]}
     assert [data.entry(i) for i in data.hot[""]] == [Entry("e", "É", 3), Entry("b", "B", 2)]
     assert "x" not in data.hot and data.hot.get("x") is None
+
+
+@pytest.mark.parametrize("heavy", [2**32, 2**63 - 1, -1, -(2**63)])
+def test_weights_beyond_32_bits_travel_as_64(heavy: int) -> None:
+    """One weight out of 0..2³²−1 makes every weight int64; all come back exact."""
+    entries = [Entry("a", "A", 0), Entry("b", "B", heavy), Entry("c", "C", 2**32 - 1)]
+    blob = build(entries, version=1, hot={}, hot_threshold=9, depth=1)
+    raw = unpack(blob)
+    assert raw["weights"] == b"".join(e.weight.to_bytes(8, "little", signed=True) for e in entries)
+    assert [parse(blob).get(e.key) for e in entries] == entries
 
 
 def test_build_leaves_out_hot_keys_it_does_not_serve() -> None:
