@@ -21,6 +21,7 @@ import bisect
 import codecs
 import heapq
 import itertools
+import operator
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -96,7 +97,7 @@ def _narrow(weights: array[int]) -> array[int]:
 
 
 class Terms:
-    """The display forms of a snapshot by key id: their UTF-8 joined by ``\n`` (no display
+    """The display forms of a snapshot by key id: their UTF-8 joined by newlines (no display
     form has a newline: :mod:`shared.text`) and the offset where each one ends. A million terms
     are two objects, not a million strings; one non-Latin-1 character costs its own bytes, not
     a wider encoding for the whole text; and a form is decoded only when an answer shows it."""
@@ -112,9 +113,10 @@ class Terms:
     @classmethod
     def of(cls, forms: Sequence[str]) -> Terms:
         """The display forms ``forms``, by position."""
-        encoded = [f.encode() for f in forms]
-        ends = array(ID, (end + n for n, end in enumerate(itertools.accumulate(map(len, encoded)))))
-        return cls(b"\n".join(encoded), ends)
+        # C-level iterators only: a million forms take a fraction of a second on the core.
+        lengths = map(len, map(str.encode, forms))
+        ends = array(ID, map(operator.add, itertools.accumulate(lengths), itertools.count()))
+        return cls("\n".join(forms).encode(), ends)
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -124,11 +126,13 @@ class Terms:
         return self._text[start : self._ends[key_id]].decode()
 
     def __iter__(self) -> Iterator[str]:
-        return (self[i] for i in range(len(self)))
+        """Every form in key id order, decoded in one piece (faster than one by one)."""
+        return iter(self._text.decode().split("\n") if self._ends else ())
 
     def check(self) -> None:
-        """Refuse offsets that do not cut the text at its newlines, in order, or a text that
-        is not UTF-8: every form then decodes (about 0.1 s for a million terms).
+        """Refuse offsets that do not cut the text at its newlines, in order, a newline
+        inside a form, or a text that is not UTF-8: every form then decodes (about 0.1 s for a
+        million terms).
 
         Raises:
             ProtocolError: naming what is wrong.
@@ -141,6 +145,8 @@ class Terms:
             if end <= last or text[end] != 0x0A:
                 raise ProtocolError("snapshot term_ends do not fall on the newlines in order")
             last = end
+        if ends and text.count(b"\n") != len(ends) - 1:
+            raise ProtocolError("snapshot terms have a newline inside a display form")
         decoder = codecs.getincrementaldecoder("utf-8")()
         view, step = memoryview(text), 1 << 20
         try:

@@ -220,6 +220,7 @@ def _ids(*values: int) -> bytes:
         ({"terms": "A\nB\nÉÉ".encode()}, "term_ends do not end with the terms"),
         ({"terms": b"A\nB\xff\x89", "term_ends": _ids(1, 3, 5)}, "do not fall on the newlines"),
         ({"term_ends": _ids(3, 1, 6)}, "do not fall on the newlines in order"),
+        ({"terms": b"A\nB\n\n", "term_ends": _ids(1, 3, 5)}, "a newline inside a display form"),
         ({"terms": b"A\nB\n\xff\x89"}, "terms are not UTF-8"),
         ({"term_ends": _ids(1, 3)}, "disagree in length"),
         ({"term_ends": "text"}, "term_ends must be bytes"),
