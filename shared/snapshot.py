@@ -118,6 +118,16 @@ class Terms:
         ends = array(ID, map(operator.add, itertools.accumulate(lengths), itertools.count()))
         return cls("\n".join(forms).encode(), ends)
 
+    @property
+    def text(self) -> bytes:
+        """The forms' UTF-8, joined by newlines."""
+        return self._text
+
+    @property
+    def ends(self) -> Sequence[int]:
+        """Where each form ends in :attr:`text`."""
+        return self._ends
+
     def __len__(self) -> int:
         return len(self._ends)
 
@@ -311,12 +321,6 @@ def build(
         weights[key_id] = e.weight
         forms[key_id] = e.term
     terms = Terms.of(forms)
-    hot_ids, hot_ends = array(ID), array(ID)
-    for keys in hot.values():
-        hot_ids.extend(i for i in map(trie.get, keys[:depth]) if i is not None)
-        hot_ends.append(len(hot_ids))
-    alphabet = set(itertools.chain.from_iterable(hot))
-    alphabet.update(itertools.chain.from_iterable(k for ks in hot.values() for k in ks[:depth]))
     del forms
     return pack(
         {
@@ -324,29 +328,50 @@ def build(
             "version": version,
             "trie": trie.tobytes(),
             "weights": _wire(_narrow(weights)),
-            "terms": terms._text,
-            "term_ends": _wire(array(ID, terms._ends)),
-            "hot_prefixes": list(hot),
-            "hot_ends": _wire(hot_ends),
-            "hot_ids": _wire(hot_ids),
-            "alphabet": "".join(sorted(alphabet)),
+            **_terms_parts(terms),
+            **_hot_parts(hot, trie, depth),
             "hot_threshold": hot_threshold,
             "depth": depth,
         }
     )
 
 
+def _terms_parts(terms: Terms) -> dict[str, Any]:
+    """The wire fields of display forms."""
+    return {"terms": terms.text, "term_ends": _wire(array(ID, terms.ends))}
+
+
+def _hot_parts(hot: Mapping[str, Sequence[str]], trie: Any, depth: int) -> dict[str, Any]:
+    """The wire fields of hot lists given as keys, cut to ``depth``, without the keys
+    ``trie`` does not have."""
+    ids, ends = array(ID), array(ID)
+    for keys in hot.values():
+        ids.extend(i for i in map(trie.get, keys[:depth]) if i is not None)
+        ends.append(len(ids))
+    alphabet = set(itertools.chain.from_iterable(hot))
+    alphabet.update(itertools.chain.from_iterable(k for ks in hot.values() for k in ks[:depth]))
+    return {
+        "hot_prefixes": list(hot),
+        "hot_ends": _wire(ends),
+        "hot_ids": _wire(ids),
+        "alphabet": "".join(sorted(alphabet)),
+    }
+
+
 def parse(blob: bytes) -> SnapshotData:
     """Load a snapshot made by :func:`build`, checking that its parts agree: a blob that
     parses serves every key without error. The large parts are used in place (module doc).
+    A snapshot of format 1 (a core of the build before) is converted first.
 
     Raises:
-        ProtocolError: if ``blob`` is not a snapshot of this format.
+        ProtocolError: if ``blob`` is not a snapshot of format 1 or 2.
     """
     try:
         raw = unpack(blob)
         if not isinstance(raw, dict):
             raise ProtocolError("a snapshot is a map")
+        if raw.get("format") == 1:
+            raw = _from_format_1(raw)
         if raw.get("format") != FORMAT:
             raise ProtocolError(f"unsupported snapshot format {raw.get('format')!r}")
         trie_bytes = raw["trie"]
@@ -382,6 +407,27 @@ def parse(blob: bytes) -> SnapshotData:
         raise
     except Exception as exc:  # marisa and shape errors mean "not a snapshot" too
         raise ProtocolError(f"invalid snapshot: {exc!r}") from None
+
+
+def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 snapshot's map as format 2's, so that edges can be upgraded before their
+    core. Format 1 carried the display forms as one string and the hot lists as keys; its
+    weights are int64 in the byte order of the machines, little-endian everywhere lightcone
+    runs. Converting costs the edge about a second and a million strings for a moment at a
+    million terms, once per snapshot until the core is upgraded too.
+
+    Raises:
+        ProtocolError: if the map does not have format 1's parts.
+    """
+    forms, hot = raw.get("terms"), raw.get("hot")
+    if not isinstance(forms, str):
+        raise ProtocolError("snapshot terms must be text in format 1")
+    if not isinstance(hot, dict) or not all(isinstance(ks, list) for ks in hot.values()):
+        raise ProtocolError("snapshot hot must map prefixes to lists in format 1")
+    trie = _MappedTrie(raw["trie"])
+    terms = Terms.of(forms.split("\n") if len(trie) else [])
+    depth = int(raw["depth"])
+    return {**raw, "format": 2, **_terms_parts(terms), **_hot_parts(hot, trie, depth)}
 
 
 def _hot(prefixes: Any, ends_data: Any, ids_data: Any, count: int) -> HotLists:

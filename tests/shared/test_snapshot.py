@@ -5,11 +5,13 @@ from __future__ import annotations
 import gc
 import signal
 import time
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+import marisa_trie
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -216,7 +218,7 @@ def _ids(*values: int) -> bytes:
 @pytest.mark.parametrize(
     ("change", "says"),
     [
-        ({"format": 1}, "unsupported snapshot format 1"),
+        ({"format": 3}, "unsupported snapshot format 3"),
         ({"terms": "A\nB\nÉÉ".encode()}, "term_ends do not end with the terms"),
         ({"terms": b"A\nB\xff\x89", "term_ends": _ids(1, 3, 5)}, "do not fall on the newlines"),
         ({"term_ends": _ids(3, 1, 6)}, "do not fall on the newlines in order"),
@@ -266,6 +268,60 @@ def test_weights_beyond_32_bits_travel_as_64(heavy: int) -> None:
     raw = unpack(blob)
     assert raw["weights"] == b"".join(e.weight.to_bytes(8, "little", signed=True) for e in entries)
     assert [parse(blob).get(e.key) for e in entries] == entries
+
+
+def _format_1(entries: list[Entry], hot: dict[str, list[str]], depth: int) -> bytes:
+    """A snapshot as a core of the build before made it (format 1)."""
+    trie = marisa_trie.Trie([e.key for e in entries])
+    weights = array("q", bytes(8 * len(entries)))
+    forms = [""] * len(entries)
+    for e in entries:
+        weights[trie[e.key]], forms[trie[e.key]] = e.weight, e.term
+    return pack(
+        {
+            "format": 1,
+            "version": 9,
+            "trie": trie.tobytes(),
+            "weights": weights.tobytes(),
+            "terms": "\n".join(forms),
+            "hot": {p: keys[:depth] for p, keys in hot.items()},
+            "hot_threshold": 2,
+            "depth": depth,
+        }
+    )
+
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(corpora)
+def test_a_format_1_snapshot_loads_as_its_format_2_twin(weights: dict[str, int]) -> None:
+    """An edge reads what a core of the build before sends (edges upgrade first)."""
+    entries = entries_of(weights)
+    hot = hot_lists(entries, threshold=2, depth=3)
+    old = parse(_format_1(entries, hot, 3))
+    new = parse(build(entries, version=9, hot=hot, hot_threshold=2, depth=3))
+    assert [old.get(e.key) for e in entries] == [new.get(e.key) for e in entries] == entries
+    assert old.hot_keys() == new.hot_keys() == hot
+    assert (old.alphabet, old.version, old.hot_threshold, old.depth) == (
+        new.alphabet,
+        new.version,
+        new.hot_threshold,
+        new.depth,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"terms": b"A"}, "terms must be text in format 1"),
+        ({"hot": {"": "a"}}, "hot must map prefixes to lists in format 1"),
+        ({"terms": "A\nB\nC"}, "disagree in length"),
+        ({"trie": b"garbage"}, "invalid snapshot"),
+    ],
+)
+def test_a_bad_format_1_snapshot_is_refused_clearly(change: dict[str, Any], says: str) -> None:
+    raw = unpack(_format_1([Entry("a", "A", 1), Entry("b", "B", 2)], {"": ["b", "a"]}, 2))
+    with pytest.raises(ProtocolError, match=says):
+        parse(pack({**raw, **change}))
 
 
 def test_build_leaves_out_hot_keys_it_does_not_serve() -> None:
