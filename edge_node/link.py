@@ -44,7 +44,7 @@ import websockets
 from sortedcontainers import SortedKeyList
 from websockets.asyncio.client import ClientConnection, connect
 
-from edge_node import cores
+from edge_node import cores, memory
 from edge_node.breaker import Breaker
 from edge_node.features import Feature, Registry
 from edge_node.frames import frames
@@ -321,6 +321,8 @@ class Link:
                     ws.close_timeout = 0
                     await ws.close(CloseCode.LINK_TIMEOUT, "heartbeat timeout")
                     return
+                if len(data) >= memory.MMAP_FROM:  # a snapshot: what receiving it took goes
+                    await asyncio.to_thread(memory.give_back)  # back before it is decoded
                 message = self._decoded(data)
                 del data  # a snapshot's frame is as large as its data: not held while it loads
                 if message is not None:

@@ -8,10 +8,13 @@ keeps freed heap memory for reuse rather than return it. At a million terms that
 edge 36 MB over its due at the next snapshot swap, and holding its peak after it.
 
 So an edge process fixes the threshold (:func:`configure`, at start): every block of
-:data:`MMAP_FROM` or more is a mapping of its own, returned whole the moment it is freed; and
-after a swap it returns the heap's free pages too (:func:`give_back`, ``malloc_trim``; a few
-milliseconds, in a worker thread: the call releases the interpreter lock). Where the C library
-is not glibc (musl, macOS) both do nothing.
+:data:`MMAP_FROM` or more is a mapping of its own, returned whole the moment it is freed. A
+block that grew there by reallocation stays in the heap though (the websocket library's
+receive buffer does, to the size of the frame), so the edge also returns the heap's free pages
+(:func:`give_back`, ``malloc_trim``) once a frame of that size is received, before it is
+decoded, and after a swap. That takes a few milliseconds, in a worker thread (the call
+releases the interpreter lock), once per snapshot. Where the C library is not glibc (musl,
+macOS) both do nothing.
 """
 
 from __future__ import annotations

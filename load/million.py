@@ -14,6 +14,8 @@ the ``term<TAB>weight`` format ``--corpus`` reads (gzip when FILE ends in ``.gz`
 2. starts ``lightcone edge`` and times spawn → ``/readyz`` 200, and the snapshot's arrival
    (``snapshot v… arrived``, logged once its frame is decoded, before it is parsed) → ready;
    reads its resident memory once ready (steady) and its peak so far (the first snapshot);
+   then asks it as many distinct queries as it caches answers (10,000, over HTTP) and reads
+   it again: the steady state of a busy edge;
 3. makes the core publish a new snapshot (``LIGHTCONE_COMPACT_AFTER`` writes through the admin
    API) and reads the edge's peak while it swaps the new one in, with two snapshots held: the
    kernel's own peak (``VmHWM``, restarted from the steady state just before through
@@ -29,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import os
+import random
 import sys
 import tempfile
 import threading
@@ -42,6 +46,7 @@ import httpx
 
 from core_region.suggest import corpus
 from deploy.local.supervisor import LISTENING, Child
+from edge_node.suggest.feature import ANSWER_CACHE_ENTRIES
 from load.machine import cpu_model, loadavg
 
 SUFFIXES = ("Airport", "Station", "University", "Hospital", "Park", "Museum", "Stadium")
@@ -52,6 +57,7 @@ COMPACT_AFTER = 50
 START_TIMEOUT_S = 600.0
 """Longest wait for a node to be ready (a million terms on a busy 2-core machine)."""
 SAMPLE_S = 0.05
+SEED = 12
 
 BUDGET = {
     "core peak RSS": ("MB", 384),
@@ -68,6 +74,27 @@ def terms(source: Path) -> Iterator[tuple[str, int]]:
         yield term, weight
         for n, suffix in enumerate(SUFFIXES):
             yield f"{term} {suffix}", max(1, weight // (2 + n))
+
+
+def cache_filling(source: Path) -> list[str]:
+    """As many distinct queries as the edge caches answers (:data:`ANSWER_CACHE_ENTRIES`):
+    prefixes of 1-12 characters of the corpus's terms, drawn with a fixed seed."""
+    forms = [term for term, _ in itertools.islice(terms_in(source), 200_000)]
+    rng = random.Random(SEED)
+    found: set[str] = set()
+    while len(found) < ANSWER_CACHE_ENTRIES:
+        form = rng.choice(forms)
+        found.add(form[: rng.randint(1, min(12, len(form)))])
+    return sorted(found)
+
+
+def terms_in(path: Path) -> Iterator[tuple[str, int]]:
+    """The ``(term, weight)`` lines of a corpus file this module made."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            term, weight = line.rstrip("\n").split("\t")
+            yield term, int(weight)
 
 
 def make(path: Path, source: Path | None = None) -> int:
@@ -142,6 +169,8 @@ def measure(folder: Path) -> dict[str, float]:
         "LIGHTCONE_ADMIN_TOKEN": ADMIN_TOKEN,
         "LIGHTCONE_LINK_TOKEN": LINK_TOKEN,
         "LIGHTCONE_COMPACT_AFTER": str(COMPACT_AFTER),
+        "LIGHTCONE_HTTP_RATE": "1e9",  # step 2 fills the edge's answer cache from one address
+        "LIGHTCONE_HTTP_BURST": "1000000000",
     }
     figures: dict[str, float] = {}
     core_args = ["core", "--port", "0", "--data-dir", str(folder / "core"), "--corpus", str(source)]
@@ -177,7 +206,11 @@ def measure(folder: Path) -> dict[str, float]:
                 client.get(f"{edge_url}/suggest", params={"q": f"sa{n}"})
             figures["edge steady RSS"] = edge_mem.now()
             figures["edge peak RSS at the first snapshot"] = rss_mb(edge.pid, "VmHWM")
-            say(f"edge ready: {figures['edge steady RSS']:.0f} MB; compacting ...")
+            say(f"edge ready: {figures['edge steady RSS']:.0f} MB; filling its answer cache ...")
+            for q in cache_filling(source):
+                client.get(f"{edge_url}/suggest", params={"q": q}).raise_for_status()
+            figures["edge RSS with a full answer cache"] = edge_mem.now()
+            say(f"edge: {figures['edge RSS with a full answer cache']:.0f} MB; compacting ...")
 
             swap_from = time.monotonic()
             exact = reset_peak(edge.pid)
