@@ -47,7 +47,6 @@ from shared.protocol import (
     SearchItem,
     Snapshot,
     Suggest,
-    Suggestions,
 )
 from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
 
@@ -94,9 +93,6 @@ class Answer:
         if json_codec:
             return suggestions_json(self.items, request_id, *self._rest())
         return suggestions_msgpack(self.items, request_id, *self._rest())
-
-    def message(self, request_id: RequestId | None = None) -> Suggestions:
-        return Suggestions(request_id, self.items.items, *self._rest())
 
     def _rest(self) -> tuple[int, int, str, bool, str]:
         return (self.version, self.age_ms, self.mode, self.stale, self.region)

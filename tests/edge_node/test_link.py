@@ -107,11 +107,11 @@ async def test_a_replaced_index_is_let_go_at_once() -> None:
     edge = node()
     up = suggest_of(edge)
     await edge.link.receive(snapshot_frame(3, {"paris": 10}))
-    assert [i.term for i in up.suggest_now("pa", 5).items.items] == ["Paris"]  # cached
+    assert '"Paris"' in up.suggest_now("pa", 5).http_body()  # cached
     old = weakref.ref(up.index)
     await edge.link.receive(snapshot_frame(4, {"paris": 10, "parma": 5}))
     assert old() is None
-    assert [i.term for i in up.suggest_now("pa", 5).items.items] == ["Paris", "Parma"]
+    assert '"Parma"' in up.suggest_now("pa", 5).http_body()
 
 
 async def test_a_snapshot_from_another_database_replaces_the_index_at_once() -> None:
