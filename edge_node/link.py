@@ -71,6 +71,11 @@ logger = logging.getLogger(__name__)
 
 CONNECTING, UP, DOWN = "connecting", "up", "down"
 
+RELEASE_WAIT_S = 0.5
+"""Longest wait for the core's answer to a ping after a snapshot, before it is decoded with the
+library's copy of it still held (:meth:`Link._release`): a round trip between regions, well
+inside the second an edge has to be ready after a snapshot arrives."""
+
 MAX_POSTED = 1024
 """Posted messages waiting for the link's sender; beyond it they are dropped (module doc)."""
 
@@ -321,8 +326,8 @@ class Link:
                     ws.close_timeout = 0
                     await ws.close(CloseCode.LINK_TIMEOUT, "heartbeat timeout")
                     return
-                if len(data) >= memory.MMAP_FROM:  # a snapshot: what receiving it took goes
-                    await asyncio.to_thread(memory.give_back)  # back before it is decoded
+                if len(data) >= memory.MMAP_FROM:  # a snapshot
+                    await self._release(ws)
                 message = self._decoded(data)
                 del data  # a snapshot's frame is as large as its data: not held while it loads
                 if message is not None:
@@ -420,6 +425,19 @@ class Link:
         await self.send(Resync(version, {feature.name: version}))
 
     # --- what the core sends -------------------------------------------------------------
+
+    async def _release(self, ws: ClientConnection) -> None:
+        """Give back what receiving a large message took, before it is decoded.
+
+        The websocket library's parser keeps the payload of the last frame it read (a copy
+        of the message as large as it) until the next frame comes: the answer to a ping is
+        one, waited for at most :data:`RELEASE_WAIT_S`. Then the C heap is trimmed
+        (edge_node/memory.py).
+        """
+        with contextlib.suppress(TimeoutError, websockets.ConnectionClosed):
+            async with asyncio.timeout(RELEASE_WAIT_S):
+                await (await ws.ping())
+        await asyncio.to_thread(memory.give_back)
 
     async def receive(self, data: bytes | str) -> None:
         """Act on one frame from the core; one that cannot be decoded or handled is dropped
