@@ -50,9 +50,9 @@ class SuggestIndex:
         self._overlay: dict[str, Entry | None] = {}
         self._added: SortedList = SortedList()  # overlay keys the base does not have
         # The characters probed after a hot prefix (a cold one has at most ``hot_threshold``
-        # keys, read whole instead): those of the hot prefixes and their top keys, a few
-        # thousand strings, where reading every key would cost seconds at a million terms.
-        # A typo walk adds the query's own characters (:meth:`_typo_matches`).
+        # keys, read whole instead): those of the hot prefixes and their top keys, which the
+        # core sends with the snapshot (reading every key would cost seconds at a million
+        # terms). A typo walk adds the query's own characters (:meth:`_typo_matches`).
         self._alphabet = snapshot.alphabet
         self._hot_children: dict[str, str] = {}  # at most one per hot prefix of the base
         self._iterkeys = snapshot.trie.iterkeys
@@ -209,7 +209,7 @@ class SuggestIndex:
             return found
         base, overlay = self._base, self._overlay
         ids = base.hot.get(prefix)
-        if ids is not None:  # a list no delta replaced: the base's, its keys' news overlaid
+        if ids is not None:  # a list no delta replaced: the base's, read through the overlay
             return self._base_top(ids, limit)
         if not overlay:
             # The common case between compactions of a quiet corpus: rank plain tuples and
