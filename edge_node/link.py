@@ -44,7 +44,7 @@ import websockets
 from sortedcontainers import SortedKeyList
 from websockets.asyncio.client import ClientConnection, connect
 
-from edge_node import cores
+from edge_node import cores, memory
 from edge_node.breaker import Breaker
 from edge_node.features import Feature, Registry
 from edge_node.frames import frames
@@ -70,6 +70,11 @@ from shared.tasks import STOP, spawn, stop
 logger = logging.getLogger(__name__)
 
 CONNECTING, UP, DOWN = "connecting", "up", "down"
+
+RELEASE_WAIT_S = 0.5
+"""Longest wait for the core's answer to a ping after a snapshot, before it is decoded with the
+library's copy of it still held (:meth:`Link._release`): a round trip between regions, well
+inside the second an edge has to be ready after a snapshot arrives."""
 
 MAX_POSTED = 1024
 """Posted messages waiting for the link's sender; beyond it they are dropped (module doc)."""
@@ -321,7 +326,12 @@ class Link:
                     ws.close_timeout = 0
                     await ws.close(CloseCode.LINK_TIMEOUT, "heartbeat timeout")
                     return
-                await self.receive(data)
+                if len(data) >= memory.MMAP_FROM:  # a snapshot
+                    await self._release(ws)
+                message = self._decoded(data)
+                del data  # a snapshot's frame is as large as its data: not held while it loads
+                if message is not None:
+                    await self._handle(message)
                 if any(task.done() for task in session.tasks):
                     # A sender stopped (it crashed, logged and counted): start afresh. The
                     # core's heartbeats wake this loop at least every heartbeat interval.
@@ -416,18 +426,40 @@ class Link:
 
     # --- what the core sends -------------------------------------------------------------
 
+    async def _release(self, ws: ClientConnection) -> None:
+        """Give back what receiving a large message took, before it is decoded.
+
+        The websocket library's parser keeps the payload of the last frame it read (a copy
+        of the message as large as it) until the next frame comes: the answer to a ping is
+        one, waited for at most :data:`RELEASE_WAIT_S`. Then the C heap is trimmed
+        (edge_node/memory.py).
+        """
+        with contextlib.suppress(TimeoutError, websockets.ConnectionClosed):
+            async with asyncio.timeout(RELEASE_WAIT_S):
+                await (await ws.ping())
+        await asyncio.to_thread(memory.give_back)
+
     async def receive(self, data: bytes | str) -> None:
         """Act on one frame from the core; one that cannot be decoded or handled is dropped
         alone (logged; a handler's failure counted under ``link_receive``)."""
+        message = self._decoded(data)
+        if message is not None:
+            await self._handle(message)
+
+    def _decoded(self, data: bytes | str) -> Message | None:
+        """The message of a frame from the core; ``None`` (logged) if it has none."""
         try:
             # A newer core may send fields this edge does not know: they are dropped.
-            message = decode(data if isinstance(data, bytes) else data.encode(), strict=False)
+            return decode(data if isinstance(data, bytes) else data.encode(), strict=False)
         except ProtocolError as exc:
             if exc.code == "unknown_type":  # a feature this edge does not have (a newer core)
                 logger.warning("a message this edge has no feature for: %s", exc)
             else:
                 logger.error("undecodable message from the core: %s", exc)
-            return
+            return None
+
+    async def _handle(self, message: Message) -> None:
+        """Act on a decoded message from the core (:meth:`receive`)."""
         own = self._OWN.get(type(message))
         try:
             if own is not None:

@@ -1,9 +1,12 @@
 """The edge's suggestion cost on answer-cache misses, typo matching included, in one process.
 
-Run: ``python -m load.bench_typos [--rounds N]``. A benchmark, not a test: it prints figures.
+Run: ``python -m load.bench_typos [--rounds N] [--corpus FILE]``. A benchmark, not a test: it
+prints figures.
 
-An edge app is made in this process and loads a snapshot of the default corpus (hot lists as
-the core makes them); each call is ``SuggestFeature.suggest_now`` with the answer cache
+An edge app is made in this process and loads a snapshot of the default corpus, or of the
+``--corpus`` file (``term<TAB>weight`` lines, as ``lightcone core --corpus`` reads; e.g. the
+million terms of ``python -m load.million make FILE``), with hot lists as the core makes them;
+each call is ``SuggestFeature.suggest_now`` with the answer cache
 emptied first, so it folds, checks, queries the index and encodes the items: the server-side
 work of a cache miss, without the transport. Three sets of queries:
 
@@ -26,6 +29,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from core_region.suggest import corpus
 from edge_node.app import create_app
@@ -80,9 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--count", type=int, default=400, help="queries per typo set")
+    parser.add_argument(
+        "--corpus", type=Path, default=None, help="corpus file (default: the shipped corpus)"
+    )
     opts = parser.parse_args(argv)
 
-    loaded = corpus.load(corpus.default_path())
+    loaded = corpus.load(opts.corpus or corpus.default_path())
     entries = sorted((snapshot.Entry(k, t, w) for k, t, w in loaded.entries), key=lambda e: e.key)
     hot = snapshot.hot_lists(entries, threshold=64, depth=20)
     blob = snapshot.build(entries, version=1, hot=hot, hot_threshold=64, depth=20)

@@ -14,9 +14,15 @@ not ``München Airport``'s other name by inheritance).
    (seed + first snapshot), sampling the process's resident memory every 50 ms (its peak, and
    its steady state once ready);
 2. starts ``lightcone edge`` and times spawn → ``/readyz`` 200, and the snapshot's arrival
-   (``loaded snapshot``) → ready; samples its resident memory the same way;
+   (``snapshot v… arrived``, logged once its frame is decoded, before it is parsed) → ready;
+   reads its resident memory once ready (steady) and its peak so far (the first snapshot);
+   then asks it as many distinct queries as it caches answers (10,000, over HTTP) and reads
+   it again: the steady state of a busy edge;
 3. makes the core publish a new snapshot (``LIGHTCONE_COMPACT_AFTER`` writes through the admin
-   API) and samples the edge while it swaps the new one in: the peak with two snapshots held.
+   API) and reads the edge's peak while it swaps the new one in, with two snapshots held: the
+   kernel's own peak (``VmHWM``, restarted from the steady state just before through
+   ``/proc/PID/clear_refs``), or where that cannot be restarted the highest of the samples
+   taken every 50 ms.
 
 Every process it starts is stopped by PID. Progress on stderr, a table against issue 12's
 budget on stdout (edge ≤ 128 MB steady, ≤ 192 MB at the swap, ready ≤ 1 s after the
@@ -27,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import os
+import random
 import sys
 import tempfile
 import threading
@@ -40,6 +48,7 @@ import httpx
 
 from core_region.suggest import corpus
 from deploy.local.supervisor import LISTENING, Child
+from edge_node.suggest.feature import ANSWER_CACHE_ENTRIES
 from load.machine import cpu_model, loadavg
 
 SUFFIXES = ("Airport", "Station", "University", "Hospital", "Park", "Museum", "Stadium")
@@ -50,6 +59,7 @@ COMPACT_AFTER = 50
 START_TIMEOUT_S = 600.0
 """Longest wait for a node to be ready (a million terms on a busy 2-core machine)."""
 SAMPLE_S = 0.05
+SEED = 12
 
 BUDGET = {
     "core peak RSS": ("MB", 384),
@@ -70,6 +80,27 @@ def terms(source: Path) -> Iterator[tuple[str, int, tuple[str, ...]]]:
             yield f"{term} {suffix}", max(1, weight // (2 + n)), ()
 
 
+def cache_filling(source: Path) -> list[str]:
+    """As many distinct queries as the edge caches answers (:data:`ANSWER_CACHE_ENTRIES`):
+    prefixes of 1-12 characters of the corpus's terms, drawn with a fixed seed."""
+    forms = [term for term, _ in itertools.islice(terms_in(source), 200_000)]
+    rng = random.Random(SEED)
+    found: set[str] = set()
+    while len(found) < ANSWER_CACHE_ENTRIES:
+        form = rng.choice(forms)
+        found.add(form[: rng.randint(1, min(12, len(form)))])
+    return sorted(found)
+
+
+def terms_in(path: Path) -> Iterator[tuple[str, int]]:
+    """The ``(term, weight)`` lines of a corpus file this module made."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            term, weight = line.rstrip("\n").split("\t")
+            yield term, int(weight)
+
+
 def make(path: Path, source: Path | None = None) -> int:
     """Write the corpus to ``path``; returns how many terms it has."""
     opener = gzip.open if path.suffix == ".gz" else open
@@ -79,6 +110,16 @@ def make(path: Path, source: Path | None = None) -> int:
             out.write("\t".join((term, str(weight), *names)) + "\n")
             count += 1
     return count
+
+
+def reset_peak(pid: int) -> bool:
+    """Start ``pid``'s ``VmHWM`` afresh from its current resident size (Linux 4.0+); whether
+    it could."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
@@ -132,6 +173,8 @@ def measure(folder: Path) -> dict[str, float]:
         "LIGHTCONE_ADMIN_TOKEN": ADMIN_TOKEN,
         "LIGHTCONE_LINK_TOKEN": LINK_TOKEN,
         "LIGHTCONE_COMPACT_AFTER": str(COMPACT_AFTER),
+        "LIGHTCONE_HTTP_RATE": "1e9",  # step 2 fills the edge's answer cache from one address
+        "LIGHTCONE_HTTP_BURST": "1000000000",
     }
     figures: dict[str, float] = {}
     core_args = ["core", "--port", "0", "--data-dir", str(folder / "core"), "--corpus", str(source)]
@@ -153,7 +196,7 @@ def measure(folder: Path) -> dict[str, float]:
         edge = Child("edge", edge_args, env, folder / "edge.log")
         edge_mem = Sampler(edge.pid)
         edge_url = edge.wait_for(LISTENING, START_TIMEOUT_S).group(1)
-        edge.wait_for("loaded snapshot", START_TIMEOUT_S)
+        edge.wait_for("snapshot v[0-9]+ arrived", START_TIMEOUT_S)
         arrived = time.monotonic()
         with httpx.Client(timeout=10) as client:
             while client.get(f"{edge_url}/readyz").status_code != 200:
@@ -166,9 +209,15 @@ def measure(folder: Path) -> dict[str, float]:
             for n in range(20):  # a little load, then the steady state
                 client.get(f"{edge_url}/suggest", params={"q": f"sa{n}"})
             figures["edge steady RSS"] = edge_mem.now()
-            say(f"edge ready: {figures['edge steady RSS']:.0f} MB; compacting ...")
+            figures["edge peak RSS at the first snapshot"] = rss_mb(edge.pid, "VmHWM")
+            say(f"edge ready: {figures['edge steady RSS']:.0f} MB; filling its answer cache ...")
+            for q in cache_filling(source):
+                client.get(f"{edge_url}/suggest", params={"q": q}).raise_for_status()
+            figures["edge RSS with a full answer cache"] = edge_mem.now()
+            say(f"edge: {figures['edge RSS with a full answer cache']:.0f} MB; compacting ...")
 
             swap_from = time.monotonic()
+            exact = reset_peak(edge.pid)
             headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
             for n in range(COMPACT_AFTER):
                 put = client.put(
@@ -182,9 +231,10 @@ def measure(folder: Path) -> dict[str, float]:
                     raise RuntimeError("the edge did not load the new snapshot")
                 time.sleep(0.05)  # polling a condition with a deadline
             time.sleep(1.0)  # the old snapshot's memory is freed after the swap
-            figures["edge peak RSS at a snapshot swap"] = max(
-                edge_mem.peak(swap_from), rss_mb(edge.pid, "VmHWM")
-            )
+            swap_peak = rss_mb(edge.pid, "VmHWM")
+            if not exact:  # the process's peak since it started: the samples tell the swap's
+                swap_peak = max(edge_mem.peak(swap_from), figures["edge steady RSS"])
+            figures["edge peak RSS at a snapshot swap"] = swap_peak
             figures["edge RSS after the swap"] = edge_mem.now()
             figures["core RSS after a compaction"] = core_mem.now()
             figures["core peak RSS"] = max(figures["core peak RSS"], rss_mb(core.pid, "VmHWM"))

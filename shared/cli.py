@@ -290,8 +290,11 @@ def _check_corpus(path: Path) -> None:
 
 
 def _edge(args: argparse.Namespace) -> None:
+    from edge_node import memory
     from edge_node.app import create_app
     from edge_node.settings import EdgeSettings
+
+    memory.configure()  # snapshots' memory goes back to the system when freed
 
     settings = from_environ(
         EdgeSettings,

@@ -184,7 +184,9 @@ def parse(raw: Any, term_count: int) -> Names | None:
     refs.frombytes(raw["refs"])
     terms = array("i")
     terms.frombytes(raw["terms"])
-    lists = Terms(raw["lists"])
+    if not isinstance(raw["lists"], str):
+        raise ValueError("snapshot names lists must be text")
+    lists = Terms.of(raw["lists"].split("\n"))
     if not (len(trie) == len(refs) and len(terms) == len(lists)):
         raise ValueError("snapshot names parts disagree in length")
     if terms and not 0 <= min(terms) <= max(terms) < term_count:

@@ -1,24 +1,32 @@
 """The serving structure for suggestions: built on the core, loaded by the edges.
 
 A snapshot holds, for every served term: its folded key in a ``marisa_trie.Trie`` (a few MB
-for hundreds of thousands of keys), its weight in an ``array('q')`` and its display form in a
-list, both indexed by the trie's key id; and, for each *hot* prefix (one with more completions
-than ``hot_threshold``), the keys of its top ``depth`` completions, best first. A query on a hot
-prefix reads its list; any other prefix has at most ``hot_threshold`` completions to rank.
-Ranking is by weight descending, ties broken by folded key ascending.
+for hundreds of thousands of keys), its weight and its display form, both by the trie's key
+id; and, for each *hot* prefix (one with more completions than ``hot_threshold``), the key ids
+of its top ``depth`` completions, best first. A query on a hot prefix reads its list; any other
+prefix has at most ``hot_threshold`` completions to rank. Ranking is by weight descending, ties
+broken by folded key ascending.
 
-Wire form: a msgpack map inside :class:`shared.protocol.Snapshot` ``data``.
+Wire form (format 2): a msgpack map inside :class:`shared.protocol.Snapshot` ``data`` whose
+large parts are flat byte strings, so that the edge holds a million terms as a handful of
+objects: the trie and every array are used in place, in the very ``bytes`` objects msgpack
+decoded, with no copy and no per-term object (docs/protocol.md, ``snapshot``). Integers in the
+arrays are little-endian: unsigned 32-bit for key ids and offsets; weights are unsigned
+32-bit when every weight fits (4 MB less per million terms), else signed 64-bit.
 """
 
 from __future__ import annotations
 
 import bisect
+import codecs
 import heapq
-import re
+import itertools
+import operator
+import sys
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Final, Literal
 
 import marisa_trie
 
@@ -26,7 +34,18 @@ from shared import names as other_names
 from shared.errors import ProtocolError
 from shared.protocol import pack, unpack
 
-FORMAT = 1
+FORMAT = 2
+"""The snapshot format this build writes and reads (1: hot lists as key strings, display
+forms as one string; 2: as below). An edge refuses another one with a ProtocolError."""
+
+ID: Final = "I"
+"""Array type of key ids and offsets (unsigned 32-bit: a snapshot is far below 4 GiB, the
+edge's ``LIGHTCONE_MAX_SNAPSHOT_BYTES``)."""
+WEIGHT: Final = "q"
+"""Array type of weights that do not all fit :data:`ID` (signed 64-bit, like every integer
+on the wire)."""
+if array(ID).itemsize != 4 or array(WEIGHT).itemsize != 8:  # pragma: no cover
+    raise ImportError("snapshot arrays need a 4-byte unsigned int and an 8-byte long long")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,40 +63,158 @@ class Entry:
     typos: ClassVar[int] = 0
 
 
+def _ints(data: Any, typecode: Literal["I", "q"], field: str) -> Sequence[int]:
+    """The little-endian integers of the byte string ``data``: read in place (a view, no
+    copy) on a little-endian machine, copied and swapped on a big-endian one.
+
+    Raises:
+        ProtocolError: if ``data`` is not bytes of whole integers.
+    """
+    if not isinstance(data, bytes):
+        raise ProtocolError(f"snapshot {field} must be bytes")
+    size = array(typecode).itemsize
+    if len(data) % size:
+        raise ProtocolError(f"snapshot {field} is not a whole number of {size}-byte integers")
+    if sys.byteorder == "little":
+        return memoryview(data).cast(typecode)
+    swapped = array(typecode, data)  # pragma: no cover - big-endian machines only
+    swapped.byteswap()  # pragma: no cover
+    return swapped  # pragma: no cover
+
+
+def _wire(values: array[int]) -> bytes:
+    """``values`` as the little-endian bytes :func:`_ints` reads."""
+    if sys.byteorder != "little":  # pragma: no cover - big-endian machines only
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _narrow(weights: array[int]) -> array[int]:
+    """``weights`` as :data:`ID` if every one fits (half the bytes), else as they are."""
+    if weights and (min(weights) < 0 or max(weights) > 0xFFFFFFFF):
+        return weights
+    return array(ID, weights)
+
+
 class Terms:
-    """The display forms of a snapshot by key id, kept as the one string they came in and
-    the offsets of its lines: a million terms cost two objects instead of a million strings
-    (about a quarter of the memory), and the edge gives them back in one piece when a new
-    snapshot replaces them."""
+    """The display forms of a snapshot by key id: their UTF-8 joined by newlines (no display
+    form has a newline: :mod:`shared.text`) and the offset where each one ends. A million terms
+    are two objects, not a million strings; one non-Latin-1 character costs its own bytes, not
+    a wider encoding for the whole text; and a form is decoded only when an answer shows it."""
 
-    __slots__ = ("_starts", "_text")
+    __slots__ = ("_ends", "_text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: bytes, ends: Sequence[int]) -> None:
+        """``ends[i]``: the offset of the newline after form ``i`` (the last: ``len(text)``).
+        Trusted: :func:`parse` checks what comes from the wire (:meth:`check`)."""
         self._text = text
-        starts = array("q", [0] if text else [])
-        starts.extend(m.end() for m in _NEW_LINE.finditer(text))
-        self._starts = starts
+        self._ends = ends
+
+    @classmethod
+    def of(cls, forms: Sequence[str]) -> Terms:
+        """The display forms ``forms``, by position."""
+        # C-level iterators only: a million forms take a fraction of a second on the core.
+        lengths = map(len, map(str.encode, forms))
+        ends = array(ID, map(operator.add, itertools.accumulate(lengths), itertools.count()))
+        return cls("\n".join(forms).encode(), ends)
+
+    @property
+    def text(self) -> bytes:
+        """The forms' UTF-8, joined by newlines."""
+        return self._text
+
+    @property
+    def ends(self) -> Sequence[int]:
+        """Where each form ends in :attr:`text`."""
+        return self._ends
 
     def __len__(self) -> int:
-        return len(self._starts)
+        return len(self._ends)
 
     def __getitem__(self, key_id: int) -> str:
-        start = self._starts[key_id]
-        after = key_id + 1
-        end = self._starts[after] - 1 if after < len(self._starts) else len(self._text)
-        return self._text[start:end]
+        start = self._ends[key_id - 1] + 1 if key_id else 0
+        return self._text[start : self._ends[key_id]].decode()
+
+    def __iter__(self) -> Iterator[str]:
+        """Every form in key id order, decoded in one piece (faster than one by one)."""
+        return iter(self._text.decode().split("\n") if self._ends else ())
+
+    def check(self) -> None:
+        """Refuse offsets that do not cut the text at its newlines, in order, a newline
+        inside a form, or a text that is not UTF-8: every form then decodes (about 0.1 s for a
+        million terms).
+
+        Raises:
+            ProtocolError: naming what is wrong.
+        """
+        text, ends = self._text, self._ends
+        if (ends[-1] if ends else 0) != len(text):
+            raise ProtocolError("snapshot term_ends do not end with the terms")
+        last = -1
+        for end in itertools.islice(ends, max(0, len(ends) - 1)):
+            if end <= last or text[end] != 0x0A:
+                raise ProtocolError("snapshot term_ends do not fall on the newlines in order")
+            last = end
+        if ends and text.count(b"\n") != len(ends) - 1:
+            raise ProtocolError("snapshot terms have a newline inside a display form")
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        view, step = memoryview(text), 1 << 20
+        try:
+            for at in range(0, len(text), step):
+                decoder.decode(view[at : at + step])
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"snapshot terms are not UTF-8: {exc.reason}") from None
 
 
-_NEW_LINE = re.compile("\n")
+class HotLists(Mapping[str, Sequence[int]]):
+    """Hot prefix -> the key ids of its top completions, best first: one flat array of ids
+    and where each prefix's list ends, instead of a Python list of strings per prefix."""
+
+    __slots__ = ("_ends", "_ids", "_at")
+
+    def __init__(self, prefixes: Sequence[str], ends: Sequence[int], ids: Sequence[int]) -> None:
+        """Trusted: :func:`parse` checks what comes from the wire."""
+        self._at = {p: n for n, p in enumerate(prefixes)}
+        self._ends = ends
+        self._ids = ids
+
+    def __getitem__(self, prefix: str) -> Sequence[int]:
+        n = self._at[prefix]
+        return self._ids[self._ends[n - 1] if n else 0 : self._ends[n]]
+
+    def __contains__(self, prefix: object) -> bool:
+        return prefix in self._at
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
+class _MappedTrie(marisa_trie.Trie):  # type: ignore[misc]  # marisa has no types
+    """A trie read in place from the bytes it came in, which it keeps alive (``map`` does
+    not: the trie would read freed memory once they go)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.map(data)
+        self._data = data
 
 
 @dataclass(frozen=True, slots=True)
 class SnapshotData:
     version: int
     trie: marisa_trie.Trie
-    weights: array[int]
+    weights: Sequence[int]
+    """By key id."""
     terms: Terms
-    hot: dict[str, list[str]]
+    hot: Mapping[str, Sequence[int]]
+    """Hot prefix -> the key ids of its top ``depth`` completions, best first."""
+    alphabet: str
+    """The characters of the hot prefixes and of their top keys, sorted."""
     hot_threshold: int
     depth: int
     names: other_names.Names | None = None
@@ -92,6 +229,15 @@ class SnapshotData:
         if key_id is None:
             return None
         return Entry(key, self.terms[key_id], self.weights[key_id])
+
+    def entry(self, key_id: int) -> Entry:
+        """The entry of a key id (of a hot list)."""
+        return Entry(self.trie.restore_key(key_id), self.terms[key_id], self.weights[key_id])
+
+    def hot_keys(self) -> dict[str, list[str]]:
+        """The hot lists as keys (for tests and tools: the edge reads ids)."""
+        restore = self.trie.restore_key
+        return {p: [restore(i) for i in ids] for p, ids in self.hot.items()}
 
 
 def rank(entry: Entry) -> tuple[int, str]:
@@ -169,27 +315,29 @@ def build(
     depth: int,
     names: Mapping[str, Sequence[str]] | None = None,
 ) -> bytes:
-    """Serialize a snapshot of ``entries`` (any order, unique keys) and their ``hot`` lists,
-    and the other ``names`` of its terms (by key; :mod:`shared.names`)."""
-
+    """Serialize a snapshot of ``entries`` (any order, unique keys) and their ``hot`` lists
+    (cut to ``depth``; a key ``entries`` do not have is left out), and the other ``names`` of
+    its terms (by key; :mod:`shared.names`)."""
     trie = marisa_trie.Trie([e.key for e in entries])
-    weights = array("q", bytes(8 * len(entries)))
-    terms = [""] * len(entries)
+    weights = array(WEIGHT, bytes(8 * len(entries)))
+    forms = [""] * len(entries)
     for e in entries:
         key_id = trie[e.key]
         weights[key_id] = e.weight
-        terms[key_id] = e.term
+        forms[key_id] = e.term
     named = names and other_names.build(
         trie, weights, names, hot_threshold=hot_threshold, depth=depth
     )
+    terms = Terms.of(forms)
+    del forms
     return pack(
         {
             "format": FORMAT,
             "version": version,
             "trie": trie.tobytes(),
-            "weights": weights.tobytes(),
-            "terms": "\n".join(terms),
-            "hot": {p: ks[:depth] for p, ks in hot.items()},
+            "weights": _wire(_narrow(weights)),
+            **_terms_parts(terms),
+            **_hot_parts(hot, trie, depth),
             "hot_threshold": hot_threshold,
             "depth": depth,
             **({"names": named} if named else {}),
@@ -197,30 +345,71 @@ def build(
     )
 
 
+def _terms_parts(terms: Terms) -> dict[str, Any]:
+    """The wire fields of display forms."""
+    return {"terms": terms.text, "term_ends": _wire(array(ID, terms.ends))}
+
+
+def _hot_parts(hot: Mapping[str, Sequence[str]], trie: Any, depth: int) -> dict[str, Any]:
+    """The wire fields of hot lists given as keys, cut to ``depth``, without the keys
+    ``trie`` does not have."""
+    ids, ends = array(ID), array(ID)
+    for keys in hot.values():
+        ids.extend(i for i in map(trie.get, keys[:depth]) if i is not None)
+        ends.append(len(ids))
+    alphabet = set(itertools.chain.from_iterable(hot))
+    alphabet.update(itertools.chain.from_iterable(k for ks in hot.values() for k in ks[:depth]))
+    return {
+        "hot_prefixes": list(hot),
+        "hot_ends": _wire(ends),
+        "hot_ids": _wire(ids),
+        "alphabet": "".join(sorted(alphabet)),
+    }
+
+
 def parse(blob: bytes) -> SnapshotData:
-    """Load a snapshot made by :func:`build`.
+    """Load a snapshot made by :func:`build`, checking that its parts agree: a blob that
+    parses serves every key without error. The large parts are used in place (module doc).
+    A snapshot of format 1 (a core of the build before) is converted first.
 
     Raises:
-        ProtocolError: if ``blob`` is not a snapshot of this format.
+        ProtocolError: if ``blob`` is not a snapshot of format 1 or 2.
     """
 
     try:
         raw = unpack(blob)
+        if not isinstance(raw, dict):
+            raise ProtocolError("a snapshot is a map")
+        if raw.get("format") == 1:
+            raw = _from_format_1(raw)
         if raw.get("format") != FORMAT:
             raise ProtocolError(f"unsupported snapshot format {raw.get('format')!r}")
-        trie = marisa_trie.Trie()
-        trie.frombytes(raw["trie"])
-        weights = array("q")
-        weights.frombytes(raw["weights"])
-        terms = Terms(raw["terms"])
-        if not len(trie) == len(weights) == len(terms):
+        trie_bytes = raw["trie"]
+        if not isinstance(trie_bytes, bytes):
+            raise ProtocolError("snapshot trie must be bytes")
+        trie = _MappedTrie(trie_bytes)
+        count = len(trie)
+        weights_data = raw["weights"]
+        wide = isinstance(weights_data, bytes) and len(weights_data) == 8 * count > 0
+        weights = _ints(weights_data, WEIGHT if wide else ID, "weights")
+        terms_text = raw["terms"]
+        if not isinstance(terms_text, bytes):
+            raise ProtocolError("snapshot terms must be bytes")
+        terms = Terms(terms_text, _ints(raw["term_ends"], ID, "term_ends"))
+        if not count == len(weights) == len(terms):
             raise ProtocolError("snapshot parts disagree in length")
+        terms.check()
+        hot = _hot(raw["hot_prefixes"], raw["hot_ends"], raw["hot_ids"], count)
+        alphabet = raw["alphabet"]
+        if not isinstance(alphabet, str):
+            raise ProtocolError("snapshot alphabet must be text")
         return SnapshotData(
             version=int(raw["version"]),
             trie=trie,
             weights=weights,
             terms=terms,
-            hot={str(p): list(ks) for p, ks in raw["hot"].items()},
+            hot=hot,
+            alphabet=alphabet,
             hot_threshold=int(raw["hot_threshold"]),
             depth=int(raw["depth"]),
             names=other_names.parse(raw.get("names"), len(trie)),
@@ -228,4 +417,45 @@ def parse(blob: bytes) -> SnapshotData:
     except ProtocolError:
         raise
     except Exception as exc:  # marisa and shape errors mean "not a snapshot" too
-        raise ProtocolError(f"invalid snapshot: {exc}") from None
+        raise ProtocolError(f"invalid snapshot: {exc!r}") from None
+
+
+def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 snapshot's map as format 2's, so that edges can be upgraded before their
+    core. Format 1 carried the display forms as one string and the hot lists as keys; its
+    weights are int64 in the byte order of the machines, little-endian everywhere lightcone
+    runs. Converting costs the edge about a second and a million strings for a moment at a
+    million terms, once per snapshot until the core is upgraded too.
+
+    Raises:
+        ProtocolError: if the map does not have format 1's parts.
+    """
+    forms, hot = raw.get("terms"), raw.get("hot")
+    if not isinstance(forms, str):
+        raise ProtocolError("snapshot terms must be text in format 1")
+    if not isinstance(hot, dict) or not all(isinstance(ks, list) for ks in hot.values()):
+        raise ProtocolError("snapshot hot must map prefixes to lists in format 1")
+    trie = _MappedTrie(raw["trie"])
+    terms = Terms.of(forms.split("\n") if len(trie) else [])
+    depth = int(raw["depth"])
+    return {**raw, "format": 2, **_terms_parts(terms), **_hot_parts(hot, trie, depth)}
+
+
+def _hot(prefixes: Any, ends_data: Any, ids_data: Any, count: int) -> HotLists:
+    """The hot lists of a snapshot of ``count`` keys, checked.
+
+    Raises:
+        ProtocolError: if the parts do not make lists of that snapshot's key ids.
+    """
+    if not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
+        raise ProtocolError("snapshot hot_prefixes must be a list of text")
+    if len(set(prefixes)) != len(prefixes):
+        raise ProtocolError("snapshot hot_prefixes repeat a prefix")
+    ends, ids = _ints(ends_data, ID, "hot_ends"), _ints(ids_data, ID, "hot_ids")
+    if len(ends) != len(prefixes) or (ends[-1] if ends else 0) != len(ids):
+        raise ProtocolError("snapshot hot_ends do not match hot_prefixes and hot_ids")
+    if any(b < a for a, b in itertools.pairwise(ends)):
+        raise ProtocolError("snapshot hot_ends go back")
+    if ids and max(ids) >= count:
+        raise ProtocolError("snapshot hot_ids name a key the trie does not have")
+    return HotLists(prefixes, ends, ids)

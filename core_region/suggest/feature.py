@@ -416,11 +416,13 @@ def rules_of(settings: CoreSettings) -> Rules:
 
 def stream_key(settings: CoreSettings) -> str:
     """What decides the stream's bytes besides the data: the serving rules, the hot lists'
-    threshold and depth, and when compactions happen. Stored with each base snapshot: a node
-    with another key builds its own first base (alone) or refuses to start (:func:`join`)."""
+    threshold and depth, when compactions happen, and the snapshot format. Stored with each
+    base snapshot: a node with another key builds its own first base (alone) or refuses to
+    start (:func:`join`)."""
     return (
         f"{rules_of(settings).fingerprint()} hot={settings.hot_threshold} "
-        f"depth={settings.max_limit} compact={settings.compact_after}"
+        f"depth={settings.max_limit} compact={settings.compact_after} "
+        f"snapshot={snapshot.FORMAT}"
     )
 
 

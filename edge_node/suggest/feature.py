@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
 
+from edge_node import memory
 from edge_node.features import ClientHandler, Feature
 from edge_node.frames import by_items, frames, splits
 from edge_node.suggest import routes
@@ -48,7 +48,6 @@ from shared.protocol import (
     SearchItem,
     Snapshot,
     Suggest,
-    Suggestions,
 )
 from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
 
@@ -97,9 +96,6 @@ class Answer:
         if json_codec:
             return suggestions_json(self.items, request_id, *self._rest())
         return suggestions_msgpack(self.items, request_id, *self._rest())
-
-    def message(self, request_id: RequestId | None = None) -> Suggestions:
-        return Suggestions(request_id, self.items.items, *self._rest())
 
     def _rest(self) -> tuple[int, int, str, bool, str]:
         return (self.version, self.age_ms, self.mode, self.stale, self.region)
@@ -218,15 +214,14 @@ class SuggestFeature(Feature):
     # --- the replica's shell ---------------------------------------------------------------
 
     async def _load(self, message: Snapshot) -> None:
+        logger.info("snapshot v%d arrived: %d bytes", message.version, len(message.data))
         data = await asyncio.to_thread(snapshot.parse, message.data)
-        # The snapshot is long-lived: keep its objects out of the collector's full passes.
-        gc.freeze()
         self.metrics.snapshots.inc()
         logger.info("loaded snapshot v%d: %d terms", data.version, len(data))
         self.link.loading(message.epoch)
         step = self.replica.load(data, message.epoch)
         self.link.core_at(data.version)
-        self._stepped(step)
+        await self._stepped(step)
 
     async def _apply(self, delta: Delta) -> None:
         step = self.replica.apply(delta)
@@ -234,13 +229,18 @@ class SuggestFeature(Feature):
         if step.resync is not None:
             logger.warning("a gap before v%d: resyncing from v%d", delta.from_version, step.resync)
             await self.link.resync(self)
-        self._stepped(step)
+        await self._stepped(step)
 
-    def _stepped(self, step: Step) -> None:
+    async def _stepped(self, step: Step) -> None:
         if step.advanced:
             self.link.advanced(self.name, self.replica.version)
         if step.installed:
             self.ready_event.set()
+            # The answers cached for the index just replaced hold it: let it go at once, and
+            # give its memory back to the system (edge_node/memory.py).
+            self._cache.clear()
+            self._cached_for = None
+            await asyncio.to_thread(memory.give_back)
 
     def _held(self) -> None:
         self._hold = None

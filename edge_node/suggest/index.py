@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sortedcontainers import SortedList
 
@@ -56,16 +56,15 @@ class SuggestIndex:
     def __init__(self, snapshot: SnapshotData) -> None:
         self.version = snapshot.version
         self._base = snapshot
-        self._hot = dict(snapshot.hot)
+        # The top lists deltas replaced (keys); the others are the base's (key ids).
+        self._hot: dict[str, list[str]] = {}
         self._overlay: dict[str, Entry | None] = {}
         self._added: SortedList = SortedList()  # overlay keys the base does not have
         # The characters probed after a hot prefix (a cold one has at most ``hot_threshold``
-        # keys, read whole instead): those of the hot prefixes and their top keys, a few
-        # thousand strings, where reading every key would cost seconds at a million terms.
-        # A typo walk adds the query's own characters (:meth:`_typo_matches`).
-        self._alphabet = "".join(
-            sorted(set("".join(p + "".join(keys) for p, keys in snapshot.hot.items())))
-        )
+        # keys, read whole instead): those of the hot prefixes and their top keys, which the
+        # core sends with the snapshot (reading every key would cost seconds at a million
+        # terms). A typo walk adds the query's own characters (:meth:`_typo_matches`).
+        self._alphabet = snapshot.alphabet
         self._hot_children: dict[str, str] = {}  # at most one per hot prefix of the base
         self._iterkeys = snapshot.trie.iterkeys
         self._aliases = Aliases(snapshot)
@@ -256,6 +255,9 @@ class SuggestIndex:
                         break
             return found
         base, overlay = self._base, self._overlay
+        ids = base.hot.get(prefix)
+        if ids is not None:  # a list no delta replaced: the base's, read through the overlay
+            return self._base_top(ids, limit)
         if not overlay:
             # The common case between compactions of a quiet corpus: rank plain tuples and
             # build entries for the winners only.
@@ -267,3 +269,17 @@ class SuggestIndex:
         candidates = [self.get(k) for k in base.trie.keys(prefix)]
         candidates += (overlay[k] for k in self._added.irange(prefix, prefix + _END))
         return heapq.nsmallest(limit, (e for e in candidates if e is not None), key=rank)
+
+    def _base_top(self, ids: Sequence[int], limit: int) -> list[Entry]:
+        """The first ``limit`` served entries of a base hot list (key ids, best first)."""
+        base, overlay = self._base, self._overlay
+        found = []
+        for key_id in ids:
+            entry: Entry | None = base.entry(key_id)
+            if overlay and entry is not None and entry.key in overlay:
+                entry = overlay[entry.key]
+            if entry is not None:
+                found.append(entry)
+                if len(found) == limit:
+                    break
+        return found

@@ -109,6 +109,15 @@ def test_hot_list_entries_removed_without_a_new_list_are_skipped() -> None:
     assert keys(index.query("p", 3)) == ["paris", "parma"]
 
 
+def test_base_hot_lists_read_by_key_id_show_the_overlay() -> None:
+    """The snapshot's hot lists are key ids: an entry a delta changed without resending the
+    list (a new display form, the same rank) shows its new state from the overlay."""
+    index = index_at()
+    index.apply(Delta(5, 6, [TermChange("paris", "PARIS", 100)]))
+    assert index.query("", 2) == [Entry("paris", "PARIS", 100), Entry("perth", "Perth", 70)]
+    assert index.query("p", 1) == [Entry("paris", "PARIS", 100)]
+
+
 def test_new_keys_in_non_hot_prefixes_are_found() -> None:
     """Keys only in the overlay are ranked with the snapshot's under a non-hot prefix."""
     index = index_at()

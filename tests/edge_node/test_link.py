@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -98,6 +99,19 @@ async def test_an_older_compaction_snapshot_waits_until_it_has_caught_up() -> No
     assert up.index is not served and up.version == 5
     assert up.index is not None
     assert [e.term for e in up.index.query("", 3)] == ["Nice", "Lyon", "Paris"]
+
+
+async def test_a_replaced_index_is_let_go_at_once() -> None:
+    """Once a new snapshot is served, nothing holds the old one (not the answers cached for
+    it): its memory goes back before the next query, not at it."""
+    edge = node()
+    up = suggest_of(edge)
+    await edge.link.receive(snapshot_frame(3, {"paris": 10}))
+    assert '"Paris"' in up.suggest_now("pa", 5).http_body()  # cached
+    old = weakref.ref(up.index)
+    await edge.link.receive(snapshot_frame(4, {"paris": 10, "parma": 5}))
+    assert old() is None
+    assert '"Parma"' in up.suggest_now("pa", 5).http_body()
 
 
 async def test_a_snapshot_from_another_database_replaces_the_index_at_once() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import time
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
+import marisa_trie
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -123,7 +127,7 @@ def test_build_parse_round_trip_keeps_every_entry() -> None:
     assert [data.get(e.key) for e in entries] == entries
     assert data.get("par") is None
     assert data.get("lyon") is None
-    assert data.hot == {"": ["paris", "porto"], "p": ["paris", "porto"]}
+    assert data.hot_keys() == {"": ["paris", "porto"], "p": ["paris", "porto"]}
     assert (data.hot_threshold, data.depth) == (2, 2)
 
 
@@ -131,7 +135,7 @@ def test_build_cuts_hot_lists_to_depth() -> None:
     """Deeper lists (the core keeps 2 x depth) are cut to ``depth`` on the wire."""
     entries = entries_of({"a": 1, "b": 2, "c": 3})
     data = parse(build(entries, version=1, hot={"": ["c", "b", "a"]}, hot_threshold=1, depth=2))
-    assert data.hot == {"": ["c", "b"]}
+    assert data.hot_keys() == {"": ["c", "b"]}
 
 
 def test_build_accepts_entries_in_any_order() -> None:
@@ -146,7 +150,7 @@ def test_empty_snapshot_round_trips() -> None:
     data = parse(build([], version=0, hot={}, hot_threshold=64, depth=20))
     assert len(data) == 0
     assert data.get("") is None
-    assert data.hot == {}
+    assert data.hot_keys() == {}
 
 
 def test_single_entry_snapshot_round_trips() -> None:
@@ -165,7 +169,7 @@ def test_build_parse_round_trip_property(weights: dict[str, int], version: int) 
     assert data.version == version
     assert len(data) == len(entries)
     assert [data.get(e.key) for e in entries] == entries
-    assert data.hot == hot
+    assert data.hot_keys() == hot
 
 
 def _good_raw() -> dict[str, object]:
@@ -185,9 +189,10 @@ def _good_raw() -> dict[str, object]:
         pack({}),
         pack({"format": FORMAT + 1}),
         pack({**_good_raw(), "trie": b"garbage"}),
-        pack({**_good_raw(), "weights": b"\x00" * 8}),  # one weight for two terms
-        pack({**_good_raw(), "terms": "only one"}),
-        pack({**_good_raw(), "hot": ["not", "a", "map"]}),
+        pack({**_good_raw(), "trie": "text"}),
+        pack({**_good_raw(), "weights": b"\x00" * 4}),  # one weight for two terms
+        pack({**_good_raw(), "weights": b"\x00" * 15}),  # not whole integers
+        pack({**_good_raw(), "terms": "A\nB"}),  # format 1's text
         pack({k: v for k, v in _good_raw().items() if k != "depth"}),
     ],
 )
@@ -195,6 +200,159 @@ def test_parse_of_garbage_raises_protocol_error(blob: bytes) -> None:
     """Anything that is not a snapshot of this format is a ProtocolError."""
     with pytest.raises(ProtocolError):
         parse(blob)
+
+
+def _raw3() -> dict[str, Any]:
+    """A good snapshot of three terms ("a", "b", "é"), hot lists "" and "x", as its map."""
+    entries = [Entry("a", "A", 1), Entry("b", "B", 2), Entry("e", "É", 3)]
+    blob = build(entries, version=1, hot={"": ["e", "b"], "e": ["e"]}, hot_threshold=1, depth=2)
+    raw = unpack(blob)
+    assert isinstance(raw, dict)
+    return raw
+
+
+def _ids(*values: int) -> bytes:
+    return b"".join(v.to_bytes(4, "little") for v in values)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"format": 3}, "unsupported snapshot format 3"),
+        ({"terms": "A\nB\nÉÉ".encode()}, "term_ends do not end with the terms"),
+        ({"terms": b"A\nB\xff\x89", "term_ends": _ids(1, 3, 5)}, "do not fall on the newlines"),
+        ({"term_ends": _ids(3, 1, 6)}, "do not fall on the newlines in order"),
+        ({"terms": b"A\nB\n\n", "term_ends": _ids(1, 3, 5)}, "a newline inside a display form"),
+        ({"terms": b"A\nB\n\xff\x89"}, "terms are not UTF-8"),
+        ({"term_ends": _ids(1, 3)}, "disagree in length"),
+        ({"term_ends": "text"}, "term_ends must be bytes"),
+        ({"hot_prefixes": ["", 7]}, "hot_prefixes must be a list of text"),
+        ({"hot_prefixes": ["", ""]}, "hot_prefixes repeat a prefix"),
+        ({"hot_ends": _ids(2)}, "hot_ends do not match"),
+        ({"hot_ends": _ids(2, 2)}, "hot_ends do not match"),
+        ({"hot_ends": _ids(1, 4)}, "hot_ends do not match"),
+        ({"hot_ends": _ids(3, 2), "hot_ids": _ids(2, 1)}, "hot_ends go back"),
+        ({"hot_ids": _ids(2, 1, 3)}, "hot_ids name a key the trie does not have"),
+        ({"alphabet": b"ab"}, "alphabet must be text"),
+    ],
+)
+def test_parse_refuses_parts_that_disagree_clearly(change: dict[str, Any], says: str) -> None:
+    """Format 2's parts are checked against each other: a blob that parses serves every key,
+    and one that does not says what is wrong."""
+    with pytest.raises(ProtocolError, match=says):
+        parse(pack({**_raw3(), **change}))
+
+
+def test_format_2_wire_form_is_flat_little_endian_arrays() -> None:
+    """Key ids, offsets and weights travel as little-endian bytes; display forms as UTF-8."""
+    raw = _raw3()
+    assert raw["format"] == FORMAT == 2
+    assert raw["terms"] == "A\nB\nÉ".encode()
+    assert raw["term_ends"] == _ids(1, 3, 6)
+    assert raw["weights"] == _ids(1, 2, 3)  # they fit 32 bits
+    assert raw["hot_prefixes"] == ["", "e"]
+    assert raw["hot_ends"] == _ids(2, 3)
+    assert raw["hot_ids"] == _ids(2, 1, 2)
+    assert raw["alphabet"] == "be"
+    data = parse(pack(raw))
+    assert data.hot_keys() == {"": ["e", "b"], "e": ["e"]}
+    assert [data.entry(i) for i in data.hot[""]] == [Entry("e", "É", 3), Entry("b", "B", 2)]
+    assert "x" not in data.hot and data.hot.get("x") is None
+
+
+@pytest.mark.parametrize("heavy", [2**32, 2**63 - 1, -1, -(2**63)])
+def test_weights_beyond_32_bits_travel_as_64(heavy: int) -> None:
+    """One weight out of 0..2³²−1 makes every weight int64; all come back exact."""
+    entries = [Entry("a", "A", 0), Entry("b", "B", heavy), Entry("c", "C", 2**32 - 1)]
+    blob = build(entries, version=1, hot={}, hot_threshold=9, depth=1)
+    raw = unpack(blob)
+    assert raw["weights"] == b"".join(e.weight.to_bytes(8, "little", signed=True) for e in entries)
+    assert [parse(blob).get(e.key) for e in entries] == entries
+
+
+def _format_1(entries: list[Entry], hot: dict[str, list[str]], depth: int) -> bytes:
+    """A snapshot as a core of the build before made it (format 1)."""
+    trie = marisa_trie.Trie([e.key for e in entries])
+    weights = array("q", bytes(8 * len(entries)))
+    forms = [""] * len(entries)
+    for e in entries:
+        weights[trie[e.key]], forms[trie[e.key]] = e.weight, e.term
+    return pack(
+        {
+            "format": 1,
+            "version": 9,
+            "trie": trie.tobytes(),
+            "weights": weights.tobytes(),
+            "terms": "\n".join(forms),
+            "hot": {p: keys[:depth] for p, keys in hot.items()},
+            "hot_threshold": 2,
+            "depth": depth,
+        }
+    )
+
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(corpora)
+def test_a_format_1_snapshot_loads_as_its_format_2_twin(weights: dict[str, int]) -> None:
+    """An edge reads what a core of the build before sends (edges upgrade first)."""
+    entries = entries_of(weights)
+    hot = hot_lists(entries, threshold=2, depth=3)
+    old = parse(_format_1(entries, hot, 3))
+    new = parse(build(entries, version=9, hot=hot, hot_threshold=2, depth=3))
+    assert [old.get(e.key) for e in entries] == [new.get(e.key) for e in entries] == entries
+    assert old.hot_keys() == new.hot_keys() == hot
+    assert (old.alphabet, old.version, old.hot_threshold, old.depth) == (
+        new.alphabet,
+        new.version,
+        new.hot_threshold,
+        new.depth,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"terms": b"A"}, "terms must be text in format 1"),
+        ({"hot": {"": "a"}}, "hot must map prefixes to lists in format 1"),
+        ({"terms": "A\nB\nC"}, "disagree in length"),
+        ({"trie": b"garbage"}, "invalid snapshot"),
+    ],
+)
+def test_a_bad_format_1_snapshot_is_refused_clearly(change: dict[str, Any], says: str) -> None:
+    raw = unpack(_format_1([Entry("a", "A", 1), Entry("b", "B", 2)], {"": ["b", "a"]}, 2))
+    with pytest.raises(ProtocolError, match=says):
+        parse(pack({**raw, **change}))
+
+
+def test_build_leaves_out_hot_keys_it_does_not_serve() -> None:
+    """A hot list naming a key the entries lack loses that key (it is served by no one)."""
+    data = parse(
+        build([Entry("a", "A", 1)], version=1, hot={"": ["z", "a"]}, hot_threshold=0, depth=2)
+    )
+    assert data.hot_keys() == {"": ["a"]}
+
+
+def test_parsed_trie_outlives_the_blob_and_the_snapshot() -> None:
+    """The trie is read in place from its bytes and keeps them alive (marisa's ``map`` does
+    not): a trie kept after everything else is dropped still reads right."""
+    entries = entries_of({f"key {n}": n for n in range(500)})
+    trie = parse(build(entries, version=1, hot={}, hot_threshold=9, depth=1)).trie
+    gc.collect()
+    junk = [bytes(range(256)) * 4 for _ in range(2000)]  # reuse any freed memory
+    assert sorted(trie.keys("key 49")) == [
+        "key 49",
+        "key 490",
+        "key 491",
+        "key 492",
+        "key 493",
+        "key 494",
+        "key 495",
+        "key 496",
+        "key 497",
+        "key 498",
+        "key 499",
+    ]
+    del junk
 
 
 # --- long keys sharing a long prefix (issue 9, finding 1) ----------------------------------
@@ -233,11 +391,13 @@ def test_hot_lists_with_long_keys_equal_brute_force() -> None:
     assert hot_lists(entries, threshold=2, depth=3) == brute_hot(entries, 2, 3)
 
 
-def test_terms_are_read_by_key_id_from_one_string() -> None:
-    """A snapshot's display forms stay one string and its line offsets (no list of a million
-    strings at the edge); any term reads back whole, first, last and non-ASCII alike."""
-    forms = ["São Paulo", "東京", "Xi'an", "N'Djamena", "a"]
-    terms = Terms("\n".join(forms))
+def test_terms_are_read_by_key_id_from_one_byte_string() -> None:
+    """A snapshot's display forms stay one UTF-8 byte string and its offsets (no list of a
+    million strings at the edge); any term reads back whole, first, last, empty and
+    non-ASCII alike."""
+    forms = ["São Paulo", "東京", "Xi'an", "", "N'Djamena", "a"]
+    terms = Terms.of(forms)
     assert len(terms) == len(forms)
-    assert [terms[i] for i in range(len(forms))] == forms
-    assert len(Terms("")) == 0
+    assert [terms[i] for i in range(len(forms))] == forms == list(terms)
+    assert len(Terms.of([])) == 0
+    terms.check()
