@@ -23,6 +23,7 @@ from typing import ClassVar
 import marisa_trie
 
 from shared.errors import ProtocolError
+from shared.folding import FOLD_VERSION
 from shared.protocol import pack, unpack
 
 FORMAT = 1
@@ -176,6 +177,7 @@ def build(
     return pack(
         {
             "format": FORMAT,
+            "fold": FOLD_VERSION,
             "version": version,
             "trie": trie.tobytes(),
             "weights": weights.tobytes(),
@@ -187,16 +189,29 @@ def build(
     )
 
 
+def _check_fold(made_with: object) -> None:
+    """Refuse keys made by another fold (:data:`shared.folding.FOLD_VERSION`; a snapshot
+    without ``fold`` was made by version 1): this side's queries would not match them."""
+    if made_with != FOLD_VERSION:
+        older = "core" if isinstance(made_with, int) and made_with < FOLD_VERSION else "edge"
+        raise ProtocolError(
+            f"the snapshot's keys were made by fold version {made_with!r}, this edge folds "
+            f"with version {FOLD_VERSION}: upgrade the {older}"
+        )
+
+
 def parse(blob: bytes) -> SnapshotData:
     """Load a snapshot made by :func:`build`.
 
     Raises:
-        ProtocolError: if ``blob`` is not a snapshot of this format.
+        ProtocolError: if ``blob`` is not a snapshot of this format, or its keys were made
+            by another fold version.
     """
     try:
         raw = unpack(blob)
         if raw.get("format") != FORMAT:
             raise ProtocolError(f"unsupported snapshot format {raw.get('format')!r}")
+        _check_fold(raw.get("fold", 1))
         trie = marisa_trie.Trie()
         trie.frombytes(raw["trie"])
         weights = array("q")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from shared.errors import ProtocolError
-from shared.folding import fold
+from shared.folding import FOLD_VERSION, fold
 from shared.protocol import pack, unpack
 from shared.snapshot import FORMAT, Entry, Terms, build, hot_lists, parse, rank
 
@@ -197,6 +197,28 @@ def test_parse_of_garbage_raises_protocol_error(blob: bytes) -> None:
         parse(blob)
 
 
+@pytest.mark.parametrize(("made_with", "upgrade"), [(None, "core"), (FOLD_VERSION + 1, "edge")])
+def test_a_snapshot_of_another_fold_is_refused_saying_which_side_to_upgrade(
+    made_with: int | None, upgrade: str
+) -> None:
+    """Keys of another fold would not match this side's queries: refused, naming the older
+    side (a snapshot without ``fold`` was made by version 1, before the field)."""
+    raw = {k: v for k, v in _good_raw().items() if k != "fold"}
+    if made_with is not None:
+        raw["fold"] = made_with
+    with pytest.raises(ProtocolError) as caught:
+        parse(pack(raw))
+    assert f"fold version {made_with or 1}" in caught.value.message
+    assert f"upgrade the {upgrade}" in caught.value.message
+
+
+def test_a_snapshot_says_which_fold_made_its_keys() -> None:
+    assert (
+        unpack(build([Entry("a", "A", 1)], version=1, hot={}, hot_threshold=64, depth=10))["fold"]
+        == FOLD_VERSION
+    )
+
+
 # --- long keys sharing a long prefix (issue 9, finding 1) ----------------------------------
 
 
@@ -204,7 +226,7 @@ def test_hot_lists_of_80_keys_sharing_1800_characters_need_no_recursion() -> Non
     """The fold of "\\ufdfa" × 98 and 80 distinct suffixes: every prefix of the shared part
     is hot. The walk is iterative (it used to recurse once per character), exact, and fast."""
     shared = fold("\ufdfa" * 98)
-    assert len(shared) == 1764
+    assert len(shared) == 1470
     entries = sorted(
         (Entry(f"{shared} {n:02d}", "t", n + 1) for n in range(80)), key=lambda e: e.key
     )
