@@ -13,6 +13,7 @@ from core_region.db import rekey
 from core_region.store import MAX_SOURCES_COUNTED, LoggedSearch, Store
 from core_region.suggest.catalog import TermRow
 from load.quality.generate import fold_v1
+from shared.cli import main
 from shared.config import ConfigError
 from shared.folding import FOLD_VERSION, fold
 
@@ -195,7 +196,8 @@ async def test_nodes_opening_an_old_store_together_re_key_it_once(location: Path
             await store.close()
 
 
-async def test_a_store_of_a_newer_fold_is_refused_in_one_line(location: Path | str) -> None:
+async def make_newer(location: Path | str) -> None:
+    """A store whose keys a newer fold made."""
     store = await Store.open(location)
     try:
         async with store._engine.writing() as db:
@@ -204,8 +206,23 @@ async def test_a_store_of_a_newer_fold_is_refused_in_one_line(location: Path | s
             )
     finally:
         await store.close()
+
+
+async def test_a_store_of_a_newer_fold_is_refused_in_one_line(location: Path | str) -> None:
+    await make_newer(location)
     with pytest.raises(ConfigError) as caught:
         await Store.open(location)
     message = str(caught.value)
     assert f"fold version {FOLD_VERSION + 1}" in message and "upgrade this node" in message
     assert "\n" not in message
+
+
+def test_lightcone_core_refuses_a_store_of_a_newer_fold_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(make_newer(tmp_path / "lightcone.db"))
+    with pytest.raises(SystemExit) as exit:
+        main(["core", "--data-dir", str(tmp_path), "--port", "0"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "upgrade this node" in err and "Traceback" not in err
