@@ -20,6 +20,7 @@ searches that never became suggestions.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -32,6 +33,7 @@ from pathlib import Path
 from core_region.db import Connection, Engine, open_engine, rekey
 from core_region.db.schema import MIGRATIONS
 from core_region.suggest.catalog import TermRow
+from shared.errors import StoreUnavailable
 from shared.folding import FOLD_VERSION
 from shared.protocol import Level
 
@@ -142,17 +144,30 @@ class Store:
         """Record the fold version of a fresh store; re-key one made by an older fold (once,
         under the version row's lock: a node that waited for it finds it done).
 
+        A node that waits for another's re-key longer than a statement may wait (PostgreSQL's
+        statement timeout) tries again, for at most :data:`~core_region.db.rekey.WAIT_S`.
+
         Raises:
             ConfigError: the store's keys were made by a newer fold than this node's.
+            StoreUnavailable: the store cannot be reached, or another node's re-key took
+                longer than that.
         """
         if await self._meta(rekey.FOLD_META) == str(FOLD_VERSION):
             return
         started = time.perf_counter()
-        async with self._engine.writing() as db:
-            old = await rekey.check(db, await _lock_head(db))
-            if old is None:
-                return
-            version, plan = await rekey.rekey(db, max_sources=MAX_SOURCES_COUNTED)
+        while True:
+            try:
+                async with self._engine.writing() as db:
+                    old = await rekey.check(db, await _lock_head(db))
+                    if old is None:
+                        return
+                    version, plan = await rekey.rekey(db, max_sources=MAX_SOURCES_COUNTED)
+                break
+            except StoreUnavailable:
+                if time.perf_counter() - started > rekey.WAIT_S:
+                    raise
+                logger.info("waiting for the store: another core node may be re-keying it")
+                await asyncio.sleep(1.0)
         logger.warning(
             "re-keyed the store from fold version %d to %d at v%d in %.1f s: %d rows written "
             "(%d merged into another), %d dropped; new epoch, edges load a snapshot",

@@ -72,6 +72,9 @@ _EXTRA = str.maketrans(
 )
 
 
+_ABBREVIATED = frozenset(ABBREVIATIONS)
+
+
 def _is_separator(char: str) -> bool:
     return char.isspace() or unicodedata.category(char).startswith("P")
 
@@ -98,8 +101,8 @@ def fold(text: str) -> str:
         decomposed = unicodedata.normalize("NFKD", text)
         spaced = "".join(_spaced(c) for c in decomposed).casefold().translate(_EXTRA)
     words = spaced.split()
-    if not words:
-        return ""
+    if _ABBREVIATED.isdisjoint(words):  # most text: no abbreviation to expand
+        return "".join(words)
     finished = spaced[-1:].isspace()  # a separator after the last word
     last = len(words) - (0 if finished else 1)
     return "".join(

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core_region.db import Connection
 from core_region.suggest.catalog import TermRow
@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 FOLD_META = "fold"
 """The ``meta`` row holding the fold version of the stored keys."""
+
+WAIT_S = 600.0
+"""Longest a core node waits at open for another node's re-key (each try waits up to the
+store's statement timeout for the version row's lock, then tries again a second later)."""
 
 BATCH = 5_000
 """Rows per statement: keys per ``DELETE ... IN`` and rows per ``executemany``. Keeps each
@@ -115,7 +119,10 @@ def plan(
         if new in changed:
             of_key.setdefault(new, []).append(source)
     kept = {k: sorted(set(s))[:max_sources] for k, s in of_key.items()}
-    written = [merge(k, g, len(kept.get(k, ())), max_sources) for k, g in sorted(changed.items())]
+    written = [
+        merge(k, g, len(kept.get(k, ())), max_sources) if len(g) > 1 else replace(g[0], key=k)
+        for k, g in sorted(changed.items())
+    ]
     return Plan(
         written,
         sorted(set(moved) | set(changed)),
@@ -178,14 +185,10 @@ async def rekey(db: Connection, *, max_sources: int) -> tuple[int, Plan]:
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(*_values(r), version) for r in done.rows],
     )
-    await _insert(
-        db, "DELETE FROM searches WHERE key = ?", [(k,) for k, new in done.moved.items() if not new]
-    )
-    await _insert(
-        db,
-        "UPDATE searches SET key = ? WHERE key = ?",
-        [(new, k) for k, new in done.moved.items() if new],
-    )
+    searched = {str(k) for (k,) in await db.fetch("SELECT DISTINCT key FROM searches")}
+    moves = [(done.moved[k], k) for k in sorted(searched & done.moved.keys())]
+    await _insert(db, "DELETE FROM searches WHERE key = ?", [(k,) for new, k in moves if not new])
+    await _insert(db, "UPDATE searches SET key = ? WHERE key = ?", [m for m in moves if m[0]])
     for table in ("term_log", "marks", "snapshots"):
         await db.execute(f"DELETE FROM {table}")
     await _insert(

@@ -114,13 +114,15 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
     return tmp_path / "core.db"
 
 
-async def make_old_store(location: Path | str) -> tuple[str, int]:
-    """A store as a build of fold version 1 left it: its keys, a base snapshot and term log
-    of them, and no ``fold`` row. Returns its epoch and head."""
+async def make_old_store(location: Path | str, *, block: bool = True) -> tuple[str, int]:
+    """A store as a build of fold version 1 left it: its keys (with "Xian" taken down unless
+    not ``block``), a base snapshot and term log of them, and no ``fold`` row. Returns its
+    epoch and head."""
     store = await Store.open(location)
     try:
         await store.seed([(fold_v1(t), t, w) for t, w in CORPUS], "corpus")
-        await store.block_term(fold_v1("Xian"), "Xian")
+        if block:
+            await store.block_term(fold_v1("Xian"), "Xian")
         for search_id, q, source in SEARCHES:
             await store.log_searches([LoggedSearch(search_id, fold_v1(q), q, q, "syd", source)])
 
