@@ -1,11 +1,12 @@
 """How long a core's first start after a fold upgrade re-keys its store, at a million rows.
 
-Run: ``python -m load.bench_rekey [--engine sqlite|postgres] [--searches N]``.
+Run: ``python -m load.bench_rekey [--engine sqlite|postgres] [--searches N] [--shipped]``.
 
 Makes a store as a build of fold version 1 left it: the million-term corpus of
 :mod:`load.million` (the shipped corpus and each city with seven suffixes) keyed by version 1
 of the fold (:func:`load.quality.generate.fold_v1`: "new york city airport"), ``N`` logged
-searches (default 100,000, from 50 sources, on the heaviest keys) and no ``fold`` row; then
+searches (default 100,000, from 50 sources, on the heaviest keys) and no ``fold`` row (with
+``--shipped``: the shipped corpus alone); then
 times :meth:`core_region.store.Store.open`, which re-keys it (docs/operations.md, "Upgrading
 the fold"), and prints what it wrote. SQLite in a temporary folder; PostgreSQL in a throwaway
 cluster on loopback (:mod:`deploy.local.postgres`). Bounded: one store, one re-key.
@@ -35,21 +36,22 @@ SEARCH_BATCH = 1_000
 SOURCES = 50
 
 
-def old_entries() -> Iterator[tuple[str, str, int]]:
-    """The million-term corpus keyed as version 1 of the fold keyed it."""
+def old_entries(suffixes: bool = True) -> Iterator[tuple[str, str, int]]:
+    """The million-term corpus (or the shipped one alone) keyed as version 1 of the fold
+    keyed it."""
     for _key, term, weight in corpus_entries():
         yield fold_v1(term), term, weight
-        for n, suffix in enumerate(SUFFIXES):
+        for n, suffix in enumerate(SUFFIXES if suffixes else ()):
             named = f"{term} {suffix}"
             yield fold_v1(named), named, max(1, weight // (2 + n))
 
 
-async def make_old_store(location: Path | str, searches: int) -> int:
+async def make_old_store(location: Path | str, searches: int, suffixes: bool = True) -> int:
     """Fill ``location`` as fold version 1 left it; returns its row count."""
     store = await Store.open(location)
     try:
         seen: dict[str, tuple[str, int]] = {}
-        for key, term, weight in old_entries():
+        for key, term, weight in old_entries(suffixes):
             seen.setdefault(key, (term, weight))
         rows = [(k, t, w) for k, (t, w) in seen.items()]
         for i in range(0, len(rows), SEED_BATCH):
@@ -68,9 +70,9 @@ async def make_old_store(location: Path | str, searches: int) -> int:
         await store.close()
 
 
-async def measure(location: Path | str, searches: int) -> None:
+async def measure(location: Path | str, searches: int, suffixes: bool) -> None:
     started = time.perf_counter()
-    rows = await make_old_store(location, searches)
+    rows = await make_old_store(location, searches, suffixes)
     print(f"made a fold-1 store: {rows} terms, {searches} searches", end="", file=sys.stderr)
     print(f" in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     started = time.perf_counter()
@@ -87,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--searches", type=int, default=100_000, help="(default %(default)s)")
+    parser.add_argument(
+        "--shipped", action="store_true", help="the shipped corpus alone (129,178 terms)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     print(
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             location = folder / "lightcone.db"
-        asyncio.run(measure(location, args.searches))
+        asyncio.run(measure(location, args.searches, not args.shipped))
     return 0
 
 
