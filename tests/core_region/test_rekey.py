@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from core_region.db import rekey
+from core_region.settings import CoreSettings
 from core_region.store import MAX_SOURCES_COUNTED, LoggedSearch, Store
 from core_region.suggest.catalog import TermRow
+from core_region.suggest.feature import stream_key
 from load.quality.generate import fold_v1
 from shared.cli import main
-from shared.config import ConfigError
+from shared.config import ConfigError, from_environ
 from shared.folding import FOLD_VERSION, fold
 
 CORPUS = [
@@ -228,3 +230,9 @@ def test_lightcone_core_refuses_a_store_of_a_newer_fold_with_one_line(
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "upgrade this node" in err and "Traceback" not in err
+
+
+def test_the_stream_key_names_the_fold_version() -> None:
+    """A base snapshot built with other keys is never loaded: the stream key differs."""
+    settings = from_environ(CoreSettings, {})
+    assert stream_key(settings).endswith(f" fold={FOLD_VERSION}")
