@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.core_region.test_rekey import make_old_store
 from tests.e2e.conftest import Cluster
+from tests.helpers.folds import make_old_store
 from tests.helpers.nodes import Node, start_core, start_edge
 
 pytestmark = pytest.mark.e2e
