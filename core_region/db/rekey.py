@@ -119,15 +119,15 @@ def plan(
         if new in changed:
             of_key.setdefault(new, []).append(source)
     kept = {k: sorted(set(s))[:max_sources] for k, s in of_key.items()}
-    written = [
+    written = [  # in the order of ``rows`` (no sort: a million keys take seconds)
         merge(k, g, len(kept.get(k, ())), max_sources) if len(g) > 1 else replace(g[0], key=k)
-        for k, g in sorted(changed.items())
+        for k, g in changed.items()
     ]
     return Plan(
         written,
-        sorted(set(moved) | set(changed)),
+        list(moved.keys() | changed.keys()),
         moved,
-        [(k, s) for k in sorted(kept) for s in kept[k]],
+        [(k, s) for k, sources in kept.items() for s in sources],
         merged=sum(len(g) for g in changed.values()) - len(changed),
     )
 
