@@ -8,7 +8,9 @@ returns only after ``COMMIT``: an acknowledgement is never ahead of the disk, an
 dense, gapless and in commit order for the whole database (a rolled-back write leaves no gap).
 
 Schema changes are the numbered :data:`~core_region.db.schema.MIGRATIONS`, each with its text
-per engine where the engines differ; each runs once, in its own transaction, at start.
+per engine where the engines differ; each runs once, in its own transaction, at start. Keys
+made by an older fold (:data:`shared.folding.FOLD_VERSION`) are re-keyed once, after them
+(:mod:`core_region.db.rekey`).
 
 Bounds: a term counts at most :data:`MAX_SOURCES_COUNTED` distinct sources (``term_sources``
 rows), and :meth:`Store.prune` deletes old searches and the unserved terms they leave behind
@@ -18,6 +20,7 @@ searches that never became suggestions.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -27,9 +30,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from core_region.db import Connection, Engine, open_engine
+from core_region.db import Connection, Engine, open_engine, rekey
 from core_region.db.schema import MIGRATIONS
 from core_region.suggest.catalog import TermRow
+from shared.errors import StoreUnavailable
+from shared.folding import FOLD_VERSION
 from shared.names import from_stored, stored
 from shared.protocol import Level
 
@@ -124,14 +129,61 @@ class Store:
 
         Raises:
             StoreUnavailable: PostgreSQL cannot be reached.
+            ConfigError: the store's keys were made by a newer fold than this node's.
         """
         engine = await open_engine(location)
+        store = cls(engine)
         try:
             await engine.migrate(MIGRATIONS)
+            await store._refold()
         except BaseException:
             await engine.close()
             raise
-        return cls(engine)
+        return store
+
+    async def _refold(self) -> None:
+        """Record the fold version of a fresh store; re-key one made by an older fold (once,
+        under the version row's lock: a node that waited for it finds it done).
+
+        A node that waits for another's re-key longer than a statement may wait (PostgreSQL's
+        statement timeout) tries again, for at most :data:`~core_region.db.rekey.WAIT_S`.
+
+        Raises:
+            ConfigError: the store's keys were made by a newer fold than this node's.
+            StoreUnavailable: the store cannot be reached, or another node's re-key took
+                longer than that.
+        """
+        if await self._meta(rekey.FOLD_META) == str(FOLD_VERSION):
+            return
+        started = time.perf_counter()
+        while True:
+            try:
+                async with self._engine.writing() as db:
+                    old = await rekey.check(db, await _lock_head(db))
+                    if old is None:
+                        return
+                    version, plan = await rekey.rekey(db, max_sources=MAX_SOURCES_COUNTED)
+                break
+            except StoreUnavailable:
+                if time.perf_counter() - started > rekey.WAIT_S:
+                    raise
+                logger.info("waiting for the store: another core node may be re-keying it")
+                await asyncio.sleep(1.0)
+        logger.warning(
+            "re-keyed the store from fold version %d to %d at v%d in %.1f s: %d rows written "
+            "(%d merged into another), %d dropped; new epoch, edges load a snapshot",
+            old,
+            FOLD_VERSION,
+            version,
+            time.perf_counter() - started,
+            len(plan.rows),
+            plan.merged,
+            plan.dropped,
+        )
+
+    async def fold_version(self) -> int:
+        """The fold version of the stored keys (:data:`shared.folding.FOLD_VERSION`)."""
+        return int(await self._meta(rekey.FOLD_META) or 1)
 
     async def close(self) -> None:
         await self._engine.close()

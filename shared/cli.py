@@ -237,10 +237,9 @@ def _core(args: argparse.Namespace) -> None:
         corpus=args.corpus,
         restored_from=args.restored_from,
     )
-    if settings.store:
-        _check_store(settings)
-    else:
+    if not settings.store:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _check_store(settings)
     if settings.corpus is not None:
         _check_corpus(settings.corpus)
     serve(
@@ -253,9 +252,10 @@ def _core(args: argparse.Namespace) -> None:
 
 
 def _check_store(settings: CoreSettings) -> None:
-    """Refuse to serve when the store cannot be reached, another core node holds it, or the
-    nodes on it build another stream: one line naming it (without its password) and exit 2,
-    not a traceback."""
+    """Refuse to serve when the store cannot be reached, its keys were made by a newer fold,
+    or (PostgreSQL) another core node holds it or the nodes on it build another stream: one
+    line naming it (without its password) and exit 2, not a traceback. Opening the store
+    applies the migrations it lacks and re-keys keys of an older fold."""
     import asyncio
     import time
 
@@ -265,8 +265,10 @@ def _check_store(settings: CoreSettings) -> None:
     from shared.errors import StoreUnavailable
 
     async def probe() -> None:
-        store = await Store.open(settings.store)  # also applies the migrations it lacks
+        store = await Store.open(settings.store_location)
         try:  # the node claims it again when it starts: the same process, its own lease
+            if not settings.store:
+                return
             lease = node_lease(settings, time.time())
             await claim(store, lease)
             await join(store, stream_key(settings), lease.node_id)

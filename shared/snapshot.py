@@ -32,6 +32,7 @@ import marisa_trie
 
 from shared import names as other_names
 from shared.errors import ProtocolError
+from shared.folding import FOLD_VERSION
 from shared.protocol import pack, unpack
 
 FORMAT = 2
@@ -333,6 +334,7 @@ def build(
     return pack(
         {
             "format": FORMAT,
+            "fold": FOLD_VERSION,
             "version": version,
             "trie": trie.tobytes(),
             "weights": _wire(_narrow(weights)),
@@ -367,21 +369,33 @@ def _hot_parts(hot: Mapping[str, Sequence[str]], trie: Any, depth: int) -> dict[
     }
 
 
+def _check_fold(made_with: object) -> None:
+    """Refuse keys made by another fold (:data:`shared.folding.FOLD_VERSION`; a snapshot
+    without ``fold`` was made by version 1): this side's queries would not match them."""
+    if made_with != FOLD_VERSION:
+        older = "core" if isinstance(made_with, int) and made_with < FOLD_VERSION else "edge"
+        raise ProtocolError(
+            f"the snapshot's keys were made by fold version {made_with!r}, this edge folds "
+            f"with version {FOLD_VERSION}: upgrade the {older}"
+        )
+
+
 def parse(blob: bytes) -> SnapshotData:
     """Load a snapshot made by :func:`build`, checking that its parts agree: a blob that
     parses serves every key without error. The large parts are used in place (module doc).
-    A snapshot of format 1 (a core of the build before) is converted first.
+    A snapshot of format 1 (a core of the build before) was made with fold version 1 and is
+    refused as such.
 
     Raises:
-        ProtocolError: if ``blob`` is not a snapshot of format 1 or 2.
+        ProtocolError: if ``blob`` is not a snapshot of this format, or its keys were made
+            by another fold version.
     """
 
     try:
         raw = unpack(blob)
         if not isinstance(raw, dict):
             raise ProtocolError("a snapshot is a map")
-        if raw.get("format") == 1:
-            raw = _from_format_1(raw)
+        _check_fold(raw.get("fold", 1))
         if raw.get("format") != FORMAT:
             raise ProtocolError(f"unsupported snapshot format {raw.get('format')!r}")
         trie_bytes = raw["trie"]
@@ -418,27 +432,6 @@ def parse(blob: bytes) -> SnapshotData:
         raise
     except Exception as exc:  # marisa and shape errors mean "not a snapshot" too
         raise ProtocolError(f"invalid snapshot: {exc!r}") from None
-
-
-def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
-    """A format-1 snapshot's map as format 2's, so that edges can be upgraded before their
-    core. Format 1 carried the display forms as one string and the hot lists as keys; its
-    weights are int64 in the byte order of the machines, little-endian everywhere lightcone
-    runs. Converting costs the edge about a second and a million strings for a moment at a
-    million terms, once per snapshot until the core is upgraded too.
-
-    Raises:
-        ProtocolError: if the map does not have format 1's parts.
-    """
-    forms, hot = raw.get("terms"), raw.get("hot")
-    if not isinstance(forms, str):
-        raise ProtocolError("snapshot terms must be text in format 1")
-    if not isinstance(hot, dict) or not all(isinstance(ks, list) for ks in hot.values()):
-        raise ProtocolError("snapshot hot must map prefixes to lists in format 1")
-    trie = _MappedTrie(raw["trie"])
-    terms = Terms.of(forms.split("\n") if len(trie) else [])
-    depth = int(raw["depth"])
-    return {**raw, "format": 2, **_terms_parts(terms), **_hot_parts(hot, trie, depth)}
 
 
 def _hot(prefixes: Any, ends_data: Any, ids_data: Any, count: int) -> HotLists:

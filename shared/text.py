@@ -29,8 +29,8 @@ width (non-)joiners (needed by emoji and by Persian and Indic scripts) and soft 
 - :data:`MAX_TERM_CHARS` bounds a term's display form (queries, logged searches, admin terms,
   corpus lines); the edge's ``LIGHTCONE_MAX_QUERY_CHARS`` may only lower it.
 - :data:`MAX_KEY_CHARS` bounds its folded key. Folding decomposes (NFKD): one character can
-  become up to 18 (U+FDFA), so the display limit alone lets a 100-character term carry a
-  1,800-character key, and everything the core does per key prefix grows with the key.
+  become up to 15 (U+FDFA), so the display limit alone lets a 100-character term carry a
+  1,500-character key, and everything the core does per key prefix grows with the key.
 - :data:`MAX_ID_CHARS` bounds a client-made search id.
 - :data:`MAX_NAMES` bounds the other names of one term (each one a display form as above).
 
@@ -45,19 +45,19 @@ from __future__ import annotations
 import re
 
 from shared.errors import BadRequest
-from shared.folding import fold, tidy
+from shared.folding import MAX_ASCII_GROWTH, fold, tidy
 
 MAX_TERM_CHARS = 100
 """Longest display form of a term: a query, a logged search, an admin term, a corpus line."""
 
 MAX_KEY_CHARS = MAX_TERM_CHARS
 """Longest folded key: no longer than the longest display form. Real names fold to about their
-own length (the longest key of the shipped corpus has 79 characters, 2 more than its display
-form). The core's work per change, and the size of the delta it publishes, grow with the
-number of hot prefixes of a key times its length (every prefix of 80 keys sharing a long
-prefix is hot): this bound keeps both where 100 ASCII characters already put them (one
-change of such a key: 0.2 MB of delta in ASCII, 0.4 MB in a 2-byte script; with twice the
-bound, 0.8 and 1.5 MB)."""
+own length or less (folding drops spaces and punctuation; "St." becomes "saint": the longest
+key of the shipped corpus has 72 characters, its longest display form 79). The core's work
+per change, and the size of the delta it publishes, grow with the number of hot prefixes of a
+key times its length (every prefix of 80 keys sharing a long prefix is hot): this bound keeps
+both where 100 ASCII characters already put them (one change of such a key: 0.2 MB of delta in
+ASCII, 0.4 MB in a 2-byte script; with twice the bound, 0.8 and 1.5 MB)."""
 
 MAX_ID_CHARS = 128
 """Longest client-made search id."""
@@ -68,10 +68,12 @@ cities have hundreds in GeoNames; a term's names travel whole in every delta tha
 (32 names of 100 characters: 3.2 k characters) and a snapshot keeps a name's place in one
 byte."""
 
-MAX_FOLD_GROWTH = 18
-"""Most characters one code point folds to (U+FDFA; tests/shared/test_text.py checks every
-code point). A string of ``n`` characters folds to at most ``18 n``: a query short enough for
-that to fit the key limit needs no fold to be checked, which keeps folding off the hot path."""
+MAX_FOLD_GROWTH = 15
+"""Most characters one code point folds to (U+FDFA, 18 characters once decomposed, 3 of them
+spaces; tests/shared/test_text.py checks every code point). A string of ``n`` characters folds
+to at most ``15 n`` (abbreviations grow less: "ﬆ " is 2 code points, "saint" 5): a query
+short enough for that to fit the key limit needs no fold to be checked, which keeps folding
+off the hot path."""
 
 _NONCHARACTERS = "".join(rf"\U{plane:04x}fffe-\U{plane:04x}ffff" for plane in range(0x0001, 0x0011))
 _REFUSED = re.compile(
@@ -136,11 +138,12 @@ def clean(
     if len(value) > max_chars:
         raise BadRequest(f"{field} is longer than {max_chars} characters", code=code)
     # Only a value that could fold over the limit is folded: not one short enough that even
-    # the greatest growth fits, and not ASCII within the limit (folding never lengthens ASCII).
+    # the greatest growth fits, and not ASCII short enough that its greatest growth fits
+    # (5/3: only abbreviations lengthen ASCII, "st " → "saint").
     if (
         max_key_chars is not None
         and len(value) * MAX_FOLD_GROWTH > max_key_chars
-        and (len(value) > max_key_chars or not value.isascii())
+        and (len(value) * MAX_ASCII_GROWTH > max_key_chars or not value.isascii())
     ):
         _check_key(field, fold(value), max_key_chars)
     return value

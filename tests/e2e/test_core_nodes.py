@@ -114,7 +114,7 @@ async def searched(store: str, ids: list[str]) -> tuple[int, int]:
     db = await asyncpg.connect(store)
     try:
         rows = await db.fetchval("SELECT count(*) FROM searches WHERE id = ANY($1)", ids)
-        count = await db.fetchval("SELECT searches FROM terms WHERE key = 'failover search'")
+        count = await db.fetchval("SELECT searches FROM terms WHERE key = 'failoversearch'")
         return int(rows), int(count or 0)
     finally:
         await db.close()

@@ -117,7 +117,7 @@ async def test_tolerant_reads_survive_a_cut_and_searches_commit_once_after(linke
         again = await client.post(f"{url}/search", json={"id": ids[0], "q": "Partition Town"})
     assert again.json()["status"] == "committed"
     with sqlite3.connect(linked.db()) as conn:
-        row = conn.execute("SELECT searches FROM terms WHERE key = 'partition town'").fetchone()
+        row = conn.execute("SELECT searches FROM terms WHERE key = 'partitiontown'").fetchone()
     assert row[0] == 20
     assert count(linked.db(), ids) == 20
 

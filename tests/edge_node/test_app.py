@@ -75,6 +75,8 @@ def test_a_full_outbox_refuses_new_searches_and_counts_them() -> None:
         ('{"id": "s-1", "q": "\\udfff"}', "bad_text"),
         ('{"id": "s-1", "q": "par\\u0000is"}', "bad_text"),
         ('{"id": "s-1", "q": "' + "\\ufdfa" * 98 + 'ab"}', "key_too_long"),
+        ('{"id": "s-1", "q": "' + "St " * 33 + 'x"}', "key_too_long"),  # folds to 166
+        ('{"id": "s-1", "q": " .-\u2019 "}', "empty_query"),  # punctuation alone folds to ""
         ('{"id": "s-1", "q": ' + "[" * 2000 + "]" * 2000 + "}", "bad_json"),
     ],
 )

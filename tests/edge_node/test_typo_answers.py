@@ -19,9 +19,9 @@ from tests.edge_node.test_app import unreachable_core
 
 ENTRIES = [
     Entry("sydney", "Sydney", 500),
-    Entry("sydney mines", "Sydney Mines", 20),
+    Entry("sydneymines", "Sydney Mines", 20),
     Entry("sydenham", "Sydenham", 30),
-    Entry("san francisco", "San Francisco", 80),
+    Entry("sanfrancisco", "San Francisco", 80),
 ]
 
 

@@ -43,7 +43,7 @@ from tests.helpers.waiting import eventually
 pytestmark = pytest.mark.e2e
 
 COMPACT_AFTER = 20
-EXPANDER = "\ufdfa"  # one character on screen, 18 once folded (NFKD)
+EXPANDER = "\ufdfa"  # one character on screen, 15 once folded (NFKD, no spaces)
 ATTACK = [EXPANDER * 98 + f"{n:02d}" for n in range(80)]  # finding 1, as reported
 
 
@@ -85,7 +85,7 @@ async def compaction_happens(core: Node, edge: Node, label: str) -> None:
 async def test_expanding_searches_are_refused_and_the_core_keeps_compacting(
     tmp_path: Path,
 ) -> None:
-    """80 searches of "\\ufdfa" × 98 + 2 characters (1,766 once folded) used to be answered
+    """80 searches of "\\ufdfa" × 98 + 2 characters (1,472 once folded) used to be answered
     200 and then kill every compaction and every restart of the core. Now each is refused
     with key_too_long; the largest keys the door admits (100 folded characters, all sharing
     98) are served, compaction still works, and a restarted core starts."""
@@ -99,9 +99,9 @@ async def test_expanding_searches_are_refused_and_the_core_keeps_compacting(
                 answer = await client.post("/search", json={"id": f"attack-{n}", "q": q})
                 assert answer.status_code == 400, answer.text
                 assert answer.json()["error"] == "key_too_long"
-            # At the limit: 5 expanders + 10 characters fold to exactly MAX_KEY_CHARS.
+            # At the limit: 6 expanders + 10 characters fold to exactly MAX_KEY_CHARS.
             for n in range(80):
-                q = EXPANDER * 5 + f"xxxxxxxx{n:02d}"
+                q = EXPANDER * 6 + f"xxxxxxxx{n:02d}"
                 assert len(fold(q)) == MAX_KEY_CHARS
                 answer = await client.post("/search", json={"id": f"edge-{n}", "q": q})
                 assert answer.status_code == 200, answer.text

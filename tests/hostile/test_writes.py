@@ -163,7 +163,7 @@ async def test_a_reused_id_with_another_query_is_refused_over_http_and_websocket
     db = Path(core.args[core.args.index("--data-dir") + 1]) / "lightcone.db"
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT q FROM searches WHERE id = ?", (search_id,)).fetchall()
-        second = conn.execute("SELECT count(*) FROM terms WHERE key = 'second query'").fetchone()
+        second = conn.execute("SELECT count(*) FROM terms WHERE key = 'secondquery'").fetchone()
     assert rows == [("First Query",)] and second == (0,)
 
 

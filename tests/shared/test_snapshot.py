@@ -5,18 +5,16 @@ from __future__ import annotations
 import gc
 import signal
 import time
-from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-import marisa_trie
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from shared.errors import ProtocolError
-from shared.folding import fold
+from shared.folding import FOLD_VERSION, fold
 from shared.protocol import pack, unpack
 from shared.snapshot import FORMAT, Entry, Terms, build, hot_lists, parse, rank
 
@@ -270,60 +268,6 @@ def test_weights_beyond_32_bits_travel_as_64(heavy: int) -> None:
     assert [parse(blob).get(e.key) for e in entries] == entries
 
 
-def _format_1(entries: list[Entry], hot: dict[str, list[str]], depth: int) -> bytes:
-    """A snapshot as a core of the build before made it (format 1)."""
-    trie = marisa_trie.Trie([e.key for e in entries])
-    weights = array("q", bytes(8 * len(entries)))
-    forms = [""] * len(entries)
-    for e in entries:
-        weights[trie[e.key]], forms[trie[e.key]] = e.weight, e.term
-    return pack(
-        {
-            "format": 1,
-            "version": 9,
-            "trie": trie.tobytes(),
-            "weights": weights.tobytes(),
-            "terms": "\n".join(forms),
-            "hot": {p: keys[:depth] for p, keys in hot.items()},
-            "hot_threshold": 2,
-            "depth": depth,
-        }
-    )
-
-
-@settings(max_examples=50, deadline=None, database=None)
-@given(corpora)
-def test_a_format_1_snapshot_loads_as_its_format_2_twin(weights: dict[str, int]) -> None:
-    """An edge reads what a core of the build before sends (edges upgrade first)."""
-    entries = entries_of(weights)
-    hot = hot_lists(entries, threshold=2, depth=3)
-    old = parse(_format_1(entries, hot, 3))
-    new = parse(build(entries, version=9, hot=hot, hot_threshold=2, depth=3))
-    assert [old.get(e.key) for e in entries] == [new.get(e.key) for e in entries] == entries
-    assert old.hot_keys() == new.hot_keys() == hot
-    assert (old.alphabet, old.version, old.hot_threshold, old.depth) == (
-        new.alphabet,
-        new.version,
-        new.hot_threshold,
-        new.depth,
-    )
-
-
-@pytest.mark.parametrize(
-    ("change", "says"),
-    [
-        ({"terms": b"A"}, "terms must be text in format 1"),
-        ({"hot": {"": "a"}}, "hot must map prefixes to lists in format 1"),
-        ({"terms": "A\nB\nC"}, "disagree in length"),
-        ({"trie": b"garbage"}, "invalid snapshot"),
-    ],
-)
-def test_a_bad_format_1_snapshot_is_refused_clearly(change: dict[str, Any], says: str) -> None:
-    raw = unpack(_format_1([Entry("a", "A", 1), Entry("b", "B", 2)], {"": ["b", "a"]}, 2))
-    with pytest.raises(ProtocolError, match=says):
-        parse(pack({**raw, **change}))
-
-
 def test_build_leaves_out_hot_keys_it_does_not_serve() -> None:
     """A hot list naming a key the entries lack loses that key (it is served by no one)."""
     data = parse(
@@ -355,6 +299,36 @@ def test_parsed_trie_outlives_the_blob_and_the_snapshot() -> None:
     del junk
 
 
+@pytest.mark.parametrize(("made_with", "upgrade"), [(None, "core"), (FOLD_VERSION + 1, "edge")])
+def test_a_snapshot_of_another_fold_is_refused_saying_which_side_to_upgrade(
+    made_with: int | None, upgrade: str
+) -> None:
+    """Keys of another fold would not match this side's queries: refused, naming the older
+    side (a snapshot without ``fold`` was made by version 1, before the field)."""
+    raw = {k: v for k, v in _good_raw().items() if k != "fold"}
+    if made_with is not None:
+        raw["fold"] = made_with
+    with pytest.raises(ProtocolError) as caught:
+        parse(pack(raw))
+    assert f"fold version {made_with or 1}" in caught.value.message
+    assert f"upgrade the {upgrade}" in caught.value.message
+
+
+def test_a_format_1_snapshot_is_refused_for_its_fold() -> None:
+    """Format 1 (the build before) had no ``fold``: its keys are version 1's, refused
+    naming the core as the side to upgrade."""
+    raw = {"format": 1, "version": 1, "trie": b"", "terms": "", "hot": {}, "depth": 1}
+    with pytest.raises(ProtocolError, match="fold version 1, .* upgrade the core"):
+        parse(pack(raw))
+
+
+def test_a_snapshot_says_which_fold_made_its_keys() -> None:
+    assert (
+        unpack(build([Entry("a", "A", 1)], version=1, hot={}, hot_threshold=64, depth=10))["fold"]
+        == FOLD_VERSION
+    )
+
+
 # --- long keys sharing a long prefix (issue 9, finding 1) ----------------------------------
 
 
@@ -362,7 +336,7 @@ def test_hot_lists_of_80_keys_sharing_1800_characters_need_no_recursion() -> Non
     """The fold of "\\ufdfa" × 98 and 80 distinct suffixes: every prefix of the shared part
     is hot. The walk is iterative (it used to recurse once per character), exact, and fast."""
     shared = fold("\ufdfa" * 98)
-    assert len(shared) == 1764
+    assert len(shared) == 1470
     entries = sorted(
         (Entry(f"{shared} {n:02d}", "t", n + 1) for n in range(80)), key=lambda e: e.key
     )

@@ -1,7 +1,7 @@
 """The text door: what it refuses, what it lets through, and that nothing past it can break.
 
 Generated text mixes ordinary letters with the characters the door exists for: NFKD expanders
-(U+FDFA folds to 18 characters), lone surrogates, controls, separators, bidi overrides,
+(U+FDFA folds to 15 characters), lone surrogates, controls, separators, bidi overrides,
 noncharacters.
 """
 
@@ -27,7 +27,7 @@ from shared.text import (
 )
 
 EXPANDERS = ["\ufdfa", "\ufdfb", "\u3392", "\u2474", "\ufb03", "\u00df", "\u1100"]
-"""Characters whose folded form is longer: U+FDFA (18), U+FDFB (8), ㎒, ⑵, ﬃ, ß, Hangul."""
+"""Characters whose folded form is longer: U+FDFA (15), U+FDFB (7), ㎒, ⑵, ﬃ, ß, Hangul."""
 
 REFUSED = [
     "\x00",
@@ -146,9 +146,9 @@ def test_clean_refuses_exactly_what_is_not_text_or_over_a_limit(value: str) -> N
 
 
 def test_the_issue_s_expander_is_refused_by_its_key_not_its_display() -> None:
-    """ "\\ufdfa" × 98 + 2 letters is 100 characters on screen and 1,766 once folded."""
+    """ "\\ufdfa" × 98 + 2 letters is 100 characters on screen and 1,472 once folded."""
     q = "\ufdfa" * 98 + "ab"
-    assert len(q) == MAX_TERM_CHARS and len(fold(q)) == 98 * 18 + 2
+    assert len(q) == MAX_TERM_CHARS and len(fold(q)) == 98 * 15 + 2
     with pytest.raises(BadRequest) as info:
         term(q, field="q", code="query_too_long")
     assert info.value.code == "key_too_long"
@@ -158,20 +158,39 @@ def test_the_issue_s_expander_is_refused_by_its_key_not_its_display() -> None:
 
 
 def test_a_few_expanders_fit() -> None:
-    """Five U+FDFA fold to 90 characters: within the key limit; six do not."""
-    display, key = term("\ufdfa" * 5, field="q")
-    assert display == "\ufdfa" * 5 and len(key) == 90
+    """Six U+FDFA fold to 90 characters: within the key limit; seven do not."""
+    display, key = term("\ufdfa" * 6, field="q")
+    assert display == "\ufdfa" * 6 and len(key) == 90
     with pytest.raises(BadRequest) as info:
-        term("\ufdfa" * 6, field="q")
+        term("\ufdfa" * 7, field="q")
     assert info.value.code == "key_too_long"
 
 
 def test_ascii_skips_the_fold_and_still_counts_right() -> None:
-    """ASCII never folds longer: the limit holds without folding it."""
+    """Short ASCII skips the fold (it grows at most 5/3); longer ASCII is folded and counted."""
     clean("A" * 200, field="q", max_chars=300, max_key_chars=200)
     with pytest.raises(BadRequest) as info:
         clean("A" * 201, field="q", max_chars=300, max_key_chars=200)
     assert info.value.code == "key_too_long"
+    clean("st " * 20, field="q", max_chars=MAX_TERM_CHARS, max_key_chars=MAX_KEY_CHARS)
+    with pytest.raises(BadRequest) as info:  # 63 characters that fold to 105
+        clean("st " * 21, field="q", max_chars=MAX_TERM_CHARS, max_key_chars=MAX_KEY_CHARS)
+    assert info.value.code == "key_too_long"
+
+
+def test_abbreviations_can_take_a_term_over_the_key_limit() -> None:
+    """ "St " × 33 + "x" is 100 characters on screen and 166 once folded: the door refuses it
+    by its key."""
+    with pytest.raises(BadRequest) as info:
+        term("St " * 33 + "x", field="term", code="bad_term")
+    assert info.value.code == "key_too_long"
+
+
+@pytest.mark.parametrize("value", ["...", " - ", "'", "«»"])
+def test_punctuation_alone_is_an_empty_key_left_to_the_caller(value: str) -> None:
+    """Only separators: the key is empty (searches refuse it as ``empty_query``, admin terms
+    as ``bad_term``), and a query of them is the empty query."""
+    assert term(value, field="q")[1] == ""
 
 
 def test_display_length_counts_the_tidied_form() -> None:
