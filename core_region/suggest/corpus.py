@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from core_region.memory import release_memory, tune_malloc
+from core_region.suggest.catalog import Entries, LinesWriter
 from shared.errors import BadRequest
 from shared.text import term as text_term
 
@@ -47,6 +51,51 @@ def default_path() -> Path:
     return Path(str(resources.files("core_region") / "data" / "cities.tsv.gz"))
 
 
+def check(path: Path) -> None:
+    """Read and check the corpus at ``path``, and keep it, as :func:`columns`, for the next
+    :func:`columns` of the unchanged file in this process: the command line checks a corpus
+    before serving, the core then seeds from it, and a million lines are parsed once. Kept
+    as columns (60 MB, not 250): what the server allocates while it starts would otherwise
+    settle among the parsed rows and keep their memory mapped once they are freed.
+
+    Raises:
+        CorpusError: if any line is bad.
+        OSError: if the file cannot be read.
+    """
+    global _checked
+    _checked = None
+    tune_malloc()  # this process is a core about to serve the corpus
+    loaded = load(path)
+    _checked = (_identity(path), _columns(loaded.entries), loaded.corpus_id)
+
+
+_checked: tuple[tuple[str, int, int], Entries, str] | None = None
+"""The corpus :func:`check` read, by file identity, until :func:`columns` takes it."""
+
+
+def _identity(path: Path) -> tuple[str, int, int]:
+    found = path.resolve().stat()
+    return (str(path.resolve()), found.st_size, found.st_mtime_ns)
+
+
+def columns(path: Path) -> tuple[Entries, str]:
+    """The corpus at ``path`` as columns sorted by key, and its id (the one :func:`check`
+    kept, or read now).
+
+    Raises:
+        CorpusError: if any line is bad.
+        OSError: if the file cannot be read.
+        ValueError: if a term holds a new line (the door refuses them).
+    """
+    global _checked
+    kept, _checked = _checked, None
+    if kept is not None and kept[0] == _identity(path):
+        return kept[1], kept[2]
+    del kept
+    loaded = load(path)
+    return _columns(loaded.entries), loaded.corpus_id
+
+
 def load(path: Path) -> Corpus:
     """Read and check the corpus at ``path``.
 
@@ -55,17 +104,22 @@ def load(path: Path) -> Corpus:
         OSError: if the file cannot be read.
     """
     raw = path.read_bytes()
-    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    return Corpus(parse(data.split(b"\n"), str(path)), hashlib.sha256(raw).hexdigest())
+    # Lines are read one at a time, decompressed as they are read: a million terms as one
+    # text and a list of its lines would cost 100 MB more.
+    lines = gzip.GzipFile(fileobj=io.BytesIO(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw)
+    with lines:
+        return Corpus(parse(lines, str(path)), hashlib.sha256(raw).hexdigest())
 
 
 def parse(lines: Iterable[bytes], source: str = "<corpus>") -> list[tuple[str, str, int]]:
-    """Parse corpus lines (see the module docstring for the rules).
+    """Parse corpus lines, with or without their line ends (see the module docstring for
+    the rules). The result holds each line's parsed tuple itself, no copy: a million terms
+    cost their strings, tuples and weights (about 250 MB), and a dict by key while parsing.
 
     Raises:
         CorpusError: if any line is bad.
     """
-    best: dict[str, tuple[str, int]] = {}
+    best: dict[str, tuple[str, str, int]] = {}
     problems: list[tuple[int, str]] = []
     for number, line in enumerate(lines, start=1):
         try:
@@ -75,17 +129,18 @@ def parse(lines: Iterable[bytes], source: str = "<corpus>") -> list[tuple[str, s
             continue
         if parsed is None:
             continue
-        key, term, weight = parsed
-        if key not in best or weight > best[key][1]:
-            best[key] = (term, weight)
+        key = parsed[0]
+        known = best.get(key)
+        if known is None or parsed[2] > known[2]:
+            best[key] = parsed
     if problems:
         raise CorpusError(source, problems)
-    return [(key, term, weight) for key, (term, weight) in best.items()]
+    return list(best.values())
 
 
 def _line(line: bytes) -> tuple[str, str, int] | None:
     try:
-        text = line.decode("utf-8").rstrip("\r")
+        text = line.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
         raise ValueError("not valid UTF-8") from None
     if not text.strip() or text.startswith("#"):
@@ -106,3 +161,25 @@ def _line(line: bytes) -> tuple[str, str, int] | None:
     if not 0 < weight <= MAX_WEIGHT:
         raise ValueError(f"weight {weight} is out of range 1..{MAX_WEIGHT}")
     return key, term, weight
+
+
+def _columns(rows: list[tuple[str, str, int]]) -> Entries:
+    """A parsed corpus (unique keys) as columns sorted by key.
+
+    ``rows`` is emptied from its end as it is read: the newest rows go first, so the memory
+    of a million rows' tuples and strings is given back while their columns grow (about a
+    quarter of it, :class:`~core_region.suggest.catalog.Lines`); the columns are sorted
+    after.
+
+    Raises:
+        ValueError: if a term holds a new line (the corpus door refuses them).
+    """
+    keys, terms, weights = LinesWriter(), LinesWriter(), array("q")
+    while rows:
+        key, term, weight = rows.pop()[:3]
+        keys.add(key)
+        terms.add(term)
+        weights.append(weight)
+    columns = Entries(keys.done(), terms.done(), weights).sorted()
+    release_memory()
+    return columns
