@@ -303,7 +303,7 @@ class Catalog:
         self.published = version
         self._base: _Base | None = None
         self._over: dict[str, Entry | None] = {}
-        """Entries changed since the base: ``None`` for a base key no longer served."""
+        """Entries changed since the base: ``None`` for a key no longer served."""
         refused = 0
         for row in rows:
             entry = rules.serve(row)
@@ -564,7 +564,9 @@ class Catalog:
             raise ValueError(f"snapshot v{version} is newer than the catalog (v{self.version})")
         later = {k for v, k in self._history if v > version}
         base = self._base = _Base(data.trie, data.weights, data.terms)
-        self._over = {k: e for k, e in self._over.items() if k in later}
+        # A key changed after the snapshot keeps its state; one no longer served is marked so
+        # (the new base may hold it, from before that change).
+        self._over = {k: self._over.get(k) for k in sorted(later)}
         self._over_keys = SortedList(k for k, e in self._over.items() if e is not None)
         self._count = len(data) + sum(
             (e is not None) - (k in base.trie) for k, e in self._over.items()
