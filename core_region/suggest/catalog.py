@@ -23,6 +23,7 @@ import logging
 from array import array
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Protocol, TypeAlias, overload
 
 import marisa_trie
@@ -107,7 +108,9 @@ class Lines(Sequence[str]):
     def __init__(self, texts: list[str], starts: array[int]) -> None:
         self._texts = texts
         self._starts = starts
-        """Where string ``i`` starts in ``texts[i // JOINED]``."""
+        """Where string ``i`` starts in ``texts[i // JOINED]`` (``array('i')``: a text is
+        :data:`JOINED` strings of at most :data:`~shared.text.MAX_TERM_CHARS` characters,
+        far from 2**31)."""
 
     @classmethod
     def of(cls, strings: Iterable[str]) -> Lines:
@@ -120,6 +123,24 @@ class Lines(Sequence[str]):
         for string in strings:
             writer.add(string)
         return writer.done()
+
+    @classmethod
+    def of_list(cls, strings: list[str]) -> Lines:
+        """``strings`` as lines, a text at a time (faster than :meth:`of`).
+
+        Raises:
+            ValueError: if one holds a new line.
+        """
+        texts: list[str] = []
+        starts = array("i")
+        for at in range(0, len(strings), JOINED):
+            part = strings[at : at + JOINED]
+            text = "\n".join(part)
+            if text.count("\n") != len(part) - 1:
+                raise ValueError("a line holds a new line")
+            texts.append(text)
+            starts.extend(accumulate((len(s) + 1 for s in part[:-1]), initial=0))
+        return cls(texts, starts)
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -158,7 +179,7 @@ class LinesWriter:
     def __init__(self) -> None:
         self._texts: list[str] = []
         self._strings: list[str] = []
-        self._starts = array("q")
+        self._starts = array("i")
         self._at = 0
 
     def add(self, string: str) -> None:
@@ -235,15 +256,17 @@ class Entries(Sequence[Entry]):
         return map(Entry, self.keys, self.terms, self.weights)
 
     def sorted(self) -> Entries:
-        """The same entries in key order."""
+        """The same entries in key order (their keys and display forms are strings while
+        it runs: 150 MB more at a million terms)."""
         keys = list(self.keys)
         order = sorted(range(len(keys)), key=keys.__getitem__)
-        new_keys, new_terms, weights = LinesWriter(), LinesWriter(), array("q")
-        for i in order:
-            new_keys.add(keys[i])
-            new_terms.add(self.terms[i])
-            weights.append(self.weights[i])
-        return Entries(new_keys.done(), new_terms.done(), weights)
+        new_keys = Lines.of_list([keys[i] for i in order])
+        del keys
+        terms = list(self.terms)
+        new_terms = Lines.of_list([terms[i] for i in order])
+        del terms
+        weights = self.weights
+        return Entries(new_keys, new_terms, array("q", [weights[i] for i in order]))
 
 
 class _ByKeyId(Protocol):

@@ -87,6 +87,8 @@ class SuggestFeature(Feature):
         """The corpus this node seeded at a version, while it is all the database holds."""
         self._made: Catalog | None = None
         """The catalog of the first base snapshot this node made."""
+        self._prebuilt: tuple[Catalog, bytes] | None = None
+        """The first base snapshot built while the corpus was seeded, and its catalog."""
 
     def default_level(self) -> Level:
         return Level.of(self.settings.suggest_stale_ok)
@@ -121,11 +123,21 @@ class SuggestFeature(Feature):
             return
         columns, corpus_id = await asyncio.to_thread(corpus.columns, path)
         if seeded is None:
-            done = await store.seed(
-                zip(columns.keys, columns.terms, columns.weights, strict=True), corpus_id
-            )
+            # The first base is built while the rows are written (the writes wait mostly on
+            # SQLite and the disk, the build on Python: two cores are used), at the version
+            # the seed takes unless another write comes first; kept only if none did.
+            guess = await store.version() + 1
+            building = asyncio.ensure_future(asyncio.to_thread(self._snapshot, columns, guess))
+            try:
+                done = await store.seed(
+                    zip(columns.keys, columns.terms, columns.weights, strict=True), corpus_id
+                )
+            finally:
+                made = await _settled(building)
             if done.only:
                 self._seeded = (done.version, columns)
+                if made is not None and made[0].version == done.version:
+                    self._prebuilt = made
             logger.info("seeded %d terms from %s (v%d)", len(columns), path, done.version)
         elif seeded != corpus_id:
             fresh = "--store database" if settings.store else "--data-dir"
@@ -140,7 +152,7 @@ class SuggestFeature(Feature):
         store = self.node.store
         base = await store.first_base(self.stream_key(), self._first_base)
         made, self._made = self._made, None
-        self._seeded = None
+        self._seeded = self._prebuilt = None
         if made is not None and made.version == base[0]:
             self._serve(made, base[1])
         else:
@@ -153,6 +165,11 @@ class SuggestFeature(Feature):
         """The first base snapshot, at ``version``: from the corpus this node just seeded if
         nothing was committed since (its rows are the only terms, served as they are: a
         corpus term passed the door with a positive weight), else from every stored row."""
+        prebuilt, self._prebuilt = self._prebuilt, None
+        if prebuilt is not None and prebuilt[0].version == version:
+            self._seeded = None
+            self._made, blob = prebuilt
+            return blob
         if self._seeded is not None and self._seeded[0] == version:
             columns = self._seeded[1]
         else:
@@ -435,6 +452,15 @@ class SuggestFeature(Feature):
             self.metrics.pruned.labels("terms").inc(done.terms)
             if done.searches < batch:
                 return Pruned(searches, terms)
+
+
+async def _settled(building: asyncio.Future[tuple[Catalog, bytes]]) -> tuple[Catalog, bytes] | None:
+    """The result of a build that may have failed (``None``: it is made again later)."""
+    try:
+        return await building
+    except Exception:
+        logger.exception("building the first snapshot beside the seed failed")
+        return None
 
 
 def rules_of(settings: CoreSettings) -> Rules:

@@ -38,6 +38,8 @@ def test_lines_give_back_every_string_across_texts(count: int) -> None:
     with pytest.raises(IndexError):
         lines[count]
     assert list(lines[1:4]) == strings[1:4]
+    assert list(Lines.of_list(strings)) == strings
+    assert [Lines.of_list(strings)[i] for i in range(count)] == strings
 
 
 def test_lines_refuse_a_new_line() -> None:
