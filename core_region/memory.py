@@ -1,5 +1,6 @@
 """Giving memory back: the core builds snapshots of a million terms (a few hundred MB that
-live for seconds) in a process whose budget is what it holds (docs/operations.md, "Memory").
+live for seconds) in a process whose budget is what it holds (docs/operations.md §5, "A million
+terms").
 
 Both functions call glibc through ``ctypes`` and do nothing where there is no glibc.
 """
@@ -26,7 +27,8 @@ def tune_malloc() -> None:
     By default glibc raises that threshold after the first large block is freed, up to
     32 MB, and keeps later ones in its heap: the transient blocks of a snapshot build (the
     trie's, the packed blob's) then pile up, and the core's peak at a million terms is their
-    sum, not their maximum (about 60 MB more, docs/BENCHMARKS.md). A no-op without glibc.
+    sum, not their maximum (about 80 MB more, measured at a million terms). A no-op without
+    glibc.
     """
     if _LIBC is not None:
         _LIBC.mallopt(_M_MMAP_THRESHOLD, _LARGE)

@@ -280,7 +280,7 @@ class SuggestFeature(Feature):
         """Snapshot the catalog at its version and make that its base; the snapshot's data.
 
         At most the catalog's entries as columns, the snapshot being built and the new base
-        are held at once (about 300 MB at a million terms, docs/BENCHMARKS.md)."""
+        are held at once (about 250 MB more than the catalog at a million terms)."""
         catalog = self.catalog
         hot, blob = self._build(self._columns(catalog), catalog.version)
         catalog.adopt(snapshot.parse(blob), hot)
