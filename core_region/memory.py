@@ -2,7 +2,9 @@
 live for seconds) in a process whose budget is what it holds (docs/operations.md §5, "A million
 terms").
 
-Both functions call glibc through ``ctypes`` and do nothing where there is no glibc.
+Both functions call glibc through ``ctypes`` and do nothing where there is no glibc, nor for
+fewer than :data:`LARGE` terms (there a build's memory is a few MB, not worth a walk of the
+heap).
 """
 
 from __future__ import annotations
@@ -11,26 +13,29 @@ import ctypes
 import gc
 from typing import Any
 
+LARGE = 100_000
+"""Terms from which a build's memory is given back and glibc is tuned for it."""
 
-def release_memory() -> None:
-    """Give the memory a snapshot build freed back to the system (glibc keeps freed heap
-    pages mapped; ``malloc_trim`` returns them): the core's resident memory after a seed or a
-    compaction is then what it holds, not its peak. A no-op where there is no glibc."""
-    gc.collect()
-    if _LIBC is not None:
+
+def release_memory(terms: int) -> None:
+    """Give the memory a build over ``terms`` terms freed back to the system (glibc keeps
+    freed heap pages mapped; ``malloc_trim`` returns them): the core's resident memory after
+    a seed or a compaction is then what it holds, not its peak."""
+    if terms >= LARGE and _LIBC is not None:
+        gc.collect()
         _LIBC.malloc_trim(0)
 
 
-def tune_malloc() -> None:
-    """Have glibc give back every large block (128 KiB and more) as soon as it is freed.
+def tune_malloc(terms: int) -> None:
+    """Have glibc give back every large block (128 KiB and more) as soon as it is freed, in
+    a process about to build over ``terms`` terms (for the rest of its life).
 
     By default glibc raises that threshold after the first large block is freed, up to
     32 MB, and keeps later ones in its heap: the transient blocks of a snapshot build (the
     trie's, the packed blob's) then pile up, and the core's peak at a million terms is their
-    sum, not their maximum (about 80 MB more, measured at a million terms). A no-op without
-    glibc.
+    sum, not their maximum (about 80 MB more, measured at a million terms).
     """
-    if _LIBC is not None:
+    if terms >= LARGE and _LIBC is not None:
         _LIBC.mallopt(_M_MMAP_THRESHOLD, _LARGE)
         _LIBC.mallopt(_M_TRIM_THRESHOLD, _LARGE)
 

@@ -64,8 +64,8 @@ def check(path: Path) -> None:
     """
     global _checked
     _checked = None
-    tune_malloc()  # this process is a core about to serve the corpus
     loaded = load(path)
+    tune_malloc(len(loaded.entries))  # this process is a core about to serve it
     _checked = (_identity(path), _columns(loaded.entries), loaded.corpus_id)
 
 
@@ -181,5 +181,5 @@ def _columns(rows: list[tuple[str, str, int]]) -> Entries:
         terms.add(term)
         weights.append(weight)
     columns = Entries(keys.done(), terms.done(), weights).sorted()
-    release_memory()
+    release_memory(len(columns))
     return columns

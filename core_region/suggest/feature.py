@@ -76,7 +76,6 @@ class SuggestFeature(Feature):
     def __init__(self, node: CoreNode) -> None:
         self.settings = node.settings
         super().__init__(node)
-        tune_malloc()
         self.metrics = node.metrics
         self.rules = rules_of(self.settings)
         self.catalog: Catalog = None  # type: ignore[assignment]  # loaded by start()
@@ -123,6 +122,7 @@ class SuggestFeature(Feature):
             return
         columns, corpus_id = await asyncio.to_thread(corpus.columns, path)
         if seeded is None:
+            tune_malloc(len(columns))
             # The first base is built while the rows are written (the writes wait mostly on
             # SQLite and the disk, the build on Python: two cores are used), at the version
             # the seed takes unless another write comes first; kept only if none did.
@@ -157,7 +157,7 @@ class SuggestFeature(Feature):
             self._serve(made, base[1])
         else:
             await self._load(base)
-        await asyncio.to_thread(release_memory)
+        await asyncio.to_thread(release_memory, len(self.catalog))
 
     async def _first_base(
         self, version: int, read: Callable[[], Awaitable[list[TermRow]]]
@@ -284,7 +284,7 @@ class SuggestFeature(Feature):
         catalog = self.catalog
         hot, blob = self._build(self._columns(catalog), catalog.version)
         catalog.adopt(snapshot.parse(blob), hot)
-        release_memory()
+        release_memory(len(catalog))
         return blob
 
     def _build(self, columns: Entries, version: int) -> tuple[dict[str, list[str]], bytes]:
@@ -293,7 +293,7 @@ class SuggestFeature(Feature):
         hot = snapshot.hot_lists(
             columns, threshold=settings.hot_threshold, depth=2 * settings.max_limit
         )
-        release_memory()  # what the walk freed, before the build needs as much again
+        release_memory(len(columns))  # what the walk freed, before the build needs as much
         blob = snapshot.build(
             columns,
             version=version,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from core_region.memory import release_memory, tune_malloc
+from core_region.memory import LARGE, release_memory, tune_malloc
 from core_region.store import Store
 from core_region.suggest import corpus
 from core_region.suggest.catalog import JOINED, Catalog, Entries, Lines, Rules, TermRow
@@ -178,8 +178,10 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
 
 
 def test_releasing_memory_is_harmless() -> None:
-    tune_malloc()
-    release_memory()
+    """Below LARGE nothing happens; above it glibc is called (or nothing, without glibc)."""
+    for terms in (0, LARGE):
+        tune_malloc(terms)
+        release_memory(terms)
 
 
 # --- the bulk seed and the first base --------------------------------------------------------
