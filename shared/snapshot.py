@@ -252,6 +252,9 @@ def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[s
     A walk of the implicit trie of the sorted keys, with an explicit stack rather than
     recursion: a prefix shared by many keys is one level per character, and keys are only
     bounded by :data:`shared.text.MAX_KEY_CHARS` (rows stored before that bound may be longer).
+    Linear in the entries, with the per-key work in C: every key's place in the ranking is
+    computed once (one sort), a prefix's children are found by bisection, and lists are
+    ranked by that place (about a second at a million terms).
 
     Args:
         entries: served entries sorted by key.
@@ -261,11 +264,21 @@ def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[s
     Returns:
         prefix -> keys, best first.
     """
-    keys = [e.key for e in entries]
+    keys: list[str] = []
+    weights = array("q")
+    for e in entries:
+        keys.append(e.key)
+        weights.append(e.weight)
+    # place[i]: where entry i ranks (heavier first, then the key: the index, keys are sorted).
+    place = array("q", bytes(8 * len(keys)))
+    for at, i in enumerate(sorted(range(len(keys)), key=weights.__getitem__, reverse=True)):
+        place[i] = at
+    by_place = place.__getitem__
+    found: dict[str, array[int]] = {}  # arrays: no million int objects left about
     result: dict[str, list[str]] = {}
 
     def ranked(indices: Iterable[int]) -> list[int]:
-        return heapq.nsmallest(depth, indices, key=lambda i: (-entries[i].weight, i))
+        return heapq.nsmallest(depth, indices, key=by_place)
 
     # A frame is a hot prefix being visited: its keys are keys[lo:hi], ``next`` the first key
     # of its next child, ``top`` the best indices found so far (its own key, children's tops).
@@ -284,19 +297,50 @@ def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[s
     while stack:
         frame = stack[-1]
         if frame.next < frame.hi:
-            lo, size = frame.next, len(frame.prefix) + 1
-            child = keys[lo][:size]
-            frame.next = bisect.bisect_right(keys, child, lo, frame.hi, key=lambda k: k[:size])
+            lo = frame.next
+            child = keys[lo][: len(frame.prefix) + 1]
+            end = bisect.bisect_left(keys, child + _AFTER_ALL, lo, frame.hi)
+            if end < frame.hi and keys[end].startswith(child):  # U+10FFFF follows ``child``
+                size = len(child)
+                end = bisect.bisect_right(keys, child, lo, frame.hi, key=lambda k: k[:size])
+            frame.next = end
             top = enter(child, lo, frame.next)
             if top is not None:
                 frame.top += top
             continue
         stack.pop()
         best = ranked(frame.top)
-        result[frame.prefix] = [keys[t] for t in best]
+        found[frame.prefix] = array("q", best)
         if stack:
             stack[-1].top += best
+    # The lists are made anew once the walk's garbage and the list of every key are gone:
+    # their prefixes and keys, packed in one string, are cut out side by side (a few tens
+    # of MB at a million terms, where strings scattered over the memory of the walk hold
+    # that memory, which the allocator cannot give back, 50 MB more).
+    pieces: list[str] = []
+    for prefix, indices in found.items():
+        pieces.append(prefix)
+        pieces.extend(keys[t] for t in indices)
+    sizes = array("q", [len(indices) for indices in found.values()])
+    lengths = array("q", map(len, pieces))
+    packed = "".join(pieces)
+    keys.clear()
+    found.clear()
+    pieces.clear()
+    at = n = 0
+    for size in sizes:
+        cut: list[str] = []
+        for length in lengths[n : n + size + 1]:
+            cut.append(packed[at : at + length])
+            at += length
+        n += size + 1
+        result[cut[0]] = cut[1:]
     return result
+
+
+_AFTER_ALL = "\U0010ffff"
+"""After every key that starts with a prefix, ``prefix + _AFTER_ALL``, unless U+10FFFF follows
+the prefix (folding drops it; stored rows from before may hold it)."""
 
 
 @dataclass(slots=True)
@@ -319,7 +363,10 @@ def build(
     """Serialize a snapshot of ``entries`` (any order, unique keys) and their ``hot`` lists
     (cut to ``depth``; a key ``entries`` do not have is left out), and the other ``names`` of
     its terms (by key; :mod:`shared.names`)."""
-    trie = marisa_trie.Trie([e.key for e in entries])
+    # Label order: iterating the trie gives the keys sorted, so the core reads a base's
+    # entries in key order without sorting them (core_region.suggest.catalog.Catalog.columns).
+    # The keys are read as the trie takes them: a list of a million would cost 80 MB more.
+    trie = marisa_trie.Trie((e.key for e in entries), order=marisa_trie.LABEL_ORDER)
     weights = array(WEIGHT, bytes(8 * len(entries)))
     forms = [""] * len(entries)
     for e in entries:
@@ -330,7 +377,7 @@ def build(
         trie, weights, names, hot_threshold=hot_threshold, depth=depth
     )
     terms = Terms.of(forms)
-    del forms
+    del forms  # a million strings, let go before packing (which needs twice the blob)
     return pack(
         {
             "format": FORMAT,
