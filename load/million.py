@@ -93,11 +93,12 @@ def cache_filling(source: Path) -> list[str]:
 
 
 def terms_in(path: Path) -> Iterator[tuple[str, int]]:
-    """The ``(term, weight)`` lines of a corpus file this module made."""
+    """The ``(term, weight)`` of each line of a corpus file this module made (other names
+    left out)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as lines:
         for line in lines:
-            term, weight = line.rstrip("\n").split("\t")
+            term, weight = line.rstrip("\n").split("\t")[:2]
             yield term, int(weight)
 
 
