@@ -150,6 +150,23 @@ def test_columns_leave_out_the_keys_asked() -> None:
     assert [e.key for e in catalog.columns(without={"b"})] == ["a", "c"]
 
 
+def test_columns_build_the_snapshot_and_hot_lists_entries_do() -> None:
+    """shared.snapshot reads Entries a column at a time: the same lists and bytes."""
+    entries = [Entry(f"k{n % 97:02d}{n}", f"Form {n} ü", (n * 7919) % 50 + 1) for n in range(3000)]
+    entries.sort(key=lambda e: e.key)
+    columns = Entries.of(entries, {"k000": ("Other",)})
+    hot = snapshot.hot_lists(entries, threshold=8, depth=4)
+    assert snapshot.hot_lists(columns, threshold=8, depth=4) == hot
+    made = {
+        "version": 3,
+        "hot": hot,
+        "hot_threshold": 8,
+        "depth": 2,
+        "names": {"k000": ("Other",)},
+    }
+    assert snapshot.build(columns, **made) == snapshot.build(entries, **made)  # type: ignore[arg-type]
+
+
 # --- the corpus, read once --------------------------------------------------------------------
 
 
