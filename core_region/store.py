@@ -40,7 +40,15 @@ from shared.protocol import Level
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MIGRATIONS", "MAX_SOURCES_COUNTED", "LoggedSearch", "Pruned", "SearchResult", "Store"]
+__all__ = [
+    "MIGRATIONS",
+    "MAX_SOURCES_COUNTED",
+    "LoggedSearch",
+    "Pruned",
+    "SearchResult",
+    "Seeded",
+    "Store",
+]
 
 MAX_SOURCES_COUNTED = 16
 """Distinct sources kept per term (rows of ``term_sources``): the source threshold
@@ -85,6 +93,15 @@ class SearchResult:
     version: int | None
     rows: list[TermRow]
     fresh: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    """What :meth:`Store.seed` did: the ``version`` it committed, and whether the corpus is
+    the ``only`` terms (the database had none before)."""
+
+    version: int
+    only: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,20 +295,24 @@ class Store:
         entries: Iterable[tuple[str, str, int]],
         corpus_id: str,
         names: Mapping[str, Sequence[str]] | None = None,
-    ) -> int:
-        """Load a corpus of ``(key, term, weight)`` and the terms' other ``names`` (by key)
-        into an empty database; returns the version."""
-        rows = [(k, t, w) for k, t, w in entries]
-        names = names or {}
+    ) -> Seeded:
+        """Load a corpus of ``(key, term, weight)`` (unique keys) and the terms' other
+        ``names`` (by key) into the database, in one transaction that streams the rows
+        (:meth:`core_region.db.Connection.load`: no copy of the corpus is made); returns its
+        version, and whether the database had no terms before (then, until another version
+        commits, its terms are exactly these rows)."""
+        named = names or {}
         async with self._write() as (db, version):
-            await db.executemany(
-                "INSERT INTO terms (key, term, base_weight, version, names) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET term = excluded.term,"
-                " base_weight = excluded.base_weight, names = excluded.names",
-                [(k, t, w, version, stored(names.get(k, ()))) for k, t, w in rows],
+            rows = await db.fetch("SELECT count(*) FROM (SELECT key FROM terms LIMIT 1) AS one")
+            await db.load(
+                "terms",
+                ("key", "term", "base_weight", "version", "names"),
+                ((k, t, w, version, stored(named.get(k, ()))) for k, t, w in entries),
+                "(key) DO UPDATE SET term = excluded.term, base_weight = excluded.base_weight,"
+                " names = excluded.names",
             )
             await _set_meta(db, "corpus", corpus_id)
-        return version
+        return Seeded(version, only=not int(rows[0][0]))
 
     async def init_flags(self, defaults: dict[str, Level]) -> dict[str, Level]:
         """Store ``defaults`` for features that have no stored flag yet; returns all flags."""
@@ -449,22 +470,29 @@ class Store:
         return str(rows[0][0]) if rows else None
 
     async def first_base(
-        self, rules: str, build: Callable[[int, list[TermRow]], Awaitable[bytes]]
+        self,
+        rules: str,
+        build: Callable[[int, Callable[[], Awaitable[list[TermRow]]]], Awaitable[bytes]],
     ) -> tuple[int, bytes]:
         """The newest base snapshot under ``rules``; if there is none, make the first one.
 
         The first is made at the head, from every term, under the version row's lock: no
         write lands between the head and the rows read, and a node starting at the same time
-        waits, then finds it. ``build(version, rows)`` makes its data. The lock is held
-        while it runs (once per database, or after the serving rules change).
+        waits, then finds it. ``build(version, read)`` makes its data; ``read()`` reads every
+        term row (a builder that knows them, e.g. from the seed it just committed at that
+        head, need not). The lock is held while it runs (once per database, or after the
+        serving rules change).
         """
         async with self._engine.writing() as db:
             head = await _lock_head(db)
             found = await _newest_base(db, rules)
             if found is not None:
                 return found
-            terms = [_row(r) for r in await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms")]
-            data = await build(head, terms)
+
+            async def read() -> list[TermRow]:
+                return [_row(r) for r in await db.fetch(f"SELECT {_TERM_COLUMNS} FROM terms")]
+
+            data = await build(head, read)
             await db.execute("DELETE FROM snapshots WHERE rules <> ?", (rules,))
             await db.execute(
                 "INSERT INTO marks (version) VALUES (?) ON CONFLICT DO NOTHING", (head,)

@@ -286,7 +286,7 @@ def _check_corpus(path: Path) -> None:
     from core_region.suggest import corpus
 
     try:
-        corpus.load(path)
+        corpus.check(path)  # kept for the core's seed: parsed once
     except (OSError, corpus.CorpusError) as exc:
         raise ConfigError(str(exc)) from None
 

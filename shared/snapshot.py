@@ -26,7 +26,7 @@ import sys
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, Protocol, runtime_checkable
 
 import marisa_trie
 
@@ -113,12 +113,19 @@ class Terms:
         self._ends = ends
 
     @classmethod
-    def of(cls, forms: Sequence[str]) -> Terms:
-        """The display forms ``forms``, by position."""
+    def of(cls, forms: Iterable[str]) -> Terms:
+        """The display forms ``forms``, by position, read :data:`_FORMS_AT_ONCE` at a time:
+        a million forms given one by one are never a million strings at once."""
+        texts: list[bytes] = []
+        ends = array(ID)
+        given = iter(forms)
         # C-level iterators only: a million forms take a fraction of a second on the core.
-        lengths = map(len, map(str.encode, forms))
-        ends = array(ID, map(operator.add, itertools.accumulate(lengths), itertools.count()))
-        return cls("\n".join(forms).encode(), ends)
+        while chunk := list(itertools.islice(given, _FORMS_AT_ONCE)):
+            lengths = map(len, map(str.encode, chunk))
+            start = ends[-1] + 1 if ends else 0  # this chunk's first form, after a newline
+            ends.extend(map(operator.add, itertools.accumulate(lengths), itertools.count(start)))
+            texts.append("\n".join(chunk).encode())
+        return cls(b"\n".join(texts), ends)
 
     @property
     def text(self) -> bytes:
@@ -167,6 +174,26 @@ class Terms:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"snapshot terms are not UTF-8: {exc.reason}") from None
+
+
+_FORMS_AT_ONCE = 4096
+"""Display forms :meth:`Terms.of` holds at a time (a text of about 100 KB)."""
+
+
+@runtime_checkable
+class Columns(Protocol):
+    """Entries sorted by key kept as three columns (the core's
+    :class:`core_region.suggest.catalog.Entries`): :func:`hot_lists` and :func:`build` read
+    them a column at a time, with no object per entry, and the display forms only by index."""
+
+    @property
+    def keys(self) -> Sequence[str]: ...
+
+    @property
+    def terms(self) -> Sequence[str]: ...
+
+    @property
+    def weights(self) -> Sequence[int]: ...
 
 
 class HotLists(Mapping[str, Sequence[int]]):
@@ -252,6 +279,9 @@ def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[s
     A walk of the implicit trie of the sorted keys, with an explicit stack rather than
     recursion: a prefix shared by many keys is one level per character, and keys are only
     bounded by :data:`shared.text.MAX_KEY_CHARS` (rows stored before that bound may be longer).
+    Linear in the entries, with the per-key work in C: every key's place in the ranking is
+    computed once (one sort), a prefix's children are found by bisection, and lists are
+    ranked by that place (about a second at a million terms).
 
     Args:
         entries: served entries sorted by key.
@@ -261,11 +291,22 @@ def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[s
     Returns:
         prefix -> keys, best first.
     """
-    keys = [e.key for e in entries]
+    # place[i]: where entry i ranks (heavier first, then the key: the index, keys are sorted).
+    # Ranked before the keys are read: the sort's million ints and the keys' million strings
+    # are not held at once (70 MB less at a million terms).
+    columns = entries if isinstance(entries, Columns) else None
+    weights = array("q", columns.weights if columns else (e.weight for e in entries))
+    place = array("q", bytes(8 * len(weights)))
+    for at, i in enumerate(sorted(range(len(weights)), key=weights.__getitem__, reverse=True)):
+        place[i] = at
+    del weights
+    keys = list(columns.keys) if columns else [e.key for e in entries]
+    by_place = place.__getitem__
+    found: dict[str, array[int]] = {}  # arrays: no million int objects left about
     result: dict[str, list[str]] = {}
 
     def ranked(indices: Iterable[int]) -> list[int]:
-        return heapq.nsmallest(depth, indices, key=lambda i: (-entries[i].weight, i))
+        return heapq.nsmallest(depth, indices, key=by_place)
 
     # A frame is a hot prefix being visited: its keys are keys[lo:hi], ``next`` the first key
     # of its next child, ``top`` the best indices found so far (its own key, children's tops).
@@ -284,19 +325,50 @@ def hot_lists(entries: Sequence[Entry], *, threshold: int, depth: int) -> dict[s
     while stack:
         frame = stack[-1]
         if frame.next < frame.hi:
-            lo, size = frame.next, len(frame.prefix) + 1
-            child = keys[lo][:size]
-            frame.next = bisect.bisect_right(keys, child, lo, frame.hi, key=lambda k: k[:size])
+            lo = frame.next
+            child = keys[lo][: len(frame.prefix) + 1]
+            end = bisect.bisect_left(keys, child + _AFTER_ALL, lo, frame.hi)
+            if end < frame.hi and keys[end].startswith(child):  # U+10FFFF follows ``child``
+                size = len(child)
+                end = bisect.bisect_right(keys, child, lo, frame.hi, key=lambda k: k[:size])
+            frame.next = end
             top = enter(child, lo, frame.next)
             if top is not None:
                 frame.top += top
             continue
         stack.pop()
         best = ranked(frame.top)
-        result[frame.prefix] = [keys[t] for t in best]
+        found[frame.prefix] = array("q", best)
         if stack:
             stack[-1].top += best
+    # The lists are made anew once the walk's garbage and the list of every key are gone:
+    # their prefixes and keys, packed in one string, are cut out side by side (a few tens
+    # of MB at a million terms, where strings scattered over the memory of the walk hold
+    # that memory, which the allocator cannot give back, 50 MB more).
+    pieces: list[str] = []
+    for prefix, indices in found.items():
+        pieces.append(prefix)
+        pieces.extend(keys[t] for t in indices)
+    sizes = array("q", [len(indices) for indices in found.values()])
+    lengths = array("q", map(len, pieces))
+    packed = "".join(pieces)
+    keys.clear()
+    found.clear()
+    pieces.clear()
+    at = n = 0
+    for size in sizes:
+        cut: list[str] = []
+        for length in lengths[n : n + size + 1]:
+            cut.append(packed[at : at + length])
+            at += length
+        n += size + 1
+        result[cut[0]] = cut[1:]
     return result
+
+
+_AFTER_ALL = "\U0010ffff"
+"""After every key that starts with a prefix, ``prefix + _AFTER_ALL``, unless U+10FFFF follows
+the prefix (folding drops it; stored rows from before may hold it)."""
 
 
 @dataclass(slots=True)
@@ -319,18 +391,30 @@ def build(
     """Serialize a snapshot of ``entries`` (any order, unique keys) and their ``hot`` lists
     (cut to ``depth``; a key ``entries`` do not have is left out), and the other ``names`` of
     its terms (by key; :mod:`shared.names`)."""
-    trie = marisa_trie.Trie([e.key for e in entries])
-    weights = array(WEIGHT, bytes(8 * len(entries)))
-    forms = [""] * len(entries)
-    for e in entries:
-        key_id = trie[e.key]
-        weights[key_id] = e.weight
-        forms[key_id] = e.term
+    if isinstance(entries, Columns):
+        keys, weights_in, forms = entries.keys, entries.weights, entries.terms
+    else:
+        keys, weights_in, forms = (
+            [e.key for e in entries],
+            [e.weight for e in entries],
+            [e.term for e in entries],
+        )
+    # Label order: iterating the trie gives the keys sorted, so the core reads a base's
+    # entries in key order without sorting them (core_region.suggest.catalog.Catalog.columns).
+    # The keys are read as the trie takes them: a list of a million would cost 80 MB more.
+    trie = marisa_trie.Trie(iter(keys), order=marisa_trie.LABEL_ORDER)
+    weights = array(WEIGHT, bytes(8 * len(keys)))
+    position = array(ID, bytes(4 * len(keys)))  # key id -> index in ``entries``
+    for at, (key, weight) in enumerate(zip(keys, weights_in, strict=True)):
+        key_id = trie[key]
+        weights[key_id] = weight
+        position[key_id] = at
     named = names and other_names.build(
         trie, weights, names, hot_threshold=hot_threshold, depth=depth
     )
-    terms = Terms.of(forms)
-    del forms
+    # The forms by key id, read as they are encoded: a million strings are not held at once.
+    terms = Terms.of(map(forms.__getitem__, position))
+    del position
     return pack(
         {
             "format": FORMAT,

@@ -10,7 +10,7 @@ same schema number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,9 @@ from typing import Any, Protocol
 
 Row = tuple[Any, ...]
 """One result row, as a plain tuple on every engine."""
+
+LOAD_CHUNK = 10_000
+"""Rows a bulk load (:meth:`Connection.load`) holds at a time."""
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 """How a store URL names PostgreSQL (asyncpg's, and libpq's, two spellings)."""
@@ -44,6 +47,15 @@ class Connection(Protocol):
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
+    async def load(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], conflict: str
+    ) -> None:
+        """Insert many ``rows`` into ``columns`` of ``table`` (a bulk load, e.g. a corpus of
+        a million terms), a row whose key is there already handled by ``ON CONFLICT
+        {conflict}``. ``rows`` is consumed once, as it is read: the engine keeps at most
+        :data:`LOAD_CHUNK` of them at a time."""
+        ...
+
 
 class Engine(Protocol):
     """A database the store runs on."""
@@ -67,6 +79,18 @@ class Engine(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def batched(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
+    """``rows`` in lists of at most ``size``."""
+    chunk: list[Sequence[Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def is_postgres(location: str) -> bool:

@@ -18,13 +18,13 @@ import contextlib
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from core_region.db import Connection, Migration, Row
+from core_region.db import LOAD_CHUNK, Connection, Migration, Row, batched
 from shared.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ CONNECT_TIMEOUT_S = 5.0
 
 STATEMENT_TIMEOUT_S = 10.0
 """Longest wait for one statement's answer (a write behind another node's lock included)."""
+
+LOAD_TIMEOUT_S = 300.0
+"""Longest wait for the one statement that moves a bulk load (:meth:`Connection.load`, the
+seed of a corpus: a few seconds a million rows) from its staging table into its table."""
 
 _LOST = (
     OSError,
@@ -89,6 +93,26 @@ class _Connection:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return [tuple(r) for r in await self._conn.fetch(translate(sql), *params)]
+
+    async def load(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], conflict: str
+    ) -> None:
+        # COPY (the fastest way in) cannot resolve conflicts: the rows go to a temporary table
+        # of the same columns, then into the table in one INSERT ... SELECT ... ON CONFLICT.
+        staging = f"{table}_load"
+        names = ", ".join(columns)
+        await self._conn.execute(
+            f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS"
+            f" SELECT {names} FROM {table} WITH NO DATA"
+        )
+        for chunk in batched(rows, LOAD_CHUNK):
+            await self._conn.copy_records_to_table(
+                staging, records=chunk, columns=list(columns), timeout=STATEMENT_TIMEOUT_S
+            )
+        await self._conn.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ON CONFLICT {conflict}",
+            timeout=LOAD_TIMEOUT_S,
+        )
 
 
 class PostgresEngine:

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from core_region.db import Connection, Migration, Row
+from core_region.db import LOAD_CHUNK, Connection, Migration, Row, batched
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,14 @@ class _Connection:
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self._db.execute(sql, params) as cur:
             return [tuple(r) for r in await cur.fetchall()]
+
+    async def load(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], conflict: str
+    ) -> None:
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT {conflict}"
+        for chunk in batched(rows, LOAD_CHUNK):
+            await self._db.executemany(sql, chunk)
 
 
 class SqliteEngine:

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from core_region.memory import release_memory, tune_malloc
+from core_region.suggest.catalog import Entries, LinesWriter
 from shared.errors import BadRequest
 from shared.names import term_names
 from shared.text import term as text_term
@@ -53,6 +57,51 @@ def default_path() -> Path:
     return Path(str(resources.files("core_region") / "data" / "cities.tsv.gz"))
 
 
+def check(path: Path) -> None:
+    """Read and check the corpus at ``path``, and keep it, as :func:`columns`, for the next
+    :func:`columns` of the unchanged file in this process: the command line checks a corpus
+    before serving, the core then seeds from it, and a million lines are parsed once. Kept
+    as columns (60 MB, not 250): what the server allocates while it starts would otherwise
+    settle among the parsed rows and keep their memory mapped once they are freed.
+
+    Raises:
+        CorpusError: if any line is bad.
+        OSError: if the file cannot be read.
+    """
+    global _checked
+    _checked = None
+    loaded = load(path)
+    tune_malloc(len(loaded.entries))  # this process is a core about to serve it
+    _checked = (_identity(path), _columns(loaded.entries, loaded.names), loaded.corpus_id)
+
+
+_checked: tuple[tuple[str, int, int], Entries, str] | None = None
+"""The corpus :func:`check` read, by file identity, until :func:`columns` takes it."""
+
+
+def _identity(path: Path) -> tuple[str, int, int]:
+    found = path.resolve().stat()
+    return (str(path.resolve()), found.st_size, found.st_mtime_ns)
+
+
+def columns(path: Path) -> tuple[Entries, str]:
+    """The corpus at ``path`` as columns sorted by key, and its id (the one :func:`check`
+    kept, or read now).
+
+    Raises:
+        CorpusError: if any line is bad.
+        OSError: if the file cannot be read.
+        ValueError: if a term holds a new line (the door refuses them).
+    """
+    global _checked
+    kept, _checked = _checked, None
+    if kept is not None and kept[0] == _identity(path):
+        return kept[1], kept[2]
+    del kept
+    loaded = load(path)
+    return _columns(loaded.entries, loaded.names), loaded.corpus_id
+
+
 def load(path: Path) -> Corpus:
     """Read and check the corpus at ``path``.
 
@@ -61,14 +110,17 @@ def load(path: Path) -> Corpus:
         OSError: if the file cannot be read.
     """
     raw = path.read_bytes()
-    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    entries, names = parse_with_names(data.split(b"\n"), str(path))
+    # Lines are read one at a time, decompressed as they are read: a million terms as one
+    # text and a list of its lines would cost 100 MB more.
+    lines = gzip.GzipFile(fileobj=io.BytesIO(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw)
+    with lines:
+        entries, names = parse_with_names(lines, str(path))
     return Corpus(entries, hashlib.sha256(raw).hexdigest(), names)
 
 
 def parse(lines: Iterable[bytes], source: str = "<corpus>") -> list[tuple[str, str, int]]:
-    """Parse corpus lines (see the module docstring for the rules); other names are read
-    (and checked) but not returned.
+    """Parse corpus lines, with or without their line ends (see the module docstring for
+    the rules); other names are read (and checked) but not returned.
 
     Raises:
         CorpusError: if any line is bad.
@@ -79,12 +131,15 @@ def parse(lines: Iterable[bytes], source: str = "<corpus>") -> list[tuple[str, s
 def parse_with_names(
     lines: Iterable[bytes], source: str = "<corpus>"
 ) -> tuple[list[tuple[str, str, int]], dict[str, tuple[str, ...]]]:
-    """:func:`parse`, and the other names of the terms that have some, by key.
+    """:func:`parse`, and the other names of the terms that have some, by key. The result
+    holds each line's parsed entry itself, no copy: a million terms cost their strings,
+    tuples and weights (about 250 MB), and a dict by key while parsing.
 
     Raises:
         CorpusError: if any line is bad.
     """
-    best: dict[str, tuple[str, int, tuple[str, ...]]] = {}
+    best: dict[str, tuple[str, str, int]] = {}
+    named: dict[str, tuple[str, ...]] = {}
     problems: list[tuple[int, str]] = []
     for number, line in enumerate(lines, start=1):
         try:
@@ -94,18 +149,29 @@ def parse_with_names(
             continue
         if parsed is None:
             continue
-        key, term, weight, names = parsed
-        if key not in best or weight > best[key][1]:
-            best[key] = (term, weight, names)
+        entry, names = parsed
+        key = entry[0]
+        known = best.get(key)
+        if known is None or entry[2] > known[2]:
+            best[key] = entry
+            if names:
+                named[key] = names
+            elif known is not None:
+                named.pop(key, None)
     if problems:
         raise CorpusError(source, problems)
-    entries = [(key, term, weight) for key, (term, weight, _) in best.items()]
-    return entries, {key: names for key, (_, _, names) in best.items() if names}
+    return list(best.values()), named
 
 
-def _line(line: bytes) -> tuple[str, str, int, tuple[str, ...]] | None:
+def _line(line: bytes) -> tuple[tuple[str, str, int], tuple[str, ...]] | None:
+    """The entry ``(key, term, weight)`` of one line and its other names; ``None`` for a
+    blank line or a comment.
+
+    Raises:
+        ValueError: the line is bad (the message says why).
+    """
     try:
-        text = line.decode("utf-8").rstrip("\r")
+        text = line.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
         raise ValueError("not valid UTF-8") from None
     if not text.strip() or text.startswith("#"):
@@ -126,4 +192,26 @@ def _line(line: bytes) -> tuple[str, str, int, tuple[str, ...]] | None:
     weight = int(weight_text)
     if not 0 < weight <= MAX_WEIGHT:
         raise ValueError(f"weight {weight} is out of range 1..{MAX_WEIGHT}")
-    return key, term, weight, names
+    return (key, term, weight), names
+
+
+def _columns(rows: list[tuple[str, str, int]], names: dict[str, tuple[str, ...]]) -> Entries:
+    """A parsed corpus (unique keys) and its other names (by key) as columns sorted by key.
+
+    ``rows`` is emptied from its end as it is read: the newest rows go first, so the memory
+    of a million rows' tuples and strings is given back while their columns grow (about a
+    quarter of it, :class:`~core_region.suggest.catalog.Lines`); the columns are sorted
+    after.
+
+    Raises:
+        ValueError: if a term holds a new line (the corpus door refuses them).
+    """
+    keys, terms, weights = LinesWriter(), LinesWriter(), array("q")
+    while rows:
+        key, term, weight = rows.pop()
+        keys.add(key)
+        terms.add(term)
+        weights.append(weight)
+    columns = Entries(keys.done(), terms.done(), weights, names).sorted()
+    release_memory(len(columns))
+    return columns

@@ -27,15 +27,17 @@ import asyncio
 import logging
 import time
 from array import array
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
 
 from core_region.features import Feature
+from core_region.memory import release_memory, tune_malloc
 from core_region.settings import CoreSettings
 from core_region.store import LoggedSearch, Pruned, Store
 from core_region.suggest import admin, corpus
-from core_region.suggest.catalog import Catalog, Rules, TermRow
+from core_region.suggest.catalog import Catalog, Entries, Rules, TermRow
 from core_region.suggest.stream import Stream
 from shared import snapshot
 from shared.config import ConfigError
@@ -81,6 +83,12 @@ class SuggestFeature(Feature):
         self.stream = Stream()
         self.followed = -1
         """The last mark whose changes were sent."""
+        self._seeded: tuple[int, Entries] | None = None
+        """The corpus this node seeded at a version, while it is all the database holds."""
+        self._made: Catalog | None = None
+        """The catalog of the first base snapshot this node made."""
+        self._prebuilt: tuple[Catalog, bytes] | None = None
+        """The first base snapshot built while the corpus was seeded, and its catalog."""
 
     def default_level(self) -> Level:
         return Level.of(self.settings.suggest_stale_ok)
@@ -113,11 +121,28 @@ class SuggestFeature(Feature):
         path = settings.corpus or corpus.default_path()
         if seeded is not None and settings.corpus is None:
             return
-        loaded = await asyncio.to_thread(corpus.load, path)
+        columns, corpus_id = await asyncio.to_thread(corpus.columns, path)
         if seeded is None:
-            version = await store.seed(loaded.entries, loaded.corpus_id, loaded.names)
-            logger.info("seeded %d terms from %s (v%d)", len(loaded.entries), path, version)
-        elif seeded != loaded.corpus_id:
+            tune_malloc(len(columns))
+            # The first base is built while the rows are written (the writes wait mostly on
+            # SQLite and the disk, the build on Python: two cores are used), at the version
+            # the seed takes unless another write comes first; kept only if none did.
+            guess = await store.version() + 1
+            building = asyncio.ensure_future(asyncio.to_thread(self._snapshot, columns, guess))
+            try:
+                done = await store.seed(
+                    zip(columns.keys, columns.terms, columns.weights, strict=True),
+                    corpus_id,
+                    columns.names,
+                )
+            finally:
+                made = await _settled(building)
+            if done.only:
+                self._seeded = (done.version, columns)
+                if made is not None and made[0].version == done.version:
+                    self._prebuilt = made
+            logger.info("seeded %d terms from %s (v%d)", len(columns), path, done.version)
+        elif seeded != corpus_id:
             fresh = "--store database" if settings.store else "--data-dir"
             raise ConfigError(
                 f"the database in {store.where} was seeded from another corpus than "
@@ -125,51 +150,71 @@ class SuggestFeature(Feature):
             )
 
     async def start(self) -> None:
-        """Load the newest base snapshot (making the database's first if it has none)."""
-        store, rules = self.node.store, self.stream_key()
-        await self._load(await store.first_base(rules, self._first_base))
+        """Load the newest base snapshot (making the database's first if it has none: then
+        the catalog built with it is the one served)."""
+        store = self.node.store
+        base = await store.first_base(self.stream_key(), self._first_base)
+        made, self._made = self._made, None
+        self._seeded = self._prebuilt = None
+        if made is not None and made.version == base[0]:
+            self._serve(made, base[1])
+        else:
+            await self._load(base)
+        await asyncio.to_thread(release_memory, len(self.catalog))
 
-    async def _first_base(self, version: int, rows: list[TermRow]) -> bytes:
-        catalog = await asyncio.to_thread(self._catalog, rows, version)
-        entries, names = catalog.entries(), catalog.names()
-        return (await asyncio.to_thread(self._build, catalog, entries, version, names))[1]
+    async def _first_base(
+        self, version: int, read: Callable[[], Awaitable[list[TermRow]]]
+    ) -> bytes:
+        """The first base snapshot, at ``version``: from the corpus this node just seeded if
+        nothing was committed since (its rows are the only terms, served as they are: a
+        corpus term passed the door with a positive weight), else from every stored row."""
+        prebuilt, self._prebuilt = self._prebuilt, None
+        if prebuilt is not None and prebuilt[0].version == version:
+            self._seeded = None
+            self._made, blob = prebuilt
+            return blob
+        if self._seeded is not None and self._seeded[0] == version:
+            columns = self._seeded[1]
+        else:
+            rows = await read()
+            columns = await asyncio.to_thread(self._served, rows, version)
+            del rows
+        self._seeded = None
+        self._made, blob = await asyncio.to_thread(self._snapshot, columns, version)
+        return blob
 
-    def _catalog(self, rows: list[TermRow], version: int) -> Catalog:
-        settings = self.settings
-        return Catalog(
-            rows,
-            version=version,
-            rules=self.rules,
-            hot_threshold=settings.hot_threshold,
-            depth=settings.max_limit,
-        )
+    def _served(self, rows: list[TermRow], version: int) -> Entries:
+        return self._columns(Catalog(rows, version=version, rules=self.rules))
+
+    def _columns(self, catalog: Catalog) -> Entries:
+        """The catalog's entries for a snapshot; a changed one that cannot be encoded is
+        dropped alone (the base's were checked when it was built)."""
+        changed = catalog.changed()
+        kept = {e.key for e in self.metrics.drops.keep("snapshot", changed, _check_entry)}
+        return catalog.columns(without={e.key for e in changed} - kept)
+
+    def _snapshot(self, columns: Entries, version: int) -> tuple[Catalog, bytes]:
+        """A snapshot of ``columns`` at ``version``, and the catalog serving it."""
+        hot, blob = self._build(columns, version)
+        catalog = Catalog.of_snapshot(snapshot.parse(blob), rules=self.rules, hot=hot)
+        return catalog, blob
 
     async def _load(self, base: tuple[int, bytes]) -> None:
         """Serve the base snapshot ``(version, data)`` from the store: the catalog is made
         from its entries alone, so every node that loads it holds the same state."""
-        version, blob = base
-        settings = self.settings
+        _, blob = base
         data = await asyncio.to_thread(snapshot.parse, blob)
-        entries = sorted(
-            (snapshot.Entry(k, data.terms[i], data.weights[i]) for k, i in data.trie.items()),
-            key=lambda e: e.key,
-        )
-        names = data.names.by_term() if data.names is not None else {}
-        catalog = Catalog.of_entries(
-            entries,
-            version=version,
-            rules=self.rules,
-            hot_threshold=settings.hot_threshold,
-            depth=settings.max_limit,
-            names={data.trie.restore_key(i): ns for i, ns in names.items()},
-        )
-        catalog.install_hot(await asyncio.to_thread(catalog.compute_hot, entries), version)
+        self._serve(await asyncio.to_thread(Catalog.of_snapshot, data, rules=self.rules), blob)
+
+    def _serve(self, catalog: Catalog, blob: bytes) -> None:
+        """Serve ``catalog``, whose base snapshot is ``blob``, and send it to every edge."""
+        version = catalog.version
         self.catalog = catalog
         self.followed = version
         self.stream = Stream()
         self.stream.rebase(version, encode(Snapshot(version, blob, self.node.epoch)))
         self.metrics.snapshot_bytes.set(len(blob))
-        logger.info("serving snapshot v%d: %d terms, %d bytes", version, len(entries), len(blob))
+        logger.info("serving snapshot v%d: %d terms, %d bytes", version, len(catalog), len(blob))
         for edge in self.node.edges_with(self):
             for frame in self.stream.catch_up(-1):
                 edge.send(frame)
@@ -214,16 +259,16 @@ class SuggestFeature(Feature):
     # --- snapshots ---------------------------------------------------------------------------
 
     async def rebase(self) -> None:
-        """Make a snapshot of the catalog's version the stream's base and store it (built
-        off the event loop; the node follows no mark meanwhile)."""
+        """Make a snapshot of the catalog's version the stream's base, the catalog's base,
+        and store it (built off the event loop; the node follows no mark meanwhile)."""
         version = self.catalog.version
-        entries, names = self.catalog.entries(), self.catalog.names()
-        hot, blob = await asyncio.to_thread(self._build, self.catalog, entries, version, names)
-        self.catalog.install_hot(hot, version)
+        blob = await asyncio.to_thread(self._compact)
         previous = self.stream.base_version
         self.stream.rebase(version, encode(Snapshot(version, blob, self.node.epoch)))
         self.metrics.snapshot_bytes.set(len(blob))
-        logger.info("published snapshot v%d: %d terms, %d bytes", version, len(entries), len(blob))
+        logger.info(
+            "published snapshot v%d: %d terms, %d bytes", version, len(self.catalog), len(blob)
+        )
         for edge in self.node.edges_with(self):
             for frame in self.stream.catch_up(-1):
                 edge.send(frame)
@@ -234,22 +279,31 @@ class SuggestFeature(Feature):
         except StoreUnavailable as exc:  # another node stores it, or this one at the next
             logger.warning("could not store snapshot v%d: %s", version, exc)
 
-    def _build(
-        self,
-        catalog: Catalog,
-        entries: list[snapshot.Entry],
-        version: int,
-        names: dict[str, tuple[str, ...]],
-    ) -> tuple[dict[str, list[str]], bytes]:
-        entries = self.metrics.drops.keep("snapshot", entries, _check_entry)
-        hot = catalog.compute_hot(entries)
+    def _compact(self) -> bytes:
+        """Snapshot the catalog at its version and make that its base; the snapshot's data.
+
+        At most the catalog's entries as columns, the snapshot being built and the new base
+        are held at once (about 250 MB more than the catalog at a million terms)."""
+        catalog = self.catalog
+        hot, blob = self._build(self._columns(catalog), catalog.version)
+        catalog.adopt(snapshot.parse(blob), hot)
+        release_memory(len(catalog))
+        return blob
+
+    def _build(self, columns: Entries, version: int) -> tuple[dict[str, list[str]], bytes]:
+        """The deep hot lists and the snapshot of ``columns`` at ``version``."""
+        settings = self.settings
+        hot = snapshot.hot_lists(
+            columns, threshold=settings.hot_threshold, depth=2 * settings.max_limit
+        )
+        release_memory(len(columns))  # what the walk freed, before the build needs as much
         blob = snapshot.build(
-            entries,
+            columns,
             version=version,
             hot=hot,
-            hot_threshold=catalog.hot_threshold,
-            depth=catalog.depth,
-            names=names,
+            hot_threshold=settings.hot_threshold,
+            depth=settings.max_limit,
+            names=columns.names,
         )
         return hot, blob
 
@@ -404,6 +458,15 @@ class SuggestFeature(Feature):
             self.metrics.pruned.labels("terms").inc(done.terms)
             if done.searches < batch:
                 return Pruned(searches, terms)
+
+
+async def _settled(building: asyncio.Future[tuple[Catalog, bytes]]) -> tuple[Catalog, bytes] | None:
+    """The result of a build that may have failed (``None``: it is made again later)."""
+    try:
+        return await building
+    except Exception:
+        logger.exception("building the first snapshot beside the seed failed")
+        return None
 
 
 def rules_of(settings: CoreSettings) -> Rules:

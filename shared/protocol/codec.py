@@ -48,8 +48,34 @@ def encode(message: Message) -> bytes:
 
 def pack(value: Any) -> bytes:
     """msgpack of a plain value; for payloads carried inside messages (snapshot data)."""
+    if isinstance(value, dict) and any(_large(v) for v in value.values()):
+        return _pack_map(value)
     data: bytes = msgpack.packb(value, use_bin_type=True)
     return data
+
+
+_LARGE_BIN = 1 << 20
+"""Byte strings from this size, as values of a map :func:`pack` is given (a snapshot's parts,
+a snapshot in its message), are copied once, into the result. msgpack copies them into a
+buffer that grows by doubling, then the buffer into the result: up to three times a
+snapshot's size at once (a few tens of MB more at a million terms)."""
+
+
+def _large(value: object) -> bool:
+    return isinstance(value, bytes) and _LARGE_BIN <= len(value) < 2**32
+
+
+def _pack_map(fields: dict[Any, Any]) -> bytes:
+    """``msgpack.packb(fields)``, byte for byte, its large byte strings copied once."""
+    packer = msgpack.Packer(use_bin_type=True)
+    parts: list[bytes] = [packer.pack_map_header(len(fields))]
+    for key, value in fields.items():
+        parts.append(packer.pack(key))
+        if _large(value):
+            parts += (b"\xc6" + len(value).to_bytes(4, "big"), value)  # bin 32, as msgpack
+        else:
+            parts.append(packer.pack(value))
+    return b"".join(parts)
 
 
 def unpack(data: bytes) -> Any:

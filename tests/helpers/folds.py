@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from core_region.store import LoggedSearch, Store
@@ -43,7 +44,7 @@ async def make_old_store(location: Path | str, *, block: bool = True) -> tuple[s
         for search_id, q, source in SEARCHES:
             await store.log_searches([LoggedSearch(search_id, fold_v1(q), q, q, "syd", source)])
 
-        async def build(version: int, rows: list[TermRow]) -> bytes:
+        async def build(version: int, read: Callable[[], Awaitable[list[TermRow]]]) -> bytes:
             return b"a snapshot of version-1 keys"
 
         await store.first_base("rules of fold 1", build)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core_region.suggest import corpus
-from load.million import SUFFIXES, make
+from load.million import SUFFIXES, make, terms_in
 from tests.helpers.nodes import SMALL_CORPUS
 
 
@@ -26,3 +26,4 @@ def test_cities_keep_their_other_names_and_suffixed_terms_have_none(tmp_path: Pa
     path = tmp_path / "million.tsv"
     make(path, source)
     assert corpus.load(path).names == {"mumbai": ("Bombay",)}
+    assert list(terms_in(path))[:2] == [("Mumbai", 100), ("Mumbai Airport", 50)]

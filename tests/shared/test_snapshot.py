@@ -375,3 +375,22 @@ def test_terms_are_read_by_key_id_from_one_byte_string() -> None:
     assert [terms[i] for i in range(len(forms))] == forms == list(terms)
     assert len(Terms.of([])) == 0
     terms.check()
+
+
+def test_terms_read_from_an_iterator_across_chunks_are_the_same() -> None:
+    """Forms given one by one, over several of the chunks Terms.of holds at a time."""
+    forms = [f"Town {n} é" if n % 3 else "" for n in range(2 * 4096 + 7)]
+    terms = Terms.of(iter(forms))
+    listed = Terms.of(forms)
+    assert (terms.text, list(terms.ends)) == ("\n".join(forms).encode(), list(listed.ends))
+    assert terms[4095] == forms[4095] and terms[4096] == forms[4096]
+    terms.check()
+
+
+@pytest.mark.parametrize("size", [(1 << 20) - 1, 1 << 20, 3 << 20])
+def test_a_map_with_large_byte_strings_packs_as_msgpack_does(size: int) -> None:
+    import msgpack  # type: ignore[import-untyped]
+
+    fields = {"format": 2, "big": b"\x01" * size, "small": b"ab", "list": ["x", 1], "n": None}
+    assert pack(fields) == msgpack.packb(fields, use_bin_type=True)
+    assert unpack(pack(fields)) == fields
