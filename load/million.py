@@ -1,8 +1,8 @@
 """A corpus of about a million terms, and what the core and an edge need to serve it.
 
 ``python -m load.million make FILE`` writes the corpus: the shipped world-cities corpus
-(129,178 terms) and each city with seven common suffixes (``Airport``, ``Station``,
-``University``, ``Hospital``, ``Park``, ``Museum``, ``Stadium``), 1,033,424 terms in all,
+(128,782 terms) and each city with seven common suffixes (``Airport``, ``Station``,
+``University``, ``Hospital``, ``Park``, ``Museum``, ``Stadium``), 1,030,256 terms in all,
 weighted below their city (a suffix's term weighs ``city weight // (2 + its index)``), in
 the ``term<TAB>weight[<TAB>name...]`` format ``--corpus`` reads (gzip when FILE ends in
 ``.gz``). A city keeps its other names; its suffixed terms have none (``Munich Airport`` is
