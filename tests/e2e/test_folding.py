@@ -4,24 +4,14 @@ default corpus, and a store an older fold made, re-keyed at the core's first sta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import Cluster
 from tests.helpers.folds import make_old_store
-from tests.helpers.nodes import Node, start_core, start_edge
+from tests.helpers.nodes import start_core, start_edge, suggest_items
 
 pytestmark = pytest.mark.e2e
-
-
-async def items(edge: Node, q: str, limit: int = 5) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"{edge.url}/suggest", params={"q": q, "limit": limit})
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["items"]
-    return found
 
 
 @pytest.mark.parametrize(
@@ -41,20 +31,20 @@ async def test_spacing_punctuation_and_st_do_not_matter(
     cluster: Cluster, q: str, first: str
 ) -> None:
     _, syd, _ = cluster
-    found = await items(syd, q)
+    found = await suggest_items(syd, q)
     assert found[0] == {"term": first, "weight": found[0]["weight"]}  # a prefix match
 
 
 async def test_st_being_typed_still_reaches_stockholm(cluster: Cluster) -> None:
     _, syd, _ = cluster
-    assert "Stockholm" in [i["term"] for i in await items(syd, "st", 20)]
+    assert "Stockholm" in [i["term"] for i in await suggest_items(syd, "st", 20)]
 
 
 async def test_los_angelos_is_one_typo_from_los_angeles(cluster: Cluster) -> None:
     _, syd, _ = cluster
-    assert (await items(syd, "los angelos"))[0] == {
+    assert (await suggest_items(syd, "los angelos"))[0] == {
         "term": "Los Angeles",
-        "weight": (await items(syd, "los angeles"))[0]["weight"],
+        "weight": (await suggest_items(syd, "los angeles"))[0]["weight"],
         "match": "typo",
         "typos": 1,
     }
@@ -70,9 +60,11 @@ async def test_a_core_re_keys_a_store_of_the_old_fold_and_its_edges_serve_the_ne
     core = start_core(tmp_path)
     edge = start_edge(tmp_path, core.url, "syd")
     try:
-        assert [i["term"] for i in await items(edge, "xian")] == ["Xi’an"]
-        assert [i["term"] for i in await items(edge, "st petersburg")] == ["Saint Petersburg"]
-        assert [i["term"] for i in await items(edge, "st. pet")] == ["Saint Petersburg"]
+        assert [i["term"] for i in await suggest_items(edge, "xian")] == ["Xi’an"]
+        assert [i["term"] for i in await suggest_items(edge, "st petersburg")] == [
+            "Saint Petersburg"
+        ]
+        assert [i["term"] for i in await suggest_items(edge, "st. pet")] == ["Saint Petersburg"]
         assert any("re-keyed the store from fold version 1 to 2" in line for line in core.lines)
     finally:
         edge.stop()

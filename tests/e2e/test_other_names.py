@@ -4,7 +4,6 @@ over HTTP and the websocket, and a term's names changed through the admin API.""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 import httpx
 import pytest
@@ -12,18 +11,10 @@ from websockets.asyncio.client import connect
 
 from shared.protocol import Suggest, Suggestions, decode, encode
 from tests.e2e.conftest import Cluster
-from tests.helpers.nodes import ADMIN_TOKEN, Node
+from tests.helpers.nodes import ADMIN_TOKEN, Node, suggest_items
 from tests.helpers.waiting import until_equal
 
 pytestmark = pytest.mark.e2e
-
-
-async def items(edge: Node, q: str, limit: int = 5) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"{edge.url}/suggest", params={"q": q, "limit": limit})
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["items"]
-    return found
 
 
 @pytest.mark.parametrize(
@@ -41,12 +32,12 @@ async def test_the_issues_other_names_suggest_their_city_first(
     cluster: Cluster, q: str, term: str, alias: str
 ) -> None:
     _, syd, _ = cluster
-    first = (await items(syd, q))[0]
+    first = (await suggest_items(syd, q))[0]
     assert first == {"term": term, "weight": first["weight"], "match": "alias", "alias": alias}
 
 
 async def test_munchen_still_finds_munchenstein_after_munich(cluster: Cluster) -> None:
-    found = await items(cluster[1], "munchen")
+    found = await suggest_items(cluster[1], "munchen")
     assert [i["term"] for i in found[:2]] == ["Munich", "Münchenstein"]
     assert "match" not in found[1]  # a prefix match of its own name: as before
 
@@ -76,7 +67,7 @@ async def test_names_set_through_the_admin_api_reach_both_edges(cluster: Cluster
         assert put.status_code == 200, put.text
 
     async def first(edge: Node) -> tuple[str, str] | None:
-        found = await items(edge, "zyxqp", 1)
+        found = await suggest_items(edge, "zyxqp", 1)
         return (found[0]["term"], found[0].get("alias", "")) if found else None
 
     for edge in (syd, lhr):

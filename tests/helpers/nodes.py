@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -69,3 +70,12 @@ def start_edge(
 def admin(core: Node) -> httpx.Client:
     """An HTTP client for the core's admin API."""
     return httpx.Client(base_url=core.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+
+async def suggest_items(edge: Node, q: str, limit: int = 5) -> list[dict[str, Any]]:
+    """The items of ``GET /suggest?q=...`` on ``edge`` (asserting a 200)."""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{edge.url}/suggest", params={"q": q, "limit": limit})
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["items"]
+    return found
