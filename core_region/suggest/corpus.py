@@ -16,7 +16,7 @@ import gzip
 import hashlib
 import io
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from itertools import chain
@@ -113,12 +113,26 @@ def load(path: Path) -> Corpus:
         OSError: if the file cannot be read.
     """
     raw = path.read_bytes()
-    # Lines are read one at a time, decompressed as they are read: a million terms as one
-    # text and a list of its lines would cost 100 MB more.
-    lines = gzip.GzipFile(fileobj=io.BytesIO(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw)
-    with lines:
-        entries, names = parse_with_names(lines, str(path))
+    stream = gzip.GzipFile(fileobj=io.BytesIO(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw)
+    with stream:
+        entries, names = parse_with_names(_lines(stream), str(path))
     return Corpus(entries, hashlib.sha256(raw).hexdigest(), names)
+
+
+READ_BYTES = 1 << 20
+"""Bytes of a corpus decompressed and split into lines at a time: a million terms as one
+text and a list of its lines would cost 100 MB more, a line at a time costs a call each."""
+
+
+def _lines(stream: gzip.GzipFile | io.BytesIO) -> Iterator[bytes]:
+    """The lines of ``stream``, without their ``\\n``, :data:`READ_BYTES` at a time."""
+    rest = b""
+    while block := stream.read(READ_BYTES):
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
 
 
 def parse(lines: Iterable[bytes], source: str = "<corpus>") -> list[tuple[str, str, int]]:
