@@ -301,13 +301,13 @@ class Store:
         (:meth:`core_region.db.Connection.load`: no copy of the corpus is made); returns its
         version, and whether the database had no terms before (then, until another version
         commits, its terms are exactly these rows)."""
-        named = names or {}
+        named = {key: stored(these) for key, these in (names or {}).items()}
         async with self._write() as (db, version):
             rows = await db.fetch("SELECT count(*) FROM (SELECT key FROM terms LIMIT 1) AS one")
             await db.load(
                 "terms",
                 ("key", "term", "base_weight", "version", "names"),
-                ((k, t, w, version, stored(named.get(k, ()))) for k, t, w in entries),
+                ((k, t, w, version, named.get(k)) for k, t, w in entries),
                 "(key) DO UPDATE SET term = excluded.term, base_weight = excluded.base_weight,"
                 " names = excluded.names",
             )

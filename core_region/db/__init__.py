@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,7 +54,11 @@ class Connection(Protocol):
         """Insert many ``rows`` into ``columns`` of ``table`` (a bulk load, e.g. a corpus of
         a million terms), a row whose key is there already handled by ``ON CONFLICT
         {conflict}``. ``rows`` is consumed once, as it is read: the engine keeps at most
-        :data:`LOAD_CHUNK` of them at a time."""
+        :data:`LOAD_CHUNK` of them at a time. Values are text, integers and ``None`` (SQLite
+        passes a chunk as JSON).
+
+        Raises:
+            TypeError: a value of another type."""
         ...
 
 
@@ -83,13 +88,8 @@ class Engine(Protocol):
 
 def batched(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
     """``rows`` in lists of at most ``size``."""
-    chunk: list[Sequence[Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+    read = iter(rows)
+    while chunk := list(islice(read, size)):
         yield chunk
 
 

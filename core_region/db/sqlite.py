@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -40,10 +41,17 @@ class _Connection:
     async def load(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], conflict: str
     ) -> None:
-        marks = ", ".join("?" * len(columns))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT {conflict}"
+        # A chunk goes in as one JSON array of rows, taken apart by SQLite (json_each): one
+        # statement per chunk, and the rows are read without Python's lock, so a core seeding
+        # a million terms builds its first snapshot beside the writes (not one row bound at a
+        # time between the build's turns).
+        values = ", ".join(f"value ->> {i}" for i in range(len(columns)))
+        sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM json_each(?)"
+            f" WHERE true ON CONFLICT {conflict}"  # WHERE: no "ON" read as a join's
+        )
         for chunk in batched(rows, LOAD_CHUNK):
-            await self._db.executemany(sql, chunk)
+            await self._db.execute(sql, (json.dumps(chunk, ensure_ascii=False),))
 
 
 class SqliteEngine:

@@ -144,6 +144,23 @@ class Lines(Sequence[str]):
             starts.extend(accumulate((len(s) + 1 for s in part[:-1]), initial=0))
         return cls(texts, starts)
 
+    @classmethod
+    def concat(cls, parts: Iterable[Lines]) -> Lines:
+        """``parts`` one after the other; each but the last must hold a whole number of
+        :data:`JOINED` strings (as :meth:`of_list` of a slice at such a bound makes them).
+
+        Raises:
+            ValueError: if one does not.
+        """
+        texts: list[str] = []
+        starts = array("i")
+        for part in parts:
+            if len(starts) % JOINED:
+                raise ValueError("a part before the last is not a whole number of texts")
+            texts += part._texts
+            starts += part._starts
+        return cls(texts, starts)
+
     def __len__(self) -> int:
         return len(self._starts)
 

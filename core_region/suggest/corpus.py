@@ -16,16 +16,19 @@ import gzip
 import hashlib
 import io
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 from core_region.memory import release_memory, tune_malloc
-from core_region.suggest.catalog import Entries, LinesWriter
+from core_region.suggest.catalog import JOINED, Entries, Lines
 from shared.errors import BadRequest
+from shared.folding import fold
 from shared.names import term_names
-from shared.text import term as text_term
+from shared.text import MAX_KEY_CHARS, MAX_TERM_CHARS, term as text_term
 
 MAX_WEIGHT = 2**53
 _SHOWN = 10
@@ -110,12 +113,26 @@ def load(path: Path) -> Corpus:
         OSError: if the file cannot be read.
     """
     raw = path.read_bytes()
-    # Lines are read one at a time, decompressed as they are read: a million terms as one
-    # text and a list of its lines would cost 100 MB more.
-    lines = gzip.GzipFile(fileobj=io.BytesIO(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw)
-    with lines:
-        entries, names = parse_with_names(lines, str(path))
+    stream = gzip.GzipFile(fileobj=io.BytesIO(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw)
+    with stream:
+        entries, names = parse_with_names(_lines(stream), str(path))
     return Corpus(entries, hashlib.sha256(raw).hexdigest(), names)
+
+
+READ_BYTES = 1 << 20
+"""Bytes of a corpus decompressed and split into lines at a time: a million terms as one
+text and a list of its lines would cost 100 MB more, a line at a time costs a call each."""
+
+
+def _lines(stream: gzip.GzipFile | io.BytesIO) -> Iterator[bytes]:
+    """The lines of ``stream``, without their ``\\n``, :data:`READ_BYTES` at a time."""
+    rest = b""
+    while block := stream.read(READ_BYTES):
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
 
 
 def parse(lines: Iterable[bytes], source: str = "<corpus>") -> list[tuple[str, str, int]]:
@@ -170,6 +187,33 @@ def _line(line: bytes) -> tuple[tuple[str, str, int], tuple[str, ...]] | None:
     Raises:
         ValueError: the line is bad (the message says why).
     """
+    if line.isascii():  # most lines: the door's work for plain ASCII, without its calls
+        fields = line.decode("ascii").rstrip("\r\n").split("\t")
+        if len(fields) == 2:
+            term, weight_text = fields
+            # Printable ASCII is text (shared.text.is_text); its tidy form is its words
+            # joined by single spaces (NFC changes no ASCII). Anything else, a comment, an
+            # empty or long term or key and a bad weight take the whole way below.
+            if term.isprintable() and weight_text.isdigit() and term[:1] != "#":
+                display = " ".join(term.split())
+                key = fold(display)
+                weight = int(weight_text)
+                if (
+                    key
+                    and len(display) <= MAX_TERM_CHARS
+                    and len(key) <= MAX_KEY_CHARS
+                    and 0 < weight <= MAX_WEIGHT
+                ):
+                    return (key, display, weight), ()
+    return _door_line(line)
+
+
+def _door_line(line: bytes) -> tuple[tuple[str, str, int], tuple[str, ...]] | None:
+    """:func:`_line` the whole way: every field through the text door.
+
+    Raises:
+        ValueError: the line is bad (the message says why).
+    """
     try:
         text = line.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
@@ -198,20 +242,30 @@ def _line(line: bytes) -> tuple[tuple[str, str, int], tuple[str, ...]] | None:
 def _columns(rows: list[tuple[str, str, int]], names: dict[str, tuple[str, ...]]) -> Entries:
     """A parsed corpus (unique keys) and its other names (by key) as columns sorted by key.
 
-    ``rows`` is emptied from its end as it is read: the newest rows go first, so the memory
-    of a million rows' tuples and strings is given back while their columns grow (about a
-    quarter of it, :class:`~core_region.suggest.catalog.Lines`); the columns are sorted
-    after.
+    ``rows`` is sorted in place by key (its keys compared as they are, no copy), then
+    emptied from its end as its columns are made, :data:`~core_region.suggest.catalog.JOINED`
+    rows at a time: the memory of a million rows' tuples and strings is given back while
+    their columns grow (about a quarter of it, :class:`~core_region.suggest.catalog.Lines`).
 
     Raises:
         ValueError: if a term holds a new line (the corpus door refuses them).
     """
-    keys, terms, weights = LinesWriter(), LinesWriter(), array("q")
-    while rows:
-        key, term, weight = rows.pop()
-        keys.add(key)
-        terms.add(term)
-        weights.append(weight)
-    columns = Entries(keys.done(), terms.done(), weights, names).sorted()
+    rows.sort(key=itemgetter(0))
+    keys: list[Lines] = []
+    terms: list[Lines] = []
+    weights: list[array[int]] = []
+    for start in reversed(range(0, len(rows), JOINED)):
+        part = rows[start:]
+        del rows[start:]
+        keys.append(Lines.of_list([row[0] for row in part]))
+        terms.append(Lines.of_list([row[1] for row in part]))
+        weights.append(array("q", [row[2] for row in part]))
+        del part
+    columns = Entries(
+        Lines.concat(reversed(keys)),
+        Lines.concat(reversed(terms)),
+        array("q", chain.from_iterable(reversed(weights))),
+        names,
+    )
     release_memory(len(columns))
     return columns

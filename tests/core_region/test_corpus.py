@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from core_region.suggest.corpus import MAX_WEIGHT, CorpusError, load, parse
+from core_region.suggest.corpus import (
+    MAX_WEIGHT,
+    CorpusError,
+    _door_line,
+    _line,
+    load,
+    parse,
+)
 from shared.text import MAX_TERM_CHARS
 
 
@@ -190,3 +199,80 @@ def test_load_of_a_missing_file_raises_os_error(tmp_path: Path) -> None:
     """A file that cannot be read is an OSError, not a CorpusError."""
     with pytest.raises(OSError):
         load(tmp_path / "missing.tsv")
+
+
+def _outcome(read: Callable[[bytes], object], line: bytes) -> object:
+    try:
+        return read(line)
+    except ValueError as exc:
+        return ("refused", str(exc))
+
+
+_ASCII_PIECES = st.sampled_from(
+    [
+        "a",
+        "Z",
+        "7",
+        " ",
+        "  ",
+        "\t",
+        "\r",
+        "\n",
+        "#",
+        "-",
+        ".",
+        "'",
+        "st",
+        "St. ",
+        "Mt ",
+        "ft",
+        "0",
+        "9007199254740992",
+        "9007199254740993",
+        "\x00",
+        "\x1f",
+        "\x7f",
+        "\x0b",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.one_of(
+        st.lists(_ASCII_PIECES, max_size=12).map("".join),
+        st.text(st.characters(max_codepoint=0x7F), max_size=120),
+        st.builds(
+            lambda term, weight: f"{term}\t{weight}",
+            st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=110),
+            st.integers(min_value=-1, max_value=MAX_WEIGHT + 1),
+        ),
+    )
+)
+def test_plain_ascii_lines_read_as_through_the_door(text: str) -> None:
+    """The fast way for plain ASCII lines gives what the whole door gives: the same entry,
+    or the same refusal."""
+    line = text.encode("utf-8")
+    assert _outcome(_line, line) == _outcome(_door_line, line)
+
+
+def test_plain_ascii_lines_at_the_limits_read_as_through_the_door() -> None:
+    """Terms and keys at and over their limits, abbreviations, weights at the bounds."""
+    cases = [
+        "x" * MAX_TERM_CHARS + "\t5",
+        "x" * (MAX_TERM_CHARS + 1) + "\t5",
+        "st " * 33 + "x\t5",  # a key over its limit from a term within its own
+        "St. Louis\t1",
+        f"Lyon\t{MAX_WEIGHT}",
+        f"Lyon\t{MAX_WEIGHT + 1}",
+        "Lyon\t0",
+        "- . '\t5",
+        "#Lyon\t5",
+        " #Lyon\t5",
+        "Lyon\t 5 ",
+        "Lyon\t5\r",
+    ]
+    for text in cases:
+        line = text.encode()
+        assert _outcome(_line, line) == _outcome(_door_line, line), text

@@ -5,6 +5,7 @@ the corpus read once, the bulk seed on both engines, and the first base made fro
 from __future__ import annotations
 
 import gzip
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -40,6 +41,22 @@ def test_lines_give_back_every_string_across_texts(count: int) -> None:
     assert list(lines[1:4]) == strings[1:4]
     assert list(Lines.of_list(strings)) == strings
     assert [Lines.of_list(strings)[i] for i in range(count)] == strings
+
+
+@pytest.mark.parametrize("count", [0, 1, JOINED, JOINED + 1, 2 * JOINED + 5])
+def test_lines_made_in_parts_are_the_lines_of_the_whole(count: int) -> None:
+    """Parts cut at multiples of JOINED, joined, give every string back by index."""
+    strings = [f"s{i}" for i in range(count)]
+    cuts = list(range(0, count, JOINED)) + [count]
+    lines = Lines.concat(Lines.of_list(strings[a:b]) for a, b in itertools.pairwise(cuts))
+    assert list(lines) == strings
+    assert [lines[i] for i in range(count)] == strings
+
+
+def test_lines_in_parts_refuse_a_part_not_whole_texts() -> None:
+    """A part before the last that ends inside a text would shift every later string."""
+    with pytest.raises(ValueError, match="whole number"):
+        Lines.concat([Lines.of_list(["a"]), Lines.of_list(["b"])])
 
 
 def test_lines_refuse_a_new_line() -> None:
