@@ -179,6 +179,13 @@ class Store:
                     old = await rekey.check(db, await _lock_head(db))
                     if old is None:
                         return
+                    logger.warning(
+                        "re-keying the store made by fold version %d for version %d: every "
+                        "term is read and rewritten in one transaction (about 30 s a million "
+                        "terms); the node is not ready until it is done",
+                        old,
+                        FOLD_VERSION,
+                    )
                     version, plan = await rekey.rekey(db, max_sources=MAX_SOURCES_COUNTED)
                 break
             except StoreUnavailable:
