@@ -10,16 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from core_region.app import FEATURES
-from core_region.metrics import CoreMetrics
 from core_region.node import CoreNode
 from core_region.settings import CoreSettings
-from core_region.store import Store
 from core_region.suggest import corpus
 from core_region.suggest.catalog import Catalog, Rules, TermRow
-from core_region.suggest.feature import SuggestFeature
 from shared import snapshot
 from shared.protocol import Snapshot, decode
+from tests.helpers.core import running_core, suggest_of
 
 COMPACT_AFTER = 3
 CORPUS = "Mumbai\t9\tBombay\nMunich\t5\tMünchen\tMonaco di Baviera\nPune\t3\nLyon\t4\n"
@@ -75,20 +72,8 @@ async def core(location: str, data_dir: Path, path: Path) -> AsyncIterator[CoreN
         compact_after=COMPACT_AFTER,
         min_sources=0,
     )
-    store = await Store.open(settings.store_location)
-    node = CoreNode(settings, CoreMetrics(), FEATURES)
-    try:
-        await node.start(store)
+    async with running_core(settings) as node:
         yield node
-    finally:
-        await node.stop()
-        await store.close()
-
-
-def suggest_of(node: CoreNode) -> SuggestFeature:
-    feature = node.features["suggest"]
-    assert isinstance(feature, SuggestFeature)
-    return feature
 
 
 def served_names(node: CoreNode) -> dict[str, tuple[str, ...]]:

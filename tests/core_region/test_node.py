@@ -16,7 +16,6 @@ from core_region.node import CoreNode, EdgePeer
 from core_region.settings import CoreSettings
 from core_region.store import Store
 from core_region.suggest.catalog import TermRow
-from core_region.suggest.feature import SuggestFeature
 from shared import snapshot
 from shared.protocol import (
     Delta,
@@ -31,6 +30,7 @@ from shared.protocol import (
     Snapshot,
     decode,
 )
+from tests.helpers.core import suggest_of
 from tests.helpers.nodes import SMALL_CORPUS
 
 BAD = "bad\udfff"  # a lone surrogate: no codec can carry it
@@ -51,12 +51,6 @@ async def node(tmp_path: Path) -> AsyncIterator[CoreNode]:
         await node.stop()
     finally:
         await store.close()
-
-
-def suggest_of(node: CoreNode) -> SuggestFeature:
-    feature = node.features["suggest"]
-    assert isinstance(feature, SuggestFeature)
-    return feature
 
 
 def cursors_of(node: CoreNode) -> CursorsFeature:

@@ -26,20 +26,14 @@ from core_region.metrics import CoreMetrics
 from core_region.node import CoreNode
 from core_region.settings import CoreSettings
 from core_region.store import LoggedSearch, Store
-from core_region.suggest.feature import SuggestFeature
 from shared.folding import fold
+from tests.helpers.core import suggest_of
 from tests.helpers.nodes import SMALL_CORPUS
 
 T = TypeVar("T")
 NODES = 3
 KEYS = ["paris", "parma", "perth", "pune", "porto", "lima", "lyon"]
 nodes = st.integers(0, NODES - 1)
-
-
-def suggest_of(node: CoreNode) -> SuggestFeature:
-    feature = node.features["suggest"]
-    assert isinstance(feature, SuggestFeature)
-    return feature
 
 
 class NodesOnOneStore(RuleBasedStateMachine):

@@ -11,14 +11,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from core_region.app import FEATURES
-from core_region.metrics import CoreMetrics
 from core_region.node import CoreNode, EdgePeer
 from core_region.settings import CoreSettings
-from core_region.store import LoggedSearch, Store
-from core_region.suggest.feature import SuggestFeature
+from core_region.store import LoggedSearch
 from shared.folding import fold
 from shared.protocol import Delta, Hello, Snapshot, decode
+from tests.helpers.core import running_core, suggest_of
 from tests.helpers.nodes import SMALL_CORPUS
 
 COMPACT_AFTER = 6
@@ -36,20 +34,8 @@ async def node_on(url: str, tmp_path: Path, **options: Any) -> AsyncIterator[Cor
         min_sources=0,
         **options,
     )
-    store = await Store.open(url)
-    node = CoreNode(settings, CoreMetrics(), FEATURES)
-    try:
-        await node.start(store)
+    async with running_core(settings) as node:
         yield node
-    finally:
-        await node.stop()
-        await store.close()
-
-
-def suggest_of(node: CoreNode) -> SuggestFeature:
-    feature = node.features["suggest"]
-    assert isinstance(feature, SuggestFeature)
-    return feature
 
 
 def stream_frames(peer: EdgePeer) -> list[bytes]:

@@ -19,7 +19,6 @@ from core_region.node import CoreNode
 from core_region.settings import CoreSettings
 from core_region.store import MAX_SOURCES_COUNTED, MIGRATIONS, CoreNodeLease, LoggedSearch, Store
 from core_region.suggest.catalog import Rules, TermRow
-from core_region.suggest.feature import SuggestFeature
 from shared.config import ConfigError, from_environ
 from shared.folding import fold
 from shared.protocol import (
@@ -33,6 +32,7 @@ from shared.protocol import (
     decode,
 )
 from shared.snapshot import Entry
+from tests.helpers.core import suggest_of
 
 RULES = Rules(search_boost=10, min_searches=1, min_sources=3)
 DAY = 24 * 3600.0
@@ -300,12 +300,6 @@ async def test_a_version_committed_past_the_node_goes_out_with_the_next_delta(
 
 def rotations(node: CoreNode) -> float | None:
     return node.metrics.registry.get_sample_value("lightcone_epoch_rotations_total")
-
-
-def suggest_of(node: CoreNode) -> SuggestFeature:
-    feature = node.features["suggest"]
-    assert isinstance(feature, SuggestFeature)
-    return feature
 
 
 @contextlib.asynccontextmanager
