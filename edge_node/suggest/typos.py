@@ -42,8 +42,9 @@ in natural-log units of weight (the match then needs 20 times the weight to rank
 The noisy-channel reading (Kernighan, Church and Gale 1990; Brill and Moore 2000): the odds of
 a match are its weight times the odds that its key was typed as the query. A substitution or an
 extra character means one particular wrong character among the twenty-odd letters in use; a
-left-out character or two swapped neighbours need no such coincidence, so a key that explains
-the query with one of those is the likelier. The last character is the exception: it is the
+left-out character, two swapped neighbours or a key pressed twice (an extra character equal to
+the one before it) need no such coincidence, so a key that explains the query with one of those
+is the likelier. The last character is the exception: it is the
 one being typed, and a wrong or extra last character leaves the rest of the query an exact
 prefix. No model of the keyboard is used. The value was chosen on the tuning part of
 ``load/quality`` among costs 0 to 5 (a broad optimum from 2.5 to 3.5); see docs/BENCHMARKS.md."""
@@ -54,7 +55,7 @@ def cost(query: str, prefix: str) -> float:
 
     ``prefix`` is one typo from ``query`` (as :func:`within` keeps it): a substitution or an
     inserted character before the query's last costs :data:`GUESS_COST`; a left-out character,
-    a transposition, and a wrong or extra last character cost nothing.
+    a transposition, a character typed twice, and a wrong or extra last character cost nothing.
     """
     n, m = len(query), len(prefix)
     i = 0
@@ -64,6 +65,8 @@ def cost(query: str, prefix: str) -> float:
         return 0.0
     if m == n and i + 1 < n and query[i] == prefix[i + 1] and query[i + 1] == prefix[i]:
         return 0.0 if query[i + 2 :] == prefix[i + 2 :] else GUESS_COST  # swapped neighbours
+    if m == n - 1 and i > 0 and query[i] == query[i - 1] and query[i + 1 :] == prefix[i:]:
+        return 0.0  # a key pressed twice
     return GUESS_COST
 
 

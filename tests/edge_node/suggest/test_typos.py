@@ -192,9 +192,12 @@ def test_typo_matches_see_the_overlay() -> None:
 
 def test_an_edit_that_needs_a_wrong_character_costs_a_guess() -> None:
     """A substitution or an extra character before the last costs GUESS_COST; a left-out
-    character, swapped neighbours and a wrong or extra last character cost nothing."""
+    character, swapped neighbours, a key pressed twice and a wrong or extra last character
+    cost nothing."""
     assert cost("sidney", "sydney") == GUESS_COST  # substitution
-    assert cost("syddney", "sydney") == GUESS_COST  # extra character
+    assert cost("sydfney", "sydney") == GUESS_COST  # extra character
+    assert cost("syddney", "sydney") == 0  # a key pressed twice
+    assert cost("ssydney", "sydney") == 0  # ... the first one
     assert cost("sdney", "sydney") == 0  # left out
     assert cost("sdyney", "sydney") == 0  # swapped neighbours
     assert cost("sydnye", "sydney") == 0  # swapped, the last two
@@ -204,12 +207,15 @@ def test_an_edit_that_needs_a_wrong_character_costs_a_guess() -> None:
 
 def cheap(query: str, prefix: str) -> bool:
     """Whether one cheap edit makes ``prefix`` of ``query``, by listing them: a character left
-    out, two neighbours swapped, the last character wrong or extra."""
+    out, two neighbours swapped, a character typed twice, the last character wrong or extra."""
     n = len(query)
     left_out = any(prefix[:i] + prefix[i + 1 :] == query for i in range(len(prefix)))
+    twice = any(
+        query[i] == query[i - 1] and query[:i] + query[i + 1 :] == prefix for i in range(1, n)
+    )
     swapped = prefix in swaps(query)
     last = prefix[: n - 1] == query[: n - 1] and len(prefix) in (n - 1, n)
-    return left_out or swapped or last
+    return left_out or swapped or twice or last
 
 
 @settings(max_examples=300, deadline=None, database=None)
