@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from edge_node.settings import EdgeSettings
+from edge_node.suggest import caching
 from shared import openapi as oa
 from shared.errors import BadRequest
 from shared.http import json_body
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 def routes(feature: SuggestFeature) -> list[BaseRoute]:
     node = feature.node
+    cache_policy = feature.settings.cache_policy()
 
     async def suggest(request: Request) -> Response:
         q = request.query_params.get("q")
@@ -29,7 +31,18 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
         limit = _int_param(request, "limit", 10)
         assert limit is not None
         answer = await feature.suggest(q, limit, _int_param(request, "min_version", None))
-        return Response(answer.http_body(), media_type="application/json")
+        headers = caching.headers(
+            mode=answer.mode,
+            fresh_ms=None if answer.mode == caching.TOLERANT else 0,
+            epoch=feature.replica.epoch,
+            version=answer.version,
+            q=q,
+            limit=limit,
+            policy=cache_policy,
+        )
+        if caching.matches(request.headers.get("if-none-match"), headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+        return Response(answer.http_body(), headers=headers, media_type="application/json")
 
     async def search(request: Request) -> Response:
         body = await json_body(request, feature.settings.max_body_bytes)
