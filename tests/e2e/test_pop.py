@@ -5,11 +5,16 @@ edge gone the PoP answers from its cache within ``stale-if-error`` and not after
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import itertools
+import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +23,7 @@ from websockets.asyncio.client import connect
 from deploy.local.pop import Pop, running
 from edge_node.suggest.caching import true_age_ms
 from shared.protocol import Suggest, Suggestions, encode
+from tests.e2e.test_up import start_up, until_ready
 from tests.helpers.clients import reply
 from tests.helpers.nodes import FAST_LINK, SMALL_CORPUS, Node, admin, start_core, start_edge
 from tests.helpers.system import program
@@ -143,3 +149,36 @@ def test_with_the_edge_gone_the_pop_answers_within_stale_if_error_and_not_after(
         edge.stop()
     assert answer.status_code == 502 and answer.headers["x-cache-status"] == "EXPIRED"
     assert failed_after >= MAX_AGE_S + SIE_S - 1  # served stale up to stale-if-error
+
+
+async def test_up_pop_puts_a_pop_before_each_near_entry_and_stops_it(tmp_path: Path) -> None:
+    """``lightcone up --pop``: each user city's entry to its nearest edge gains ``pop_url``,
+    a second answer through it is a hit, and Ctrl-C stops every nginx."""
+    program("nginx", "nginx-light")
+    process = await start_up(tmp_path, "--pop", "--edges", "syd", "--users", "syd")
+    assert process.stdout is not None
+    try:
+        lines = await until_ready(process.stdout)
+        assert any(line.startswith("[pop] nginx  syd") for line in lines), lines
+        topology: dict[str, Any] = json.loads((tmp_path / "status.json").read_text())
+        entries = {e["kind"]: e for e in topology["entries"]}
+        assert "pop_url" not in entries["central"]
+        pop_url = entries["edge"]["pop_url"]
+        async with httpx.AsyncClient(base_url=pop_url) as client:
+            statuses = [
+                (await client.get("/suggest", params={"q": "sao pa"})).headers["x-cache-status"]
+                for _ in range(2)
+            ]
+        assert statuses == ["MISS", "HIT"]
+        pids = [int(p.read_text()) for p in (tmp_path / "demo" / "pops").glob("*/nginx.pid")]
+        assert len(pids) == 1
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(30):
+            rest = await process.stdout.read()
+            code = await process.wait()
+    assert code == 0, rest.decode()
+    assert not list((tmp_path / "demo" / "pops").glob("*")), "a PoP folder was left behind"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[0], 0)
