@@ -28,8 +28,12 @@ from edge_node import memory
 from edge_node.features import ClientHandler, Feature
 from edge_node.frames import by_items, frames, splits
 from edge_node.suggest import routes
-from edge_node.suggest.aliases import AliasMatch
-from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
+from edge_node.suggest.prepared import (
+    PreparedItems,
+    item as _item,
+    suggestions_json,
+    suggestions_msgpack,
+)
 from edge_node.suggest.replica import Outcome, Replica, Step
 from edge_node.suggest.sources import Sources
 from shared import snapshot
@@ -37,7 +41,6 @@ from shared.errors import BadRequest, Unavailable
 from shared.folding import fold
 from shared.protocol import (
     Delta,
-    Item,
     Level,
     Message,
     RequestId,
@@ -67,15 +70,6 @@ such batch costs the core one failed write attempt at most this often)."""
 
 ANSWER_CACHE_ENTRIES = 10_000
 """Prepared answers kept per index version (the cache empties when it fills or data changes)."""
-
-
-def _item(entry: snapshot.Entry) -> Item:
-    """The wire item of a ranked entry: a prefix match carries no ``match`` field."""
-    if entry.match == "prefix":
-        return Item(entry.term, entry.weight)
-    if isinstance(entry, AliasMatch):
-        return Item(entry.term, entry.weight, entry.match, alias=entry.alias)
-    return Item(entry.term, entry.weight, entry.match, entry.typos)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from edge_node.suggest.aliases import AliasMatch
 from shared.protocol import Item, RequestId, Suggestions, pack, to_plain
+from shared.snapshot import Entry
+
+
+def item(entry: Entry) -> Item:
+    """The wire item of a ranked entry: a prefix match carries no ``match`` field."""
+    if entry.match == "prefix":
+        return Item(entry.term, entry.weight)
+    if isinstance(entry, AliasMatch):
+        return Item(entry.term, entry.weight, entry.match, alias=entry.alias)
+    return Item(entry.term, entry.weight, entry.match, entry.typos)
 
 
 @dataclass(frozen=True, slots=True)
