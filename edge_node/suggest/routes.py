@@ -115,6 +115,7 @@ def pack_route(feature: SuggestFeature) -> Route:
         }
         if settings.demo_control_url:  # the demo's page reads it through every entry
             headers["Access-Control-Allow-Origin"] = "*"
+            headers["Access-Control-Expose-Headers"] = "ETag"
         if packs.matches(request.headers.get("if-none-match"), found.etag):
             return Response(status_code=304, headers=headers)
         if packs.accepts_gzip(request.headers.get("accept-encoding", "")):
