@@ -133,16 +133,6 @@ def etag(epoch: str, version: int, level: str, limit: int, max_query_chars: int)
     return f'W/"pack-{version}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"'
 
 
-def matches(if_none_match: str | None, tag: str) -> bool:
-    """Whether an ``If-None-Match`` header names ``tag`` (weak comparison, RFC 9110)."""
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    wanted = tag.removeprefix("W/")
-    return any(t.strip().removeprefix("W/") == wanted for t in if_none_match.split(","))
-
-
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether an ``Accept-Encoding`` header takes gzip (named, or ``*``, with a q above 0)."""
     for part in accept_encoding.lower().split(","):

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from edge_node.settings import EdgeSettings
-from edge_node.suggest import pack as packs
+from edge_node.suggest import caching, pack as packs
 from shared import openapi as oa
 from shared.errors import BadRequest, Unavailable
 from shared.http import json_body
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 def routes(feature: SuggestFeature) -> list[BaseRoute]:
     node = feature.node
+    cache_policy = feature.settings.cache_policy()
 
     async def suggest(request: Request) -> Response:
         q = request.query_params.get("q")
@@ -33,7 +34,18 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
         limit = _int_param(request, "limit", 10)
         assert limit is not None
         answer = await feature.suggest(q, limit, _int_param(request, "min_version", None))
-        return Response(answer.http_body(), media_type="application/json")
+        headers = caching.headers(
+            mode=answer.mode,
+            fresh_ms=None if answer.mode == caching.TOLERANT else 0,
+            epoch=feature.replica.epoch,
+            version=answer.version,
+            q=q,
+            limit=limit,
+            policy=cache_policy,
+        )
+        if caching.matches(request.headers.get("if-none-match"), headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+        return Response(answer.http_body(), headers=headers, media_type="application/json")
 
     async def search(request: Request) -> Response:
         body = await json_body(request, feature.settings.max_body_bytes)
@@ -116,7 +128,7 @@ def pack_route(feature: SuggestFeature) -> Route:
         if settings.demo_control_url:  # the demo's page reads it through every entry
             headers["Access-Control-Allow-Origin"] = "*"
             headers["Access-Control-Expose-Headers"] = "ETag"
-        if packs.matches(request.headers.get("if-none-match"), found.etag):
+        if caching.matches(request.headers.get("if-none-match"), found.etag):
             return Response(status_code=304, headers=headers)
         if packs.accepts_gzip(request.headers.get("accept-encoding", "")):
             headers["Content-Encoding"] = "gzip"
@@ -170,6 +182,7 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
         }
     )
     return {
+        **pack_openapi_paths(item),
         "/suggest": {
             "get": oa.operation(
                 "Top completions of q",
@@ -213,4 +226,34 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
                 requestBody=oa.request_body(search_body, settings.max_body_bytes),
             )
         },
+    }
+
+
+def pack_openapi_paths(item: oa.Schema) -> dict[str, Any]:
+    """``GET /suggest/pack``'s OpenAPI path (``item``: a suggestion's item)."""
+    answers = {"type": "array", "items": item, "maxItems": packs.PACK_LIMIT}
+    body = oa.obj(
+        {
+            "version": {"type": "integer"},
+            "epoch": {"type": "string"},
+            "level": {"type": "string"},
+            "fold": {"type": "integer"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": packs.PACK_LIMIT},
+            "max_query_chars": {"type": "integer"},
+            "abbreviations": {"type": "object", "additionalProperties": {"type": "string"}},
+            "chars": {"type": "object", "additionalProperties": {"type": "string"}},
+            "prefixes": {"type": "object", "additionalProperties": answers},
+        }
+    )
+    return {
+        "/suggest/pack": {
+            "get": oa.operation(
+                "Every answer to one or two folded characters, for the device (ETag; gzip)",
+                {
+                    "200": oa.json_answer(body, "the pack"),
+                    "304": {"description": "not modified: If-None-Match names its ETag"},
+                    **oa.error_answers({429: "rate_limited (with Retry-After)", 503: "not_ready"}),
+                },
+            )
+        }
     }
