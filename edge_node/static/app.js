@@ -314,7 +314,8 @@ async function suggestOverHttp(q, seq) {
   if (state.level === "session" && state.bookmark) headers["Lightcone-Bookmark"] = state.bookmark;
   const started = performance.now();
   try {
-    const answer = await fetch(url, { headers });
+    // Not this browser's own cache: a repeated keystroke is the PoP's to answer (and show).
+    const answer = await fetch(url, { headers, cache: "no-store" });
     const body = await answer.json();
     if (seq !== state.httpSeq) return; // an older keystroke's answer
     const rtt = performance.now() - started;
