@@ -28,8 +28,12 @@ from edge_node import memory
 from edge_node.features import ClientHandler, Feature
 from edge_node.frames import by_items, frames, splits
 from edge_node.suggest import routes
-from edge_node.suggest.aliases import AliasMatch
-from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
+from edge_node.suggest.prepared import (
+    PreparedItems,
+    item as _item,
+    suggestions_json,
+    suggestions_msgpack,
+)
 from edge_node.suggest.replica import Outcome, Replica, Step
 from edge_node.suggest.sources import Sources
 from shared import snapshot
@@ -37,7 +41,6 @@ from shared.errors import BadRequest, Unavailable
 from shared.folding import fold
 from shared.protocol import (
     Delta,
-    Item,
     Level,
     Message,
     RequestId,
@@ -48,6 +51,7 @@ from shared.protocol import (
     SearchItem,
     Snapshot,
     Suggest,
+    make_bookmark,
 )
 from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
 
@@ -69,18 +73,17 @@ ANSWER_CACHE_ENTRIES = 10_000
 """Prepared answers kept per index version (the cache empties when it fills or data changes)."""
 
 
-def _item(entry: snapshot.Entry) -> Item:
-    """The wire item of a ranked entry: a prefix match carries no ``match`` field."""
-    if entry.match == "prefix":
-        return Item(entry.term, entry.weight)
-    if isinstance(entry, AliasMatch):
-        return Item(entry.term, entry.weight, entry.match, alias=entry.alias)
-    return Item(entry.term, entry.weight, entry.match, entry.typos)
-
-
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A suggestion answer, rendered for each transport without re-encoding its items."""
+    """A suggestion answer, rendered for each transport without re-encoding its items.
+
+    ``mode`` names the level that served it (``strict``, ``bounded``, ``session``,
+    ``tolerant``). ``bookmark`` is the newest global version its data reflects, in database
+    ``epoch`` (:func:`~shared.protocol.make_bookmark`). ``fresh_ms`` is how long it may still
+    be served under its level: ``None`` for tolerant (no bound), what is left of the bound
+    for bounded (>= 0), 0 for strict and session. ``core_trip``: it waited for a round trip
+    to the core.
+    """
 
     items: PreparedItems
     version: int
@@ -88,6 +91,10 @@ class Answer:
     mode: str
     stale: bool
     region: str
+    bookmark: str
+    fresh_ms: int | None
+    epoch: str
+    core_trip: bool = False
 
     def http_body(self) -> str:
         return suggestions_json(self.items, None, *self._rest(), message=False)
@@ -97,8 +104,16 @@ class Answer:
             return suggestions_json(self.items, request_id, *self._rest())
         return suggestions_msgpack(self.items, request_id, *self._rest())
 
-    def _rest(self) -> tuple[int, int, str, bool, str]:
-        return (self.version, self.age_ms, self.mode, self.stale, self.region)
+    def _rest(self) -> tuple[int, int, str, bool, str, str, bool]:
+        return (
+            self.version,
+            self.age_ms,
+            self.mode,
+            self.stale,
+            self.region,
+            self.bookmark,
+            self.core_trip,
+        )
 
 
 class SuggestFeature(Feature):
@@ -120,6 +135,7 @@ class SuggestFeature(Feature):
         self._cached_for: object = None
         self._cached_version = -1
         self._acks: dict[str, list[asyncio.Future[int]]] = {}
+        self._bookmark_text, self._bookmark_reach, self._bookmark_epoch = "", -2, ""
         self._wake = asyncio.Event()
         self._retry: asyncio.TimerHandle | None = None
         self._hold: asyncio.TimerHandle | None = None  # a small batch waits (Outbox.wait_s)
@@ -380,7 +396,21 @@ class SuggestFeature(Feature):
             "tolerant" if stale_ok else "strict",
             age_ms > self.settings.stale_after_ms,
             self.settings.region,
+            self._bookmark(index.version),
+            None if stale_ok else 0,
+            self.link.epoch,
+            not stale_ok,
         )
+
+    def _bookmark(self, version: int) -> str:
+        """The bookmark of what the data at ``version`` reflects now (made again only when
+        that moves)."""
+        fresh, epoch = self.freshness, self.link.epoch
+        reach = max(version, fresh.version, fresh.current_at)
+        if reach != self._bookmark_reach or epoch != self._bookmark_epoch:
+            self._bookmark_text = make_bookmark(epoch, reach)
+            self._bookmark_reach, self._bookmark_epoch = reach, epoch
+        return self._bookmark_text
 
     async def _reach(self, min_version: int, *, synced: bool) -> None:
         link = self.link

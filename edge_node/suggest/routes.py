@@ -1,8 +1,10 @@
 """The suggestion feature's HTTP routes: ``GET /suggest`` and ``POST /search``, the same
-answers as the websocket's ``suggest`` and ``search``, and their OpenAPI paths."""
+answers as the websocket's ``suggest`` and ``search``, ``GET /suggest/pack`` (the device
+pack, :mod:`edge_node.suggest.pack`), and their OpenAPI paths."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -10,14 +12,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from edge_node.settings import EdgeSettings
-from edge_node.suggest import caching
+from edge_node.suggest import caching, pack as packs
 from shared import openapi as oa
-from shared.errors import BadRequest
+from shared.errors import BadRequest, Unavailable
 from shared.http import json_body
 from shared.text import MAX_ID_CHARS
 
 if TYPE_CHECKING:
     from edge_node.suggest.feature import SuggestFeature
+    from edge_node.suggest.index import SuggestIndex
 
 
 def routes(feature: SuggestFeature) -> list[BaseRoute]:
@@ -56,7 +59,83 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
     return [
         Route("/suggest", node.http("/suggest", suggest), methods=["GET"]),
         Route("/search", node.http("/search", search), methods=["POST"]),
+        pack_route(feature),
     ]
+
+
+PACK_REBUILD_S = 1.0
+"""Least time between two builds of the device pack: a pack asked for after the data moved on
+is made again at most this often (each build costs about 0.15 s of one core on the default
+corpus); meanwhile the last pack is served, its own ``version`` saying how old it is."""
+
+PACK_CACHE_CONTROL = "no-cache"
+"""Kept, but checked with the edge (``If-None-Match``) each time it is used: a flip of the flag
+reaches a page at its next refresh, which then costs a 304 when nothing changed."""
+
+
+def pack_route(feature: SuggestFeature) -> Route:
+    """``GET /suggest/pack``: the device pack, made lazily off the event loop, at most one build
+    at a time and one per :data:`PACK_REBUILD_S`, kept with its gzipped bytes until the data
+    or the flag changes; ``ETag`` and ``If-None-Match`` → 304; gzipped when accepted."""
+    node = feature.node
+    settings = node.settings
+    made: packs.Contents | None = None
+    made_at = float("-inf")
+    made_for: object = None  # the index ``made`` came from
+    ready: packs.Pack | None = None
+    building: asyncio.Future[None] | None = None
+
+    async def build(index: SuggestIndex) -> None:
+        nonlocal made, made_at, made_for, ready
+        loop = asyncio.get_running_loop()
+        due = made is None or made_for is not index or made.version != index.version
+        if due and (
+            made is None or made_for is not index or loop.time() - made_at >= PACK_REBUILD_S
+        ):
+            made_at, copy, epoch = loop.time(), index.copy(), feature.replica.epoch
+            # Never more items than the edge gives: its hot lists bound the limit it takes.
+            limit = min(packs.PACK_LIMIT, settings.max_limit, index.depth)
+            made = await asyncio.to_thread(packs.contents, copy, epoch, limit)
+            made_for = index
+        level = feature.level.level
+        assert made is not None
+        if ready is None or ready.contents is not made or ready.level != level:
+            ready = await asyncio.to_thread(packs.render, made, level, settings.max_query_chars)
+
+    async def current() -> packs.Pack:
+        nonlocal building
+        index = feature.replica.index
+        if index is None:
+            raise Unavailable("the edge has no data yet", code="not_ready")
+        if building is None:
+            building = asyncio.ensure_future(build(index))
+            building.add_done_callback(lambda _: _done())
+        await asyncio.shield(building)
+        assert ready is not None
+        return ready
+
+    def _done() -> None:
+        nonlocal building
+        building = None
+
+    async def pack(request: Request) -> Response:
+        found = await current()
+        headers = {
+            "ETag": found.etag,
+            "Cache-Control": PACK_CACHE_CONTROL,
+            "Vary": "Accept-Encoding",
+        }
+        if settings.demo_control_url:  # the demo's page reads it through every entry
+            headers["Access-Control-Allow-Origin"] = "*"
+            headers["Access-Control-Expose-Headers"] = "ETag"
+        if caching.matches(request.headers.get("if-none-match"), found.etag):
+            return Response(status_code=304, headers=headers)
+        if packs.accepts_gzip(request.headers.get("accept-encoding", "")):
+            headers["Content-Encoding"] = "gzip"
+            return Response(found.gzipped, headers=headers, media_type="application/json")
+        return Response(found.body, headers=headers, media_type="application/json")
+
+    return Route("/suggest/pack", node.http("/suggest/pack", pack), methods=["GET"])
 
 
 def _int_param(request: Request, name: str, default: int | None) -> int | None:
@@ -103,6 +182,7 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
         }
     )
     return {
+        **pack_openapi_paths(item),
         "/suggest": {
             "get": oa.operation(
                 "Top completions of q",
@@ -146,4 +226,34 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
                 requestBody=oa.request_body(search_body, settings.max_body_bytes),
             )
         },
+    }
+
+
+def pack_openapi_paths(item: oa.Schema) -> dict[str, Any]:
+    """``GET /suggest/pack``'s OpenAPI path (``item``: a suggestion's item)."""
+    answers = {"type": "array", "items": item, "maxItems": packs.PACK_LIMIT}
+    body = oa.obj(
+        {
+            "version": {"type": "integer"},
+            "epoch": {"type": "string"},
+            "level": {"type": "string"},
+            "fold": {"type": "integer"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": packs.PACK_LIMIT},
+            "max_query_chars": {"type": "integer"},
+            "abbreviations": {"type": "object", "additionalProperties": {"type": "string"}},
+            "chars": {"type": "object", "additionalProperties": {"type": "string"}},
+            "prefixes": {"type": "object", "additionalProperties": answers},
+        }
+    )
+    return {
+        "/suggest/pack": {
+            "get": oa.operation(
+                "Every answer to one or two folded characters, for the device (ETag; gzip)",
+                {
+                    "200": oa.json_answer(body, "the pack"),
+                    "304": {"description": "not modified: If-None-Match names its ETag"},
+                    **oa.error_answers({429: "rate_limited (with Retry-After)", 503: "not_ready"}),
+                },
+            )
+        }
     }
