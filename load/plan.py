@@ -43,6 +43,9 @@ DEFAULT_USERS = ("syd", "lhr", "sin", "iad")
 SEARCH_SHARE = 0.1
 """Default share of typed queries that end in a search (``POST /search``) in session runs:
 about one write per 60 keystrokes, a read-mostly session."""
+PACK_REFRESH_S = 5.0
+"""How often a device user asks for a newer pack (a conditional ``GET``: a 304 while the
+pack is current)."""
 ZIPF_S = 1.0
 """Default exponent of the query mix: the k-th most popular city name is typed with weight
 ``1 / k**s`` (a Zipf mix, so a PoP's cache has popular prefixes to keep)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from load.plan import MODES, TARGETS
+from load.plan import MODES, PACK_REFRESH_S, TARGETS
 from load.report.data import RUNGS, SCENARIOS, Bench, Check, Samples, fmt, percentiles
 
 CPU_LIMIT = 90.0
@@ -235,13 +235,15 @@ def pack_line(b: Bench) -> str:
     runs = [r for r in b.runs if r["feature"] == "device"]
     counters = [r.get("counters", {}) for r in runs]
     size = max((c.get("pack_bytes", 0) for c in counters), default=0)
+    wire = max((c.get("pack_wire_bytes", 0) for c in counters), default=0)
     asked = sum(c.get("packs", 0) for c in counters)
     same = sum(c.get("packs_unchanged", 0) for c in counters)
     if not asked:
         return ""
     return (
-        f"The pack as users received it: {size / 1024:.0f} KB of JSON (as sent; a user "
-        f"asks for it on its first keystroke and again every few seconds); {asked} pack "
+        f"The pack as users received it: {size / 1024:.0f} KB of JSON, {wire / 1024:.0f} KB "
+        f"on the wire (gzip); a user asks for it as it starts and again every "
+        f"{PACK_REFRESH_S:g} s or so with `If-None-Match`; {asked} pack "
         f"requests, {same} of them answered 304 (unchanged)."
     )
 

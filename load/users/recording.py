@@ -95,7 +95,9 @@ class Counters:
     """Pack requests of device users (``GET /suggest/pack``), 304s included."""
     packs_unchanged: int = 0
     pack_bytes: int = 0
-    """Size of the last pack a device user received (JSON, as sent)."""
+    """Size of the last pack a device user received (JSON)."""
+    pack_wire_bytes: int = 0
+    """Its ``Content-Length`` as sent (gzip when the user accepts it, as locust's does)."""
     searches: int = 0
     searches_committed: int = 0
     cache: dict[str, int] = field(default_factory=dict)

@@ -10,7 +10,6 @@ ack's bookmark: read-your-writes, recorded as its own kind (``suggest_ryw``).
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import random
@@ -26,10 +25,13 @@ from gevent.pool import Group
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
+from load.plan import PACK_REFRESH_S
 from load.users.connection import Socket, WebsocketUser
 from load.users.recording import COUNTERS, ServerError, WrongMode, fire, ms_since
 from load.users.settings import SETTINGS, START_SPREAD_S, assign
+from shared.errors import BadRequest
 from shared.folding import fold
+from shared.protocol import read_bookmark
 
 CITY_NAMES = (
     "São Paulo",
@@ -114,20 +116,17 @@ def keystrokes(
 
 WEIGHTS = zipf_weights(len(CITY_NAMES), SETTINGS.zipf_s)
 """The query mix: :data:`CITY_NAMES` in order of popularity, Zipf-weighted."""
-_read_bookmark: Callable[[str], tuple[str, int]] | None = getattr(
-    importlib.import_module("shared.protocol"), "read_bookmark", None
-)
 
 
 def newest(kept: str | None, given: Any) -> str | None:
     """The newer of two bookmarks: a later version in the same epoch, else the one given."""
     if not isinstance(given, str) or not given:
         return kept
-    if kept is None or _read_bookmark is None:
+    if kept is None:
         return given
     try:
-        (kept_epoch, kept_version), (epoch, version) = _read_bookmark(kept), _read_bookmark(given)
-    except ValueError:
+        (kept_epoch, kept_version), (epoch, version) = read_bookmark(kept), read_bookmark(given)
+    except BadRequest:
         return given
     return kept if epoch == kept_epoch and version < kept_version else given
 
@@ -280,9 +279,6 @@ def failure(status: int, text: str | None) -> str:
     return f"HTTP {status} {code}: {message}"[:200]
 
 
-PACK_REFRESH_S = 5.0
-"""How often a device user asks for a newer pack (a conditional ``GET``: a 304 while the
-pack is current)."""
 _device_users = itertools.count()
 
 
@@ -325,6 +321,7 @@ class SuggestDeviceUser(SuggestHttpUser):
                 return
             self.etag = response.headers.get("ETag") or ""
             COUNTERS.pack_bytes = len(response.content or b"")
+            COUNTERS.pack_wire_bytes = int(response.headers.get("Content-Length") or 0)
 
     def _suggest(self, prefix: str) -> None:
         COUNTERS.keystrokes += 1
