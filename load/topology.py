@@ -254,6 +254,8 @@ def read_counts(text: str) -> dict[str, float]:
     """The counts :func:`edge_counts` reads, from one edge's ``/metrics`` text."""
     found: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
+        if family.name == ROUND_TRIPS:  # declared: none yet is a count of 0
+            found.setdefault("round_trips", 0.0)
         for sample in family.samples:
             if family.name == ROUND_TRIPS and sample.name.endswith("_total"):
                 level = sample.labels.get("level", "")

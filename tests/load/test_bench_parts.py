@@ -117,6 +117,12 @@ def test_counts_read_from_an_edges_metrics() -> None:
     }
 
 
+def test_no_round_trip_yet_is_zero_and_no_counter_is_unknown() -> None:
+    declared = "\n".join(METRICS.splitlines()[:-2]) + "\n"
+    assert read_counts(declared)["round_trips"] == 0.0
+    assert "round_trips" not in read_counts(METRICS.split("# HELP lightcone_edge")[0])
+
+
 @pytest.mark.parametrize(
     ("error", "code"),
     [
