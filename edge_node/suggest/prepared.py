@@ -48,8 +48,10 @@ def _pack_word(text: str) -> bytes:
     return pack(text)
 
 
-# A fixmap of 8 entries, "type": "suggestions", then the "id" key.
-_SUGGESTIONS_HEAD = b"\x88" + pack("type") + pack(Suggestions.TYPE) + pack("id")
+# "type": "suggestions", then the "id" key, after the map's header: a fixmap of 9 entries, or
+# of 10 with ``core_trip``.
+_SUGGESTIONS_HEAD = pack("type") + pack(Suggestions.TYPE) + pack("id")
+_MAP_9, _MAP_10 = b"\x89", b"\x8a"
 
 
 def suggestions_msgpack(
@@ -60,10 +62,14 @@ def suggestions_msgpack(
     mode: str,
     stale: bool,
     region: str,
+    bookmark: str,
+    core_trip: bool,
 ) -> bytes:
-    """``encode(Suggestions(...))`` with the items spliced in from ``items``."""
+    """``encode(Suggestions(...))`` with the items spliced in from ``items`` (``core_trip``
+    false: left off, as ``None``)."""
     return b"".join(
         (
+            _MAP_10 if core_trip else _MAP_9,
             _SUGGESTIONS_HEAD,
             pack(request_id),
             _K_ITEMS,
@@ -78,13 +84,17 @@ def suggestions_msgpack(
             b"\xc3" if stale else b"\xc2",
             _K_REGION,
             _pack_word(region),
+            _K_BOOKMARK,
+            pack(bookmark),
+            _TRIP if core_trip else b"",
         )
     )
 
 
-_K_ITEMS, _K_VERSION, _K_AGE, _K_MODE, _K_STALE, _K_REGION = (
-    pack(k) for k in ("items", "version", "age_ms", "mode", "stale", "region")
+_K_ITEMS, _K_VERSION, _K_AGE, _K_MODE, _K_STALE, _K_REGION, _K_BOOKMARK = (
+    pack(k) for k in ("items", "version", "age_ms", "mode", "stale", "region", "bookmark")
 )
+_TRIP = pack("core_trip") + b"\xc3"
 
 
 def suggestions_json(
@@ -95,14 +105,18 @@ def suggestions_json(
     mode: str,
     stale: bool,
     region: str,
+    bookmark: str,
+    core_trip: bool,
     *,
     message: bool = True,
 ) -> str:
     """``encode_json(Suggestions(...))`` with the items spliced in; with ``message=False``
-    the HTTP body: the same object without ``type`` and ``id``."""
+    the HTTP body: the same object without ``type`` and ``id``. A bookmark needs no escaping
+    (:mod:`shared.protocol.bookmark`: letters, digits, ``-_.``)."""
     head = f'{{"type":"{Suggestions.TYPE}","id":{_json(request_id)},' if message else "{"
+    trip = ',"core_trip":true' if core_trip else ""
     return (
         f'{head}"items":{items.json},"version":{version},"age_ms":{age_ms},'
         f'"mode":{_json_word(mode)},"stale":{"true" if stale else "false"},'
-        f'"region":{_json_word(region)}}}'
+        f'"region":{_json_word(region)},"bookmark":"{bookmark}"{trip}}}'
     )

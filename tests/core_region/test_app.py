@@ -46,6 +46,7 @@ def test_status_reports_versions_terms_and_flags(client: TestClient) -> None:
     assert status["flags"]["suggest"] == {
         "level": "tolerant",
         "params": {},
+        "max_age_ms": None,
         "stale_ok": True,
         "mode": "tolerant",
     }
@@ -140,8 +141,9 @@ def test_deeply_nested_admin_bodies_are_bad_json_not_500(client: TestClient, pat
 def test_a_flag_is_a_level_and_stale_ok_is_its_shorthand(client: TestClient) -> None:
     """Level-shaped flags: ``{"level": ...}`` sets it, ``{"stale_ok": ...}`` too (tolerant or
     strict), and every answer shows level, params, stale_ok and mode."""
-    strict = {"level": "strict", "params": {}, "stale_ok": False, "mode": "strict"}
-    tolerant = {"level": "tolerant", "params": {}, "stale_ok": True, "mode": "tolerant"}
+    none: dict[str, object] = {"params": {}, "max_age_ms": None}
+    strict = {"level": "strict", **none, "stale_ok": False, "mode": "strict"}
+    tolerant = {"level": "tolerant", **none, "stale_ok": True, "mode": "tolerant"}
     assert client.put("/admin/flags/cursors", json={"level": "strict"}).json() == {
         "feature": "cursors",
         **strict,
