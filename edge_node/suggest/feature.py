@@ -40,6 +40,9 @@ from shared import snapshot
 from shared.errors import BadRequest, Unavailable
 from shared.folding import fold
 from shared.protocol import (
+    BOUNDED,
+    STRICT,
+    TOLERANT,
     Delta,
     Level,
     Message,
@@ -52,6 +55,7 @@ from shared.protocol import (
     Snapshot,
     Suggest,
     make_bookmark,
+    read_bookmark,
 )
 from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
 
@@ -71,6 +75,21 @@ such batch costs the core one failed write attempt at most this often)."""
 
 ANSWER_CACHE_ENTRIES = 10_000
 """Prepared answers kept per index version (the cache empties when it fills or data changes)."""
+
+
+_TOLERANT = Level(TOLERANT)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A read the edge's data does not answer as it is (:meth:`SuggestFeature._from_core`)."""
+
+    q: str
+    limit: int
+    level: Level
+    min_version: int | None
+    bookmark: tuple[str, int] | None
+    """The presented bookmark's database (epoch) and version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +159,7 @@ class SuggestFeature(Feature):
         self._retry: asyncio.TimerHandle | None = None
         self._hold: asyncio.TimerHandle | None = None  # a small batch waits (Outbox.wait_s)
         self._suggest_seconds = self.metrics.ws_messages.labels(Suggest.TYPE)  # the hot path
-        self._tolerant = self.level.stale_ok
+        self._tolerant = self.level.level == TOLERANT
         self.metrics.version.set_function(lambda: self.version)
         self.metrics.age.set_function(lambda: self.link.age_ms(self.name) / 1000)
         self.metrics.outbox.set_function(lambda: len(self.replica.outbox))
@@ -190,21 +209,40 @@ class SuggestFeature(Feature):
         return {Suggest: self.on_suggest, Search: self.on_search}
 
     def on_suggest(self, client: ClientSocket, message: Suggest, now: float) -> bytes | str | None:
-        if message.min_version is None and self._tolerant:  # nothing to wait for: the hot path
+        if (
+            self._tolerant
+            and message.min_version is None
+            and message.bookmark is None
+            and message.consistency is None
+            and message.max_age_ms is None
+        ):  # nothing to wait for: the hot path
             started = time.perf_counter()
             answer = self.suggest_now(message.q, message.limit)
             frame = answer.frame(message.id, client.json_codec)
             self._suggest_seconds.observe(time.perf_counter() - started)
             return frame
-        client.run(message, message.id, self._answer_later(client, message))
+        started = time.perf_counter()
+        read = self._read(
+            message.q,
+            message.limit,
+            message.min_version,
+            message.consistency,
+            message.max_age_ms,
+            message.bookmark,
+        )
+        if isinstance(read, Answer):  # the edge's data does: answered at once
+            frame = read.frame(message.id, client.json_codec)
+            self._suggest_seconds.observe(time.perf_counter() - started)
+            return frame
+        client.run(message, message.id, self._answer_later(client, message.id, read))
         return None
 
     def on_search(self, client: ClientSocket, message: Search, now: float) -> None:
         client.run(message, message.id, self._log_search(client, message))
 
-    async def _answer_later(self, client: ClientSocket, message: Suggest) -> None:
-        answer = await self.suggest(message.q, message.limit, message.min_version)
-        client.push(answer.frame(message.id, client.json_codec))
+    async def _answer_later(self, client: ClientSocket, request_id: RequestId, read: _Read) -> None:
+        answer = await self._from_core(read)
+        client.push(answer.frame(request_id, client.json_codec))
 
     async def _log_search(self, client: ClientSocket, message: Search) -> None:
         client.send(await self.search(message.id, message.q, self.sources.of(client.websocket)))
@@ -218,7 +256,7 @@ class SuggestFeature(Feature):
             self._acked(message)
 
     def flag_changed(self, level: Level) -> None:
-        self._tolerant = level.stale_ok
+        self._tolerant = level.level == TOLERANT
 
     def link_up(self, session: Session) -> None:
         session.spawn("link_searches", lambda: self._send_searches(session))
@@ -338,26 +376,36 @@ class SuggestFeature(Feature):
         if not 1 <= limit <= most:
             raise BadRequest(f"limit must be 1..{most}", code="bad_limit")
 
-    async def suggest(self, q: str, limit: int, min_version: int | None = None) -> Answer:
-        """Top completions of ``q``, as fresh as the flag (and ``min_version``) demand."""
-        stale_ok = self._tolerant
-        if stale_ok and min_version is None:
-            return self.suggest_now(q, limit)  # nothing to wait for
-        self.check_query(q, limit)  # before any round trip
-        if self.replica.index is None:
-            raise Unavailable("the edge has no data yet", code="not_ready")
-        try:
-            if not stale_ok:
-                await self.link.sync(self.name, self.settings.strict_timeout_ms / 1000)
-            if min_version is not None and not self._reflects(min_version):
-                await self._reach(min_version, synced=not stale_ok)
-        except Unavailable as exc:
-            self.metrics.strict_failures.labels(exc.code).inc()
-            raise
-        return self._answer(q, limit, stale_ok)
+    async def suggest(
+        self,
+        q: str,
+        limit: int,
+        min_version: int | None = None,
+        *,
+        consistency: str | None = None,
+        max_age_ms: int | None = None,
+        bookmark: str | None = None,
+    ) -> Answer:
+        """Top completions of ``q``, as fresh as the level demands: the feature's, or the
+        weaker one ``consistency`` asks for (with ``max_age_ms`` for bounded); never older
+        than ``min_version`` or ``bookmark`` (docs/protocol.md §3).
 
-    def _reflects(self, version: int) -> bool:
-        return self.freshness.reflects(version)
+        Raises:
+            BadRequest: a bad query or level, or a version or bookmark ahead of the core.
+            Unavailable: not ready yet, or the core is needed and does not answer.
+        """
+        if (
+            self._tolerant
+            and min_version is None
+            and bookmark is None
+            and consistency is None
+            and max_age_ms is None
+        ):
+            return self.suggest_now(q, limit)  # nothing to wait for
+        read = self._read(q, limit, min_version, consistency, max_age_ms, bookmark)
+        if isinstance(read, Answer):
+            return read
+        return await self._from_core(read)
 
     def suggest_now(self, q: str, limit: int) -> Answer:
         """The tolerant answer from the local index, with no wait (the hot path).
@@ -368,9 +416,82 @@ class SuggestFeature(Feature):
         if self.replica.index is None:
             self.check_query(q, limit)
             raise Unavailable("the edge has no data yet", code="not_ready")
-        return self._answer(q, limit, stale_ok=True)
+        return self._answer(q, limit, _TOLERANT)
 
-    def _answer(self, q: str, limit: int, stale_ok: bool) -> Answer:
+    def _read(
+        self,
+        q: str,
+        limit: int,
+        min_version: int | None,
+        consistency: str | None,
+        max_age_ms: int | None,
+        bookmark: str | None,
+    ) -> Answer | _Read:
+        """The answer, if the edge's data gives it now; else what to ask the core for.
+        Everything is checked here, before any round trip."""
+        level = self.level.serve(consistency, max_age_ms, self.link.default_max_age_ms)
+        marked = read_bookmark(bookmark) if bookmark is not None else None
+        if level.level == TOLERANT and min_version is None and marked is None:
+            return self.suggest_now(q, limit)
+        self.check_query(q, limit)
+        if self.replica.index is None:
+            raise Unavailable("the edge has no data yet", code="not_ready")
+        read = _Read(q, limit, level, min_version, marked)
+        if self._local(read):
+            return self._answer(q, limit, level)
+        return read
+
+    def _local(self, read: _Read) -> bool:
+        """Whether the edge's data answers ``read`` as it is: it reaches the read's bookmark
+        (same database) and ``min_version``, and its level allows: strict never, bounded
+        while the data is provably younger than the bound, session and tolerant always."""
+        marked = read.bookmark
+        if marked is not None and (marked[0] != self.link.epoch or not self._reflects(marked[1])):
+            return False
+        if read.min_version is not None and not self._reflects(read.min_version):
+            return False
+        if read.level.level == STRICT:
+            return False
+        return read.level.level != BOUNDED or self._left_ms(read.level) is not None
+
+    def _left_ms(self, level: Level) -> int | None:
+        """What is left of a bounded level's bound for the data now (None: not within it)."""
+        link = self.link
+        bound = level.max_age_ms or link.default_max_age_ms
+        return self.freshness.bound_left_ms(bound, link.round_trip_ms(), link.clock())
+
+    async def _from_core(self, read: _Read) -> Answer:
+        """Answer ``read`` after what it needs from the core: one sync for strict, for
+        bounded past its bound and for a bookmark of another database; then the bookmark's
+        and ``min_version``'s versions (:meth:`_reach`)."""
+        link, level = self.link, read.level
+        marked = read.bookmark
+        trip = False
+        try:
+            if (
+                level.level == STRICT
+                or (marked is not None and marked[0] != link.epoch)
+                or (level.level == BOUNDED and self._left_ms(level) is None)
+            ):
+                await link.sync(self.name, self.settings.strict_timeout_ms / 1000)
+                trip = True
+            if marked is not None and marked[0] == link.epoch:
+                # Another database's bookmark, still so after a sync: the client's guarantees
+                # restart with this answer's bookmark (docs/protocol.md §3).
+                trip = await self._reach(marked[1], "bookmark", synced=trip) or trip
+            if read.min_version is not None:
+                trip = await self._reach(read.min_version, "min_version", synced=trip) or trip
+        except Unavailable as exc:
+            self.metrics.strict_failures.labels(exc.code).inc()
+            raise
+        if trip:
+            self.metrics.core_round_trips.labels(self.name, level.level).inc()
+        return self._answer(read.q, read.limit, level, core_trip=trip)
+
+    def _reflects(self, version: int) -> bool:
+        return self.freshness.reflects(version)
+
+    def _answer(self, q: str, limit: int, level: Level, *, core_trip: bool = False) -> Answer:
         index = self.replica.index
         assert index is not None
         if self._cached_for is not index or self._cached_version != index.version:
@@ -389,17 +510,24 @@ class SuggestFeature(Feature):
             items = self._cache[key] = PreparedItems.of([_item(e) for e in entries])
         fresh = self.freshness
         age_ms = 0 if fresh.confirmed_at is None else fresh.age_ms(self.link.clock())
+        mode = level.level
+        if mode == TOLERANT:
+            fresh_ms: int | None = None
+        elif mode == BOUNDED:
+            fresh_ms = self._left_ms(level) or 0
+        else:
+            fresh_ms = 0
         return Answer(
             items,
             index.version,
             age_ms,
-            "tolerant" if stale_ok else "strict",
+            mode,
             age_ms > self.settings.stale_after_ms,
             self.settings.region,
             self._bookmark(index.version),
-            None if stale_ok else 0,
+            fresh_ms,
             self.link.epoch,
-            not stale_ok,
+            core_trip,
         )
 
     def _bookmark(self, version: int) -> str:
@@ -412,25 +540,38 @@ class SuggestFeature(Feature):
             self._bookmark_reach, self._bookmark_epoch = reach, epoch
         return self._bookmark_text
 
-    async def _reach(self, min_version: int, *, synced: bool) -> None:
+    async def _reach(self, version: int, what: str, *, synced: bool) -> bool:
+        """Wait until the data reflects global ``version`` (``what``: ``min_version`` or
+        ``bookmark``); returns whether that took a sync.
+
+        If the core is known to have it, its delta is on the way: waited for up to
+        ``LIGHTCONE_MIN_VERSION_WAIT_MS`` (the publish delay, on a healthy link). Otherwise,
+        or after that, one sync (unless the read ``synced`` already) says whether it exists.
+
+        Raises:
+            BadRequest: ``<what>_ahead``: beyond the core's head, after the sync.
+        """
+        if self._reflects(version):
+            return False
         link = self.link
+        trip = False
         if not synced:
-            if min_version <= link.head:  # the core has it: its delta is on the way
+            if version <= link.head:
                 try:
                     async with asyncio.timeout(self.settings.min_version_wait_ms / 1000):
-                        await link.wait_version(self.name, min_version)
-                    return
+                        await link.wait_version(self.name, version)
+                    return False
                 except TimeoutError:
                     pass
-            # Beyond what the core is known to have: one sync says whether it exists at all.
             head = await link.sync(self.name, self.settings.strict_timeout_ms / 1000)
+            trip = True
         else:
             head = link.head
-        if not self._reflects(min_version):
+        if not self._reflects(version):
             raise BadRequest(
-                f"min_version {min_version} is ahead of the core's head {head}",
-                code="min_version_ahead",
+                f"{what} {version} is ahead of the core's head {head}", code=f"{what}_ahead"
             )
+        return trip
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -459,7 +600,7 @@ class SuggestFeature(Feature):
         version = await self.commit(search_id, self.settings.write_timeout_ms / 1000)
         if version is None:
             return SearchAck(search_id, "queued", None)
-        return SearchAck(search_id, "committed", version)
+        return SearchAck(search_id, "committed", version, make_bookmark(self.link.epoch, version))
 
     async def commit(self, search_id: str, timeout_s: float) -> int | None:
         """Wait for the core to commit a queued search; ``None`` if it is still queued."""

@@ -33,16 +33,24 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
             raise BadRequest("missing query parameter 'q'", code="missing_q")
         limit = _int_param(request, "limit", 10)
         assert limit is not None
-        answer = await feature.suggest(q, limit, _int_param(request, "min_version", None))
+        answer = await feature.suggest(
+            q,
+            limit,
+            _int_param(request, "min_version", None),
+            consistency=request.query_params.get("consistency") or None,
+            max_age_ms=_int_param(request, "max_age_ms", None),
+            bookmark=_bookmark(request),
+        )
         headers = caching.headers(
             mode=answer.mode,
-            fresh_ms=None if answer.mode == caching.TOLERANT else 0,
-            epoch=feature.replica.epoch,
+            fresh_ms=answer.fresh_ms,
+            epoch=answer.epoch,
             version=answer.version,
             q=q,
             limit=limit,
             policy=cache_policy,
         )
+        headers[BOOKMARK_HEADER] = answer.bookmark
         if caching.matches(request.headers.get("if-none-match"), headers["ETag"]):
             return Response(status_code=304, headers=headers)
         return Response(answer.http_body(), headers=headers, media_type="application/json")
@@ -53,8 +61,15 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
         if not isinstance(search_id, str) or not isinstance(q, str):
             raise BadRequest('body must be {"id": string, "q": string}', code="bad_field")
         ack = await feature.search(search_id, q, feature.sources.of(request))
-        status = 200 if ack.status == "committed" else 202
-        return JSONResponse({"id": ack.id, "status": ack.status, "version": ack.version}, status)
+        if ack.bookmark is None:  # queued
+            return JSONResponse({"id": ack.id, "status": ack.status, "version": ack.version}, 202)
+        body = {
+            "id": ack.id,
+            "status": ack.status,
+            "version": ack.version,
+            "bookmark": ack.bookmark,
+        }
+        return JSONResponse(body, 200, headers={BOOKMARK_HEADER: ack.bookmark})
 
     return [
         Route("/suggest", node.http("/suggest", suggest), methods=["GET"]),
@@ -136,6 +151,23 @@ def pack_route(feature: SuggestFeature) -> Route:
         return Response(found.body, headers=headers, media_type="application/json")
 
     return Route("/suggest/pack", node.http("/suggest/pack", pack), methods=["GET"])
+
+
+BOOKMARK_HEADER = "Lightcone-Bookmark"
+"""The bookmark of an answer (response) or of the read's floor (request); the request may
+carry it as the ``bookmark`` query parameter instead."""
+
+
+def _bookmark(request: Request) -> str | None:
+    """The read's bookmark: the ``bookmark`` parameter or the header (400 ``bad_bookmark`` if
+    both are there and differ; the text itself is read by the feature)."""
+    param = request.query_params.get("bookmark") or None
+    header = request.headers.get(BOOKMARK_HEADER) or None
+    if param is not None and header is not None and param != header:
+        raise BadRequest(
+            f"the bookmark parameter and the {BOOKMARK_HEADER} header differ", code="bad_bookmark"
+        )
+    return param or header
 
 
 def _int_param(request: Request, name: str, default: int | None) -> int | None:

@@ -110,7 +110,7 @@ def test_a_tolerant_answer_is_cacheable_and_revalidates_to_a_304(client: TestCli
     assert first.headers["cache-control"] == (
         "public, max-age=1, stale-while-revalidate=2, stale-if-error=10"
     )
-    assert first.headers["etag"] == etag("epoch-a", 3, "tolerant", 2, "syd")
+    assert first.headers["etag"].startswith('W/"3-')  # version 3
     assert first.headers["vary"] == caching.VARY
     assert "age" not in first.headers  # Date is the server's (uvicorn): see tests/e2e/test_pop.py
     again = client.get(
