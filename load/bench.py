@@ -72,8 +72,10 @@ USERS = {
 """Which locust users a run of (feature, target) has: a PoP caches HTTP answers only."""
 STARTED_FILE = "started"
 """Written by the locustfile in the run's folder when the test starts (cuts are timed from it)."""
-OUTPUTS = ("runs", "plots", "report.md", "results.json", "up.log")
-"""What a bench writes in ``--out`` (and removes from an earlier run there); nothing else."""
+OUTPUTS = ("runs", "report.md", "results.json", "up.log")
+"""What a bench writes in ``--out`` (and removes from an earlier run there), with the plots
+of :data:`load.report.plots.OWN` in ``plots/``; nothing else (``docs/bench/plots`` holds
+other benchmarks' plots too)."""
 CPU_WARNING = "CPU usage above 90%"
 PACKAGES = (
     "locust",
@@ -231,7 +233,12 @@ class Bench:
         set_flags(topology, flag_bodies("suggest", "tolerant"))  # as before the probes
 
     def _prepare_out(self) -> None:
+        from load.report.plots import OWN
+
         self.out.mkdir(parents=True, exist_ok=True)
+        for pattern in OWN:
+            for path in (self.out / "plots").glob(pattern):
+                path.unlink()
         for name in OUTPUTS:
             path = self.out / name
             if path.is_dir():

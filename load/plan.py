@@ -40,9 +40,9 @@ caches HTTP answers (no websockets through it); the device rung sits in front of
 CUT_TARGETS = {"edge": MODES, "pop": ("tolerant", "bounded")}
 """Where cut runs go, and at which levels: through the PoP only at the levels it caches."""
 DEFAULT_USERS = ("syd", "lhr", "sin", "iad")
-SEARCH_SHARE = 0.1
+SEARCH_SHARE = 0.2
 """Default share of typed queries that end in a search (``POST /search``) in session runs:
-about one write per 60 keystrokes, a read-mostly session."""
+about one write per 30 keystrokes, a read-mostly session."""
 PACK_REFRESH_S = 5.0
 """How often a device user asks for a newer pack (a conditional ``GET``: a 304 while the
 pack is current)."""

@@ -29,6 +29,8 @@ def color(target: str, mode: str) -> str:
     return PALETTES[target][MODES.index(mode)]
 
 
+OWN = ("by_city_*.png", "cdf_*.png", "levels.png")
+"""The plots this module writes (a new bench removes them first; other plots stay)."""
 Scenarios = list[tuple[str, str]]
 """(target, mode) of the scenarios with samples of a kind."""
 

@@ -78,10 +78,10 @@ def test_quick_bench_reports_every_scenario_with_plots(tmp_path: Path) -> None:
     assert code == 0, output
     results: dict[str, Any] = json.loads((out / "results.json").read_text())
 
-    # every scenario ran, or was skipped with a line saying why
+    # every scenario ran; only the PoP may be skipped, where nginx is missing (not in CI)
     skipped = {name for s in results["skipped"] for name in s["scenarios"]}
     for s in results["skipped"]:
-        assert s["why"] in output
+        assert s["why"] in output and "nginx" in s["why"], s
     ran = [r["scenario"] for r in results["runs"]]
     assert sorted(ran) == sorted(set(QUICK) - skipped), output
 
