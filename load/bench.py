@@ -39,8 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +204,9 @@ class Bench:
                 code = 1
         return code
 
-    def _skip(self, which: Any, why: str) -> None:
+    def _skip(self, which: Callable[[Scenario], bool], why: str) -> None:
         """Drop the scenarios ``which`` picks, with a line saying why."""
-        dropped = {s for s in self.plan.scenarios if which(s)}
+        dropped = set(filter(which, self.plan.scenarios))
         if dropped:
             names = ", ".join(s.name for s in self.plan.scenarios if s in dropped)
             say(f"skipping {names}: {why}")
@@ -220,7 +221,7 @@ class Bench:
                 refused = level_refused(topology, level)
                 if refused:
                     why = f"the core refuses the level {level} ({refused})"
-                    self._skip(lambda s, lv=level: s.mode == lv and s.feature != "cursors", why)
+                    self._skip(partial(_at_level, level), why)
         if self.plan.needs_pop and not topology.entries("pop"):
             self._skip(lambda s: s.target == "pop", "lightcone up --pop gave no pop_url")
         if any(s.feature == "device" for s in self.plan.scenarios):
@@ -353,9 +354,10 @@ class Bench:
                 "LIGHTCONE_ZIPF_S": str(p.zipf_s),
             }
         )
+        if scenario.feature == "suggest":  # the same read-mostly mix at every level
+            env["LIGHTCONE_SEARCH_SHARE"] = str(p.search_share)
         if scenario.mode == "session":
             env["LIGHTCONE_SESSION"] = "1"
-            env["LIGHTCONE_SEARCH_SHARE"] = str(p.search_share)
         if scenario.target == "pop":
             env["LIGHTCONE_CACHE_TAG"] = f"{n}"
         return env
@@ -426,6 +428,11 @@ class Bench:
             topology.control("POST", f"/heal/{region}")
             return {**cut, "healed_at": round(time.time(), 3)}
         return cut
+
+
+def _at_level(level: str, scenario: Scenario) -> bool:
+    """A scenario of the suggestion feature at ``level`` (cursors keep their levels)."""
+    return scenario.mode == level and scenario.feature != "cursors"
 
 
 RUN_OVERHEAD_S = 3

@@ -41,8 +41,9 @@ CUT_TARGETS = {"edge": MODES, "pop": ("tolerant", "bounded")}
 """Where cut runs go, and at which levels: through the PoP only at the levels it caches."""
 DEFAULT_USERS = ("syd", "lhr", "sin", "iad")
 SEARCH_SHARE = 0.2
-"""Default share of typed queries that end in a search (``POST /search``) in session runs:
-about one write per 30 keystrokes, a read-mostly session."""
+"""Default share of typed queries that end in a search (``POST /search``) and a
+read-your-writes read, in every suggestion run (HTTP users) so that levels compare on the
+same read-mostly mix: about one write per 30 keystrokes."""
 PACK_REFRESH_S = 5.0
 """How often a device user asks for a newer pack (a conditional ``GET``: a 304 while the
 pack is current)."""
@@ -154,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--search-share",
         type=float,
         default=SEARCH_SHARE,
-        help=f"share of typed queries ending in a search, session runs [{SEARCH_SHARE}]",
+        help=f"share of typed queries ending in a search, suggestion runs [{SEARCH_SHARE}]",
     )
     parser.add_argument(
         "--zipf-s",

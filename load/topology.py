@@ -211,19 +211,29 @@ def pop_missing() -> str | None:
 
 
 def wait_linked(topology: Topology, region: str, timeout_s: float = 60) -> float:
-    """Wait until the edge in ``region`` has its link up again and is fresh; the seconds.
+    """Wait until the edge in ``region`` has its link up, is fresh, and answers a strict read
+    again (its circuit breaker, opened by the reads that failed during a cut, closed by a
+    trial that succeeds); the seconds it took. Leaves the suggestion feature strict: the next
+    run sets its own levels.
 
     Raises ``RuntimeError`` past ``timeout_s``.
     """
     edge = next(e for e in topology.edges() if e["region"] == region)
     started = time.monotonic()
+    deadline = started + timeout_s
+    set_flags(topology, {"suggest": {"level": "strict"}}, timeout_s)
     while True:
         status = _request("GET", f"{edge['url']}/status")
         if status.get("link") == "up" and not status.get("stale"):
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout_s:
+            try:
+                with urllib.request.urlopen(f"{edge['url']}/suggest?q=a", timeout=10):
+                    return time.monotonic() - started
+            except urllib.error.HTTPError as exc:
+                if exc.code != 503:
+                    raise
+        if time.monotonic() > deadline:
             raise RuntimeError(
-                f"the edge in {region} did not link up again within {timeout_s:.0f} s"
+                f"the edge in {region} did not answer again within {timeout_s:.0f} s"
             )
         time.sleep(0.05)
 

@@ -59,6 +59,8 @@ class Samples:
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     rungs: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     """Successful answers' times by the rung that answered (rows that name one)."""
+    saw_write: list[bool] = field(default_factory=list)
+    """Read-your-writes reads: whether each answer's version had reached the search's."""
 
     def add(self, row: dict[str, str], repeat: int) -> None:
         if row["ok"] == "1":
@@ -67,6 +69,8 @@ class Samples:
             self.by_repeat[repeat].append(ms)
             if row.get("rung"):
                 self.rungs[row["rung"]].append(ms)
+            if row.get("saw_write"):
+                self.saw_write.append(row["saw_write"] == "1")
         else:
             self.failed += 1
             self.errors[error_code(row["error"])] += 1

@@ -21,6 +21,7 @@ from load.report.tables import (
     links,
     pack_line,
     rungs_table,
+    ryw_pooled_table,
     ryw_table,
     table,
 )
@@ -215,15 +216,21 @@ def _levels(b: Bench) -> list[str]:
     ryw = ryw_table(b)
     if ryw:
         lines += [
-            "### Read-your-writes in a session",
+            "### Read-your-writes",
             "",
-            "In session runs a share of typed queries end in a search (`POST /search` of the "
-            "name typed); the user then reads the same prefix with the ack's bookmark. That "
-            "read waits until the edge has the search's version: at most the core's publish "
-            f"delay ({delay if delay is not None else 'unknown'} ms) after the ack, which "
-            "came over the same link.",
+            "In every suggestion run a share of typed queries end in a search (`POST /search` "
+            "of the name typed; the same mix at every level); the user then reads the same "
+            "prefix again at once, in a session with the ack's bookmark (a client without "
+            "sessions has none to give). *Saw its write*: the answer's `version` had reached "
+            "the ack's. Under session that read waits until the edge has the search's version: "
+            f"at most the core's publish delay ({delay if delay is not None else 'unknown'} ms) "
+            "after the ack, which came over the same link; under tolerant and bounded it does "
+            "not wait, and may miss the write.",
             "",
             *ryw,
+            "Every city pooled, through each target:",
+            "",
+            *ryw_pooled_table(b),
         ]
     return lines
 

@@ -145,12 +145,20 @@ def _ryw(b: Bench) -> list[str]:
     if all(math.isnan(d) for d in diffs):
         return []
     delay = b.publish_delay
+    seen = []
+    for mode in b.levels(["suggest_ryw"]):
+        saw = [
+            x for code in b.cities for x in b.samples[("suggest_ryw", code, "edge", mode)].saw_write
+        ]
+        if saw:
+            seen.append(f"{mode} {100 * sum(saw) / len(saw):.0f}%")
     return [
-        f"- **Read-your-writes.** The read right after one's own search costs {span(diffs)} ms "
-        f"over the session's other reads (p50 per city); the core's publish delay is "
-        f"{delay if delay is not None else 'unknown'} ms. The ack and the delta that carries "
-        "the search come over the same link, the delta at most a publish delay later, so the "
-        "edge waits for it (or asks the core once) and never longer."
+        f"- **Read-your-writes.** Under session the read right after one's own search costs "
+        f"{span(diffs)} ms over the session's other reads (p50 per city); the core's publish "
+        f"delay is {delay if delay is not None else 'unknown'} ms. The ack and the delta that "
+        "carries the search come over the same link, the delta at most a publish delay later, "
+        "so the edge waits for it (or asks the core once) and never longer. Share of those "
+        "reads that saw the write, at the edge: " + ", ".join(seen) + "."
     ]
 
 

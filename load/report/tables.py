@@ -165,35 +165,57 @@ def _origin(run: dict[str, Any]) -> float | None:
 
 
 def ryw_table(b: Bench) -> list[str]:
-    """Session runs: the read right after one's own search, next to the session's other reads."""
-    header = [
-        "user city",
-        "through",
-        "session read p50",
-        "read-your-writes read<br>p50 / p95 / p99",
-        "read-your-writes − session read p50",
-        "the search (`POST /search`) p50",
-    ]
+    """The read right after one's own search, per city and level at the edge, next to that
+    level's other reads; and whether it saw the search."""
+    levels = b.levels(["suggest_ryw"])
+    header = ["user city", "level", "other reads p50"]
+    header += ["read-your-writes read<br>p50 / p95 / p99", "− other reads p50", "saw its write"]
+    header += ["the search (`POST /search`) p50"]
     rows = []
     for code, c in b.cities.items():
-        for target in b.targets(["suggest_ryw"]):
-            s = b.samples.get(("suggest_ryw", code, target, "session"))
+        for mode in levels:
+            s = b.samples.get(("suggest_ryw", code, "edge", mode))
             if s is None or not s.count:
                 continue
-            read = b.p50("suggest_http", code, target, "session")
-            ryw = percentiles(s.ok, (50,))[0]
-            search = b.samples.get(("search_http", code, target, "session"), Samples())
+            read = b.p50("suggest_http", code, "edge", mode)
+            search = b.samples.get(("search_http", code, "edge", mode), Samples())
             rows.append(
                 [
-                    f"{c.name} (`{code}`)",
-                    target_label(b, code, target),
+                    f"{c.name} (`{code}` → `{c.edge}`)",
+                    mode,
                     fmt(read),
                     cell(s, math.nan),
-                    f"{ryw - read:+.1f}",
+                    f"{percentiles(s.ok, (50,))[0] - read:+.1f}",
+                    saw(s),
                     f"{fmt(percentiles(search.ok, (50,))[0])} (n={search.count})",
                 ]
             )
     return table(header, rows) if rows else []
+
+
+def ryw_pooled_table(b: Bench) -> list[str]:
+    """Read-your-writes reads per target and level, every city pooled."""
+    rows = []
+    for target, mode in b.scenarios(["suggest_ryw"]):
+        pooled = Samples()
+        for code in b.cities:
+            s = b.samples.get(("suggest_ryw", code, target, mode))
+            if s:
+                pooled.ok += s.ok
+                pooled.failed += s.failed
+                pooled.saw_write += s.saw_write
+        p50, p99 = percentiles(pooled.ok, (50, 99))
+        rows.append(
+            [f"{target} · {mode}", str(pooled.count), f"{fmt(p50)} / {fmt(p99)}", saw(pooled)]
+        )
+    header = ["through · level", "reads", "p50 / p99", "saw its write"]
+    return table(header, rows) if rows else []
+
+
+def saw(s: Samples) -> str:
+    if not s.saw_write:
+        return "—"
+    return f"{100 * sum(s.saw_write) / len(s.saw_write):.0f}% of {len(s.saw_write)}"
 
 
 def device_table(b: Bench) -> list[str]:
@@ -259,7 +281,7 @@ def cut_table(b: Bench) -> list[str]:
         "answered p50 during",
         "behind it, after the heal",
         "other cities, during",
-        "edge linked again after",
+        "after the run: the edge answered strict again in",
     ]
     rows = []
     for target in TARGETS:

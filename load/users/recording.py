@@ -18,10 +18,11 @@ from locust import User
 from load.machine import self_cpu_s
 from load.users.settings import SETTINGS
 
-RAW_FIELDS = ("t_s", "kind", "city", "peer", "ms", "ok", "error", "rung")
+RAW_FIELDS = ("t_s", "kind", "city", "peer", "ms", "ok", "error", "rung", "saw_write")
 """One row per request: when it was answered (s since the test started), what and for whom,
-its time, whether it succeeded (else the error), and which rung answered it (``device``,
-``pop``, ``edge``, ``core``; empty where that means nothing, as for cursors)."""
+its time, whether it succeeded (else the error), which rung answered it (``device``, ``pop``,
+``edge``, ``core``; empty where that means nothing, as for cursors), and for a
+read-your-writes read whether its answer's version had reached the search's (``1``/``0``)."""
 
 
 @dataclass
@@ -34,7 +35,7 @@ class RawRecorder:
     """
 
     started: float = field(default_factory=time.time)
-    rows: list[tuple[float, str, str, str, float, int, str, str]] = field(default_factory=list)
+    rows: list[tuple[float, str, str, str, float, int, str, str, str]] = field(default_factory=list)
     closed: bool = False
 
     def on_request(
@@ -60,6 +61,7 @@ class RawRecorder:
                 0 if exception else 1,
                 "" if exception is None else f"{type(exception).__name__}: {exception}"[:200],
                 str(ctx.get("rung", "")),
+                str(ctx.get("saw_write", "")),
             )
         )
 
@@ -70,8 +72,8 @@ class RawRecorder:
         with opener(path, "wt", newline="", encoding="utf-8") as f:
             out = csv.writer(f)
             out.writerow(RAW_FIELDS)
-            for t, kind, city, peer, ms, ok, error, rung in self.rows:
-                out.writerow((f"{t:.3f}", kind, city, peer, f"{ms:.3f}", ok, error, rung))
+            for t, kind, city, peer, ms, ok, error, rung, saw in self.rows:
+                out.writerow((f"{t:.3f}", kind, city, peer, f"{ms:.3f}", ok, error, rung, saw))
 
 
 @dataclass

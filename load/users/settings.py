@@ -10,7 +10,7 @@ from pathlib import Path
 
 from locust.exception import StopUser
 
-from load.plan import MODES, SEARCH_SHARE, ZIPF_S
+from load.plan import MODES, ZIPF_S
 
 
 def _range_ms(value: str, default: tuple[float, float]) -> tuple[float, float]:
@@ -58,7 +58,9 @@ class Settings:
     """Suggest users keep the newest bookmark they were given and present it, and some of
     their queries end in a search (``LIGHTCONE_SESSION=1``)."""
     search_share: float
-    """Share of typed queries that end in a search in a session (``LIGHTCONE_SEARCH_SHARE``)."""
+    """Share of the HTTP user's typed queries that end in a search and a read-your-writes read
+    (``LIGHTCONE_SEARCH_SHARE``; none by default: a run against a deployment writes nothing
+    unless asked)."""
     zipf_s: float
     """Exponent of the query mix (``LIGHTCONE_ZIPF_S``; 0: every name alike)."""
     cache_tag: str
@@ -74,7 +76,7 @@ class Settings:
         expect = env.get("LIGHTCONE_EXPECT_MODE") or None
         if expect is not None and expect not in MODES:
             raise ValueError(f"LIGHTCONE_EXPECT_MODE: one of {', '.join(MODES)}, not {expect!r}")
-        share = float(env.get("LIGHTCONE_SEARCH_SHARE") or SEARCH_SHARE)
+        share = float(env.get("LIGHTCONE_SEARCH_SHARE") or 0)
         zipf_s = float(env.get("LIGHTCONE_ZIPF_S") or ZIPF_S)
         if not 0 <= share <= 1 or zipf_s < 0:
             raise ValueError("LIGHTCONE_SEARCH_SHARE must be in 0..1, LIGHTCONE_ZIPF_S >= 0")

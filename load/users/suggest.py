@@ -1,11 +1,13 @@
 """People typing city names into a suggestion box: over HTTP, over the websocket, and with the
 on-device pack in front of HTTP.
 
-In a session (``LIGHTCONE_SESSION=1``) every user keeps the newest bookmark it was given and
-presents it with each request (HTTP: the ``Lightcone-Bookmark`` header; websocket: the
-``bookmark`` field); a share of its queries (``LIGHTCONE_SEARCH_SHARE``) end in a search,
-``POST /search`` of the name it typed, followed at once by a read of the same prefix with the
-ack's bookmark: read-your-writes, recorded as its own kind (``suggest_ryw``).
+A share of the HTTP user's queries (``LIGHTCONE_SEARCH_SHARE``, none by default) end in a
+search, ``POST /search`` of the name typed, followed at once by a read of the same prefix (in a
+session, with the ack's bookmark): read-your-writes, recorded as its own kind
+(``suggest_ryw``), with whether the answer's ``version`` had reached the ack's (``saw_write``).
+In a session (``LIGHTCONE_SESSION=1``) every user also keeps the newest bookmark it was given
+and presents it with each request (HTTP: the ``Lightcone-Bookmark`` header; websocket: the
+``bookmark`` field).
 """
 
 from __future__ import annotations
@@ -154,13 +156,14 @@ class Typist:
     def type_one(
         self, send: Callable[[str], None], searched: Callable[[str], None] | None = None
     ) -> None:
-        """Type one query: ``send`` each prefix; in a session, a share of queries end in
-        ``searched(name)``; then pause as people read the list."""
+        """Type one query: ``send`` each prefix; a share of queries
+        (``LIGHTCONE_SEARCH_SHARE``) end in ``searched(prefix)``; then pause as people read
+        the list."""
         prefixes = keystrokes(self.rng, weights=WEIGHTS)
         for prefix in prefixes:
             send(prefix)
             gevent.sleep(self.key_pause())
-        if searched is not None and SETTINGS.session and self.rng.random() < SETTINGS.search_share:
+        if searched is not None and self.rng.random() < SETTINGS.search_share:
             searched(prefixes[-1])
         gevent.sleep(self.query_pause())
 
@@ -206,8 +209,11 @@ class SuggestHttpUser(FastHttpUser):
     def _suggest(self, prefix: str) -> None:
         self.get_suggestions(prefix, self.kind)
 
-    def get_suggestions(self, prefix: str, kind: str, bookmark: str | None = None) -> None:
-        """``GET /suggest`` of ``prefix``, recorded as ``kind`` with the rung that answered."""
+    def get_suggestions(
+        self, prefix: str, kind: str, bookmark: str | None = None, written: int | None = None
+    ) -> None:
+        """``GET /suggest`` of ``prefix``, recorded as ``kind`` with the rung that answered
+        (and, after a search committed at version ``written``, whether it saw it)."""
         COUNTERS.suggest_sent += 1
         path = f"/suggest?q={quote(prefix)}&limit={SETTINGS.limit}"
         if SETTINGS.cache_tag:
@@ -232,6 +238,8 @@ class SuggestHttpUser(FastHttpUser):
                 COUNTERS.cache[cache_status] = COUNTERS.cache.get(cache_status, 0) + 1
             context["peer"] = answer.get("region", "")
             context["rung"] = rung(answer, cache_status)
+            if written is not None:
+                context["saw_write"] = int(int(answer.get("version") or -1) >= written)
             if SETTINGS.session:
                 self.bookmark = newest(self.bookmark, answer.get("bookmark"))
             mode = answer.get("mode")
@@ -241,7 +249,8 @@ class SuggestHttpUser(FastHttpUser):
 
     def _search(self, prefix: str) -> None:
         """Search for the name ``prefix`` begins (``POST /search``), then read ``prefix``
-        again with the ack's bookmark (timed on its own: ``suggest_ryw``)."""
+        again at once, in a session with the ack's bookmark (timed on its own:
+        ``suggest_ryw``)."""
         name = next(n for n in CITY_NAMES if n.startswith(prefix) or plain(n).startswith(prefix))
         search_id = f"{SETTINGS.room_prefix}-{self.index}-{next(self.searches)}"
         COUNTERS.searches += 1
@@ -266,7 +275,10 @@ class SuggestHttpUser(FastHttpUser):
             return
         COUNTERS.searches_committed += 1
         self.bookmark = newest(self.bookmark, ack.get("bookmark"))
-        self.get_suggestions(prefix, "suggest_ryw", ack.get("bookmark"))
+        version = ack.get("version")
+        written = version if isinstance(version, int) else None
+        bookmark = ack.get("bookmark") if SETTINGS.session else None  # only a session has one
+        self.get_suggestions(prefix, "suggest_ryw", bookmark, written)
 
 
 def failure(status: int, text: str | None) -> str:
