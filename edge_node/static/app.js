@@ -155,7 +155,12 @@ function savePending(list) {
 
 function baseUrl() {
   if (!state.entry) return location.origin;
-  return state.viaPop && state.entry.pop_url ? state.entry.pop_url : state.entry.url;
+  return behindPop() ? state.entry.pop_url : state.entry.url;
+}
+
+// Whether the entry in use has a PoP this page goes through (a central entry has none).
+function behindPop() {
+  return state.viaPop && (!state.entry || Boolean(state.entry.pop_url));
 }
 
 function wsUrl() {
@@ -271,7 +276,7 @@ function sendSuggest(q) {
     return;
   }
   $("suggestions").classList.toggle("outdated", $("suggestions").dataset.q !== q);
-  if (state.viaPop) {
+  if (behindPop()) {
     suggestOverHttp(q, state.httpSeq);
     return;
   }

@@ -161,6 +161,16 @@ def test_the_device_answers_short_prefixes_until_the_flag_goes_strict(
         expect(first).to_contain_text("Moscow")
         assert traffic.asked_the_edge() == asked + 1
         page.wait_for_function("state.pack.level === 'strict'")  # the pack was checked again
+
+        # Session: still no device rung; the page presents the newest bookmark it was given.
+        flag(core, edge, "session")
+        expect(page.get_by_test_id("flag-suggest")).to_have_text("session", timeout=10_000)
+        typed(page, "m")
+        expect(page.get_by_test_id("suggest-meta")).to_contain_text("session")
+        typed(page, "mo")
+        expect(rung).not_to_have_attribute("data-rung", "device")
+        bookmark = page.evaluate("state.bookmark")
+        assert bookmark and traffic.suggests[-1]["bookmark"] == bookmark
         assert not errors, errors
 
 
