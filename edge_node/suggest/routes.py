@@ -78,11 +78,6 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
     ]
 
 
-PACK_REBUILD_S = 1.0
-"""Least time between two builds of the device pack: a pack asked for after the data moved on
-is made again at most this often (each build costs about 0.15 s of one core on the default
-corpus); meanwhile the last pack is served, its own ``version`` saying how old it is."""
-
 PACK_CACHE_CONTROL = "no-cache"
 """Kept, but checked with the edge (``If-None-Match``) each time it is used: a flip of the flag
 reaches a page at its next refresh, which then costs a 304 when nothing changed."""
@@ -90,32 +85,27 @@ reaches a page at its next refresh, which then costs a 304 when nothing changed.
 
 def pack_route(feature: SuggestFeature) -> Route:
     """``GET /suggest/pack``: the device pack, made lazily off the event loop, at most one build
-    at a time and one per :data:`PACK_REBUILD_S`, kept with its gzipped bytes until the data
-    or the flag changes; ``ETag`` and ``If-None-Match`` → 304; gzipped when accepted."""
+    at a time and one per :data:`~edge_node.suggest.pack.REBUILD_S`
+    (:class:`~edge_node.suggest.pack.Packs`), kept with its gzipped bytes until the data or the
+    flag changes; ``ETag`` and ``If-None-Match`` → 304; gzipped when accepted."""
     node = feature.node
     settings = node.settings
-    made: packs.Contents | None = None
-    made_at = float("-inf")
-    made_for: object = None  # the index ``made`` came from
-    ready: packs.Pack | None = None
+    state = packs.Packs()
     building: asyncio.Future[None] | None = None
 
     async def build(index: SuggestIndex) -> None:
-        nonlocal made, made_at, made_for, ready
-        loop = asyncio.get_running_loop()
-        due = made is None or made_for is not index or made.version != index.version
-        if due and (
-            made is None or made_for is not index or loop.time() - made_at >= PACK_REBUILD_S
-        ):
-            made_at, copy, epoch = loop.time(), index.copy(), feature.replica.epoch
+        now = asyncio.get_running_loop().time()
+        if state.due(index, now):
+            state.building(index, now)
+            copy, epoch = index.copy(), feature.replica.epoch  # deltas land on the original
             # Never more items than the edge gives: its hot lists bound the limit it takes.
             limit = min(packs.PACK_LIMIT, settings.max_limit, index.depth)
-            made = await asyncio.to_thread(packs.contents, copy, epoch, limit)
-            made_for = index
+            state.built(await asyncio.to_thread(packs.contents, copy, epoch, limit))
         level = feature.level.level
-        assert made is not None
-        if ready is None or ready.contents is not made or ready.level != level:
-            ready = await asyncio.to_thread(packs.render, made, level, settings.max_query_chars)
+        if state.stale(level):
+            assert state.made is not None
+            made, bound = state.made, settings.max_query_chars
+            state.ready = await asyncio.to_thread(packs.render, made, level, bound)
 
     async def current() -> packs.Pack:
         nonlocal building
@@ -124,12 +114,12 @@ def pack_route(feature: SuggestFeature) -> Route:
             raise Unavailable("the edge has no data yet", code="not_ready")
         if building is None:
             building = asyncio.ensure_future(build(index))
-            building.add_done_callback(lambda _: _done())
+            building.add_done_callback(_done)
         await asyncio.shield(building)
-        assert ready is not None
-        return ready
+        assert state.ready is not None
+        return state.ready
 
-    def _done() -> None:
+    def _done(_: object) -> None:
         nonlocal building
         building = None
 
