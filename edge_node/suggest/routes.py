@@ -139,7 +139,10 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
             "get": oa.operation(
                 "Top completions of q",
                 {
-                    "200": oa.json_answer(suggestions, "suggestions"),
+                    "200": oa.json_answer(
+                        suggestions, "suggestions (with ETag, Cache-Control by level, Vary)"
+                    ),
+                    "304": {"description": "If-None-Match named the answer's ETag: no body"},
                     **oa.error_answers(
                         {
                             400: "missing_q, bad_limit, bad_min_version, query_too_long, "
