@@ -342,7 +342,11 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
                 {
                     "200": openapi.json_answer(openapi.FLAG, forwarded),
                     **openapi.error_answers(
-                        {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"}
+                        {
+                            400: "bad_json, bad_flag, bad_max_age_ms",
+                            404: "not_found",
+                            413: "payload_too_large",
+                        }
                     ),
                 },
                 parameters=[openapi.path_param("feature")],

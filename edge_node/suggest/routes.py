@@ -16,6 +16,7 @@ from edge_node.suggest import caching, pack as packs
 from shared import openapi as oa
 from shared.errors import BadRequest, Unavailable
 from shared.http import json_body
+from shared.protocol import LEVELS, MAX_BOOKMARK_CHARS
 from shared.text import MAX_ID_CHARS
 
 if TYPE_CHECKING:
@@ -172,6 +173,9 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
         ) from None
 
 
+BOOKMARK = {"type": "string", "maxLength": MAX_BOOKMARK_CHARS, "pattern": "^[A-Za-z0-9_.-]+$"}
+
+
 def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
     q = {"type": "string", "maxLength": settings.max_query_chars}
     item = oa.obj(
@@ -188,10 +192,12 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
             "items": {"type": "array", "items": item, "maxItems": settings.max_limit},
             "version": {"type": "integer"},
             "age_ms": {"type": "integer"},
-            "mode": {"enum": ["tolerant", "strict"]},
+            "mode": {"enum": list(LEVELS)},
             "stale": {"type": "boolean"},
             "region": {"type": "string"},
-        }
+            "bookmark": BOOKMARK,
+        },
+        core_trip={"const": True, "description": "the answer waited for the core"},
     )
     search_body = oa.obj(
         {"id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}, "q": q}
@@ -201,7 +207,8 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
             "id": {"type": "string"},
             "status": {"enum": ["committed", "queued"]},
             "version": {"type": ["integer", "null"]},
-        }
+        },
+        bookmark=BOOKMARK,
     )
     return {
         **pack_openapi_paths(item),
@@ -209,11 +216,15 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
             "get": oa.operation(
                 "Top completions of q",
                 {
-                    "200": oa.json_answer(suggestions, "suggestions"),
+                    "200": oa.json_answer(
+                        suggestions, "suggestions (with ETag, Cache-Control by level, Vary)"
+                    ),
+                    "304": {"description": "If-None-Match named the answer's ETag: no body"},
                     **oa.error_answers(
                         {
                             400: "missing_q, bad_limit, bad_min_version, query_too_long, "
-                            "min_version_ahead",
+                            "min_version_ahead, bad_consistency, consistency_too_strong, "
+                            "bad_max_age_ms, bad_bookmark, bookmark_ahead",
                             429: "rate_limited (with Retry-After)",
                             503: "not_ready, core_unreachable, strict_timeout",
                         }
@@ -225,6 +236,9 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
                         "limit", {"type": "integer", "minimum": 1, "maximum": settings.max_limit}
                     ),
                     oa.query_param("min_version", oa.INT64),
+                    oa.query_param("consistency", {"enum": list(LEVELS)}),
+                    oa.query_param("max_age_ms", oa.MAX_AGE_MS),
+                    oa.query_param("bookmark", BOOKMARK),
                 ],
             )
         },
