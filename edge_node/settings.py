@@ -34,12 +34,14 @@ class EdgeSettings(NodeSettings):
     strict_timeout_ms: int = setting(
         "LIGHTCONE_STRICT_TIMEOUT_MS",
         1500,
-        "Deadline of a strict read's round trip to the core before it fails with 503.",
+        "Deadline of a read's round trip to the core (strict, bounded past its bound, a "
+        "version or bookmark beyond the edge's data) before it fails with 503.",
     )
     min_version_wait_ms: int = setting(
         "LIGHTCONE_MIN_VERSION_WAIT_MS",
         500,
-        "How long a read with min_version waits for the delta before asking the core.",
+        "How long a read with min_version or a bookmark waits for the delta before asking "
+        "the core.",
     )
     write_timeout_ms: int = setting(
         "LIGHTCONE_WRITE_TIMEOUT_MS",

@@ -179,9 +179,9 @@ async def edge_counts(cities: list[City]) -> tuple[float, float | None]:
         for city in cities:
             text = (await client.get(f"{city.edge.url}/metrics/")).text
             requests += sum(float(v) for v in _SUGGEST_COUNT.findall(text))
-            found = _ROUND_TRIPS.findall(text)
-            counted = counted or bool(found)
-            trips += sum(float(v) for v in found)
+            # Declared with no sample yet (no read has waited): zero, not "not counted".
+            counted = counted or "# TYPE lightcone_edge_core_round_trips" in text
+            trips += sum(float(v) for v in _ROUND_TRIPS.findall(text))
     return requests, (trips if counted else None)
 
 

@@ -155,7 +155,12 @@ function savePending(list) {
 
 function baseUrl() {
   if (!state.entry) return location.origin;
-  return state.viaPop && state.entry.pop_url ? state.entry.pop_url : state.entry.url;
+  return behindPop() ? state.entry.pop_url : state.entry.url;
+}
+
+// Whether the entry in use has a PoP this page goes through (a central entry has none).
+function behindPop() {
+  return state.viaPop && (!state.entry || Boolean(state.entry.pop_url));
 }
 
 function wsUrl() {
@@ -261,9 +266,9 @@ function sendSuggest(q) {
   const started = performance.now();
   const local = deviceAnswer(q);
   if (local) {
+    const took = performance.now() - started; // the answer's time, as a round trip's: no drawing
     state.latestSuggest = null; // so is a websocket answer still on its way
     renderSuggestions(local);
-    const took = performance.now() - started;
     showRung("device");
     showSuggestMeta(
       `${took.toFixed(2)} ms on this device · v${state.pack.version} · ${state.pack.level}`,
@@ -271,7 +276,7 @@ function sendSuggest(q) {
     return;
   }
   $("suggestions").classList.toggle("outdated", $("suggestions").dataset.q !== q);
-  if (state.viaPop) {
+  if (behindPop()) {
     suggestOverHttp(q, state.httpSeq);
     return;
   }
@@ -326,6 +331,10 @@ async function suggestOverHttp(q, seq) {
     }
     body.bookmark = body.bookmark || answer.headers.get("Lightcone-Bookmark");
     const cached = POP_HITS.includes(answer.headers.get("X-Cache-Status"));
+    // A cached answer's age_ms is its age when the edge made it, at its Date (whole seconds:
+    // the age shown may be up to a second more than the truth, never less).
+    const made = Date.parse(answer.headers.get("Date") || "");
+    if (cached && !Number.isNaN(made)) body.age_ms += Math.max(0, Date.now() - made);
     showMeasured(rtt);
     showAnswer(body, rtt, cached ? "pop" : body.core_trip ? "core" : "edge");
   } catch (err) {

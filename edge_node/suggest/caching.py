@@ -13,7 +13,8 @@ Each answer carries:
 * ``Cache-Control`` by the level that served the answer (:func:`cache_control`): tolerant is
   ``public`` with ``max-age``, ``stale-while-revalidate`` and ``stale-if-error`` (the edge's
   ``LIGHTCONE_HTTP_CACHE_*`` settings, seconds); bounded ``max-age`` no longer than what is left
-  of its bound, and no stale extension; strict and session ``no-store``.
+  of its bound nor than the tolerant ``max-age``, and no stale extension; strict and session
+  ``no-store``.
 * ``Vary``: :data:`VARY`, the request headers that change the answer.
 
 Caches count whole seconds (nginx stores ``now + max-age`` in seconds and serves an entry to

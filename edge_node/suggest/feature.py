@@ -2,9 +2,13 @@
 
 The feature registers ``suggest`` and ``search`` from clients (and ``GET /suggest``,
 ``POST /search``), and ``snapshot``, ``delta`` and ``search_acks`` from the core. It applies
-its flag (tolerant: answer from the local index at once; strict: one round trip to the core
-first) and read-your-writes (``min_version``), and raises the errors of :mod:`shared.errors`,
-which each transport renders its own way.
+its level (docs/protocol.md §3) or the weaker one a read asks for: tolerant answers from the
+local index at once; session too, once the data has reached the read's bookmark; bounded
+while the data is provably younger than its bound (:meth:`Freshness.bound_left_ms`); strict
+and the rest after one round trip to the core. It keeps read-your-writes (``min_version``, a
+bookmark), gives every answer and committed ack a bookmark, and raises the errors of
+:mod:`shared.errors`, which each transport renders its own way. A read the local data answers
+is answered inline; only one that waits for the core runs as a task.
 
 The replica's logic (snapshot, delta, gap, ack) is the pure
 :class:`~edge_node.suggest.replica.Replica`; this is its shell: it parses snapshots off the

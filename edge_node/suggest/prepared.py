@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_node.suggest.aliases import AliasMatch
-from shared.protocol import Item, RequestId, Suggestions, pack, to_plain
+from shared.protocol import Item, RequestId, Suggestions, pack, scalar_packer, to_plain
 from shared.snapshot import Entry
 
 
@@ -59,6 +59,10 @@ def _pack_word(text: str) -> bytes:
     return pack(text)
 
 
+_scalar = scalar_packer()
+"""msgpack of an answer's own values (id, version, age, bookmark): answers are made on the
+event loop's thread only."""
+
 # "type": "suggestions", then the "id" key, after the map's header: a fixmap of 9 entries, or
 # of 10 with ``core_trip``.
 _SUGGESTIONS_HEAD = pack("type") + pack(Suggestions.TYPE) + pack("id")
@@ -82,13 +86,13 @@ def suggestions_msgpack(
         (
             _MAP_10 if core_trip else _MAP_9,
             _SUGGESTIONS_HEAD,
-            pack(request_id),
+            _scalar(request_id),
             _K_ITEMS,
             items.msgpack,
             _K_VERSION,
-            pack(version),
+            _scalar(version),
             _K_AGE,
-            pack(age_ms),
+            _scalar(age_ms),
             _K_MODE,
             _pack_word(mode),
             _K_STALE,
@@ -96,7 +100,7 @@ def suggestions_msgpack(
             _K_REGION,
             _pack_word(region),
             _K_BOOKMARK,
-            pack(bookmark),
+            _scalar(bookmark),
             _TRIP if core_trip else b"",
         )
     )

@@ -16,6 +16,7 @@ from edge_node.suggest import caching, pack as packs
 from shared import openapi as oa
 from shared.errors import BadRequest, Unavailable
 from shared.http import json_body
+from shared.protocol import LEVELS, MAX_BOOKMARK_CHARS
 from shared.text import MAX_ID_CHARS
 
 if TYPE_CHECKING:
@@ -78,11 +79,6 @@ def routes(feature: SuggestFeature) -> list[BaseRoute]:
     ]
 
 
-PACK_REBUILD_S = 1.0
-"""Least time between two builds of the device pack: a pack asked for after the data moved on
-is made again at most this often (each build costs about 0.15 s of one core on the default
-corpus); meanwhile the last pack is served, its own ``version`` saying how old it is."""
-
 PACK_CACHE_CONTROL = "no-cache"
 """Kept, but checked with the edge (``If-None-Match``) each time it is used: a flip of the flag
 reaches a page at its next refresh, which then costs a 304 when nothing changed."""
@@ -90,32 +86,27 @@ reaches a page at its next refresh, which then costs a 304 when nothing changed.
 
 def pack_route(feature: SuggestFeature) -> Route:
     """``GET /suggest/pack``: the device pack, made lazily off the event loop, at most one build
-    at a time and one per :data:`PACK_REBUILD_S`, kept with its gzipped bytes until the data
-    or the flag changes; ``ETag`` and ``If-None-Match`` → 304; gzipped when accepted."""
+    at a time and one per :data:`~edge_node.suggest.pack.REBUILD_S`
+    (:class:`~edge_node.suggest.pack.Packs`), kept with its gzipped bytes until the data or the
+    flag changes; ``ETag`` and ``If-None-Match`` → 304; gzipped when accepted."""
     node = feature.node
     settings = node.settings
-    made: packs.Contents | None = None
-    made_at = float("-inf")
-    made_for: object = None  # the index ``made`` came from
-    ready: packs.Pack | None = None
+    state = packs.Packs()
     building: asyncio.Future[None] | None = None
 
     async def build(index: SuggestIndex) -> None:
-        nonlocal made, made_at, made_for, ready
-        loop = asyncio.get_running_loop()
-        due = made is None or made_for is not index or made.version != index.version
-        if due and (
-            made is None or made_for is not index or loop.time() - made_at >= PACK_REBUILD_S
-        ):
-            made_at, copy, epoch = loop.time(), index.copy(), feature.replica.epoch
+        now = asyncio.get_running_loop().time()
+        if state.due(index, now):
+            state.building(index, now)
+            copy, epoch = index.copy(), feature.replica.epoch  # deltas land on the original
             # Never more items than the edge gives: its hot lists bound the limit it takes.
             limit = min(packs.PACK_LIMIT, settings.max_limit, index.depth)
-            made = await asyncio.to_thread(packs.contents, copy, epoch, limit)
-            made_for = index
+            state.built(await asyncio.to_thread(packs.contents, copy, epoch, limit))
         level = feature.level.level
-        assert made is not None
-        if ready is None or ready.contents is not made or ready.level != level:
-            ready = await asyncio.to_thread(packs.render, made, level, settings.max_query_chars)
+        if state.stale(level):
+            assert state.made is not None
+            made, bound = state.made, settings.max_query_chars
+            state.ready = await asyncio.to_thread(packs.render, made, level, bound)
 
     async def current() -> packs.Pack:
         nonlocal building
@@ -124,12 +115,12 @@ def pack_route(feature: SuggestFeature) -> Route:
             raise Unavailable("the edge has no data yet", code="not_ready")
         if building is None:
             building = asyncio.ensure_future(build(index))
-            building.add_done_callback(lambda _: _done())
+            building.add_done_callback(_done)
         await asyncio.shield(building)
-        assert ready is not None
-        return ready
+        assert state.ready is not None
+        return state.ready
 
-    def _done() -> None:
+    def _done(_: object) -> None:
         nonlocal building
         building = None
 
@@ -182,6 +173,9 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
         ) from None
 
 
+BOOKMARK = {"type": "string", "maxLength": MAX_BOOKMARK_CHARS, "pattern": "^[A-Za-z0-9_.-]+$"}
+
+
 def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
     q = {"type": "string", "maxLength": settings.max_query_chars}
     item = oa.obj(
@@ -198,10 +192,12 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
             "items": {"type": "array", "items": item, "maxItems": settings.max_limit},
             "version": {"type": "integer"},
             "age_ms": {"type": "integer"},
-            "mode": {"enum": ["tolerant", "strict"]},
+            "mode": {"enum": list(LEVELS)},
             "stale": {"type": "boolean"},
             "region": {"type": "string"},
-        }
+            "bookmark": BOOKMARK,
+        },
+        core_trip={"const": True, "description": "the answer waited for the core"},
     )
     search_body = oa.obj(
         {"id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}, "q": q}
@@ -211,7 +207,8 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
             "id": {"type": "string"},
             "status": {"enum": ["committed", "queued"]},
             "version": {"type": ["integer", "null"]},
-        }
+        },
+        bookmark=BOOKMARK,
     )
     return {
         **pack_openapi_paths(item),
@@ -219,11 +216,15 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
             "get": oa.operation(
                 "Top completions of q",
                 {
-                    "200": oa.json_answer(suggestions, "suggestions"),
+                    "200": oa.json_answer(
+                        suggestions, "suggestions (with ETag, Cache-Control by level, Vary)"
+                    ),
+                    "304": {"description": "If-None-Match named the answer's ETag: no body"},
                     **oa.error_answers(
                         {
                             400: "missing_q, bad_limit, bad_min_version, query_too_long, "
-                            "min_version_ahead",
+                            "min_version_ahead, bad_consistency, consistency_too_strong, "
+                            "bad_max_age_ms, bad_bookmark, bookmark_ahead",
                             429: "rate_limited (with Retry-After)",
                             503: "not_ready, core_unreachable, strict_timeout",
                         }
@@ -235,6 +236,9 @@ def openapi_paths(settings: EdgeSettings) -> dict[str, Any]:
                         "limit", {"type": "integer", "minimum": 1, "maximum": settings.max_limit}
                     ),
                     oa.query_param("min_version", oa.INT64),
+                    oa.query_param("consistency", {"enum": list(LEVELS)}),
+                    oa.query_param("max_age_ms", oa.MAX_AGE_MS),
+                    oa.query_param("bookmark", BOOKMARK),
                 ],
             )
         },

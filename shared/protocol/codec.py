@@ -54,6 +54,15 @@ def pack(value: Any) -> bytes:
     return data
 
 
+def scalar_packer() -> Callable[[Any], bytes]:
+    """A packer of plain values for one thread: ``packer(value)`` is ``pack(value)`` without
+    making a msgpack packer on every call (about 8 times faster for an int or a short string),
+    for hot paths such as the edge's prepared answers. It keeps a buffer between calls: never
+    share one between threads."""
+    packer: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
+    return packer
+
+
 _LARGE_BIN = 1 << 20
 """Byte strings from this size, as values of a map :func:`pack` is given (a snapshot's parts,
 a snapshot in its message), are copied once, into the result. msgpack copies them into a

@@ -146,11 +146,14 @@ def test_the_device_answers_short_prefixes_until_the_flag_goes_strict(
         for text, got in zip(TEXTS, folded, strict=True):
             assert got is None or got == fold(text), text
 
-        # A longer prefix: the edge.
+        # A longer prefix, or a character the pack cannot fold for sure: the edge.
         typed(page, "mosc")
         expect(rung).to_have_attribute("data-rung", "edge")
         expect(first).to_contain_text("Moscow")
         assert traffic.asked_the_edge() == before + len("mosc") - 2  # "mos" and "mosc"
+        typed(page, "É")
+        expect(page.get_by_test_id("suggest-meta")).to_contain_text("round trip")
+        assert traffic.suggests[-1]["q"] == "É"
 
         # Strict: no device rung; every keystroke waits for the core.
         flag(core, edge, "strict")
@@ -161,6 +164,16 @@ def test_the_device_answers_short_prefixes_until_the_flag_goes_strict(
         expect(first).to_contain_text("Moscow")
         assert traffic.asked_the_edge() == asked + 1
         page.wait_for_function("state.pack.level === 'strict'")  # the pack was checked again
+
+        # Session: still no device rung; the page presents the newest bookmark it was given.
+        flag(core, edge, "session")
+        expect(page.get_by_test_id("flag-suggest")).to_have_text("session", timeout=10_000)
+        typed(page, "m")
+        expect(page.get_by_test_id("suggest-meta")).to_contain_text("session")
+        typed(page, "mo")
+        expect(rung).not_to_have_attribute("data-rung", "device")
+        bookmark = page.evaluate("state.bookmark")
+        assert bookmark and traffic.suggests[-1]["bookmark"] == bookmark
         assert not errors, errors
 
 

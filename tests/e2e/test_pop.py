@@ -11,8 +11,10 @@ import itertools
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +184,42 @@ async def test_up_pop_puts_a_pop_before_each_near_entry_and_stops_it(tmp_path: P
     assert not list((tmp_path / "demo" / "pops").glob("*")), "a PoP folder was left behind"
     with pytest.raises(ProcessLookupError):
         os.kill(pids[0], 0)
+
+
+class _AgedOrigin(BaseHTTPRequestHandler):
+    """An origin that says its answer is already 5 s old (``Age: 5``)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Cache-Control", "public, max-age=30")
+        self.send_header("Age", "5")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_nginx_replays_a_stored_age_unchanged_so_the_edge_sends_none(tmp_path: Path) -> None:
+    """What nginx 1.22 does with an upstream ``Age`` and ``Date``: it neither adds nor updates
+    an ``Age`` (a hit seconds later still says 5), and passes the origin's ``Date`` on."""
+    program("nginx", "nginx-light")
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), _AgedOrigin)
+    thread = threading.Thread(target=origin.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with running(f"http://127.0.0.1:{origin.server_port}", tmp_path) as pop:
+            first = httpx.get(f"{pop.url}/x")
+            deadline = time.monotonic() + DEADLINE_S
+            while email.utils.formatdate(usegmt=True) == first.headers["date"]:
+                assert time.monotonic() < deadline  # until a later second
+                time.sleep(POLL_S)
+            hit = httpx.get(f"{pop.url}/x")
+    finally:
+        origin.shutdown()
+        origin.server_close()
+        thread.join(5)
+    assert (first.headers["x-cache-status"], hit.headers["x-cache-status"]) == ("MISS", "HIT")
+    assert first.headers["age"] == hit.headers["age"] == "5"
+    assert hit.headers["date"] == first.headers["date"] != email.utils.formatdate(usegmt=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -21,8 +20,10 @@ from shared.config import from_environ
 from shared.snapshot import Entry
 from tests.edge_node.test_app import unreachable_core
 from tests.helpers.nodes import FAST_LINK, LINK_TOKEN, SMALL_CORPUS, Node, admin, start_core
+from tests.helpers.proxy_thread import ProxyThread
 from tests.helpers.waiting import POLL_S
 
+DEADLINE_S = 15
 POLICY = CachePolicy(max_age_s=2, stale_while_revalidate_s=3, stale_if_error_s=10)
 
 
@@ -145,8 +146,11 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         node.stop()
 
 
-def mode_of(client: TestClient) -> str:
+def mode_of(client: TestClient) -> str | None:
+    """The mode of an answer now (``None``: a strict read failed, the link is down)."""
     response = client.get("/suggest", params={"q": "syd"})
+    if response.status_code == 503:
+        return None
     assert response.status_code == 200, response.text
     mode: str = response.json()["mode"]
     return mode
@@ -154,41 +158,82 @@ def mode_of(client: TestClient) -> str:
 
 def until_mode(client: TestClient, mode: str) -> None:
     """Poll (with a deadline) until the edge answers in ``mode``."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + DEADLINE_S
     while mode_of(client) != mode:
         assert time.monotonic() < deadline, f"the edge did not switch to {mode}"
         time.sleep(POLL_S)
 
 
-def test_a_strict_answer_is_never_stored_and_its_304_follows_the_round_trip(
-    core: Node, tmp_path: Path
+def test_strict_and_session_are_no_store_and_bounded_max_age_shrinks_with_age(
+    core: Node,
 ) -> None:
+    """The feature strict, an edge in process linked to a real core through a proxy: strict
+    and session answers are ``no-store`` (a strict 304 after the round trip); a bounded one
+    (per request, 5 s) is ``public`` with a max-age that shrinks as the data ages once the
+    link is cut, down to ``no-cache``, then 503 past the bound."""
+    host, port = core.url.removeprefix("http://").rsplit(":", 1)
+    link = ProxyThread(host, int(port))
     settings = from_environ(
-        EdgeSettings, {**FAST_LINK, "LIGHTCONE_LINK_TOKEN": LINK_TOKEN}, core_url=core.url
+        EdgeSettings,
+        # The link is dropped 5 s into a cut: after the bound ran out (a dropped link fails a
+        # bounded read at once).
+        {**FAST_LINK, "LIGHTCONE_LINK_TIMEOUT_S": "5", "LIGHTCONE_LINK_TOKEN": LINK_TOKEN},
+        core_url=link.url,
+        http_cache_max_age_s=60,  # not the cap of the bounded max-age here
     )
-    with TestClient(create_app(settings)) as client, admin(core) as core_admin:
-        until_ready(client)
-        assert core_admin.put("/admin/flags/suggest", json={"stale_ok": False}).status_code == 200
-        try:
-            until_mode(client, "strict")
-            first = client.get("/suggest", params={"q": "syd"})
-            assert first.headers["cache-control"] == "no-store"
-            tag = first.headers["etag"]
-            again = client.get("/suggest", params={"q": "syd"}, headers={"If-None-Match": tag})
-            assert again.status_code == 304
-            assert again.headers["cache-control"] == "no-store" and again.headers["etag"] == tag
-        finally:
-            core_admin.put("/admin/flags/suggest", json={"stale_ok": True})
-        until_mode(client, "tolerant")
-        assert (
-            client.get("/suggest", params={"q": "syd"})
-            .headers["cache-control"]
-            .startswith("public, max-age=")
-        )
+    try:
+        with TestClient(create_app(settings)) as client, admin(core) as core_admin:
+            until_ready(client)
+            assert core_admin.put("/admin/flags/suggest", json={"stale_ok": False}).is_success
+            try:
+                until_mode(client, "strict")
+                strict_and_session(client)
+                bounded = {"q": "syd", "consistency": "bounded", "max_age_ms": "5000"}
+                assert client.get("/suggest", params=bounded).headers["cache-control"] == (
+                    "public, max-age=3"  # 5 s less its age and the link's RTT, less 1 s
+                )
+                link.cut()
+                seen: list[str] = []
+                deadline = time.monotonic() + DEADLINE_S
+                while (answer := client.get("/suggest", params=bounded)).status_code == 200:
+                    if not seen or seen[-1] != answer.headers["cache-control"]:
+                        seen.append(answer.headers["cache-control"])
+                    assert time.monotonic() < deadline, seen
+                    time.sleep(POLL_S)
+                # The age grows, and so does the round trip the edge must assume (its pings
+                # go unanswered): what is left of the bound shrinks twice as fast.
+                assert seen == [
+                    "public, max-age=3",
+                    "public, max-age=2",
+                    "public, max-age=1",
+                    "no-cache",
+                ]
+                assert answer.status_code == 503  # past the bound, and the core out of reach
+                link.heal()
+            finally:
+                core_admin.put("/admin/flags/suggest", json={"stale_ok": True})
+            until_mode(client, "tolerant")
+    finally:
+        link.close()
+
+
+def strict_and_session(client: TestClient) -> None:
+    first = client.get("/suggest", params={"q": "syd"})
+    assert first.json()["mode"] == "strict"
+    assert first.headers["cache-control"] == "no-store"
+    tag = first.headers["etag"]
+    again = client.get("/suggest", params={"q": "syd"}, headers={"If-None-Match": tag})
+    assert again.status_code == 304
+    assert again.headers["cache-control"] == "no-store" and again.headers["etag"] == tag
+    assert again.headers["lightcone-bookmark"]
+    session = client.get("/suggest", params={"q": "syd", "consistency": "session"})
+    assert session.json()["mode"] == "session"
+    assert session.headers["cache-control"] == "no-store"
+    assert session.headers["etag"] != tag  # another level, another tag
 
 
 def until_ready(client: TestClient) -> None:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + DEADLINE_S
     while client.get("/readyz").status_code != 200:
         assert time.monotonic() < deadline, "the in-process edge did not load a snapshot"
         time.sleep(POLL_S)

@@ -255,3 +255,21 @@ def test_http_pack_etag_304_and_gzip(client: TestClient) -> None:
     flipped = client.get("/suggest/pack", headers={"If-None-Match": tag})
     assert flipped.status_code == 200 and flipped.json()["level"] == "strict"
     assert flipped.headers["etag"] != tag
+
+
+def test_a_pack_is_built_when_due_and_at_most_once_per_rebuild_interval() -> None:
+    """The first ask builds; a new version waits for the interval; a new snapshot does not;
+    a level change only renders again."""
+    packs = pack.Packs(rebuild_s=1.0)
+    index = index_of()
+    assert packs.due(index, now=0.0)
+    packs.building(index, 0.0)
+    packs.built(pack.contents(index, "e"))
+    assert not packs.due(index, now=0.1)  # nothing changed
+    assert packs.stale("tolerant") and packs.made is not None
+    packs.ready = pack.render(packs.made, "tolerant", 100)
+    assert not packs.stale("tolerant") and packs.stale("strict")
+    index.apply(Delta(3, 4, [TermChange("quito", "Quito", 300)]))
+    assert not packs.due(index, now=0.9)  # the data moved on, but built 0.9 s ago
+    assert packs.due(index, now=1.0)
+    assert packs.due(index_of(), now=0.2)  # another snapshot: at once
