@@ -25,6 +25,10 @@ PALETTES = {
 """A hue per target, darker for weaker levels (in :data:`load.plan.MODES` order)."""
 
 
+LEVEL_COLORS = dict(zip(MODES, ("#1b9e77", "#386cb0", "#7570b3", "#e6ab02"), strict=True))
+"""One hue per level, for the plot that compares levels side by side."""
+
+
 def color(target: str, mode: str) -> str:
     return PALETTES[target][MODES.index(mode)]
 
@@ -99,22 +103,26 @@ def _levels(b: Bench) -> Figure:
         for i, mode in enumerate(levels):
             xs = [j - 0.4 + width * (i + 0.5) for j in range(len(codes))]
             p50s = [b.p50(kind, code, "edge", mode) for code in codes]
-            ax.bar(xs, p50s, width, color=color("edge", mode), label=mode)
+            ax.bar(xs, p50s, width, color=LEVEL_COLORS[mode], label=mode)
         for j, code in enumerate(codes):
             c = b.cities[code]
             tolerant = b.p50(kind, code, "edge", "tolerant")
             ax.hlines(tolerant + c.link_rtt, j - 0.4, j + 0.4, colors="black", linestyles="dotted")
         ax.set_xticks(range(len(codes)))
-        ax.set_xticklabels([f"{b.cities[c].name}\n({c} → {b.cities[c].edge})" for c in codes])
+        ax.set_xticklabels(
+            [f"{b.cities[c].name.split(',')[0]}\n({c} → {b.cities[c].edge})" for c in codes],
+            fontsize=8,
+        )
         ax.set_yscale("log")
         _ms_ticks(ax.yaxis)
         ax.set_title(_plain(KINDS[kind]), fontsize=9)
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[0].set_ylabel("p50 at the nearest edge, ms (log scale)")
     axes[0].hlines([], 0, 0, colors="black", linestyles="dotted", label="tolerant + link RTT")
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=len(labels))
     fig.suptitle("The cost of each level at the edge (p50)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 

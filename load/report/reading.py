@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from load.report.data import Bench, Check, City, fmt, percentiles
+from load.report.data import KINDS, Bench, Check, City, fmt, percentiles
 
 SUGGEST = ("suggest_http", "suggest_ws")
 
@@ -290,7 +290,9 @@ def _coalescing(b: Bench) -> list[str]:
 
 def _noise(b: Bench) -> list[str]:
     spreads = []
-    for s in b.samples.values():
+    for (kind, *_), s in b.samples.items():
+        if kind not in KINDS:  # searches and pack downloads are no latency we report
+            continue
         medians = [float(np.median(v)) for v in s.by_repeat.values() if v]
         if len(medians) > 1:
             spreads.append(max(medians) - min(medians))
