@@ -398,18 +398,8 @@ class SuggestFeature(Feature):
             BadRequest: a bad query or level, or a version or bookmark ahead of the core.
             Unavailable: not ready yet, or the core is needed and does not answer.
         """
-        if (
-            self._tolerant
-            and min_version is None
-            and bookmark is None
-            and consistency is None
-            and max_age_ms is None
-        ):
-            return self.suggest_now(q, limit)  # nothing to wait for
         read = self._read(q, limit, min_version, consistency, max_age_ms, bookmark)
-        if isinstance(read, Answer):
-            return read
-        return await self._from_core(read)
+        return read if isinstance(read, Answer) else await self._from_core(read)
 
     def suggest_now(self, q: str, limit: int) -> Answer:
         """The tolerant answer from the local index, with no wait (the hot path).
@@ -479,9 +469,9 @@ class SuggestFeature(Feature):
             ):
                 await link.sync(self.name, self.settings.strict_timeout_ms / 1000)
                 trip = True
+            # A bookmark of another database, still so after the sync, is not waited for:
+            # this answer's bookmark restarts the client's guarantees (docs/protocol.md §3).
             if marked is not None and marked[0] == link.epoch:
-                # Another database's bookmark, still so after a sync: the client's guarantees
-                # restart with this answer's bookmark (docs/protocol.md §3).
                 trip = await self._reach(marked[1], "bookmark", synced=trip) or trip
             if read.min_version is not None:
                 trip = await self._reach(read.min_version, "min_version", synced=trip) or trip
