@@ -163,6 +163,7 @@ class Link:
         self._ws: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
         self._sync_ids = itertools.count(1)
+        self._ping_ids = itertools.count(1)
         self._syncs: dict[int, asyncio.Future[tuple[Synced, float]]] = {}
         self._waiters: dict[str, SortedKeyList] = {
             name: SortedKeyList(key=lambda w: (w[0], w[1])) for name in self.freshness
@@ -458,11 +459,16 @@ class Link:
             return
         trip = self.round_trips.started(self.clock())
         try:
-            pong = asyncio.ensure_future(await ws.ping())
+            pong = asyncio.ensure_future(await ws.ping(self._ping_payload()))
         except websockets.ConnectionClosed:
             self.round_trips.dropped(trip)
             return
         pong.add_done_callback(functools.partial(self._ponged, trip))
+
+    def _ping_payload(self) -> str:
+        """A ping's payload of its own: the library's default draws on the process's global
+        random generator (shared with everything else in the process)."""
+        return f"p{next(self._ping_ids)}"
 
     def _ponged(self, trip: int | None, pong: asyncio.Future[float]) -> None:
         if pong.cancelled() or pong.exception() is not None:
@@ -488,7 +494,7 @@ class Link:
         """
         with contextlib.suppress(TimeoutError, websockets.ConnectionClosed):
             async with asyncio.timeout(RELEASE_WAIT_S):
-                await (await ws.ping())
+                await (await ws.ping(self._ping_payload()))
         await asyncio.to_thread(memory.give_back)
 
     async def receive(self, data: bytes | str) -> None:
