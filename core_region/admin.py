@@ -17,7 +17,7 @@ from core_region.features import Feature
 from core_region.node import CoreNode
 from shared.errors import BadRequest, NotFound, StoreUnavailable
 from shared.http import json_body
-from shared.protocol import Level
+from shared.protocol import BOUNDED, Level, check_max_age_ms
 
 MAX_BODY_BYTES = 4096
 """Largest body of an admin request (every admin route's, features' included)."""
@@ -34,23 +34,41 @@ def _feature(node: CoreNode, name: str) -> Feature:
     return node.features[name]
 
 
-def level_of(body: dict[str, Any], feature: Feature) -> Level:
-    """The flag a ``PUT /admin/flags/{feature}`` body asks for: ``{"level": ...}``, or
-    ``{"stale_ok": true|false}`` (shorthand for tolerant|strict)."""
-    level, stale_ok = body.get("level"), body.get("stale_ok")
+def level_of(body: dict[str, Any], feature: Feature, default_max_age_ms: int) -> Level:
+    """The flag a ``PUT /admin/flags/{feature}`` body asks for: ``{"level": ...}`` (with
+    ``"max_age_ms"`` for bounded; without it, ``default_max_age_ms``), or
+    ``{"stale_ok": true|false}`` (shorthand for tolerant|strict).
+
+    Raises:
+        BadRequest: ``bad_flag`` for another shape or a level the feature does not support,
+            ``bad_max_age_ms`` for a bound out of 1..MAX_MAX_AGE_MS or without bounded.
+    """
+    level, stale_ok, max_age_ms = body.get("level"), body.get("stale_ok"), body.get("max_age_ms")
     if level is None and isinstance(stale_ok, bool):
-        return Level.of(stale_ok)
-    if isinstance(level, str) and stale_ok is None:
+        chosen = Level.of(stale_ok)
+    elif isinstance(level, str) and stale_ok is None:
         if level not in feature.levels:
             supported = ", ".join(feature.levels)
             raise BadRequest(
                 f"{feature.name!r} supports the levels {supported}, not {level!r}",
                 code="bad_flag",
             )
-        return Level(level)
-    raise BadRequest(
-        'the body must be {"level": LEVEL} or {"stale_ok": true|false}', code="bad_flag"
-    )
+        if level == BOUNDED:
+            bound = default_max_age_ms if max_age_ms is None else check_max_age_ms(max_age_ms)
+            return Level.bounded(bound)
+        chosen = Level(level)
+    else:
+        raise BadRequest(
+            'the body must be {"level": LEVEL}, {"level": "bounded", "max_age_ms": N} or '
+            '{"stale_ok": true|false}',
+            code="bad_flag",
+        )
+    if max_age_ms is not None:
+        raise BadRequest(
+            f'max_age_ms goes with "level": "bounded", not {chosen.level!r}',
+            code="bad_max_age_ms",
+        )
+    return chosen
 
 
 def routes(node: CoreNode) -> list[BaseRoute]:
@@ -62,7 +80,7 @@ def routes(node: CoreNode) -> list[BaseRoute]:
     async def put_flag(request: Request) -> Response:
         feature = _feature(node, request.path_params["feature"])
         body = await json_body(request, MAX_BODY_BYTES)
-        level = level_of(body, feature)
+        level = level_of(body, feature, node.settings.bounded_max_age_ms)
         await node.set_level(feature, level)
         return JSONResponse({"feature": feature.name, **level.as_json()})
 

@@ -48,7 +48,11 @@ def document(settings: CoreSettings, features: dict[str, Any]) -> dict[str, Any]
                 **admin(
                     "Set a feature's flag",
                     obj({"feature": {"type": "string"}, **FLAG["properties"]}),
-                    {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"},
+                    {
+                        400: "bad_json, bad_flag, bad_max_age_ms",
+                        404: "not_found",
+                        413: "payload_too_large",
+                    },
                 ),
                 "parameters": [path_param("feature")],
                 "requestBody": request_body(FLAG_BODY, MAX_BODY_BYTES),

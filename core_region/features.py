@@ -4,7 +4,8 @@ A feature is one thing the core holds and pushes to edges (the suggestion catalo
 room directory, ...). It subclasses :class:`Feature` and declares, in one place:
 
 * its ``name``: the key of its flag, of its version on the link, and of its part of
-  ``/admin/status``; its default flag (:meth:`~Feature.default_level`);
+  ``/admin/status``; its default flag (:meth:`~Feature.default_level`) and the levels it
+  supports (``levels``);
 * the link messages from edges it handles (``link_messages``): the core dispatches each to its
   one feature by type, through a :class:`Registry` built once;
 * its admin ``routes()`` (under ``/admin``, bearer-protected by the node);
@@ -45,7 +46,10 @@ class Feature:
     """Whether ``version`` in the link's messages carried this feature's version before
     per-feature versions (one feature: suggestions); an edge from before them has only it."""
     levels: ClassVar[tuple[str, ...]] = LEVELS
-    """The consistency levels its flag may take (``PUT /admin/flags`` refuses others)."""
+    """The consistency levels its flag may take, documented with the feature
+    (docs/protocol.md §8): ``PUT /admin/flags`` refuses others with 400 ``bad_flag``. Every
+    level by default; a feature whose reads cannot be bounded or bookmarked declares fewer
+    (cursors: strict and tolerant)."""
 
     def __init__(self, node: CoreNode) -> None:
         self.node = node

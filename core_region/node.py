@@ -461,7 +461,7 @@ class CoreNode:
     # --- flags -----------------------------------------------------------------------------
 
     def flags(self) -> Flags:
-        return Flags.of({f.name: f.level for f in self.features})
+        return Flags.of({f.name: f.level for f in self.features}, self.settings.bounded_max_age_ms)
 
     async def set_level(self, feature: Feature, level: Level) -> None:
         """Store ``feature``'s new flag and push every flag to every edge at once."""

@@ -8,7 +8,12 @@ from pathlib import Path
 from core_region.db import POSTGRES_SCHEMES, is_postgres
 from core_region.store import MAX_SOURCES_COUNTED
 from shared.config import positive, setting
-from shared.protocol import MAX_LINK_MESSAGE_BYTES, MAX_UP_FRAME_BYTES
+from shared.protocol import (
+    DEFAULT_MAX_AGE_MS,
+    MAX_LINK_MESSAGE_BYTES,
+    MAX_MAX_AGE_MS,
+    MAX_UP_FRAME_BYTES,
+)
 from shared.settings import NodeSettings, node_default
 
 RESEND_WINDOW_S = 24 * 3600.0
@@ -59,6 +64,12 @@ class CoreSettings(NodeSettings):
     )
     cursors_stale_ok: bool = setting(
         "LIGHTCONE_CURSORS_STALE_OK", True, "Default of the cursors flag (true = tolerant)."
+    )
+    bounded_max_age_ms: int = setting(
+        "LIGHTCONE_BOUNDED_MAX_AGE_MS",
+        DEFAULT_MAX_AGE_MS,
+        f"Bound of a flag set to bounded without max_age_ms, and of a read that asks for "
+        f"bounded when its feature is strict (1..{MAX_MAX_AGE_MS} ms; three heartbeats).",
     )
     search_boost: int = setting(
         "LIGHTCONE_SEARCH_BOOST", 1000, "Weight one logged search adds to its term."
@@ -146,6 +157,11 @@ class CoreSettings(NodeSettings):
             raise ValueError(
                 "Config 'LIGHTCONE_BROKER' must be empty (one core node) or a URL starting "
                 "with redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0."
+            )
+        if not 1 <= self.bounded_max_age_ms <= MAX_MAX_AGE_MS:
+            raise ValueError(
+                f"Config 'LIGHTCONE_BOUNDED_MAX_AGE_MS' must be 1..{MAX_MAX_AGE_MS}, "
+                f"got {self.bounded_max_age_ms}."
             )
         if self.publish_delay_ms < 0 or self.min_searches < 0:
             raise ValueError("Config 'LIGHTCONE_PUBLISH_DELAY_MS' and MIN_SEARCHES must be >= 0.")

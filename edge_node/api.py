@@ -42,6 +42,7 @@ def document(settings: EdgeSettings, features: dict[str, Any]) -> dict[str, Any]
                 "additionalProperties": obj(
                     {
                         "level": LEVEL,
+                        "max_age_ms": {"type": ["integer", "null"]},
                         "stale_ok": {"type": "boolean"},
                         "version": {"type": "integer"},
                         "age_ms": {"type": "integer"},

@@ -158,6 +158,7 @@ async def status(request: Request) -> Response:
         feature_age = link.age_ms(feature.name)
         features[feature.name] = {
             "level": feature.level.level,
+            "max_age_ms": feature.level.max_age_ms,
             "stale_ok": feature.level.stale_ok,
             "version": link.version(feature.name),
             "age_ms": feature_age,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -48,11 +49,12 @@ from edge_node import cores, memory
 from edge_node.breaker import Breaker
 from edge_node.features import Feature, Registry
 from edge_node.frames import frames
-from edge_node.freshness import Freshness
+from edge_node.freshness import Freshness, RoundTrips
 from edge_node.metrics import EdgeMetrics
 from edge_node.settings import EdgeSettings
 from shared.errors import CloseCode, ProtocolError, Unavailable
 from shared.protocol import (
+    DEFAULT_MAX_AGE_MS,
     PROTOCOL_VERSION,
     Error,
     Flags,
@@ -75,6 +77,11 @@ RELEASE_WAIT_S = 0.5
 """Longest wait for the core's answer to a ping after a snapshot, before it is decoded with the
 library's copy of it still held (:meth:`Link._release`): a round trip between regions, well
 inside the second an edge has to be ready after a snapshot arrives."""
+
+QUEUED_S = 0.001
+"""A frame the link's loop got from the websocket within this of asking was waiting already
+(behind the frames handled before it): it arrived no earlier than the last frame the loop
+waited for, and its confirmations are dated then (:attr:`Link.frame_at`)."""
 
 MAX_POSTED = 1024
 """Posted messages waiting for the link's sender; beyond it they are dropped (module doc)."""
@@ -127,6 +134,16 @@ class Link:
         :meth:`loading`)."""
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_reset_s)
         self.freshness = {f.name: Freshness() for f in features.with_data}
+        self.round_trips = RoundTrips()
+        """The link's recent round trips: the unseen core→edge delay of ``bounded`` reads."""
+        self.default_max_age_ms = DEFAULT_MAX_AGE_MS
+        """The core's default bound (``flags.max_age_ms``), for a read that asks for
+        ``bounded`` when its feature is strict."""
+        self.frame_at: float | None = None
+        """No later than the arrival of the frame from the core being handled: when the link's
+        loop received it, or, if it was waiting behind others (:data:`QUEUED_S`), when the
+        last frame the loop waited for came. What it confirms is dated then, so the time the
+        edge spends on a frame (a snapshot's parse) counts in the data's age."""
         self.head = -1
         """The newest global version the core is known to have published or committed."""
         self._token = token
@@ -146,7 +163,8 @@ class Link:
         self._ws: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
         self._sync_ids = itertools.count(1)
-        self._syncs: dict[int, asyncio.Future[Synced]] = {}
+        self._ping_ids = itertools.count(1)
+        self._syncs: dict[int, asyncio.Future[tuple[Synced, float]]] = {}
         self._waiters: dict[str, SortedKeyList] = {
             name: SortedKeyList(key=lambda w: (w[0], w[1])) for name in self.freshness
         }
@@ -179,9 +197,18 @@ class Link:
             return None
         return int((self.clock() - self._heard_at) * 1000)
 
+    def round_trip_ms(self) -> int | None:
+        """The round trip to assume for the delay the edge cannot see (:class:`RoundTrips`)."""
+        return self.round_trips.bound_ms(self.clock())
+
+    def _arrived(self) -> float:
+        """When the frame being handled arrived, at the latest (:attr:`frame_at`)."""
+        return self.clock() if self.frame_at is None else self.frame_at
+
     def advanced(self, feature: str, version: int) -> None:
-        """``feature`` applied data up to ``version``: wake the readers it now satisfies."""
-        self.freshness[feature].advanced(version, self.clock())
+        """``feature`` applied data up to ``version`` (from the frame being handled): wake the
+        readers it now satisfies."""
+        self.freshness[feature].advanced(version, self._arrived())
         self.head = max(self.head, version)
         self._wake(feature)
 
@@ -313,10 +340,13 @@ class Link:
         try:
             while True:
                 try:
+                    asked = self.clock()
                     async with asyncio.timeout(self.settings.link_timeout_s):
                         data = await ws.recv(decode=False)
                     self._heard_at = self.clock()
                     self.failover.heard(self._heard_at)
+                    if self.frame_at is None or self._heard_at - asked >= QUEUED_S:
+                        self.frame_at = self._heard_at
                 except TimeoutError:
                     logger.warning(
                         "core silent for %.1f s: closing link", self.settings.link_timeout_s
@@ -343,6 +373,8 @@ class Link:
 
     def _down(self) -> None:
         self._ws = None
+        self.round_trips.reset()
+        self.frame_at = None
         # Posted messages are volatile: each feature announces itself again on the next link.
         while not self._posted.empty():
             self._posted.get_nowait()
@@ -416,7 +448,33 @@ class Link:
             while True:
                 hello = self.hello()
                 await self.send(Heartbeat(hello.version, hello.versions))
+                await self._ping()
                 await asyncio.sleep(self.settings.heartbeat_s)
+
+    async def _ping(self) -> None:
+        """Measure the link's round trip with a websocket ping (:class:`RoundTrips`), without
+        waiting for the pong: the core's websocket library answers it as it reads it."""
+        ws = self._ws
+        if ws is None:
+            return
+        trip = self.round_trips.started(self.clock())
+        try:
+            pong = asyncio.ensure_future(await ws.ping(self._ping_payload()))
+        except websockets.ConnectionClosed:
+            self.round_trips.dropped(trip)
+            return
+        pong.add_done_callback(functools.partial(self._ponged, trip))
+
+    def _ping_payload(self) -> str:
+        """A ping's payload of its own: the library's default draws on the process's global
+        random generator (shared with everything else in the process)."""
+        return f"p{next(self._ping_ids)}"
+
+    def _ponged(self, trip: int | None, pong: asyncio.Future[float]) -> None:
+        if pong.cancelled() or pong.exception() is not None:
+            self.round_trips.dropped(trip)
+        else:
+            self.round_trips.ended(trip, self.clock())
 
     async def resync(self, feature: Feature) -> None:
         """Ask the core again for ``feature``'s data from the version it holds (a gap)."""
@@ -436,7 +494,7 @@ class Link:
         """
         with contextlib.suppress(TimeoutError, websockets.ConnectionClosed):
             async with asyncio.timeout(RELEASE_WAIT_S):
-                await (await ws.ping())
+                await (await ws.ping(self._ping_payload()))
         await asyncio.to_thread(memory.give_back)
 
     async def receive(self, data: bytes | str) -> None:
@@ -444,6 +502,7 @@ class Link:
         alone (logged; a handler's failure counted under ``link_receive``)."""
         message = self._decoded(data)
         if message is not None:
+            self.frame_at = self.clock()
             await self._handle(message)
 
     def _decoded(self, data: bytes | str) -> Message | None:
@@ -475,6 +534,7 @@ class Link:
 
     def _flags(self, message: Flags) -> None:
         levels = message.read()
+        self.default_max_age_ms = message.default_max_age_ms()
         for feature in self.features:
             level = levels.get(feature.name, Level())
             feature.level = level
@@ -486,7 +546,7 @@ class Link:
     def _heard(self, head: int, versions: dict[str, int]) -> None:
         """The core published up to ``head``, with each feature at ``versions``."""
         self.head = max(self.head, head)
-        now = self.clock()
+        now = self._arrived()
         for name, fresh in self.freshness.items():
             fresh.heard(head, versions.get(name, head), now)
             self._wake(name)
@@ -495,7 +555,7 @@ class Link:
         self._heard(message.version, message.versions)
         fut = self._syncs.pop(message.id, None)
         if fut is not None and not fut.done():
-            fut.set_result(message)
+            fut.set_result((message, self._arrived()))
 
     def _error(self, message: Error) -> None:
         """An error from the core: one that answers a strict read's ``sync`` fails it fast
@@ -567,21 +627,25 @@ class Link:
 
     async def _sync(self, feature: str, timeout_s: float) -> int:
         sync_id = next(self._sync_ids)
-        fut: asyncio.Future[Synced] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[tuple[Synced, float]] = asyncio.get_running_loop().create_future()
         self._syncs[sync_id] = fut
+        trip = self.round_trips.started(self.clock())  # a sync is a round trip: measured too
         try:
             async with asyncio.timeout(timeout_s):
                 await self.send(Sync(sync_id))
-                synced = await fut
+                synced, arrived = await fut
+                self.round_trips.ended(trip, arrived)
                 fresh = self.freshness.get(feature)
                 if fresh is not None:
                     await self.wait_version(feature, synced.versions.get(feature, synced.version))
-                    fresh.confirm(self.clock())
+                    fresh.confirm(arrived)  # its deltas came before it: current as it came
         except TimeoutError:
+            self.round_trips.ended(trip, self.clock())  # at least this long
             ms = int(timeout_s * 1000)
             raise Unavailable(
                 f"no answer from the core within {ms} ms", code="strict_timeout"
             ) from None
         finally:
             self._syncs.pop(sync_id, None)
+            self.round_trips.dropped(trip)
         return synced.version

@@ -46,6 +46,12 @@ class EdgeMetrics:
         self.strict_failures = Counter(
             "lightcone_strict_failures", "Reads refused for want of the core", ["code"], registry=r
         )
+        self.core_round_trips = Counter(
+            "lightcone_edge_core_round_trips",
+            "Reads that waited for a round trip to the core, by feature and level served",
+            ["feature", "level"],
+            registry=r,
+        )
         self.snapshots = Counter("lightcone_snapshots_loaded", "Snapshots loaded", registry=r)
         self.gaps = Counter("lightcone_delta_gaps", "Gaps found in the delta stream", registry=r)
         self.typo_walks_capped = Counter(

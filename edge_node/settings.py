@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from edge_node import cores
 from edge_node.origins import OriginPolicy
+from edge_node.suggest.caching import CachePolicy
 from shared import roomtoken
 from shared.config import positive, setting
 from shared.settings import NodeSettings
@@ -33,12 +34,14 @@ class EdgeSettings(NodeSettings):
     strict_timeout_ms: int = setting(
         "LIGHTCONE_STRICT_TIMEOUT_MS",
         1500,
-        "Deadline of a strict read's round trip to the core before it fails with 503.",
+        "Deadline of a read's round trip to the core (strict, bounded past its bound, a "
+        "version or bookmark beyond the edge's data) before it fails with 503.",
     )
     min_version_wait_ms: int = setting(
         "LIGHTCONE_MIN_VERSION_WAIT_MS",
         500,
-        "How long a read with min_version waits for the delta before asking the core.",
+        "How long a read with min_version or a bookmark waits for the delta before asking "
+        "the core.",
     )
     write_timeout_ms: int = setting(
         "LIGHTCONE_WRITE_TIMEOUT_MS",
@@ -117,6 +120,25 @@ class EdgeSettings(NodeSettings):
         "Kernel send buffer of each client connection in bytes; 0 keeps the OS autotuning.",
     )
 
+    http_cache_max_age_s: int = setting(
+        "LIGHTCONE_HTTP_CACHE_MAX_AGE_S",
+        1,
+        "max-age of a tolerant GET /suggest answer for caches in front of the edge (a PoP), "
+        "and the longest max-age of a bounded one; 0: tolerant answers are not cached.",
+    )
+    http_cache_swr_s: int = setting(
+        "LIGHTCONE_HTTP_CACHE_SWR_S",
+        2,
+        "stale-while-revalidate of a tolerant GET /suggest answer: a cache may serve it this "
+        "long past max-age while it fetches a fresh one.",
+    )
+    http_cache_sie_s: int = setting(
+        "LIGHTCONE_HTTP_CACHE_SIE_S",
+        10,
+        "stale-if-error of a tolerant GET /suggest answer: a cache may serve it this long past "
+        "max-age while the edge cannot be reached or answers an error.",
+    )
+
     ws_allowed_origins: str = setting(
         "LIGHTCONE_WS_ALLOWED_ORIGINS",
         "loopback",
@@ -158,6 +180,9 @@ class EdgeSettings(NodeSettings):
             raise ValueError(
                 "Config 'LIGHTCONE_RECONNECT_MIN_S' must not exceed LIGHTCONE_RECONNECT_MAX_S."
             )
+        for name in ("http_cache_max_age_s", "http_cache_swr_s", "http_cache_sie_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Config 'LIGHTCONE_{name.upper()}' must not be negative.")
         self.origin_policy()  # a value that does not parse stops the start
         self._check_room_auth()
 
@@ -173,6 +198,10 @@ class EdgeSettings(NodeSettings):
             roomtoken.check_secret(
                 self.room_secret_previous, "Config 'LIGHTCONE_ROOM_SECRET_PREVIOUS'"
             )
+
+    def cache_policy(self) -> CachePolicy:
+        """How long caches in front of the edge may serve a tolerant ``/suggest`` answer."""
+        return CachePolicy(self.http_cache_max_age_s, self.http_cache_swr_s, self.http_cache_sie_s)
 
     def origin_policy(self) -> OriginPolicy:
         """Who may open ``/ws`` (parsed from LIGHTCONE_WS_ALLOWED_ORIGINS).

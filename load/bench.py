@@ -1,25 +1,31 @@
-"""``lightcone bench``: the locust comparison — edge vs central, tolerant vs strict.
+"""``lightcone bench``: the locust comparison — every rung (device, PoP, edge, central) at
+every consistency level (tolerant, bounded, session, strict).
 
 What one run does, all on loopback:
 
-1. starts ``lightcone up`` (core, edges and latency proxies with simulated geography) as a
-   subprocess and reads its status file: for each user city, one entry through its nearest
-   edge and one through the *central* node (the edge in the core's region), each delayed by
-   that user's simulated RTT;
-2. for each repeat, runs every scenario of {suggest, cursors} × {edge, central} ×
-   {tolerant, strict} once — edge and central side by side, the order reversed every other
-   repeat so drift hits all scenarios alike. Before each run it sets both features' flags
-   through the demo's control API and waits until every edge has them. Each run is
-   ``python -m locust -f load/locustfile.py --headless`` with users spread round-robin over
-   the user cities (``LIGHTCONE_TARGETS``); suggest runs use :class:`SuggestHttpUser` and
-   :class:`SuggestWsUser`, cursor runs :class:`CursorUser`;
-3. prints one line per run (elapsed / estimated total), measuring the CPU of locust, of the
+1. starts ``lightcone up`` (core, edges and latency proxies with simulated geography; with
+   ``--pop`` when the plan goes through the PoP) as a subprocess and reads its status file:
+   for each user city, one entry through its nearest edge (and that entry's PoP,
+   ``pop_url``) and one through the *central* node (the edge in the core's region), each
+   delayed by that user's simulated RTT;
+2. finds what this tree can do (levels the core takes, the PoP, the device pack) and skips
+   the scenarios it cannot run, each with a line saying why;
+3. for each repeat, runs every scenario of the plan (:mod:`load.plan`) once — targets side by
+   side, the order reversed every other repeat so drift hits all scenarios alike. Before each
+   run it sets the features' levels through the demo's control API and waits until every
+   edge shows them, and reads every edge's ``/metrics`` (core round trips, requests) before
+   and after. A cut run cuts the far city's edge off the core (the control API's partition)
+   for ``--cut-s`` seconds in its middle, heals it, and waits for the edge to link up again.
+   Each run is ``python -m locust -f load/locustfile.py --headless`` with users spread
+   round-robin over the user cities (``LIGHTCONE_TARGETS``); see ``USERS`` for who runs;
+4. prints one line per run (elapsed / estimated total), measuring the CPU of locust, of the
    ``lightcone up`` process (which carries every proxy), of the nodes and of everything else;
-4. stops the topology (SIGINT) and writes ``--out``: ``results.json`` (everything measured),
+5. stops the topology (SIGINT) and writes ``--out``: ``results.json`` (everything measured),
    ``report.md`` and ``plots/`` (:mod:`load.report`), and ``runs/<n>-<scenario>-r<k>/`` with
    locust's CSVs, HTML report and log, and the raw per-request times (``raw.csv.gz``).
 
-Defaults take about 4 minutes; ``--quick`` about 30 s.
+Defaults take about 15 minutes (24 scenarios × 3 repeats; the first line says how many runs);
+``--quick`` about a minute.
 """
 
 from __future__ import annotations
@@ -33,21 +39,44 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from load.cpu_meter import CpuMeter
 from load.machine import environment, loadavg, shown_command
-from load.plan import Plan, Scenario, add_arguments, plan_from
-from load.topology import Topology, calibrate, set_flags
+from load.plan import MODES, Plan, Scenario, add_arguments, plan_from
+from load.topology import (
+    Topology,
+    calibrate,
+    edge_counts,
+    flag_bodies,
+    has_pack,
+    level_refused,
+    pop_missing,
+    set_flags,
+    wait_linked,
+)
 from shared.cli import plain_text
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-USER_CLASSES = {"suggest": ["SuggestHttpUser", "SuggestWsUser"], "cursors": ["CursorUser"]}
-OUTPUTS = ("runs", "plots", "report.md", "results.json", "up.log")
-"""What a bench writes in ``--out`` (and removes from an earlier run there); nothing else."""
+USERS = {
+    ("suggest", "edge"): ["SuggestHttpUser", "SuggestWsUser"],
+    ("suggest", "central"): ["SuggestHttpUser", "SuggestWsUser"],
+    ("suggest", "pop"): ["SuggestHttpUser"],
+    ("cursors", "edge"): ["CursorUser"],
+    ("cursors", "central"): ["CursorUser"],
+    ("device", "edge"): ["SuggestDeviceUser"],
+}
+"""Which locust users a run of (feature, target) has: a PoP caches HTTP answers only."""
+STARTED_FILE = "started"
+"""Written by the locustfile in the run's folder when the test starts (cuts are timed from it)."""
+OUTPUTS = ("runs", "report.md", "results.json", "up.log")
+"""What a bench writes in ``--out`` (and removes from an earlier run there), with the plots
+of :data:`load.report.plots.OWN` in ``plots/``; nothing else (``docs/bench/plots`` holds
+other benchmarks' plots too)."""
 CPU_WARNING = "CPU usage above 90%"
 PACKAGES = (
     "locust",
@@ -98,6 +127,9 @@ class Bench:
     command: list[str]
     runs: list[dict[str, Any]] = field(default_factory=list)
     calibration: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    cut: dict[str, Any] = field(default_factory=dict)
+    """The edge cut runs cut off (``region``) and the user cities behind it (``cities``)."""
 
     def run(self) -> int:
         started = time.monotonic()
@@ -106,10 +138,12 @@ class Bench:
         scratch = Path(tempfile.mkdtemp(prefix="lightcone-bench-up-"))
         topology = Topology(self.plan, scratch, self.out / "up.log")
         p = self.plan
+        length = sum(p.run_s(s) + RUN_OVERHEAD_S for _, s in p.order())
         say(
-            f"lightcone bench: {len(p.order())} locust runs of {p.duration_s} s "
-            f"({len(p.scenarios)} scenarios × {p.repeats}), core {p.core}, "
-            f"edges {','.join(p.edges)}, user cities {','.join(p.users)} → {self.out}"
+            f"lightcone bench: {len(p.order())} locust runs of {p.duration_s} s, cut runs "
+            f"{p.duration_s + p.cut_s} s ({len(p.scenarios)} scenarios × {p.repeats}), about "
+            f"{_clock(length)} in all; core {p.core}, edges {','.join(p.edges)}, user cities "
+            f"{','.join(p.users)} → {self.out}"
         )
         try:
             code = self._run_all(topology, started)
@@ -137,9 +171,14 @@ class Bench:
 
     def _run_all(self, topology: Topology, started: float) -> int:
         """Start the topology, calibrate, then every locust run; 1 if a run had no samples."""
-        say("starting the topology (lightcone up) …")
-        topology.start()
+        missing = pop_missing() if self.plan.needs_pop else None
+        if missing:
+            self._skip(lambda s: s.target == "pop", missing)
+        pop = self.plan.needs_pop
+        say("starting the topology (lightcone up" + (" --pop" if pop else "") + ") …")
+        topology.start(pop=pop)
         say(f"topology ready in {time.monotonic() - started:.1f} s")
+        self._abilities(topology)
         for e in topology.status["entries"]:
             say(
                 f"  {e['user_region']} → {e['target_region']} ({e['kind']:<7}) "
@@ -155,16 +194,52 @@ class Bench:
         for n, (repeat, scenario) in enumerate(order, start=1):
             record = self._one(topology, n, repeat, scenario)
             self.runs.append(record)
-            per_run = sum(r["wall_s"] + r["flags_s"] for r in self.runs) / len(self.runs)
+            # what the runs so far took beyond their locust time, spread over the rest
+            extra = sum(r["wall_s"] + r["flags_s"] + r["between_s"] - r["run_s"] for r in self.runs)
+            left = sum(self.plan.run_s(s) for _, s in order[n:])
             elapsed = time.monotonic() - started
-            total = elapsed + per_run * (len(order) - n)
+            total = elapsed + left + extra / len(self.runs) * (len(order) - n)
             say(_progress(n, len(order), elapsed, total, record))
             if not record["samples"]:
                 code = 1
         return code
 
+    def _skip(self, which: Callable[[Scenario], bool], why: str) -> None:
+        """Drop the scenarios ``which`` picks, with a line saying why."""
+        dropped = set(filter(which, self.plan.scenarios))
+        if dropped:
+            names = ", ".join(s.name for s in self.plan.scenarios if s in dropped)
+            say(f"skipping {names}: {why}")
+            self.skipped.append({"scenarios": sorted(s.name for s in dropped), "why": why})
+            self.plan = self.plan.without(dropped)
+
+    def _abilities(self, topology: Topology) -> None:
+        """Skip what the running topology cannot do: levels the core refuses, a PoP that
+        did not come up, a missing device pack."""
+        for level in MODES:
+            if any(s.mode == level for s in self.plan.scenarios):
+                refused = level_refused(topology, level)
+                if refused:
+                    why = f"the core refuses the level {level} ({refused})"
+                    self._skip(partial(_at_level, level), why)
+        if self.plan.needs_pop and not topology.entries("pop"):
+            self._skip(lambda s: s.target == "pop", "lightcone up --pop gave no pop_url")
+        if any(s.feature == "device" for s in self.plan.scenarios):
+            missing = has_pack(topology)
+            if missing:
+                self._skip(lambda s: s.feature == "device", f"no device pack ({missing})")
+        self.cut = cut_target(topology)
+        if not self.plan.scenarios:
+            raise RuntimeError("no scenario left to run")
+        set_flags(topology, flag_bodies("suggest", "tolerant"))  # as before the probes
+
     def _prepare_out(self) -> None:
+        from load.report.plots import OWN
+
         self.out.mkdir(parents=True, exist_ok=True)
+        for pattern in OWN:
+            for path in (self.out / "plots").glob(pattern):
+                path.unlink()
         for name in OUTPUTS:
             path = self.out / name
             if path.is_dir():
@@ -186,7 +261,10 @@ class Bench:
             "load_after": loadavg(),
             "wall_s": round(time.monotonic() - started, 1),
             "tick_ms": tick_ms(),
+            "publish_delay_ms": publish_delay_ms(),
             "calibration": self.calibration,
+            "skipped": self.skipped,
+            "cut": self.cut,
             # Secrets of one run (the admin token, the control API's capability) stay out.
             "topology": {
                 k: v for k, v in topology.status.items() if k not in ("admin_token", "control_url")
@@ -199,15 +277,20 @@ class Bench:
         """One locust run of ``scenario``, with the flags set first; its record."""
         run_dir = self.out / "runs" / f"{n:02d}-{scenario.name}-r{repeat + 1}"
         run_dir.mkdir(parents=True)
-        flags_s = set_flags(topology, scenario.mode)
+        flags_s = set_flags(topology, flag_bodies(scenario.feature, scenario.mode))
         entries = topology.entries(scenario.target)
-        users = self.plan.suggest_users if scenario.feature == "suggest" else self.plan.cursor_users
+        users = self.plan.cursor_users if scenario.feature == "cursors" else self.plan.suggest_users
         args = self._locust_args(run_dir, entries[0]["url"], users, repeat, scenario)
         env = self._locust_env(run_dir, n, scenario, entries)
+        counts_before = _counts(topology)
         started = time.monotonic()
         started_at = time.time()
-        exit_code, meter = self._locust(args, env, run_dir / "locust.log", topology)
+        exit_code, meter, cut = self._locust(args, env, run_dir, topology, scenario)
         wall = time.monotonic() - started
+        between = time.monotonic()
+        if cut:
+            cut["relink_s"] = round(wait_linked(topology, cut["region"]), 2)
+        counts_after = _counts(topology)
         log_text = (run_dir / "locust.log").read_text(errors="replace")
         counters: dict[str, Any] = {}
         if (run_dir / "counters.json").exists():
@@ -223,12 +306,18 @@ class Bench:
             "repeat": repeat + 1,
             "dir": str(run_dir.relative_to(self.out)),
             "started_at": round(started_at, 3),
+            "run_s": self.plan.run_s(scenario),
             "wall_s": round(wall, 2),
             "flags_s": round(flags_s, 3),
+            "between_s": round(time.monotonic() - between, 2),
             "users": users,
             "exit_code": exit_code,
             "samples": counters.get("raw_rows", 0),
             "counters": counters,
+            "edge_counts": {
+                k: round(v - counts_before.get(k, 0.0), 3) for k, v in counts_after.items()
+            },
+            "cut": cut,
             "cpu": cpu,
             "cpu_warning": CPU_WARNING in log_text,
             "loadavg": loadavg(),
@@ -240,11 +329,11 @@ class Bench:
     ) -> list[str]:
         p = self.plan
         args = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
-        args += ["-u", str(users), "-r", str(users), "-t", f"{p.duration_s}s"]
+        args += ["-u", str(users), "-r", str(users), "-t", f"{p.run_s(scenario)}s"]
         args += ["--csv", str(run_dir / "locust"), "--only-summary", "--host", host]
         if p.html == "all" or (p.html == "first" and repeat == 0):
             args += ["--html", str(run_dir / "locust.html")]
-        return args + USER_CLASSES[scenario.feature]
+        return args + USERS[(scenario.feature, scenario.target)]
 
     def _locust_env(
         self, run_dir: Path, n: int, scenario: Scenario, entries: list[dict[str, Any]]
@@ -262,38 +351,112 @@ class Bench:
                 "LIGHTCONE_MOVE_HZ": str(p.move_hz),
                 "LIGHTCONE_ROOM_SIZE": str(p.room_size),
                 "LIGHTCONE_CODEC": p.codec,
+                "LIGHTCONE_ZIPF_S": str(p.zipf_s),
             }
         )
+        if scenario.feature == "suggest":  # the same read-mostly mix at every level
+            env["LIGHTCONE_SEARCH_SHARE"] = str(p.search_share)
+        if scenario.mode == "session":
+            env["LIGHTCONE_SESSION"] = "1"
+        if scenario.target == "pop":
+            env["LIGHTCONE_CACHE_TAG"] = f"{n}"
         return env
 
     def _locust(
-        self, args: list[str], env: dict[str, str], log_path: Path, topology: Topology
-    ) -> tuple[int, CpuMeter]:
-        """Run locust to its end (killed a minute past its duration), sampling CPU every 0.5 s.
+        self,
+        args: list[str],
+        env: dict[str, str],
+        run_dir: Path,
+        topology: Topology,
+        scenario: Scenario,
+    ) -> tuple[int, CpuMeter, dict[str, Any]]:
+        """Run locust to its end (killed a minute past its duration), sampling CPU every 0.5 s;
+        in a cut run, cut the edge's link :meth:`Plan.run_s` / 2 − ``cut_s`` / 2 after the
+        test starts and heal it ``cut_s`` later (healed in any case before this returns).
 
-        Returns its exit code and the CPU it, the topology and the machine used meanwhile.
+        Returns its exit code, the CPU it, the topology and the machine used meanwhile, and
+        the cut (region, cities, wall-clock ``cut_at`` and ``healed_at``; empty without one).
         """
-        deadline = time.monotonic() + self.plan.duration_s + 60
-        with log_path.open("wb") as log:
+        p = self.plan
+        deadline = time.monotonic() + p.run_s(scenario) + 60
+        cut: dict[str, Any] = {}
+        cut_after = (p.run_s(scenario) - p.cut_s) / 2
+        with (run_dir / "locust.log").open("wb") as log:
             process = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
             meter = CpuMeter({"locust": [process.pid], **topology.pids()})
+            next_sample = time.monotonic()
             try:
-                meter.sample()
                 while process.poll() is None:
-                    if time.monotonic() > deadline:
+                    now = time.monotonic()
+                    if now > deadline:
                         process.kill()
                         break
-                    try:
-                        process.wait(0.5)
-                    except subprocess.TimeoutExpired:
+                    if now >= next_sample:
                         meter.sample()
+                        next_sample = now + 0.5
+                    if scenario.cut and self.cut:
+                        cut = self._cut_step(topology, run_dir, cut, cut_after)
+                    try:
+                        process.wait(0.05 if scenario.cut else 0.5)
+                    except subprocess.TimeoutExpired:
+                        pass
             finally:
                 if process.poll() is None:
                     process.kill()
                 process.wait()
-        return process.returncode, meter
+                if cut and "healed_at" not in cut:
+                    topology.control("POST", f"/heal/{cut['region']}")
+                    cut["healed_at"] = round(time.time(), 3)
+        return process.returncode, meter, cut
+
+    def _cut_step(
+        self, topology: Topology, run_dir: Path, cut: dict[str, Any], cut_after: float
+    ) -> dict[str, Any]:
+        """Cut or heal when it is time (times from the locustfile's ``started`` file)."""
+        started = run_dir / STARTED_FILE
+        if not started.exists() or "healed_at" in cut:
+            return cut
+        test_started = float(started.read_text() or 0)
+        now = time.time()
+        region = self.cut["region"]
+        if not cut and now >= test_started + cut_after:
+            topology.control("POST", f"/partition/{region}")
+            return {**self.cut, "cut_at": round(time.time(), 3)}
+        if cut and now >= cut["cut_at"] + self.plan.cut_s:
+            topology.control("POST", f"/heal/{region}")
+            return {**cut, "healed_at": round(time.time(), 3)}
+        return cut
+
+
+def _at_level(level: str, scenario: Scenario) -> bool:
+    """A scenario of the suggestion feature at ``level`` (cursors keep their levels)."""
+    return scenario.mode == level and scenario.feature != "cursors"
+
+
+RUN_OVERHEAD_S = 3
+"""Seconds a run takes beyond its locust time (locust's start-up, flags, metrics), for the
+first estimate of the whole bench's length."""
+
+
+def cut_target(topology: Topology) -> dict[str, Any]:
+    """The edge cut runs cut off: the nearest edge of the first user city outside the core's
+    region (else the first); and the user cities whose entries lead to it."""
+    entries = topology.entries("edge")
+    core = topology.status["core_region"]
+    far = [e for e in entries if e["target_region"] != core] or entries
+    region = far[0]["target_region"]
+    cities = [e["user_region"] for e in entries if e["target_region"] == region]
+    return {"region": region, "cities": cities}
+
+
+def _counts(topology: Topology) -> dict[str, float]:
+    """Every edge's counts (:func:`edge_counts`), or none if an edge does not answer."""
+    try:
+        return edge_counts(topology)
+    except OSError:
+        return {}
 
 
 def _progress(n: int, total_runs: int, elapsed: float, total: float, record: dict[str, Any]) -> str:
@@ -305,6 +468,7 @@ def _progress(n: int, total_runs: int, elapsed: float, total: float, record: dic
     return (
         f"[{n:>2}/{total_runs}] {_clock(elapsed)} / ~{_clock(total)}  "
         f"{record['feature']:<7} {record['target']:<7} {record['mode']:<8} "
+        f"{'cut' if record['cut'] else '   '} "
         f"repeat {record['repeat']}  {record['samples']:>6} samples  "
         f"locust CPU {locust_cpu:3.0f}% (peak {peak:3.0f}%)  "
         f"machine {cpu.get('machine_busy_pct', float('nan')):3.0f}%{warn}{failed}"
@@ -323,6 +487,18 @@ def tick_ms() -> int | None:
 
         settings = from_environ(EdgeSettings, os.environ, core_url="http://127.0.0.1:1")
         return int(settings.tick_ms)
+    except Exception:  # a bad LIGHTCONE_ variable: the report says "unknown"
+        return None
+
+
+def publish_delay_ms() -> int | None:
+    """The core's publish delay (it inherits this environment): the longest a committed
+    change waits before it goes out to the edges."""
+    try:
+        from core_region.settings import CoreSettings
+        from shared.config import from_environ
+
+        return int(from_environ(CoreSettings, os.environ).publish_delay_ms)
     except Exception:  # a bad LIGHTCONE_ variable: the report says "unknown"
         return None
 

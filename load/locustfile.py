@@ -8,7 +8,8 @@ Against one deployment (see ``docs/bench/README.md``)::
 users over the user cities of the local topology. Pick users by class name on the command
 line (``SuggestHttpUser``, ``SuggestWsUser``, ``CursorUser``); without names, all three run.
 Set ``LIGHTCONE_OUT_DIR`` to keep every request's exact time (``raw.csv.gz``) and a few
-counters (``counters.json``) next to locust's own CSVs.
+counters (``counters.json``) next to locust's own CSVs; the test's start time goes to
+``started`` there as it starts (``lightcone bench`` times its link cuts from it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from load import users
 
-from load.users import CursorUser, SuggestHttpUser, SuggestWsUser
+from load.users import CursorUser, SuggestDeviceUser, SuggestHttpUser, SuggestWsUser
 
 RECORDER = users.RawRecorder()
 WATCH = users.CpuWatch()
@@ -38,6 +39,7 @@ def _started(environment: Any, **kwargs: Any) -> None:
     RECORDER.started = time.time()
     WATCH.start()
     RECORDER.closed = False
+    users.mark_started(RECORDER.started)
 
 
 def _stopped(environment: Any, **kwargs: Any) -> None:
@@ -50,4 +52,4 @@ events.test_start.add_listener(_started)  # type: ignore[no-untyped-call]
 events.test_stop.add_listener(_stopped)  # type: ignore[no-untyped-call]
 
 
-__all__ = ["CursorUser", "SuggestHttpUser", "SuggestWsUser", "locust"]
+__all__ = ["CursorUser", "SuggestDeviceUser", "SuggestHttpUser", "SuggestWsUser", "locust"]

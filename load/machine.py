@@ -148,9 +148,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def shown_path(path: str | Path) -> str:
     """``path`` as a report shows it: relative to the repository when inside it, so reports
     committed to the repository name no machine's folders."""
-    resolved = Path(path).resolve()
-    if resolved.is_relative_to(ROOT):
-        return str(resolved.relative_to(ROOT)) or "."
+    for candidate in (Path(path).absolute(), Path(path).resolve()):  # a venv's python links out
+        if candidate.is_relative_to(ROOT):
+            return str(candidate.relative_to(ROOT)) or "."
     return str(path)
 
 

@@ -1,5 +1,6 @@
-"""The topology ``lightcone bench`` measures: ``lightcone up`` as a subprocess, its flags, and a
-calibration of its latency proxies before any load."""
+"""The topology ``lightcone bench`` measures: ``lightcone up`` as a subprocess, its flags and
+link cuts (through the demo's control API), what its edges count (``/metrics``), what it can do
+(:func:`abilities`), and a calibration of its latency proxies before any load."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from load.plan import FEATURES, Plan
+from prometheus_client.parser import text_string_to_metric_families
+
+from load.plan import SUPPORTED, Plan
 
 ONE_ADDRESS = {
     "LIGHTCONE_HTTP_RATE": "1000000",
@@ -37,7 +41,8 @@ class Topology:
         self.process: subprocess.Popen[bytes] | None = None
         self.status: dict[str, Any] = {}
 
-    def command(self) -> list[str]:
+    def command(self, pop: bool = False) -> list[str]:
+        """``lightcone up`` for this plan; ``pop``: with a PoP (nginx) per user city."""
         p = self.plan
         args = [sys.executable, "-m", "shared.cli", "up", "--core", p.core]
         args += ["--edges", ",".join(p.edges), "--users", ",".join(p.users)]
@@ -47,9 +52,11 @@ class Topology:
             args += ["--access-ms", str(p.access_ms)]
         if p.jitter:
             args.append("--jitter")
+        if pop:
+            args.append("--pop")
         return args
 
-    def start(self, timeout_s: float = 180) -> None:
+    def start(self, timeout_s: float = 180, pop: bool = False) -> None:
         """Start and wait for the status file (then in :attr:`status`).
 
         Raises:
@@ -57,7 +64,7 @@ class Topology:
         """
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                self.command(),
+                self.command(pop),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -90,7 +97,22 @@ class Topology:
         return process.returncode
 
     def entries(self, target: str) -> list[dict[str, Any]]:
-        return [e for e in self.status["entries"] if e["kind"] == target]
+        """Each user city's entry to ``target`` (``edge``, ``central``, or ``pop``: the edge
+        entry's ``pop_url`` as its ``url``)."""
+        if target != "pop":
+            return [e for e in self.status["entries"] if e["kind"] == target]
+        return [
+            {**e, "url": e["pop_url"]}
+            for e in self.status["entries"]
+            if e["kind"] == "edge" and e.get("pop_url")
+        ]
+
+    def edges(self) -> list[dict[str, Any]]:
+        return [n for n in self.status["nodes"] if n["kind"] == "edge"]
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        """A call to the demo's control API (``path`` below its capability)."""
+        return _request(method, f"{self.status['control_url']}{path}", body)
 
     def pids(self) -> dict[str, list[int]]:
         nodes = self.status.get("nodes", [])
@@ -110,29 +132,151 @@ def _request(method: str, url: str, body: Any = None, timeout_s: float = 5) -> A
         return json.loads(response.read())
 
 
-def set_flags(topology: Topology, mode: str, timeout_s: float = 15) -> float:
-    """Both features to ``mode`` through the control API; wait until every edge has it.
+def flag_bodies(feature: str, mode: str) -> dict[str, dict[str, Any]]:
+    """What each feature's flag is set to for a run of ``feature`` at level ``mode``.
 
-    Returns the seconds it took. Raises ``RuntimeError`` if an edge did not follow in time.
+    The suggestion feature (which ``device`` runs use too) takes ``mode``; cursors take it
+    when they have it, else tolerant, and the other way round.
+    """
+    flag = "cursors" if feature == "cursors" else "suggest"
+    other = "suggest" if flag == "cursors" else "cursors"
+    other_mode = mode if mode in SUPPORTED[other][1] else "tolerant"
+    return {flag: {"level": mode}, other: {"level": other_mode}}
+
+
+def set_flags(
+    topology: Topology, bodies: dict[str, dict[str, Any]], timeout_s: float = 15
+) -> float:
+    """Set each feature's flag through the control API; wait until every edge shows it.
+
+    Returns the seconds it took. Raises ``RuntimeError`` if an edge did not follow in time,
+    ``urllib.error.HTTPError`` if the core refused a level.
     """
     started = time.monotonic()
-    stale_ok = mode == "tolerant"
-    control = topology.status["control_url"]
-    for feature in FEATURES:
-        _request("PUT", f"{control}/flags/{feature}", {"stale_ok": stale_ok})
-    edges = [n for n in topology.status["nodes"] if n["kind"] == "edge"]
+    for feature, body in bodies.items():
+        topology.control("PUT", f"/flags/{feature}", body)
     deadline = started + timeout_s
     while True:
         lagging = []
-        for edge in edges:
+        for edge in topology.edges():
             flags = _request("GET", f"{edge['url']}/status").get("flags", {})
-            if any(flags.get(f, {}).get("stale_ok") is not stale_ok for f in FEATURES):
+            if any(flags.get(f, {}).get("level") != b["level"] for f, b in bodies.items()):
                 lagging.append(edge["region"])
         if not lagging:
             return time.monotonic() - started
         if time.monotonic() > deadline:
-            raise RuntimeError(f"edges {', '.join(lagging)} did not switch to {mode}")
+            levels = ", ".join(f"{f} {b['level']}" for f, b in bodies.items())
+            raise RuntimeError(f"edges {', '.join(lagging)} did not switch to {levels}")
         time.sleep(0.02)
+
+
+def level_refused(topology: Topology, level: str) -> str | None:
+    """Why the core refuses the suggestion feature at ``level`` (its error), or ``None``."""
+    try:
+        topology.control("PUT", "/flags/suggest", {"level": level})
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code} {exc.read().decode(errors='replace')[:200]}"
+    return None
+
+
+def has_pack(topology: Topology) -> str | None:
+    """Why the edges have no device pack (``GET /suggest/pack``), or ``None``."""
+    edge = topology.edges()[0]
+    try:
+        with urllib.request.urlopen(f"{edge['url']}/suggest/pack", timeout=10) as answer:
+            answer.read()
+    except urllib.error.HTTPError as exc:
+        return f"GET /suggest/pack answers {exc.code}"
+    return None
+
+
+def pop_missing() -> str | None:
+    """Why ``lightcone up --pop`` cannot run here (no such option in this tree, or no
+    nginx), or ``None``."""
+    import argparse
+
+    from deploy.local.cli import configure
+
+    parser = argparse.ArgumentParser()
+    configure(parser, "up")
+    if "--pop" not in parser.format_help():
+        return "this tree's lightcone up has no --pop"
+    from deploy.local import pop
+
+    try:
+        pop.program()
+    except pop.NginxMissing as exc:
+        return str(exc)
+    return None
+
+
+def wait_linked(topology: Topology, region: str, timeout_s: float = 60) -> float:
+    """Wait until the edge in ``region`` has its link up, is fresh, and answers a strict read
+    again (its circuit breaker, opened by the reads that failed during a cut, closed by a
+    trial that succeeds); the seconds it took. Leaves the suggestion feature strict: the next
+    run sets its own levels.
+
+    Raises ``RuntimeError`` past ``timeout_s``.
+    """
+    edge = next(e for e in topology.edges() if e["region"] == region)
+    started = time.monotonic()
+    deadline = started + timeout_s
+    set_flags(topology, {"suggest": {"level": "strict"}}, timeout_s)
+    while True:
+        status = _request("GET", f"{edge['url']}/status")
+        if status.get("link") == "up" and not status.get("stale"):
+            try:
+                with urllib.request.urlopen(f"{edge['url']}/suggest?q=a", timeout=10):
+                    return time.monotonic() - started
+            except urllib.error.HTTPError as exc:
+                if exc.code != 503:
+                    raise
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the edge in {region} did not answer again within {timeout_s:.0f} s"
+            )
+        time.sleep(0.05)
+
+
+ROUND_TRIPS = "lightcone_edge_core_round_trips"
+"""The edges' counter of reads that waited for the core (``{feature,level}``)."""
+EDGE_REQUESTS = {
+    ("lightcone_request_seconds_count", "route"): ("/suggest", "/suggest/pack"),
+    ("lightcone_ws_message_seconds_count", "type"): ("suggest",),
+}
+"""Which request counters count a user request reaching an edge (the PoP's origin)."""
+
+
+def edge_counts(topology: Topology) -> dict[str, float]:
+    """What the edges have counted so far, summed over them: ``round_trips`` (every level),
+    ``round_trips <level>``, and per route ``http /suggest``, ``ws suggest`` …; a counter an
+    edge does not have is absent."""
+    found: dict[str, float] = {}
+    for edge in topology.edges():
+        with urllib.request.urlopen(f"{edge['url']}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        for key, value in read_counts(text).items():
+            found[key] = found.get(key, 0.0) + value
+    return found
+
+
+def read_counts(text: str) -> dict[str, float]:
+    """The counts :func:`edge_counts` reads, from one edge's ``/metrics`` text."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == ROUND_TRIPS:  # declared: none yet is a count of 0
+            found.setdefault("round_trips", 0.0)
+        for sample in family.samples:
+            if family.name == ROUND_TRIPS and sample.name.endswith("_total"):
+                level = sample.labels.get("level", "")
+                for key in ("round_trips", f"round_trips {level}"):
+                    found[key] = found.get(key, 0.0) + sample.value
+            for (name, label), values in EDGE_REQUESTS.items():
+                if sample.name == name and sample.labels.get(label) in values:
+                    kind = "http" if label == "route" else "ws"
+                    key = f"{kind} {sample.labels[label]}"
+                    found[key] = found.get(key, 0.0) + sample.value
+    return found
 
 
 def probe(url: str, n: int, path: str = "/suggest?q=sao&limit=10") -> dict[str, Any]:

@@ -96,11 +96,7 @@ def fold(text: str) -> str:
         The folded key, with no white space or punctuation; ``""`` when nothing but marks,
         white space or punctuation is left.
     """
-    if text.isascii():
-        spaced = text.translate(_ASCII_SEPARATORS).lower()
-    else:
-        decomposed = unicodedata.normalize("NFKD", text)
-        spaced = "".join(map(_spaced_cached, decomposed)).casefold().translate(_EXTRA)
+    spaced = spaced_text(text)
     words = spaced.split()
     if _ABBREVIATED.isdisjoint(words):  # most text: no abbreviation to expand
         return "".join(words)
@@ -109,6 +105,22 @@ def fold(text: str) -> str:
     return "".join(
         ABBREVIATIONS.get(word, word) if i < last else word for i, word in enumerate(words)
     )
+
+
+def spaced_text(text: str) -> str:
+    """``text`` after rules 1 to 3, its separators as spaces: what :func:`fold` splits into
+    words (rule 4) and joins (rules 5 and 6).
+
+    Character by character: ``spaced_text(a + b) == spaced_text(a) + spaced_text(b)`` (NFKD
+    decomposes each character alone and reorders only combining marks, which are dropped;
+    case-folding and the extra letters map one character at a time), so a table of
+    ``spaced_text(c)`` for some characters folds any text made of them
+    (:mod:`edge_node.suggest.pack`: the demo page folds with one).
+    """
+    if text.isascii():
+        return text.translate(_ASCII_SEPARATORS).lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(map(_spaced_cached, decomposed)).casefold().translate(_EXTRA)
 
 
 def _spaced(char: str) -> str:

@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from shared.protocol.link import MAX_MAX_AGE_MS
+
 Schema = dict[str, Any]
 Operation = dict[str, Any]
 
@@ -153,16 +155,26 @@ def health_and_metrics() -> dict[str, dict[str, Operation]]:
     }
 
 
-LEVEL = {"type": "string", "description": "a consistency level, strongest first: strict, tolerant"}
+LEVEL = {
+    "type": "string",
+    "description": "a consistency level, strongest first: strict, bounded, session, tolerant",
+}
+MAX_AGE_MS = {"type": "integer", "minimum": 1, "maximum": MAX_MAX_AGE_MS}
 FLAG = obj(
-    {"level": LEVEL, "stale_ok": {"type": "boolean"}, "mode": LEVEL},
+    {
+        "level": LEVEL,
+        "max_age_ms": {**MAX_AGE_MS, "type": ["integer", "null"]},
+        "stale_ok": {"type": "boolean"},
+        "mode": LEVEL,
+    },
     params={"type": "object", "additionalProperties": {"type": "integer"}},
 )
 FLAGS = {"type": "object", "additionalProperties": FLAG}
 FLAG_BODY = {
-    "description": "a level, or stale_ok (true: tolerant, false: strict)",
+    "description": "a level (bounded: with max_age_ms), or stale_ok (true: tolerant, false: "
+    "strict)",
     "type": "object",
-    "properties": {"level": LEVEL, "stale_ok": {"type": "boolean"}},
+    "properties": {"level": LEVEL, "max_age_ms": MAX_AGE_MS, "stale_ok": {"type": "boolean"}},
 }
 """A feature's flag (:data:`FLAG`), every feature's (:data:`FLAGS`), and the body that sets one."""
 

@@ -96,6 +96,12 @@ def _configure_up(parser: argparse.ArgumentParser) -> None:
         help="redis:// URL the core nodes share; default with --cores 2 or more: a throwaway "
         "redis-server (needs Debian's redis-server package)",
     )
+    parser.add_argument(
+        "--pop",
+        action="store_true",
+        help="put a caching nginx PoP in front of each user city's nearest edge (needs "
+        "Debian's nginx-light); each entry of the status file gains pop_url",
+    )
     parser.set_defaults(run=_up)
 
 
@@ -116,6 +122,7 @@ def _up(args: argparse.Namespace) -> int:
         store=args.store,
         cores=args.cores,
         broker=args.broker,
+        pop=args.pop,
     )
     return up(options)
 

@@ -71,9 +71,10 @@ class DemoState:
         return f"/c/{self.capability}"
 
     def origins(self) -> frozenset[str]:
-        """The demo's own pages: every edge and user entry, by each loopback name."""
+        """The demo's own pages: every edge, user entry and PoP, by each loopback name."""
         urls = [n["url"] for n in self.topology.get("nodes", []) if n.get("kind") == "edge"]
         urls += [e["url"] for e in self.topology.get("entries", [])]
+        urls += [e["pop_url"] for e in self.topology.get("entries", []) if e.get("pop_url")]
         return loopback_origins(p for u in urls if (p := urlsplit(u).port) is not None)
 
     def client(self) -> httpx.AsyncClient:
@@ -341,7 +342,11 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
                 {
                     "200": openapi.json_answer(openapi.FLAG, forwarded),
                     **openapi.error_answers(
-                        {400: "bad_json, bad_flag", 404: "not_found", 413: "payload_too_large"}
+                        {
+                            400: "bad_json, bad_flag, bad_max_age_ms",
+                            404: "not_found",
+                            413: "payload_too_large",
+                        }
                     ),
                 },
                 parameters=[openapi.path_param("feature")],

@@ -55,7 +55,7 @@ import uvloop
 
 from core_region.db import is_postgres
 from core_region.db.postgres import redacted
-from deploy.local import geography, redis
+from deploy.local import geography, pop, redis
 from deploy.local.control import DemoState, create_control_app, embedded
 from deploy.local.cores import MAX_CORES, READY, START_TIMEOUT_S, CoreNodes, label, say
 from deploy.local.latency import LatencyProxy
@@ -95,6 +95,8 @@ class UpOptions:
     broker: str = ""
     """``redis://`` URL of the core nodes' broker; empty: a throwaway ``redis-server`` when
     there are several nodes, none for one."""
+    pop: bool = False
+    """One nginx PoP (:mod:`deploy.local.pop`) in front of each user city's nearest edge."""
 
     def checked(self) -> UpOptions:
         """Regions validated; the core's region always has an edge (the central baseline).
@@ -132,6 +134,7 @@ class UpOptions:
             self.store,
             self.cores,
             self.broker,
+            self.pop,
         )
 
 
@@ -203,6 +206,9 @@ class Demo:
             return MISSING_EXIT_CODE
         except RedisMissing as exc:
             say(f"lightcone up: --cores {o.cores} needs a broker (or --broker URL): {exc}")
+            return MISSING_EXIT_CODE
+        except pop.NginxMissing as exc:
+            say(f"lightcone up: --pop needs nginx: {exc}")
             return MISSING_EXIT_CODE
         finally:
             self.status_file.unlink(missing_ok=True)
@@ -293,6 +299,8 @@ class Demo:
         }
         if o.cores > 1 and not o.broker:
             redis.program()  # missing: say so before starting anything
+        if o.pop:
+            pop.program()
         store_env, store = await self._store()
         broker_env, broker = await self._broker()
         for n in range(1, o.cores + 1):
@@ -351,6 +359,8 @@ class Demo:
                 "loaded snapshot",
             )
         entries = await self._entries(edges)
+        if o.pop:
+            await self._pops(entries)
         self.topology = self._topology(edges, core_links, entries, control_url, store, broker)
         state.topology = self.topology
         self._write_status()
@@ -431,6 +441,34 @@ class Demo:
                 )
         return entries
 
+    async def _pops(self, entries: list[dict[str, Any]]) -> None:
+        """A PoP in front of each user city's entry to its nearest edge: the entry gains
+        ``pop_url`` (the PoP is with the user: no delay between them).
+
+        Raises:
+            ChildFailed: a PoP did not start.
+        """
+        for entry in entries:
+            if entry["kind"] != "edge":
+                continue
+            started = time.monotonic()
+            name = f"pop-{entry['user_region']}"
+            try:
+                server = await asyncio.to_thread(
+                    self.resources.enter_context,
+                    pop.running(entry["url"], self.options.data_dir / "pops", name),
+                )
+            except RuntimeError as exc:
+                if isinstance(exc, pop.NginxMissing):
+                    raise
+                raise ChildFailed(f"the PoP of {entry['user_city']} did not start: {exc}") from exc
+            entry["pop_url"] = server.url
+            took = time.monotonic() - started
+            say(
+                f"[pop] nginx {entry['user_region']:>4}  ready in {took:4.1f} s  {server.url} "
+                f"-> {entry['target_region']} (pid {server.pid}, in {server.folder})"
+            )
+
     def _topology(
         self,
         edges: dict[str, Child],
@@ -493,6 +531,8 @@ class Demo:
         )
         say(f"Open the demo page as a user in {near['user_city']}: {near['url']}/")
         say(f"Try: curl '{near['url']}/suggest?q=sao+pa'   (nearest edge)")
+        if "pop_url" in near:
+            say(f"     curl -i '{near['pop_url']}/suggest?q=sao+pa'   (its PoP: X-Cache-Status)")
         say(f"     curl '{far['url']}/suggest?q=sao+pa'   (central)")
         say(
             f"     lightcone partition {near['target_region']}   /   "

@@ -2,6 +2,11 @@
 // The lightcone demo page: live suggestions, a shared cursor room, the node's freshness,
 // the flags, a partition switch and the core nodes (stop, crash, start one). Plain JavaScript, JSON over the edge's websocket
 // (subprotocol "lightcone.json.v1"); see docs/protocol.md for every message.
+//
+// Suggestions climb a ladder, and the page shows which rung answered each keystroke: the
+// device (the edge's pack of every one- and two-character answer, GET /suggest/pack, used only
+// while the feature is tolerant), a PoP (HTTP answers a cache near the user served), the edge,
+// or the core (an answer that waited for a round trip to it: "core_trip").
 
 const ROOM = "demo";
 const MOVE_EVERY_MS = 33; // ~30 Hz
@@ -12,6 +17,15 @@ const RESEND_EVERY_MS = 5000;
 // search ids (LIGHTCONE_SEARCH_RETENTION_S, 7 days), so a resend is never counted twice.
 const RESEND_WINDOW_MS = 24 * 3600 * 1000;
 const FLAGS_EVERY_MS = 10000;
+const SUGGEST_LIMIT = 6;
+// The pack is checked with the edge this often (a conditional request: a 304 when unchanged),
+// and at once, at most every PACK_RECHECK_MS, when the edge says the level is not the pack's.
+const PACK_REFRESH_MS = 30000;
+const PACK_RECHECK_MS = 2000;
+// The folding rules this page knows how to apply with a pack's table (shared/folding.py,
+// FOLD_VERSION): a pack of other rules is not used.
+const FOLD_VERSION = 2;
+const POP_HITS = ["HIT", "STALE", "UPDATING"]; // X-Cache-Status of an answer a PoP served
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000;
 const FETCH_TIMEOUT_MS = 3000;
@@ -44,6 +58,15 @@ const state = {
   rtts: [],
   latestSuggest: null,
   latestQ: "",
+  pack: null, // the device pack in use: {version, epoch, level, ..., chars, prefixes}
+  packEtag: null,
+  packUrl: null,
+  packLoading: false,
+  packCheckedAt: 0,
+  level: null, // the suggestion feature's level, as the edge last said (/status, an answer)
+  viaPop: false, // this page came through a PoP: suggestions go over HTTP for it to serve
+  httpSeq: 0,
+  bookmark: null, // the last bookmark an answer or a search ack carried (session level)
   me: null,
   you: null,
   members: new Map(), // member id -> {id, name, color, region, x, y, reachable, el}
@@ -131,7 +154,13 @@ function savePending(list) {
 // ---- the websocket ------------------------------------------------------------------------
 
 function baseUrl() {
-  return state.entry ? state.entry.url : location.origin;
+  if (!state.entry) return location.origin;
+  return behindPop() ? state.entry.pop_url : state.entry.url;
+}
+
+// Whether the entry in use has a PoP this page goes through (a central entry has none).
+function behindPop() {
+  return state.viaPop && (!state.entry || Boolean(state.entry.pop_url));
 }
 
 function wsUrl() {
@@ -232,9 +261,28 @@ function onError(message) {
 // ---- suggestions and searches -------------------------------------------------------------
 
 function sendSuggest(q) {
-  state.latestSuggest = request({ type: "suggest", q, limit: 6 });
   state.latestQ = q;
+  state.httpSeq += 1; // an HTTP answer still on its way is an older keystroke's
+  const started = performance.now();
+  const local = deviceAnswer(q);
+  if (local) {
+    const took = performance.now() - started; // the answer's time, as a round trip's: no drawing
+    state.latestSuggest = null; // so is a websocket answer still on its way
+    renderSuggestions(local);
+    showRung("device");
+    showSuggestMeta(
+      `${took.toFixed(2)} ms on this device · v${state.pack.version} · ${state.pack.level}`,
+    );
+    return;
+  }
   $("suggestions").classList.toggle("outdated", $("suggestions").dataset.q !== q);
+  if (behindPop()) {
+    suggestOverHttp(q, state.httpSeq);
+    return;
+  }
+  const message = { type: "suggest", q, limit: SUGGEST_LIMIT };
+  if (state.level === "session" && state.bookmark) message.bookmark = state.bookmark;
+  state.latestSuggest = request(message);
 }
 
 function onSuggestions(message) {
@@ -245,13 +293,137 @@ function onSuggestions(message) {
   }
   if (message.id !== state.latestSuggest) return; // an older keystroke's answer
   showMeasured(rtt);
-  renderSuggestions(message.items);
-  const freshness = message.stale ? "STALE" : "fresh";
+  showAnswer(message, rtt, message.core_trip ? "core" : "edge");
+}
+
+function showAnswer(answer, rtt, rung) {
+  if (answer.bookmark) state.bookmark = answer.bookmark;
+  heardLevel(answer.mode);
+  renderSuggestions(answer.items);
+  showRung(rung);
+  const freshness = answer.stale ? "STALE" : "fresh";
   showSuggestMeta(
-    `${ms(rtt)} round trip · v${message.version} · age ${ms(message.age_ms)} · ` +
-      `${message.mode} · ${freshness} · ${message.region}`,
-    message.stale,
+    `${ms(rtt)} round trip · v${answer.version} · age ${ms(answer.age_ms)} · ` +
+      `${answer.mode} · ${freshness} · ${answer.region}`,
+    answer.stale,
   );
+}
+
+async function suggestOverHttp(q, seq) {
+  // Through a PoP: GET /suggest, which the PoP may answer from its cache (by the answer's
+  // Cache-Control: only tolerant and bounded answers are ever stored there).
+  const url = new URL(`${baseUrl()}/suggest`);
+  url.searchParams.set("q", q);
+  url.searchParams.set("limit", String(SUGGEST_LIMIT));
+  const headers = {};
+  if (state.level === "session" && state.bookmark) headers["Lightcone-Bookmark"] = state.bookmark;
+  const started = performance.now();
+  try {
+    // Not this browser's own cache: a repeated keystroke is the PoP's to answer (and show).
+    const answer = await fetch(url, { headers, cache: "no-store" });
+    const body = await answer.json();
+    if (seq !== state.httpSeq) return; // an older keystroke's answer
+    const rtt = performance.now() - started;
+    if (!answer.ok) {
+      $("suggestions").replaceChildren();
+      showSuggestMeta(`${ms(rtt)} · error ${body.error}: ${body.message}`, true);
+      return;
+    }
+    body.bookmark = body.bookmark || answer.headers.get("Lightcone-Bookmark");
+    const cached = POP_HITS.includes(answer.headers.get("X-Cache-Status"));
+    // A cached answer's age_ms is its age when the edge made it, at its Date (whole seconds:
+    // the age shown may be up to a second more than the truth, never less).
+    const made = Date.parse(answer.headers.get("Date") || "");
+    if (cached && !Number.isNaN(made)) body.age_ms += Math.max(0, Date.now() - made);
+    showMeasured(rtt);
+    showAnswer(body, rtt, cached ? "pop" : body.core_trip ? "core" : "edge");
+  } catch (err) {
+    if (seq === state.httpSeq) showSuggestMeta(`suggestions unreachable (${err.message})`, true);
+  }
+}
+
+function showRung(rung) {
+  const badge = $("rung");
+  badge.hidden = false;
+  badge.textContent = rung;
+  badge.dataset.rung = rung;
+}
+
+// ---- the device rung: the pack --------------------------------------------------------------
+
+// The folded form of `text` by the edge's rules (shared/folding.py), from the pack's table of
+// each character's folding; null when the page cannot be sure (a character the table lacks, a
+// text the edge would refuse as too long): then the edge answers.
+function localFold(text, pack) {
+  let spaced = "";
+  let count = 0;
+  for (const char of text) {
+    count += 1;
+    if (count > pack.max_query_chars || !Object.hasOwn(pack.chars, char)) return null;
+    spaced += pack.chars[char];
+  }
+  const words = spaced.split(" ").filter((word) => word);
+  // An abbreviation expands unless it is the last word and nothing follows it (being typed).
+  const last = words.length - (spaced.endsWith(" ") ? 0 : 1);
+  const abbreviations = pack.abbreviations;
+  return words
+    .map((w, i) => (i < last && Object.hasOwn(abbreviations, w) ? abbreviations[w] : w))
+    .join("");
+}
+
+// The pack's answer to `q`, or null when the edge must answer: only while the feature is
+// tolerant (the pack's level and the latest the edge said), and for one or two folded
+// characters.
+function deviceAnswer(q) {
+  const pack = state.pack;
+  if (!pack || pack.level !== "tolerant" || state.level !== "tolerant") return null;
+  if (pack.fold !== FOLD_VERSION || pack.limit !== SUGGEST_LIMIT) return null;
+  const folded = localFold(q, pack);
+  if (folded === null) return null;
+  const length = [...folded].length;
+  if (length < 1 || length > 2) return null;
+  return Object.hasOwn(pack.prefixes, folded) ? pack.prefixes[folded] : [];
+}
+
+// The edge said which level the feature is at: a pack of another level is checked at once.
+function heardLevel(level) {
+  if (!level) return;
+  state.level = level;
+  const due = performance.now() - state.packCheckedAt > PACK_RECHECK_MS;
+  if (state.pack && state.pack.level !== level && due) refreshPack();
+}
+
+async function refreshPack() {
+  // A conditional request the browser makes itself ("no-cache": it sends If-None-Match with the
+  // ETag it holds; a 304 gives back the body it kept). The edge's Cache-Control is "no-cache"
+  // too: no cache serves the pack without asking the edge.
+  const url = `${baseUrl()}/suggest/pack`;
+  if (state.packLoading) return;
+  state.packLoading = true;
+  state.packCheckedAt = performance.now();
+  try {
+    const answer = await fetch(url, { cache: "no-cache" });
+    if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+    const etag = answer.headers.get("ETag");
+    if (url !== `${baseUrl()}/suggest/pack`) return; // the page moved to another entry
+    if (etag && etag === state.packEtag && url === state.packUrl) return; // unchanged
+    const pack = await answer.json();
+    state.pack = pack;
+    state.packEtag = etag;
+    state.packUrl = url;
+    if (state.level === null) state.level = pack.level;
+  } catch (_) {
+    // The pack stays as it was; without one, every keystroke goes to the edge.
+  } finally {
+    state.packLoading = false;
+  }
+}
+
+function dropPack() {
+  state.pack = null;
+  state.packEtag = null;
+  state.packUrl = null;
+  state.level = null;
 }
 
 function showSuggestMeta(text, bad) {
@@ -324,6 +496,7 @@ function resendPending() {
 }
 
 function onSearchAck(ack) {
+  if (ack.bookmark) state.bookmark = ack.bookmark;
   const list = pendingSearches();
   const item = list.find((s) => s.id === ack.id);
   if (!item) return;
@@ -551,6 +724,7 @@ function renderStatus(s) {
   const silent = s.last_heard_ms === null || s.last_heard_ms === undefined ? s.age_ms : s.last_heard_ms;
   renderStale(s.stale, s.region, silent);
   if (!state.controlUrl) renderFlags(s.flags);
+  if (s.flags && s.flags.suggest) heardLevel(s.flags.suggest.level);
 }
 
 function renderStatusFromWs(answer) {
@@ -752,7 +926,7 @@ function entryFor(userRegion, kind) {
 function initialEntry() {
   // The entry in the address (#syd:central), else the one this page came through.
   const [userRegion, kind] = location.hash.slice(1).split(":");
-  const mine = (e) => new URL(e.url).port === location.port;
+  const mine = (e) => [e.url, e.pop_url].some((u) => u && new URL(u).port === location.port);
   const entries = state.topology.entries;
   return entryFor(userRegion, kind) || entries.find(mine) || entries[0];
 }
@@ -798,6 +972,8 @@ function chooseEntry(userRegion, kind) {
     $(id).textContent = "–";
   }
   renderPartition(state.topology.partitions || {});
+  dropPack();
+  refreshPack();
   const old = state.ws;
   state.ws = null; // its close must not schedule a reconnect
   if (old) old.close();
@@ -837,7 +1013,11 @@ async function start() {
   $("me").style.setProperty("--c", state.me.color);
   wire();
   try {
-    const config = await getJson("/demo/config");
+    const answer = await fetch("/demo/config", { cache: "no-store" });
+    // A PoP (nginx) marks each answer it passes with X-Cache-Status: this page came through
+    // one, so its suggestions go over HTTP, which the PoP can cache (the websocket it cannot).
+    state.viaPop = answer.headers.has("X-Cache-Status");
+    const config = await answer.json();
     state.controlUrl = config.control_url;
     state.roomAuth = config.room_auth || "off";
   } catch (_) {
@@ -854,6 +1034,8 @@ async function start() {
   }
   connect();
   pollStatus();
+  refreshPack();
+  setInterval(refreshPack, PACK_REFRESH_MS);
   setInterval(pollStatus, POLL_EVERY_MS);
   setInterval(() => pollControl(false), POLL_EVERY_MS);
   setInterval(pollControl, FLAGS_EVERY_MS);

@@ -20,7 +20,8 @@ replaced by the overlay's. Rules (docs/protocol.md, "How a suggestion matched"):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -61,6 +62,17 @@ class Aliases:
 
     def __bool__(self) -> bool:
         return self._base is not None or bool(self._added)
+
+    def copy(self) -> Aliases:
+        """These names as they are now (the snapshot's shared, the overlay copied)."""
+        other = copy.copy(self)
+        other._changed = dict(self._changed)  # its lists are replaced, never changed
+        other._added = self._added.copy()
+        return other
+
+    def added_names(self) -> Iterator[str]:
+        """The folded names deltas added since the snapshot."""
+        return (folded for folded, _, _ in self._added)
 
     def apply(self, key: str, names: list[str] | None, served: bool) -> None:
         """A delta changed term ``key``: ``names`` are now all its names (none if not

@@ -2,9 +2,13 @@
 
 The feature registers ``suggest`` and ``search`` from clients (and ``GET /suggest``,
 ``POST /search``), and ``snapshot``, ``delta`` and ``search_acks`` from the core. It applies
-its flag (tolerant: answer from the local index at once; strict: one round trip to the core
-first) and read-your-writes (``min_version``), and raises the errors of :mod:`shared.errors`,
-which each transport renders its own way.
+its level (docs/protocol.md §3) or the weaker one a read asks for: tolerant answers from the
+local index at once; session too, once the data has reached the read's bookmark; bounded
+while the data is provably younger than its bound (:meth:`Freshness.bound_left_ms`); strict
+and the rest after one round trip to the core. It keeps read-your-writes (``min_version``, a
+bookmark), gives every answer and committed ack a bookmark, and raises the errors of
+:mod:`shared.errors`, which each transport renders its own way. A read the local data answers
+is answered inline; only one that waits for the core runs as a task.
 
 The replica's logic (snapshot, delta, gap, ack) is the pure
 :class:`~edge_node.suggest.replica.Replica`; this is its shell: it parses snapshots off the
@@ -28,16 +32,22 @@ from edge_node import memory
 from edge_node.features import ClientHandler, Feature
 from edge_node.frames import by_items, frames, splits
 from edge_node.suggest import routes
-from edge_node.suggest.aliases import AliasMatch
-from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
+from edge_node.suggest.prepared import (
+    PreparedItems,
+    item as _item,
+    suggestions_json,
+    suggestions_msgpack,
+)
 from edge_node.suggest.replica import Outcome, Replica, Step
 from edge_node.suggest.sources import Sources
 from shared import snapshot
 from shared.errors import BadRequest, Unavailable
 from shared.folding import fold
 from shared.protocol import (
+    BOUNDED,
+    STRICT,
+    TOLERANT,
     Delta,
-    Item,
     Level,
     Message,
     RequestId,
@@ -48,6 +58,8 @@ from shared.protocol import (
     SearchItem,
     Snapshot,
     Suggest,
+    make_bookmark,
+    read_bookmark,
 )
 from shared.text import MAX_ID_CHARS, MAX_KEY_CHARS, clean, term
 
@@ -69,18 +81,32 @@ ANSWER_CACHE_ENTRIES = 10_000
 """Prepared answers kept per index version (the cache empties when it fills or data changes)."""
 
 
-def _item(entry: snapshot.Entry) -> Item:
-    """The wire item of a ranked entry: a prefix match carries no ``match`` field."""
-    if entry.match == "prefix":
-        return Item(entry.term, entry.weight)
-    if isinstance(entry, AliasMatch):
-        return Item(entry.term, entry.weight, entry.match, alias=entry.alias)
-    return Item(entry.term, entry.weight, entry.match, entry.typos)
+_TOLERANT = Level(TOLERANT)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A read the edge's data does not answer as it is (:meth:`SuggestFeature._from_core`)."""
+
+    q: str
+    limit: int
+    level: Level
+    min_version: int | None
+    bookmark: tuple[str, int] | None
+    """The presented bookmark's database (epoch) and version."""
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A suggestion answer, rendered for each transport without re-encoding its items."""
+    """A suggestion answer, rendered for each transport without re-encoding its items.
+
+    ``mode`` names the level that served it (``strict``, ``bounded``, ``session``,
+    ``tolerant``). ``bookmark`` is the newest global version its data reflects, in database
+    ``epoch`` (:func:`~shared.protocol.make_bookmark`). ``fresh_ms`` is how long it may still
+    be served under its level: ``None`` for tolerant (no bound), what is left of the bound
+    for bounded (>= 0), 0 for strict and session. ``core_trip``: it waited for a round trip
+    to the core.
+    """
 
     items: PreparedItems
     version: int
@@ -88,6 +114,10 @@ class Answer:
     mode: str
     stale: bool
     region: str
+    bookmark: str
+    fresh_ms: int | None
+    epoch: str
+    core_trip: bool = False
 
     def http_body(self) -> str:
         return suggestions_json(self.items, None, *self._rest(), message=False)
@@ -97,8 +127,16 @@ class Answer:
             return suggestions_json(self.items, request_id, *self._rest())
         return suggestions_msgpack(self.items, request_id, *self._rest())
 
-    def _rest(self) -> tuple[int, int, str, bool, str]:
-        return (self.version, self.age_ms, self.mode, self.stale, self.region)
+    def _rest(self) -> tuple[int, int, str, bool, str, str, bool]:
+        return (
+            self.version,
+            self.age_ms,
+            self.mode,
+            self.stale,
+            self.region,
+            self.bookmark,
+            self.core_trip,
+        )
 
 
 class SuggestFeature(Feature):
@@ -120,11 +158,12 @@ class SuggestFeature(Feature):
         self._cached_for: object = None
         self._cached_version = -1
         self._acks: dict[str, list[asyncio.Future[int]]] = {}
+        self._bookmark_text, self._bookmark_reach, self._bookmark_epoch = "", -2, ""
         self._wake = asyncio.Event()
         self._retry: asyncio.TimerHandle | None = None
         self._hold: asyncio.TimerHandle | None = None  # a small batch waits (Outbox.wait_s)
         self._suggest_seconds = self.metrics.ws_messages.labels(Suggest.TYPE)  # the hot path
-        self._tolerant = self.level.stale_ok
+        self._tolerant = self.level.level == TOLERANT
         self.metrics.version.set_function(lambda: self.version)
         self.metrics.age.set_function(lambda: self.link.age_ms(self.name) / 1000)
         self.metrics.outbox.set_function(lambda: len(self.replica.outbox))
@@ -174,21 +213,40 @@ class SuggestFeature(Feature):
         return {Suggest: self.on_suggest, Search: self.on_search}
 
     def on_suggest(self, client: ClientSocket, message: Suggest, now: float) -> bytes | str | None:
-        if message.min_version is None and self._tolerant:  # nothing to wait for: the hot path
+        if (
+            self._tolerant
+            and message.min_version is None
+            and message.bookmark is None
+            and message.consistency is None
+            and message.max_age_ms is None
+        ):  # nothing to wait for: the hot path
             started = time.perf_counter()
             answer = self.suggest_now(message.q, message.limit)
             frame = answer.frame(message.id, client.json_codec)
             self._suggest_seconds.observe(time.perf_counter() - started)
             return frame
-        client.run(message, message.id, self._answer_later(client, message))
+        started = time.perf_counter()
+        read = self._read(
+            message.q,
+            message.limit,
+            message.min_version,
+            message.consistency,
+            message.max_age_ms,
+            message.bookmark,
+        )
+        if isinstance(read, Answer):  # the edge's data does: answered at once
+            frame = read.frame(message.id, client.json_codec)
+            self._suggest_seconds.observe(time.perf_counter() - started)
+            return frame
+        client.run(message, message.id, self._answer_later(client, message.id, read))
         return None
 
     def on_search(self, client: ClientSocket, message: Search, now: float) -> None:
         client.run(message, message.id, self._log_search(client, message))
 
-    async def _answer_later(self, client: ClientSocket, message: Suggest) -> None:
-        answer = await self.suggest(message.q, message.limit, message.min_version)
-        client.push(answer.frame(message.id, client.json_codec))
+    async def _answer_later(self, client: ClientSocket, request_id: RequestId, read: _Read) -> None:
+        answer = await self._from_core(read)
+        client.push(answer.frame(request_id, client.json_codec))
 
     async def _log_search(self, client: ClientSocket, message: Search) -> None:
         client.send(await self.search(message.id, message.q, self.sources.of(client.websocket)))
@@ -202,7 +260,7 @@ class SuggestFeature(Feature):
             self._acked(message)
 
     def flag_changed(self, level: Level) -> None:
-        self._tolerant = level.stale_ok
+        self._tolerant = level.level == TOLERANT
 
     def link_up(self, session: Session) -> None:
         session.spawn("link_searches", lambda: self._send_searches(session))
@@ -322,26 +380,26 @@ class SuggestFeature(Feature):
         if not 1 <= limit <= most:
             raise BadRequest(f"limit must be 1..{most}", code="bad_limit")
 
-    async def suggest(self, q: str, limit: int, min_version: int | None = None) -> Answer:
-        """Top completions of ``q``, as fresh as the flag (and ``min_version``) demand."""
-        stale_ok = self._tolerant
-        if stale_ok and min_version is None:
-            return self.suggest_now(q, limit)  # nothing to wait for
-        self.check_query(q, limit)  # before any round trip
-        if self.replica.index is None:
-            raise Unavailable("the edge has no data yet", code="not_ready")
-        try:
-            if not stale_ok:
-                await self.link.sync(self.name, self.settings.strict_timeout_ms / 1000)
-            if min_version is not None and not self._reflects(min_version):
-                await self._reach(min_version, synced=not stale_ok)
-        except Unavailable as exc:
-            self.metrics.strict_failures.labels(exc.code).inc()
-            raise
-        return self._answer(q, limit, stale_ok)
+    async def suggest(
+        self,
+        q: str,
+        limit: int,
+        min_version: int | None = None,
+        *,
+        consistency: str | None = None,
+        max_age_ms: int | None = None,
+        bookmark: str | None = None,
+    ) -> Answer:
+        """Top completions of ``q``, as fresh as the level demands: the feature's, or the
+        weaker one ``consistency`` asks for (with ``max_age_ms`` for bounded); never older
+        than ``min_version`` or ``bookmark`` (docs/protocol.md §3).
 
-    def _reflects(self, version: int) -> bool:
-        return self.freshness.reflects(version)
+        Raises:
+            BadRequest: a bad query or level, or a version or bookmark ahead of the core.
+            Unavailable: not ready yet, or the core is needed and does not answer.
+        """
+        read = self._read(q, limit, min_version, consistency, max_age_ms, bookmark)
+        return read if isinstance(read, Answer) else await self._from_core(read)
 
     def suggest_now(self, q: str, limit: int) -> Answer:
         """The tolerant answer from the local index, with no wait (the hot path).
@@ -352,9 +410,82 @@ class SuggestFeature(Feature):
         if self.replica.index is None:
             self.check_query(q, limit)
             raise Unavailable("the edge has no data yet", code="not_ready")
-        return self._answer(q, limit, stale_ok=True)
+        return self._answer(q, limit, _TOLERANT)
 
-    def _answer(self, q: str, limit: int, stale_ok: bool) -> Answer:
+    def _read(
+        self,
+        q: str,
+        limit: int,
+        min_version: int | None,
+        consistency: str | None,
+        max_age_ms: int | None,
+        bookmark: str | None,
+    ) -> Answer | _Read:
+        """The answer, if the edge's data gives it now; else what to ask the core for.
+        Everything is checked here, before any round trip."""
+        level = self.level.serve(consistency, max_age_ms, self.link.default_max_age_ms)
+        marked = read_bookmark(bookmark) if bookmark is not None else None
+        if level.level == TOLERANT and min_version is None and marked is None:
+            return self.suggest_now(q, limit)
+        self.check_query(q, limit)
+        if self.replica.index is None:
+            raise Unavailable("the edge has no data yet", code="not_ready")
+        read = _Read(q, limit, level, min_version, marked)
+        if self._local(read):
+            return self._answer(q, limit, level)
+        return read
+
+    def _local(self, read: _Read) -> bool:
+        """Whether the edge's data answers ``read`` as it is: it reaches the read's bookmark
+        (same database) and ``min_version``, and its level allows: strict never, bounded
+        while the data is provably younger than the bound, session and tolerant always."""
+        marked = read.bookmark
+        if marked is not None and (marked[0] != self.link.epoch or not self._reflects(marked[1])):
+            return False
+        if read.min_version is not None and not self._reflects(read.min_version):
+            return False
+        if read.level.level == STRICT:
+            return False
+        return read.level.level != BOUNDED or self._left_ms(read.level) is not None
+
+    def _left_ms(self, level: Level) -> int | None:
+        """What is left of a bounded level's bound for the data now (None: not within it)."""
+        link = self.link
+        bound = level.max_age_ms or link.default_max_age_ms
+        return self.freshness.bound_left_ms(bound, link.round_trip_ms(), link.clock())
+
+    async def _from_core(self, read: _Read) -> Answer:
+        """Answer ``read`` after what it needs from the core: one sync for strict, for
+        bounded past its bound and for a bookmark of another database; then the bookmark's
+        and ``min_version``'s versions (:meth:`_reach`)."""
+        link, level = self.link, read.level
+        marked = read.bookmark
+        trip = False
+        try:
+            if (
+                level.level == STRICT
+                or (marked is not None and marked[0] != link.epoch)
+                or (level.level == BOUNDED and self._left_ms(level) is None)
+            ):
+                await link.sync(self.name, self.settings.strict_timeout_ms / 1000)
+                trip = True
+            # A bookmark of another database, still so after the sync, is not waited for:
+            # this answer's bookmark restarts the client's guarantees (docs/protocol.md §3).
+            if marked is not None and marked[0] == link.epoch:
+                trip = await self._reach(marked[1], "bookmark", synced=trip) or trip
+            if read.min_version is not None:
+                trip = await self._reach(read.min_version, "min_version", synced=trip) or trip
+        except Unavailable as exc:
+            self.metrics.strict_failures.labels(exc.code).inc()
+            raise
+        if trip:
+            self.metrics.core_round_trips.labels(self.name, level.level).inc()
+        return self._answer(read.q, read.limit, level, core_trip=trip)
+
+    def _reflects(self, version: int) -> bool:
+        return self.freshness.reflects(version)
+
+    def _answer(self, q: str, limit: int, level: Level, *, core_trip: bool = False) -> Answer:
         index = self.replica.index
         assert index is not None
         if self._cached_for is not index or self._cached_version != index.version:
@@ -373,34 +504,68 @@ class SuggestFeature(Feature):
             items = self._cache[key] = PreparedItems.of([_item(e) for e in entries])
         fresh = self.freshness
         age_ms = 0 if fresh.confirmed_at is None else fresh.age_ms(self.link.clock())
+        mode = level.level
+        if mode == TOLERANT:
+            fresh_ms: int | None = None
+        elif mode == BOUNDED:
+            fresh_ms = self._left_ms(level) or 0
+        else:
+            fresh_ms = 0
         return Answer(
             items,
             index.version,
             age_ms,
-            "tolerant" if stale_ok else "strict",
+            mode,
             age_ms > self.settings.stale_after_ms,
             self.settings.region,
+            self._bookmark(index.version),
+            fresh_ms,
+            self.link.epoch,
+            core_trip,
         )
 
-    async def _reach(self, min_version: int, *, synced: bool) -> None:
+    def _bookmark(self, version: int) -> str:
+        """The bookmark of what the data at ``version`` reflects now (made again only when
+        that moves)."""
+        fresh, epoch = self.freshness, self.link.epoch
+        reach = max(version, fresh.version, fresh.current_at)
+        if reach != self._bookmark_reach or epoch != self._bookmark_epoch:
+            self._bookmark_text = make_bookmark(epoch, reach)
+            self._bookmark_reach, self._bookmark_epoch = reach, epoch
+        return self._bookmark_text
+
+    async def _reach(self, version: int, what: str, *, synced: bool) -> bool:
+        """Wait until the data reflects global ``version`` (``what``: ``min_version`` or
+        ``bookmark``); returns whether that took a sync.
+
+        If the core is known to have it, its delta is on the way: waited for up to
+        ``LIGHTCONE_MIN_VERSION_WAIT_MS`` (the publish delay, on a healthy link). Otherwise,
+        or after that, one sync (unless the read ``synced`` already) says whether it exists.
+
+        Raises:
+            BadRequest: ``<what>_ahead``: beyond the core's head, after the sync.
+        """
+        if self._reflects(version):
+            return False
         link = self.link
+        trip = False
         if not synced:
-            if min_version <= link.head:  # the core has it: its delta is on the way
+            if version <= link.head:
                 try:
                     async with asyncio.timeout(self.settings.min_version_wait_ms / 1000):
-                        await link.wait_version(self.name, min_version)
-                    return
+                        await link.wait_version(self.name, version)
+                    return False
                 except TimeoutError:
                     pass
-            # Beyond what the core is known to have: one sync says whether it exists at all.
             head = await link.sync(self.name, self.settings.strict_timeout_ms / 1000)
+            trip = True
         else:
             head = link.head
-        if not self._reflects(min_version):
+        if not self._reflects(version):
             raise BadRequest(
-                f"min_version {min_version} is ahead of the core's head {head}",
-                code="min_version_ahead",
+                f"{what} {version} is ahead of the core's head {head}", code=f"{what}_ahead"
             )
+        return trip
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -429,7 +594,7 @@ class SuggestFeature(Feature):
         version = await self.commit(search_id, self.settings.write_timeout_ms / 1000)
         if version is None:
             return SearchAck(search_id, "queued", None)
-        return SearchAck(search_id, "committed", version)
+        return SearchAck(search_id, "committed", version, make_bookmark(self.link.epoch, version))
 
     async def commit(self, search_id: str, timeout_s: float) -> int | None:
         """Wait for the core to commit a queued search; ``None`` if it is still queued."""

@@ -9,8 +9,12 @@ repeats of a scenario; locust's own tables round to 1 ms below 100 ms and 10 ms 
 What "expected" means, per user city (simulated RTTs from the topology; ``tick`` is the
 edges' cursor tick, ``link`` an edge's simulated RTT to the core):
 
-* suggestions, tolerant: the RTT of the entry (user → edge, or user → central node);
+* suggestions, tolerant, bounded and session: the RTT of the entry (user → edge, or user →
+  central node) — on a healthy link the edge answers bounded and session reads from memory;
 * suggestions, strict: that plus one ``link`` round trip (the edge syncs with the core);
+* through the PoP at tolerant or bounded, and device keystrokes at tolerant: none (a mix of
+  cache hits, or of the device's answers, and the edge's); the report gives each rung's
+  share and latency instead;
 * cursors: the mover's one-way leg + the receiver's one-way leg + half a tick (a move waits
   for the next tick: uniform in [0, tick)) + for strict, or between two edges, the legs
   from the edges to the core and back.

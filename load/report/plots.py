@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from load.report.data import KINDS, SCENARIOS, Bench, Samples
+from load.plan import MODES
+from load.report.data import KINDS, Bench, Samples
 from load.report.tables import scenario_label
 
 if TYPE_CHECKING:
@@ -15,13 +16,25 @@ if TYPE_CHECKING:
     from matplotlib.axis import Axis
     from matplotlib.figure import Figure
 
-PLOTTED = ("suggest_http", "suggest_ws", "cursor_same")
-COLORS = {
-    ("edge", "tolerant"): "#1b9e77",
-    ("edge", "strict"): "#66c2a5",
-    ("central", "tolerant"): "#d95f02",
-    ("central", "strict"): "#fc8d62",
+PLOTTED = ("suggest_http", "suggest_ws", "suggest_ryw", "device_keystroke", "cursor_same")
+PALETTES = {
+    "edge": ("#1b9e77", "#3fb391", "#66c2a5", "#99d8c9"),
+    "central": ("#d95f02", "#f07c2e", "#fc8d62", "#fdbb84"),
+    "pop": ("#7570b3", "#8e8ac2", "#a9a6d1", "#cbc9e2"),
 }
+"""A hue per target, darker for weaker levels (in :data:`load.plan.MODES` order)."""
+
+
+LEVEL_COLORS = dict(zip(MODES, ("#1b9e77", "#386cb0", "#7570b3", "#e6ab02"), strict=True))
+"""One hue per level, for the plot that compares levels side by side."""
+
+
+def color(target: str, mode: str) -> str:
+    return PALETTES[target][MODES.index(mode)]
+
+
+OWN = ("by_city_*.png", "cdf_*.png", "levels.png")
+"""The plots this module writes (a new bench removes them first; other plots stay)."""
 Scenarios = list[tuple[str, str]]
 """(target, mode) of the scenarios with samples of a kind."""
 
@@ -36,8 +49,13 @@ def plot(b: Bench) -> list[str]:
     folder = b.out / "plots"
     folder.mkdir(exist_ok=True)
     made = []
+    if len(b.levels(["suggest_http", "suggest_ws"])) > 1:
+        fig = _levels(b)
+        fig.savefig(folder / "levels.png", dpi=110)
+        plt.close(fig)
+        made.append("levels.png")
     for kind in PLOTTED:
-        present = [s for s in SCENARIOS if any(b.samples.get((kind, c, *s)) for c in b.cities)]
+        present = b.scenarios([kind])
         if not present:
             continue
         for name, draw in ((f"by_city_{kind}.png", _by_city), (f"cdf_{kind}.png", _cdfs)):
@@ -72,6 +90,42 @@ def _by_city(b: Bench, kind: str, present: Scenarios) -> Figure:
     return fig
 
 
+def _levels(b: Bench) -> Figure:
+    """p50 at the edge by level, per user city, HTTP and websocket side by side; the link
+    RTT above tolerant's for reference."""
+    import matplotlib.pyplot as plt
+
+    codes = list(b.cities)
+    levels = b.levels(["suggest_http", "suggest_ws"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
+    width = 0.8 / len(levels)
+    for ax, kind in zip(axes, ("suggest_http", "suggest_ws"), strict=True):
+        for i, mode in enumerate(levels):
+            xs = [j - 0.4 + width * (i + 0.5) for j in range(len(codes))]
+            p50s = [b.p50(kind, code, "edge", mode) for code in codes]
+            ax.bar(xs, p50s, width, color=LEVEL_COLORS[mode], label=mode)
+        for j, code in enumerate(codes):
+            c = b.cities[code]
+            tolerant = b.p50(kind, code, "edge", "tolerant")
+            ax.hlines(tolerant + c.link_rtt, j - 0.4, j + 0.4, colors="black", linestyles="dotted")
+        ax.set_xticks(range(len(codes)))
+        ax.set_xticklabels(
+            [f"{b.cities[c].name.split(',')[0]}\n({c} → {b.cities[c].edge})" for c in codes],
+            fontsize=8,
+        )
+        ax.set_yscale("log")
+        _ms_ticks(ax.yaxis)
+        ax.set_title(_plain(KINDS[kind]), fontsize=9)
+        ax.grid(axis="y", which="both", alpha=0.3)
+    axes[0].set_ylabel("p50 at the nearest edge, ms (log scale)")
+    axes[0].hlines([], 0, 0, colors="black", linestyles="dotted", label="tolerant + link RTT")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=len(labels))
+    fig.suptitle("The cost of each level at the edge (p50)")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
 def _bars(
     ax: Axes, b: Bench, kind: str, target: str, mode: str, xs: list[float], width: float
 ) -> None:
@@ -94,7 +148,7 @@ def _bars(
         xs,
         p50s,
         width,
-        color=COLORS[(target, mode)],
+        color=color(target, mode),
         label=f"{scenario_label(target, mode)}: p50, whisker to p95",
         yerr=[lower, upper],
         capsize=2,
@@ -115,7 +169,7 @@ def _cdfs(b: Bench, kind: str, present: Scenarios) -> Figure:
             if values.size == 0:
                 continue
             ys = np.arange(1, values.size + 1) / values.size
-            ax.plot(values, ys, color=COLORS[(target, mode)], label=scenario_label(target, mode))
+            ax.plot(values, ys, color=color(target, mode), label=scenario_label(target, mode))
         c = b.cities[code]
         for rtt in sorted({c.edge_rtt, c.central_rtt}):
             ax.axvline(rtt, color="grey", linestyle="dotted", linewidth=1)

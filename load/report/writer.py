@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from load.report.data import SCENARIOS, Bench, checks, fmt
+from load.report.data import Bench, checks, fmt
 from load.report.markdown import markdown
 from load.report.plots import plot
 
@@ -18,11 +18,18 @@ def build(out: Path) -> list[str]:
     found = checks(b)
     lines = []
     for code in b.cities:
-        cells = []
-        for kind, label in (("suggest_ws", "suggest ws"), ("cursor_same", "cursors")):
-            for target, mode in SCENARIOS:
-                cells.append(f"{label} {target[0]}{mode[0]} {fmt(b.p50(kind, code, target, mode))}")
-        lines.append(f"  {code}: p50 ms  " + "  ".join(cells))
+        for kind, label in (
+            ("suggest_http", "http"),
+            ("suggest_ws", "ws"),
+            ("device_keystroke", "device"),
+            ("cursor_same", "cursors"),
+        ):
+            cells = [
+                f"{target}·{mode} {fmt(b.p50(kind, code, target, mode))}"
+                for target, mode in b.scenarios([kind])
+            ]
+            if cells:
+                lines.append(f"  {code} {label:<7} p50 ms  " + "  ".join(cells))
     held = sum(1 for c in found if c.holds)
     off = sum(1 for c in found if c.holds is False)
     lines.append(

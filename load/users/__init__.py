@@ -13,6 +13,11 @@ Users:
 * :class:`SuggestWsUser` — the same person over the ``/ws`` websocket (msgpack by default,
   ``lightcone.json`` with ``LIGHTCONE_CODEC=json``): ``suggest`` messages, answers matched by
   ``id``.
+* :class:`SuggestDeviceUser` — the same person over HTTP with the on-device rung: keystrokes
+  of one or two folded characters come from the pack (``GET /suggest/pack``) while the
+  feature is tolerant, the others from the edge; one ``device_keystroke`` each, with its rung.
+* In a session (``LIGHTCONE_SESSION=1``) suggest users carry the newest bookmark they were
+  given, and a share of their queries end in ``POST /search`` and a read-your-writes read.
 * :class:`CursorUser` — joins a room, moves at ``LIGHTCONE_MOVE_HZ`` (30) and records how long
   each *other* member's move took to reach it. Nothing is added to the protocol: every mover
   moves to coordinates that encode a counter, and keeps the send time of each position in an
@@ -30,14 +35,16 @@ Modules: :mod:`.settings` (``LIGHTCONE_*``), :mod:`.recording` (what every user 
 """
 
 from load.users.cursors import CursorUser
-from load.users.recording import CpuWatch, RawRecorder, write_outputs
-from load.users.suggest import SuggestHttpUser, SuggestWsUser
+from load.users.recording import CpuWatch, RawRecorder, mark_started, write_outputs
+from load.users.suggest import SuggestDeviceUser, SuggestHttpUser, SuggestWsUser
 
 __all__ = [
     "CursorUser",
     "RawRecorder",
+    "SuggestDeviceUser",
     "SuggestHttpUser",
     "SuggestWsUser",
     "CpuWatch",
+    "mark_started",
     "write_outputs",
 ]

@@ -18,7 +18,11 @@ from locust import User
 from load.machine import self_cpu_s
 from load.users.settings import SETTINGS
 
-RAW_FIELDS = ("t_s", "kind", "city", "peer", "ms", "ok", "error")
+RAW_FIELDS = ("t_s", "kind", "city", "peer", "ms", "ok", "error", "rung", "saw_write")
+"""One row per request: when it was answered (s since the test started), what and for whom,
+its time, whether it succeeded (else the error), which rung answered it (``device``, ``pop``,
+``edge``, ``core``; empty where that means nothing, as for cursors), and for a
+read-your-writes read whether its answer's version had reached the search's (``1``/``0``)."""
 
 
 @dataclass
@@ -31,7 +35,7 @@ class RawRecorder:
     """
 
     started: float = field(default_factory=time.time)
-    rows: list[tuple[float, str, str, str, float, int, str]] = field(default_factory=list)
+    rows: list[tuple[float, str, str, str, float, int, str, str, str]] = field(default_factory=list)
     closed: bool = False
 
     def on_request(
@@ -56,6 +60,8 @@ class RawRecorder:
                 float(response_time),
                 0 if exception else 1,
                 "" if exception is None else f"{type(exception).__name__}: {exception}"[:200],
+                str(ctx.get("rung", "")),
+                str(ctx.get("saw_write", "")),
             )
         )
 
@@ -66,8 +72,8 @@ class RawRecorder:
         with opener(path, "wt", newline="", encoding="utf-8") as f:
             out = csv.writer(f)
             out.writerow(RAW_FIELDS)
-            for t, kind, city, peer, ms, ok, error in self.rows:
-                out.writerow((f"{t:.3f}", kind, city, peer, f"{ms:.3f}", ok, error))
+            for t, kind, city, peer, ms, ok, error, rung, saw in self.rows:
+                out.writerow((f"{t:.3f}", kind, city, peer, f"{ms:.3f}", ok, error, rung, saw))
 
 
 @dataclass
@@ -80,11 +86,27 @@ class Counters:
     moves_unknown: int = 0
     """Positions of other members received with no known send time (should stay 0)."""
     suggest_sent: int = 0
+    """Suggestion requests that left the user (to a PoP, an edge or central): not the
+    keystrokes the device answered."""
     suggest_answered: int = 0
     wrong_mode: int = 0
+    keystrokes: int = 0
+    """Keystrokes of device users, answered on the device or not."""
+    device_answered: int = 0
+    packs: int = 0
+    """Pack requests of device users (``GET /suggest/pack``), 304s included."""
+    packs_unchanged: int = 0
+    pack_bytes: int = 0
+    """Size of the last pack a device user received (JSON)."""
+    pack_wire_bytes: int = 0
+    """Its ``Content-Length`` as sent (gzip when the user accepts it, as locust's does)."""
+    searches: int = 0
+    searches_committed: int = 0
+    cache: dict[str, int] = field(default_factory=dict)
+    """Answers through a PoP by their ``X-Cache-Status`` (``HIT``, ``MISS``, ``EXPIRED`` …)."""
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
+    def as_dict(self) -> dict[str, Any]:
+        return {**vars(self), "cache": dict(self.cache)}
 
 
 COUNTERS = Counters()
@@ -158,6 +180,12 @@ class CpuWatch:
             "cpu_pct": round(100 * (self_cpu_s() - self.started_cpu) / wall, 1),
             "cpu_peak_pct": round(self.peak_pct, 1),
         }
+
+
+def mark_started(at: float) -> None:
+    """Write the test's start (``time.time()``) to ``started`` in ``LIGHTCONE_OUT_DIR``."""
+    if SETTINGS.out_dir is not None:
+        (SETTINGS.out_dir / "started").write_text(f"{at:.3f}\n")
 
 
 def write_outputs(recorder: RawRecorder, extra: dict[str, float] | None = None) -> None:

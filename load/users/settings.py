@@ -10,6 +10,8 @@ from pathlib import Path
 
 from locust.exception import StopUser
 
+from load.plan import MODES, ZIPF_S
+
 
 def _range_ms(value: str, default: tuple[float, float]) -> tuple[float, float]:
     """``"120-280"`` → (0.12, 0.28) seconds; a single number is a fixed time."""
@@ -52,6 +54,18 @@ class Settings:
     prefer_region: str | None
     out_dir: Path | None
     limit: int
+    session: bool
+    """Suggest users keep the newest bookmark they were given and present it, and some of
+    their queries end in a search (``LIGHTCONE_SESSION=1``)."""
+    search_share: float
+    """Share of the HTTP user's typed queries that end in a search and a read-your-writes read
+    (``LIGHTCONE_SEARCH_SHARE``; none by default: a run against a deployment writes nothing
+    unless asked)."""
+    zipf_s: float
+    """Exponent of the query mix (``LIGHTCONE_ZIPF_S``; 0: every name alike)."""
+    cache_tag: str
+    """Added to every ``GET /suggest`` as ``&run=`` (``LIGHTCONE_CACHE_TAG``), so that a PoP
+    starts each run cold and never serves one run an answer cached under another's level."""
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -60,8 +74,12 @@ class Settings:
         if codec not in ("msgpack", "json"):
             raise ValueError(f"LIGHTCONE_CODEC: msgpack or json, not {codec!r}")
         expect = env.get("LIGHTCONE_EXPECT_MODE") or None
-        if expect not in (None, "tolerant", "strict"):
-            raise ValueError(f"LIGHTCONE_EXPECT_MODE: tolerant or strict, not {expect!r}")
+        if expect is not None and expect not in MODES:
+            raise ValueError(f"LIGHTCONE_EXPECT_MODE: one of {', '.join(MODES)}, not {expect!r}")
+        share = float(env.get("LIGHTCONE_SEARCH_SHARE") or 0)
+        zipf_s = float(env.get("LIGHTCONE_ZIPF_S") or ZIPF_S)
+        if not 0 <= share <= 1 or zipf_s < 0:
+            raise ValueError("LIGHTCONE_SEARCH_SHARE must be in 0..1, LIGHTCONE_ZIPF_S >= 0")
         out = env.get("LIGHTCONE_OUT_DIR")
         room_size = int(env.get("LIGHTCONE_ROOM_SIZE") or 8)
         move_hz = float(env.get("LIGHTCONE_MOVE_HZ") or 30)
@@ -82,6 +100,10 @@ class Settings:
             prefer_region=env.get("LIGHTCONE_PREFER_REGION") or None,
             out_dir=Path(out) if out else None,
             limit=int(env.get("LIGHTCONE_LIMIT") or 10),
+            session=env.get("LIGHTCONE_SESSION") == "1",
+            search_share=share,
+            zipf_s=zipf_s,
+            cache_tag=env.get("LIGHTCONE_CACHE_TAG") or "",
         )
 
 

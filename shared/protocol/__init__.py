@@ -16,6 +16,7 @@ from ``shared.protocol``.
 
 from __future__ import annotations
 
+from shared.protocol.bookmark import MAX_BOOKMARK_CHARS, make_bookmark, read_bookmark
 from shared.protocol.codec import (
     decode,
     decode_json,
@@ -23,6 +24,7 @@ from shared.protocol.codec import (
     encode_json,
     from_wire,
     pack,
+    scalar_packer,
     to_plain,
     to_wire,
     unpack,
@@ -51,9 +53,13 @@ from shared.protocol.cursors import (
     RoomSync,
 )
 from shared.protocol.link import (
+    BOUNDED,
+    DEFAULT_MAX_AGE_MS,
     LEVELS,
     MAX_LINK_MESSAGE_BYTES,
+    MAX_MAX_AGE_MS,
     MAX_UP_FRAME_BYTES,
+    SESSION,
     STRICT,
     TOLERANT,
     Flags,
@@ -63,6 +69,8 @@ from shared.protocol.link import (
     Resync,
     Sync,
     Synced,
+    check_max_age_ms,
+    stronger,
 )
 from shared.protocol.registry import (
     CLIENT,
@@ -103,10 +111,19 @@ from shared.protocol.versions import (
 )
 
 __all__ = [
+    "BOUNDED",
+    "DEFAULT_MAX_AGE_MS",
     "LEVELS",
+    "MAX_BOOKMARK_CHARS",
+    "MAX_MAX_AGE_MS",
+    "SESSION",
     "STRICT",
     "TOLERANT",
     "Level",
+    "check_max_age_ms",
+    "make_bookmark",
+    "read_bookmark",
+    "stronger",
     "ACK_ID_CONFLICT",
     "ACK_INVALID",
     "ACK_STORE_UNAVAILABLE",
@@ -169,6 +186,7 @@ __all__ = [
     "message",
     "messages",
     "pack",
+    "scalar_packer",
     "subprotocol",
     "talks",
     "to_plain",

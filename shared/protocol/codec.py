@@ -54,6 +54,15 @@ def pack(value: Any) -> bytes:
     return data
 
 
+def scalar_packer() -> Callable[[Any], bytes]:
+    """A packer of plain values for one thread: ``packer(value)`` is ``pack(value)`` without
+    making a msgpack packer on every call (about 8 times faster for an int or a short string),
+    for hot paths such as the edge's prepared answers. It keeps a buffer between calls: never
+    share one between threads."""
+    packer: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
+    return packer
+
+
 _LARGE_BIN = 1 << 20
 """Byte strings from this size, as values of a map :func:`pack` is given (a snapshot's parts,
 a snapshot in its message), are copied once, into the result. msgpack copies them into a
@@ -122,10 +131,15 @@ def _refuse_constant(name: str) -> Any:
 
 
 def to_wire(message: Message) -> dict[str, Any]:
-    """The map that represents ``message`` on the wire (before msgpack or JSON)."""
+    """The map that represents ``message`` on the wire (before msgpack or JSON); a field
+    marked :data:`OMIT_NONE` is left out while ``None``."""
     wire: dict[str, Any] = {"type": message.TYPE}
-    for name in _names(type(message)):
-        wire[name] = _plain(getattr(message, name))
+    cls = type(message)
+    omitted = _omitted(cls)
+    for name in _names(cls):
+        value = getattr(message, name)
+        if value is not None or name not in omitted:
+            wire[name] = _plain(value)
     return wire
 
 

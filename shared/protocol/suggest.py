@@ -14,13 +14,21 @@ from shared.protocol.registry import CLIENT, LINK, Message, message
 @message(CLIENT)
 @dataclass(frozen=True, slots=True)
 class Suggest(Message):
-    """Client asks for completions of ``q``."""
+    """Client asks for completions of ``q``.
+
+    ``consistency`` asks for a level weaker than (or the same as) the feature's, with
+    ``max_age_ms`` for ``bounded``; ``bookmark`` is one from an earlier answer or search ack
+    (read-your-writes, monotonic reads). Each is left off the wire while ``None``.
+    """
 
     TYPE: ClassVar[str] = "suggest"
     id: RequestId
     q: str
     limit: int = 10
     min_version: int | None = None
+    consistency: str | None = field(default=None, metadata=OMIT_NONE)
+    max_age_ms: int | None = field(default=None, metadata=OMIT_NONE)
+    bookmark: str | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +51,13 @@ class Item:
 @message(CLIENT)
 @dataclass(frozen=True, slots=True)
 class Suggestions(Message):
-    """The answer to :class:`Suggest`; says how fresh it is and in which mode it was served."""
+    """The answer to :class:`Suggest`; says how fresh it is and at which level (``mode``) it
+    was served.
+
+    ``bookmark`` (every answer of this build) is the newest global version its data reflects,
+    in its database, to present with a later read; ``core_trip`` is true when the answer
+    waited for a round trip to the core. Each is left off the wire while ``None``.
+    """
 
     TYPE: ClassVar[str] = "suggestions"
     id: RequestId | None
@@ -53,6 +67,8 @@ class Suggestions(Message):
     mode: str
     stale: bool
     region: str
+    bookmark: str | None = field(default=None, metadata=OMIT_NONE)
+    core_trip: bool | None = field(default=None, metadata=OMIT_NONE)
 
 
 @message(CLIENT)
@@ -68,12 +84,14 @@ class Search(Message):
 @message(CLIENT)
 @dataclass(frozen=True, slots=True)
 class SearchAck(Message):
-    """``status`` is ``committed`` (with the version it produced) or ``queued``."""
+    """``status`` is ``committed`` (with the version it produced, and its ``bookmark``) or
+    ``queued`` (neither; ``bookmark`` left off the wire)."""
 
     TYPE: ClassVar[str] = "search_ack"
     id: str
     status: str
     version: int | None
+    bookmark: str | None = field(default=None, metadata=OMIT_NONE)
 
 
 @message(LINK)

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from core_region.app import create_app
 from core_region.settings import CoreSettings
 from shared.config import ConfigError, from_environ
+from shared.protocol import DEFAULT_MAX_AGE_MS
 from tests.helpers.nodes import SMALL_CORPUS
 
 TOKEN = "admin-secret"
@@ -46,6 +47,7 @@ def test_status_reports_versions_terms_and_flags(client: TestClient) -> None:
     assert status["flags"]["suggest"] == {
         "level": "tolerant",
         "params": {},
+        "max_age_ms": None,
         "stale_ok": True,
         "mode": "tolerant",
     }
@@ -105,6 +107,51 @@ def test_a_term_carries_other_names_through_the_admin_api(client: TestClient) ->
         ("PUT", "/admin/flags/suggest", {"level": 1}, 400, "bad_flag"),
         ("PUT", "/admin/flags/suggest", {"level": "strict", "stale_ok": False}, 400, "bad_flag"),
         ("PUT", "/admin/flags/typing", {"stale_ok": True}, 404, "not_found"),
+        ("PUT", "/admin/flags/cursors", {"level": "bounded"}, 400, "bad_flag"),
+        ("PUT", "/admin/flags/cursors", {"level": "session"}, 400, "bad_flag"),
+        (
+            "PUT",
+            "/admin/flags/suggest",
+            {"level": "bounded", "max_age_ms": 0},
+            400,
+            "bad_max_age_ms",
+        ),
+        (
+            "PUT",
+            "/admin/flags/suggest",
+            {"level": "bounded", "max_age_ms": 60001},
+            400,
+            "bad_max_age_ms",
+        ),
+        (
+            "PUT",
+            "/admin/flags/suggest",
+            {"level": "bounded", "max_age_ms": "9"},
+            400,
+            "bad_max_age_ms",
+        ),
+        (
+            "PUT",
+            "/admin/flags/suggest",
+            {"level": "bounded", "max_age_ms": True},
+            400,
+            "bad_max_age_ms",
+        ),
+        (
+            "PUT",
+            "/admin/flags/suggest",
+            {"level": "session", "max_age_ms": 900},
+            400,
+            "bad_max_age_ms",
+        ),
+        (
+            "PUT",
+            "/admin/flags/suggest",
+            {"stale_ok": True, "max_age_ms": 900},
+            400,
+            "bad_max_age_ms",
+        ),
+        ("PUT", "/admin/flags/suggest", {"max_age_ms": 900}, 400, "bad_flag"),
         ("GET", "/admin/terms/nowhere", None, 404, "unknown_term"),
         ("GET", "/admin/nothing", None, 404, "not_found"),
     ],
@@ -140,8 +187,9 @@ def test_deeply_nested_admin_bodies_are_bad_json_not_500(client: TestClient, pat
 def test_a_flag_is_a_level_and_stale_ok_is_its_shorthand(client: TestClient) -> None:
     """Level-shaped flags: ``{"level": ...}`` sets it, ``{"stale_ok": ...}`` too (tolerant or
     strict), and every answer shows level, params, stale_ok and mode."""
-    strict = {"level": "strict", "params": {}, "stale_ok": False, "mode": "strict"}
-    tolerant = {"level": "tolerant", "params": {}, "stale_ok": True, "mode": "tolerant"}
+    none: dict[str, object] = {"params": {}, "max_age_ms": None}
+    strict = {"level": "strict", **none, "stale_ok": False, "mode": "strict"}
+    tolerant = {"level": "tolerant", **none, "stale_ok": True, "mode": "tolerant"}
     assert client.put("/admin/flags/cursors", json={"level": "strict"}).json() == {
         "feature": "cursors",
         **strict,
@@ -152,6 +200,42 @@ def test_a_flag_is_a_level_and_stale_ok_is_its_shorthand(client: TestClient) -> 
     assert status["flags"]["cursors"] == tolerant
     assert status["features"]["cursors"] == tolerant  # no data: no version
     assert status["features"]["suggest"]["version"] == status["published"]
+
+
+def test_levels_bounded_and_session_with_their_bound(client: TestClient) -> None:
+    """Bounded takes max_age_ms (else the core's default, LIGHTCONE_BOUNDED_MAX_AGE_MS);
+    GET shows level, max_age_ms (null unless bounded) and stale_ok (false only for strict);
+    cursors support strict and tolerant only, and say so."""
+    put = client.put("/admin/flags/suggest", json={"level": "bounded", "max_age_ms": 1500})
+    assert put.json() == {
+        "feature": "suggest",
+        "level": "bounded",
+        "params": {"max_age_ms": 1500},
+        "max_age_ms": 1500,
+        "stale_ok": True,
+        "mode": "bounded",
+    }
+    assert client.get("/admin/flags").json()["suggest"]["max_age_ms"] == 1500
+    default = client.put("/admin/flags/suggest", json={"level": "bounded"}).json()
+    assert default["max_age_ms"] == DEFAULT_MAX_AGE_MS
+    session = client.put("/admin/flags/suggest", json={"level": "session"}).json()
+    assert (session["level"], session["max_age_ms"], session["stale_ok"]) == ("session", None, True)
+    assert client.put("/admin/flags/suggest", json={"stale_ok": False}).json()["level"] == "strict"
+    refused = client.put("/admin/flags/cursors", json={"level": "bounded", "max_age_ms": 900})
+    assert refused.status_code == 400
+    assert (
+        refused.json()["message"] == "'cursors' supports the levels strict, tolerant, not 'bounded'"
+    )
+    client.put("/admin/flags/suggest", json={"stale_ok": True})
+
+
+def test_a_bounded_flag_keeps_its_bound_across_restarts(tmp_path: Path) -> None:
+    with TestClient(create_app(settings(tmp_path))) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        client.put("/admin/flags/suggest", json={"level": "bounded", "max_age_ms": 4321})
+    with TestClient(create_app(settings(tmp_path, bounded_max_age_ms=100))) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        assert client.get("/admin/flags").json()["suggest"]["max_age_ms"] == 4321
 
 
 def test_flags_persist_across_restarts(tmp_path: Path) -> None:
@@ -183,3 +267,9 @@ def test_tokens_are_required_off_loopback(tmp_path: Path) -> None:
     public = from_environ(CoreSettings, {}, data_dir=tmp_path, host="0.0.0.0")
     with pytest.raises(ConfigError, match="LIGHTCONE_LINK_TOKEN"):
         create_app(public)
+
+
+@pytest.mark.parametrize("bound", ["0", "60001", "-1"])
+def test_a_default_bound_out_of_range_is_refused_at_start(tmp_path: Path, bound: str) -> None:
+    with pytest.raises(ConfigError, match="LIGHTCONE_BOUNDED_MAX_AGE_MS"):
+        from_environ(CoreSettings, {"LIGHTCONE_BOUNDED_MAX_AGE_MS": bound}, data_dir=tmp_path)

@@ -21,12 +21,20 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SCENARIOS = [
-    f"{feature}-{target}-{mode}"
-    for feature in ("suggest", "cursors")
-    for mode in ("tolerant", "strict")
-    for target in ("edge", "central")
+QUICK = [
+    "suggest-edge-tolerant",
+    "suggest-central-tolerant",
+    "suggest-pop-tolerant",
+    "suggest-edge-bounded",
+    "suggest-edge-session",
+    "suggest-edge-strict",
+    "cursors-edge-tolerant",
+    "cursors-central-tolerant",
+    "cursors-edge-strict",
+    "device-edge-tolerant",
+    "suggest-edge-bounded-cut",
 ]
+"""The quick matrix: every level at the edge, tolerant elsewhere, one cut run."""
 NUMBERS = re.compile(r"\*\*\d+\.\d\*\* / \d+\.\d / \d+\.\d")
 
 
@@ -68,15 +76,22 @@ def test_quick_bench_reports_every_scenario_with_plots(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     code, output = run_bench(out)
     assert code == 0, output
+    results: dict[str, Any] = json.loads((out / "results.json").read_text())
+
+    # every scenario ran; only the PoP may be skipped, where nginx is missing (not in CI)
+    skipped = {name for s in results["skipped"] for name in s["scenarios"]}
+    for s in results["skipped"]:
+        assert s["why"] in output and "nginx" in s["why"], s
+    ran = [r["scenario"] for r in results["runs"]]
+    assert sorted(ran) == sorted(set(QUICK) - skipped), output
 
     # progress: one line per run, with elapsed / estimated total
-    progress = [line for line in output.splitlines() if re.match(r"\[\s*\d+/8\]", line)]
-    assert len(progress) == 8, output
+    progress = [line for line in output.splitlines() if re.match(rf"\[\s*\d+/{len(ran)}\]", line)]
+    assert len(progress) == len(ran), output
     assert all(re.search(r"\d+:\d\d / ~\d+:\d\d", line) for line in progress)
 
-    results: dict[str, Any] = json.loads((out / "results.json").read_text())
-    assert sorted(r["scenario"] for r in results["runs"]) == sorted(SCENARIOS)
     assert "admin_token" not in results["topology"]
+    assert "control_url" not in results["topology"]
     for run in results["runs"]:
         run_dir = out / run["dir"]
         assert (run_dir / "locust_stats.csv").exists()
@@ -84,6 +99,9 @@ def test_quick_bench_reports_every_scenario_with_plots(tmp_path: Path) -> None:
         assert (run_dir / "raw.csv.gz").exists()
         assert run["counters"]["wrong_mode"] == 0, run
         assert run["samples"] > 0, run
+        assert run["edge_counts"]["http /suggest"] >= 0, run
+        if run["cut"]:
+            assert run["cut"]["cut_at"] < run["cut"]["healed_at"], run
 
     report = (out / "report.md").read_text()
     for city in ("Sydney", "Ashburn"):
@@ -93,12 +111,20 @@ def test_quick_bench_reports_every_scenario_with_plots(tmp_path: Path) -> None:
             "### Cursors: a move seen by another member in the same city",
         ):
             table = report.split(heading, 1)[1].split("\n\n", 2)[1]
-            row = next(line for line in table.splitlines() if line.startswith(f"| {city}"))
-            # p50 / p95 / p99 in each of the 4 scenario columns
-            assert len(NUMBERS.findall(row)) == 4, row
+            rows = [line for line in table.splitlines() if line.startswith(f"| {city}")]
+            # p50 / p95 / p99 under tolerant at the edge and central, and strict at the edge
+            assert len(rows) >= 2 and len(NUMBERS.findall(rows[0])) >= 2, table
+            assert len(NUMBERS.findall(rows[1])) >= 1, table
+    assert "## Rungs: who answered" in report
     assert "## Expectations" in report
     assert "## Load generator and machine" in report
     assert "lightcone bench --quick" in report
+    if "suggest-pop-tolerant" in ran:
+        assert "hit ratio" in report
+    if "suggest-edge-bounded-cut" in ran:
+        assert "## Availability during a link cut" in report
+    if "device-edge-tolerant" in ran:
+        assert "### The device rung" in report
 
     plots = sorted((out / "plots").glob("*.png"))
     assert {p.name for p in plots} >= {

@@ -52,7 +52,7 @@ async def test_folded_query_finds_sao_paulo_first(cluster: Cluster) -> None:
         assert answer["mode"] == "tolerant"
         assert answer["region"] == region
         assert answer["stale"] is False
-        assert set(answer) == {"items", "version", "age_ms", "mode", "stale", "region"}
+        assert set(answer) == {"items", "version", "age_ms", "mode", "stale", "region", "bookmark"}
 
 
 async def test_websocket_serves_msgpack_and_json(cluster: Cluster) -> None:

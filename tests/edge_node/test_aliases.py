@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from edge_node.suggest.aliases import AliasMatch
-from edge_node.suggest.feature import _item
 from edge_node.suggest.index import SuggestIndex
+from edge_node.suggest.prepared import item as _item
 from shared import snapshot
 from shared.folding import fold
 from shared.protocol import Delta, Item, TermChange, to_plain

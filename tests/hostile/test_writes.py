@@ -32,7 +32,15 @@ from websockets.asyncio.client import connect
 from edge_node.app import create_app
 from edge_node.settings import EdgeSettings
 from shared.config import from_environ
-from shared.protocol import SUBPROTOCOL_JSON, Error, Search, SearchAck, decode_json, encode_json
+from shared.protocol import (
+    SUBPROTOCOL_JSON,
+    Error,
+    Search,
+    SearchAck,
+    decode_json,
+    encode_json,
+    read_bookmark,
+)
 from tests.e2e.conftest import Cluster
 from tests.helpers.clients import prefix_terms
 from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
@@ -158,7 +166,9 @@ async def test_a_reused_id_with_another_query_is_refused_over_http_and_websocket
         ack = decode_json(str(await ws.recv()))
     assert isinstance(error, Error) and (error.id, error.code) == (search_id, "id_conflict")
     # The first write stands, idempotent as before; the second was never applied.
-    assert ack == SearchAck(search_id, "committed", first)
+    assert isinstance(ack, SearchAck) and ack.bookmark is not None
+    assert ack == SearchAck(search_id, "committed", first, ack.bookmark)
+    assert read_bookmark(ack.bookmark)[1] == first
     assert await committed(await post_search(lhr, "First Query", search_id=search_id)) == first
     db = Path(core.args[core.args.index("--data-dir") + 1]) / "lightcone.db"
     with sqlite3.connect(db) as conn:

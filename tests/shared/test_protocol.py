@@ -145,6 +145,7 @@ MEMBER = Member("m1", "Ada", "#ff0000", "ams", x=10, y=9999, reachable=False)
 EXAMPLES: list[Any] = [
     Suggest(id=42, q="par", limit=3),
     Suggest(id="x", q="", min_version=0),
+    Suggest("b", "par", consistency="bounded", max_age_ms=5000, bookmark="db-1.7"),
     Suggestions(
         id="r1",
         items=[Item("Paris", 2_000_000), Item("Parma", 5)],
@@ -155,8 +156,10 @@ EXAMPLES: list[Any] = [
         region="ams",
     ),
     Suggestions(id=None, items=[], version=0, age_ms=0, mode="strict", stale=True, region=""),
+    Suggestions(1, [], 7, 0, "session", False, "syd", bookmark="db-1.7", core_trip=True),
     Search(id="s-1", q="lyon"),
     SearchAck(id="s-1", status="committed", version=12),
+    SearchAck("s-3", "committed", 12, bookmark="db-1.12"),
     SearchAck(id="s-2", status="queued", version=None),
     Error(id=None, code="bad_message", message="nope"),
     Error(id=7, code="rate_limited", message="slow down"),
@@ -166,6 +169,7 @@ EXAMPLES: list[Any] = [
     DELTA,
     Delta(0, 1, [], {}),
     Flags({"suggest": True, "cursors": False}),
+    Flags.of({"suggest": Level.bounded(3000)}, 3000),
     Flags(
         {"suggest": True}, {"suggest": Level("tolerant"), "x": Level("bounded", {"max_age_ms": 9})}
     ),

@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings, strategies as st
 
 from edge_node.suggest.prepared import PreparedItems, suggestions_json, suggestions_msgpack
-from shared.protocol import Item, Suggestions, encode, encode_json, to_wire
+from shared.protocol import Item, Suggestions, encode, encode_json, make_bookmark, to_wire
 
 prefix_items = st.builds(Item, st.text(max_size=12), st.integers(0, 2**53))
 typo_items = st.builds(
@@ -18,7 +18,16 @@ ids = st.none() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8)
 
 
 @settings(max_examples=200, deadline=None, database=None)
-@given(items, ids, st.integers(0, 2**40), st.integers(0, 2**40), st.booleans(), st.text(max_size=5))
+@given(
+    items,
+    ids,
+    st.integers(0, 2**40),
+    st.integers(0, 2**40),
+    st.booleans(),
+    st.text(max_size=5),
+    st.from_regex(r"[0-9a-f]{0,32}", fullmatch=True),
+    st.booleans(),
+)
 def test_prepared_answers_match_the_codec(
     found: list[Item],
     request_id: int | str | None,
@@ -26,11 +35,18 @@ def test_prepared_answers_match_the_codec(
     age_ms: int,
     stale: bool,
     region: str,
+    epoch: str,
+    core_trip: bool,
 ) -> None:
-    """Splicing pre-encoded items gives the same bytes as encoding the whole message."""
+    """Splicing pre-encoded items gives the same bytes as encoding the whole message, with
+    its bookmark, and ``core_trip`` only when true."""
     prepared = PreparedItems.of(found)
-    message = Suggestions(request_id, found, version, age_ms, "strict", stale, region)
-    rest = (version, age_ms, "strict", stale, region)
+    bookmark = make_bookmark(epoch, version)
+    trip = True if core_trip else None
+    message = Suggestions(
+        request_id, found, version, age_ms, "strict", stale, region, bookmark, trip
+    )
+    rest = (version, age_ms, "strict", stale, region, bookmark, core_trip)
     assert suggestions_msgpack(prepared, request_id, *rest) == encode(message)
     assert suggestions_json(prepared, request_id, *rest) == encode_json(message)
     body = to_wire(message)
