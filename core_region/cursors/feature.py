@@ -98,6 +98,7 @@ class CursorsFeature(Feature):
         broker = self.node.broker
         if broker is None:
             self.route(self._HANDLERS[type(message)](self, peer.edge_id, message, HERE, None))
+            self._relay_count()
             return
         edge = peer.edge_id
         if isinstance(message, Moves | MovesBatch) and not self.level.stale_ok:
@@ -110,6 +111,7 @@ class CursorsFeature(Feature):
                     )
             return
         self.route(self._HANDLERS[type(message)](self, edge, message, HERE, None))
+        self._relay_count()
         if self.rooms.is_here(edge):
             broker.publish(CHANNEL, encode_event(edge, message))
 
@@ -143,6 +145,14 @@ class CursorsFeature(Feature):
             self.metrics.cursor_moves.inc(len(message.moves))
         else:
             self.metrics.cursor_moves.inc(sum(len(m.moves) for m in message.batches))
+
+    def _relay_count(self) -> None:
+        """Tolerant positions relayed, and left to the edges' mesh (:mod:`.rooms`)."""
+        relayed, meshed = self.rooms.take_counts()
+        if relayed:
+            self.metrics.cursor_relayed.labels("core").inc(relayed)
+        if meshed:
+            self.metrics.cursor_relayed.labels("mesh").inc(meshed)
 
     _HANDLERS: dict[type, Any] = {
         RoomSync: _sync,
@@ -202,6 +212,7 @@ class CursorsFeature(Feature):
                 self.route(self.rooms.edge_down(edge, time.monotonic(), node=sender))
             return
         self.route(self._HANDLERS[type(message)](self, edge, message, sender, False))
+        self._relay_count()
 
     def _numbered(self, sender: str, seq: int, payload: bytes) -> None:
         """A strict move, numbered by the broker: every node relays it in that order."""

@@ -16,6 +16,11 @@ when it is long) and gets the current members of each of its rooms.
 Relay batching: :meth:`RoomDirectory.moves_batch` relays one edge's tick (every room's moves)
 as one ``moves_batch`` per receiving edge, at once: no timer, so no added latency.
 
+The edge mesh: a tolerant batch names in ``meshed`` the regions its edge already sent it to
+directly (docs/protocol.md, "Edge mesh"); the core relays it only to the room's other edges,
+so the relay is the fallback for the pairs whose mesh link is not up. The directory counts
+the positions it relayed and those it left to the mesh (:meth:`RoomDirectory.take_counts`).
+
 Several core nodes (a broker, :mod:`core_region.cursors.feature`): every node feeds its
 directory what every edge of the cluster says, each event with the node it came from
 (:data:`HERE` for this node's own edges), so it knows every member of every room; relaying to
@@ -72,6 +77,13 @@ class RoomDirectory:
         self._down: dict[EdgeId, float] = {}
         self._unlisted: dict[EdgeId, set[tuple[str, str]]] = {}  # sync in parts, see sync()
         self._node_of: dict[EdgeId, NodeId] = {}  # the node each edge is on (module doc)
+        self._relayed = 0  # tolerant positions relayed, one per receiving edge
+        self._meshed = 0  # tolerant positions not relayed: the sender's mesh reached the edge
+
+    def take_counts(self) -> tuple[int, int]:
+        """Tolerant positions relayed to edges, and left to the mesh, since the last call."""
+        counts, self._relayed, self._meshed = (self._relayed, self._meshed), 0, 0
+        return counts
 
     def members(self, room: str) -> list[Member]:
         state = self._rooms.get(room)
@@ -156,6 +168,13 @@ class RoomDirectory:
             state.seq += 1
             return [(sorted(state.edges()), Moves(batch.room, mine, state.seq))]
         others = self._others(state, edge)
+        if batch.meshed and others:
+            direct = set(batch.meshed)
+            region = {state.owner[i]: m.region for i, m in state.members.items()}
+            reached = [e for e in others if region[e] in direct]
+            self._meshed += len(mine) * len(reached)
+            others = [e for e in others if region[e] not in direct]
+        self._relayed += len(mine) * len(others)
         return [(others, Moves(batch.room, mine))] if others else []
 
     def moves_batch(

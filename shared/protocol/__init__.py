@@ -10,8 +10,8 @@ types, by which the codec decodes and each node dispatches), :mod:`~shared.proto
 (msgpack and JSON, checked decoding), :mod:`~shared.protocol.versions` (protocol versions and
 subprotocols), and the messages by feature: :mod:`~shared.protocol.common` (errors,
 keep-alives), :mod:`~shared.protocol.link` (the link's own), :mod:`~shared.protocol.suggest`
-and :mod:`~shared.protocol.cursors`. Everything public is re-exported here, so callers import
-from ``shared.protocol``.
+and :mod:`~shared.protocol.cursors`, and the edge mesh's :mod:`~shared.protocol.mesh`.
+Everything public is re-exported here, so callers import from ``shared.protocol``.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from shared.protocol.link import (
     Sync,
     Synced,
 )
+from shared.protocol.mesh import MESH_PATH, MeshBeat, MeshHello, MeshMoves, dials
 from shared.protocol.registry import (
     CLIENT,
     LINK,
@@ -129,7 +130,11 @@ __all__ = [
     "MAX_LINK_MESSAGE_BYTES",
     "MAX_UP_FRAME_BYTES",
     "MIN_PROTOCOL_VERSION",
+    "MESH_PATH",
     "Member",
+    "MeshBeat",
+    "MeshHello",
+    "MeshMoves",
     "Message",
     "Move",
     "Moves",
@@ -162,6 +167,7 @@ __all__ = [
     "choose_subprotocol",
     "decode",
     "decode_json",
+    "dials",
     "encode",
     "encode_json",
     "from_wire",

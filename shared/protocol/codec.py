@@ -122,10 +122,15 @@ def _refuse_constant(name: str) -> Any:
 
 
 def to_wire(message: Message) -> dict[str, Any]:
-    """The map that represents ``message`` on the wire (before msgpack or JSON)."""
+    """The map that represents ``message`` on the wire (before msgpack or JSON); a field
+    marked :data:`OMIT_NONE` is left out while ``None``."""
     wire: dict[str, Any] = {"type": message.TYPE}
-    for name in _names(type(message)):
-        wire[name] = _plain(getattr(message, name))
+    cls = type(message)
+    omitted = _omitted(cls)
+    for name in _names(cls):
+        value = getattr(message, name)
+        if value is not None or name not in omitted:
+            wire[name] = _plain(value)
     return wire
 
 

@@ -1,0 +1,195 @@
+"""The edge mesh with real processes: a core and two edges whose mesh leg and link to the
+core each run through a proxy the test can cut.
+
+``lhr`` sorts before ``syd``, so ``lhr`` dials; ``syd`` has the mesh listener.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+from shared.protocol import Moves
+from tests.e2e.test_cursors import has_names, join_all
+from tests.helpers.cursor_client import CursorClient
+from tests.helpers.nodes import FAST_LINK, LINK_TOKEN, SMALL_CORPUS, Node, start_core, start_edge
+from tests.helpers.proxy_thread import ProxyThread
+from tests.helpers.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+FAST = {**FAST_LINK, "LIGHTCONE_PRESENCE_TIMEOUT_S": "10"}
+
+
+@dataclass
+class Mesh:
+    core: Node
+    lhr: Node
+    syd: Node
+    leg: ProxyThread  # lhr → syd's mesh listener
+    link: ProxyThread  # lhr → core
+
+    @property
+    def mesh_url(self) -> str:
+        return self.leg.url.replace("http://", "ws://") + "/mesh"
+
+
+@pytest.fixture
+def mesh(tmp_path: Path) -> Iterator[Mesh]:
+    core = start_core(tmp_path, corpus=SMALL_CORPUS, env=FAST)
+    nodes = [core]
+    proxies: list[ProxyThread] = []
+    try:
+        syd = start_edge(tmp_path, core.url, "syd", env={**FAST, "LIGHTCONE_MESH_PORT": "0"})
+        nodes.append(syd)
+        port = int(httpx.get(f"{syd.url}/status").json()["mesh"]["port"])
+        proxies.append(ProxyThread("127.0.0.1", port, name="mesh"))
+        proxies.append(ProxyThread("127.0.0.1", int(core.url.rsplit(":", 1)[1]), name="link"))
+        peers = "syd=" + proxies[0].url.replace("http://", "ws://") + "/mesh"
+        lhr = start_edge(
+            tmp_path, proxies[1].url, "lhr", env={**FAST, "LIGHTCONE_MESH_PEERS": peers}
+        )
+        nodes.append(lhr)
+        yield Mesh(core, lhr, syd, proxies[0], proxies[1])
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+        for proxy in proxies:
+            proxy.close()
+    for node in nodes:
+        assert not node.errors(), node.errors()
+
+
+@pytest.fixture
+async def clients(mesh: Mesh) -> AsyncIterator[list[CursorClient]]:
+    """l1 on lhr, s1 on syd, joined in room ``r``, once the mesh link is up."""
+    await eventually(partial(peer_state, mesh.lhr, "syd", "up"), 10, "mesh up")
+    made = [
+        await CursorClient(mesh.lhr.url, "l1").open(),
+        await CursorClient(mesh.syd.url, "s1").open(),
+    ]
+    await join_all(made)
+    yield made
+    for client in made:
+        await client.close()
+
+
+async def peer_state(edge: Node, region: str, state: str) -> bool:
+    async with httpx.AsyncClient() as client:
+        peers = (await client.get(f"{edge.url}/status")).json()["mesh"]["peers"]
+    return bool(peers[region]["state"] == state)
+
+
+async def metric(node: Node, name: str, labels: str = "") -> float:
+    """A counter's value (0 before its first increment)."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{node.url}/metrics/")).text
+    pattern = rf"^{re.escape(name)}_total{re.escape(labels)} (\S+)$"
+    found = re.search(pattern, text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def shown_once(client: CursorClient, member: str) -> bool:
+    """No position of ``member`` reached ``client`` twice, none after a newer one: the
+    x of each test's moves goes up, so the shown x's must go up strictly."""
+    xs = [
+        p.x
+        for r in client.moves
+        if isinstance(r.message, Moves)
+        for p in r.message.moves
+        if p.id == member
+    ]
+    return xs == sorted(set(xs))
+
+
+async def test_moves_go_over_the_mesh_and_the_core_relays_none(
+    mesh: Mesh, clients: list[CursorClient]
+) -> None:
+    """Moves between two edges go straight over the mesh: the core counts them as left to
+    the mesh and relays none; each position is shown once, in order."""
+    l1, s1 = clients
+    for x in range(1, 21):
+        await l1.move(x, 1)
+        await s1.move(x, 2)
+        await s1.seen(l1.you, x, 1)
+        await l1.seen(s1.you, x, 2)
+    assert await metric(mesh.core, "lightcone_cursor_relayed", '{path="core"}') == 0
+    assert await metric(mesh.core, "lightcone_cursor_relayed", '{path="mesh"}') >= 40
+    assert await metric(mesh.syd, "lightcone_mesh_moves_received") >= 20
+    assert shown_once(s1, l1.you) and shown_once(l1, s1.you)
+
+
+async def test_the_mesh_is_private_and_authenticated(mesh: Mesh) -> None:
+    """The public listener has no /mesh; the mesh listener wants the link token."""
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{mesh.syd.url}/mesh")).status_code == 404
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with connect(mesh.mesh_url, proxy=None):
+            pass
+    assert refused.value.response.status_code == 401
+    headers = {"Authorization": f"Bearer {LINK_TOKEN}"}
+    async with connect(mesh.mesh_url, additional_headers=headers, proxy=None) as ws:
+        await ws.send(b"\x80")  # not a mesh_hello
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_a_cut_mesh_leg_falls_back_to_the_core_and_heals(
+    mesh: Mesh, clients: list[CursorClient]
+) -> None:
+    """The mesh leg cut: moves keep flowing through the core's relay; healed: back on the
+    mesh. Never a position shown twice or out of order."""
+    l1, s1 = clients
+    await l1.move(1, 1)
+    await s1.seen(l1.you, 1, 1)
+    mesh.leg.cut()
+    await eventually(partial(peer_state, mesh.lhr, "syd", "down"), 10, "mesh down")
+    for x in range(2, 12):
+        await l1.move(x, 1)
+        await s1.seen(l1.you, x, 1)
+    assert await metric(mesh.core, "lightcone_cursor_relayed", '{path="core"}') >= 10
+    mesh.leg.heal()
+    await eventually(partial(peer_state, mesh.lhr, "syd", "up"), 10, "mesh up again")
+    before = await metric(mesh.core, "lightcone_cursor_relayed", '{path="core"}')
+    for x in range(12, 22):
+        await l1.move(x, 1)
+        await s1.seen(l1.you, x, 1)
+    assert await metric(mesh.core, "lightcone_cursor_relayed", '{path="core"}') == before
+    assert shown_once(s1, l1.you)
+
+
+async def test_cut_off_from_the_core_an_edge_keeps_its_peers(
+    mesh: Mesh, clients: list[CursorClient]
+) -> None:
+    """lhr loses the core but not syd: moves of members already present keep flowing both
+    ways and the room says so; a new member on syd reaches lhr only once the core is back."""
+    l1, s1 = clients
+    mesh.link.cut()
+    await l1.wait_for(
+        lambda: bool(l1.statuses) and l1.statuses[-1].direct == ["syd"], 10, "direct status"
+    )
+    assert l1.statuses[-1].reachable is False and l1.statuses[-1].unreachable == []
+    await l1.move(5, 5)
+    await s1.seen(l1.you, 5, 5)
+    await s1.move(6, 6)
+    await l1.seen(s1.you, 6, 6)
+
+    s2 = await CursorClient(mesh.syd.url, "s2").open()
+    try:
+        s2.keep_alive(0.3)
+        await s2.join("r")
+        await s1.wait_for(partial(has_names, s1, {"l1", "s1", "s2"}), 5, "s2 on syd")
+        assert l1.names() == {"l1", "s1"}  # the join waits for the core
+        mesh.link.heal()
+        await l1.wait_for(partial(has_names, l1, {"l1", "s1", "s2"}), 10, "s2 after the heal")
+    finally:
+        await s2.close()
