@@ -524,8 +524,13 @@ class EdgeRooms:
         for member_id, member in fresh.items():
             if state.remote.get(member_id) != member:
                 out.clients.append((conns, Joined(room, member)))
+        # A member now on another edge counts afresh (its new edge's counter).
+        state.shown = {
+            i: n
+            for i, n in state.shown.items()
+            if i in fresh and i in state.remote and state.remote[i].region == fresh[i].region
+        }
         state.remote = fresh
-        state.shown = {i: n for i, n in state.shown.items() if i in fresh}
         out.clients.append((conns, self.status(room)))
         return out
 
