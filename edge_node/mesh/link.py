@@ -32,7 +32,7 @@ from typing import Protocol
 import websockets
 from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from edge_node.frames import by_items, frames, splits
@@ -151,9 +151,19 @@ class Mesh:
             spawn(f"mesh_dial_{region}", self._dialer(region, url), self.metrics.task_crashes)
             for region, url in self.table.dialed().items()
         ]
-        server: Server | None = None
         try:
             if self.settings.mesh_port is not None:
+                await self._listen()
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            await stop(*tasks)
+
+    async def _listen(self) -> None:
+        """Serve the mesh listener until cancelled; an address that cannot be bound (not
+        there yet, or taken) is tried again with backoff, and said once as a warning."""
+        failures = 0
+        while True:
+            try:
                 server = await serve(
                     self._accept,
                     self.settings.mesh_host,
@@ -165,18 +175,37 @@ class Mesh:
                     close_timeout=1,
                     compression=None,
                 )
-                self.port = next(iter(server.sockets)).getsockname()[1]
-                logger.info(
-                    "mesh listening on ws://%s:%d%s", self.settings.mesh_host, self.port, MESH_PATH
-                )
-            await asyncio.Event().wait()  # until cancelled
+            except OSError as exc:
+                if failures == 0:
+                    logger.warning(
+                        "mesh listener cannot listen on %s:%s (%s): trying again; meanwhile "
+                        "peers that dial this edge go through the core",
+                        self.settings.mesh_host,
+                        self.settings.mesh_port,
+                        exc,
+                    )
+                failures += 1
+                await asyncio.sleep(self._backoff(failures))
+                continue
+            break
+        self.port = next(iter(server.sockets)).getsockname()[1]
+        logger.info("mesh listening on ws://%s:%d%s", self.settings.mesh_host, self.port, MESH_PATH)
+        try:
+            await asyncio.Event().wait()
         finally:
-            await stop(*tasks)
-            if server is not None:
-                server.close()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(2):
-                        await server.wait_closed()
+            server.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await server.wait_closed()
+
+    def _backoff(self, failures: int) -> float:
+        """Exponential, with full jitter, between the reconnect bounds."""
+        return backoff_s(
+            failures,
+            min_s=self.settings.reconnect_min_s,
+            max_s=self.settings.reconnect_max_s,
+            jitter=random.random(),
+        )
 
     def _dialer(self, region: str, url: str) -> Callable[[], Awaitable[None]]:
         async def dial_forever() -> None:
@@ -186,12 +215,7 @@ class Mesh:
                 await self._dial(region, url)
                 if self._clock() - started >= self.settings.link_timeout_s:
                     failures = 0  # a healthy session: the next attempt is quick again
-                delay = backoff_s(
-                    failures,
-                    min_s=self.settings.reconnect_min_s,
-                    max_s=self.settings.reconnect_max_s,
-                    jitter=random.random(),
-                )
+                delay = self._backoff(failures)
                 failures += 1
                 await asyncio.sleep(delay)
 
