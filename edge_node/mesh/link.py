@@ -36,7 +36,15 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from edge_node.frames import by_items, frames, splits
-from edge_node.mesh.peers import ADMITTED, FULL, MAX_PEER_FRAMES, MeshTable, PeerLink
+from edge_node.mesh.peers import (
+    ADMITTED,
+    FULL,
+    MAX_PEER_FRAMES,
+    SAME_REGION,
+    WRONG_DIALER,
+    MeshTable,
+    PeerLink,
+)
 from edge_node.metrics import EdgeMetrics
 from edge_node.settings import EdgeSettings
 from shared.errors import CloseCode, ProtocolError
@@ -64,8 +72,8 @@ MAX_MESH_FRAME_BYTES = MAX_UP_FRAME_BYTES
 splits(MeshMoves, by_items("batches", MeshMoves))
 
 REFUSALS = {
-    "same_region": (CloseCode.POLICY_VIOLATION, "same region"),
-    "wrong_dialer": (CloseCode.POLICY_VIOLATION, "the region that sorts first dials"),
+    SAME_REGION: (CloseCode.POLICY_VIOLATION, "same region"),
+    WRONG_DIALER: (CloseCode.POLICY_VIOLATION, "the region that sorts first dials"),
     FULL: (CloseCode.TRY_AGAIN_LATER, "mesh full"),
 }
 """How each refusal of :meth:`MeshTable.admit` closes the link."""

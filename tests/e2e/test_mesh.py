@@ -6,7 +6,10 @@ core each run through a proxy the test can cut.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +20,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from shared.protocol import Moves
+from shared.protocol import PROTOCOL_VERSION, MeshHello, Moves, decode, encode
 from tests.e2e.test_cursors import has_names, join_all
 from tests.helpers.cursor_client import CursorClient
 from tests.helpers.nodes import FAST_LINK, LINK_TOKEN, SMALL_CORPUS, Node, start_core, start_edge
@@ -27,6 +30,7 @@ from tests.helpers.waiting import eventually
 pytestmark = pytest.mark.e2e
 
 FAST = {**FAST_LINK, "LIGHTCONE_PRESENCE_TIMEOUT_S": "10"}
+HEARTBEAT_S = float(FAST_LINK["LIGHTCONE_HEARTBEAT_S"])
 
 
 @dataclass
@@ -135,12 +139,32 @@ async def test_the_mesh_is_private_and_authenticated(mesh: Mesh) -> None:
         async with connect(mesh.mesh_url, proxy=None):
             pass
     assert refused.value.response.status_code == 401
-    headers = {"Authorization": f"Bearer {LINK_TOKEN}"}
-    async with connect(mesh.mesh_url, additional_headers=headers, proxy=None) as ws:
-        await ws.send(b"\x80")  # not a mesh_hello
+    refusals = [
+        (b"\x80", 1008, "expected mesh_hello"),  # an empty map
+        (encode(MeshHello("syd", "syd-x", PROTOCOL_VERSION)), 1008, "same region"),
+        (encode(MeshHello("zrh", "zrh-x", PROTOCOL_VERSION)), 1008, "sorts first dials"),
+        (encode(MeshHello("ams", "ams-x", PROTOCOL_VERSION + 99)), 4426, "unsupported_protocol"),
+    ]
+    for hello, code, reason in refusals:
+        got_code, got_reason = await mesh_answer(mesh, hello)
+        assert got_code == code and reason in got_reason, (got_code, got_reason)
+    async with connect(mesh.mesh_url, additional_headers=AUTH, proxy=None) as ws:
+        await ws.send(encode(MeshHello("ams", "ams-x", PROTOCOL_VERSION)))  # ams dials syd
+        answer = decode(await ws.recv(decode=False))
+    assert isinstance(answer, MeshHello) and answer.region == "syd"
+
+
+AUTH = {"Authorization": f"Bearer {LINK_TOKEN}"}
+
+
+async def mesh_answer(mesh: Mesh, hello: bytes) -> tuple[int, str]:
+    """How syd's mesh listener closes a link whose first frame is ``hello``."""
+    async with connect(mesh.mesh_url, additional_headers=AUTH, proxy=None) as ws:
+        await ws.send(hello)
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 async def test_a_cut_mesh_leg_falls_back_to_the_core_and_heals(
@@ -152,17 +176,28 @@ async def test_a_cut_mesh_leg_falls_back_to_the_core_and_heals(
     await l1.move(1, 1)
     await s1.seen(l1.you, 1, 1)
     mesh.leg.cut()
+    cut_at = time.monotonic()
+    x = 1
+    async with asyncio.timeout(5):
+        while True:  # a move every 0.1 s until one arrives (through the core)
+            x += 1
+            sent = await l1.move(x, 1)
+            with contextlib.suppress(AssertionError):
+                await s1.seen(l1.you, x, 1, timeout_s=0.1)
+                break
+    # The leg went silent: within a heartbeat (0.2 s here) the ticks took the core's path.
+    assert sent - cut_at < 2 * HEARTBEAT_S
     await eventually(partial(peer_state, mesh.lhr, "syd", "down"), 10, "mesh down")
-    for x in range(2, 12):
-        await l1.move(x, 1)
-        await s1.seen(l1.you, x, 1)
+    for through_core in range(x + 1, x + 11):
+        await l1.move(through_core, 1)
+        await s1.seen(l1.you, through_core, 1)
     assert await metric(mesh.core, "lightcone_cursor_relayed", '{path="core"}') >= 10
-    mesh.leg.heal()
+    mesh.leg.heal()  # what the cut held flows now: late, older moves, never shown
     await eventually(partial(peer_state, mesh.lhr, "syd", "up"), 10, "mesh up again")
     before = await metric(mesh.core, "lightcone_cursor_relayed", '{path="core"}')
-    for x in range(12, 22):
-        await l1.move(x, 1)
-        await s1.seen(l1.you, x, 1)
+    for meshed in range(x + 11, x + 21):
+        await l1.move(meshed, 1)
+        await s1.seen(l1.you, meshed, 1)
     assert await metric(mesh.core, "lightcone_cursor_relayed", '{path="core"}') == before
     assert shown_once(s1, l1.you)
 

@@ -13,6 +13,8 @@ from edge_node.mesh.peers import (
     MeshTable,
     parse_peers,
 )
+from edge_node.settings import EdgeSettings
+from shared.config import ConfigError, from_environ
 from shared.protocol import dials
 
 
@@ -87,3 +89,16 @@ def test_an_old_link_closing_does_not_close_its_replacement() -> None:
     assert table.closed(old) is False and table.links["ams"] is new
     assert table.closed(new) is True and table.links == {}
     assert table.view(2.0, 1.0, {}) == {}
+
+
+def test_a_bad_mesh_setting_stops_the_edge_with_the_variable_named() -> None:
+    base = {"LIGHTCONE_CORE_URL": "http://127.0.0.1:8081", "LIGHTCONE_REGION": "syd"}
+    with pytest.raises(ConfigError, match="LIGHTCONE_MESH_PEER_URL is empty"):
+        from_environ(EdgeSettings, {**base, "LIGHTCONE_MESH_PEERS": "sin"})
+    with pytest.raises(ConfigError, match="LIGHTCONE_MESH_PORT"):
+        from_environ(EdgeSettings, {**base, "LIGHTCONE_MESH_PORT": "70000"})
+    off = from_environ(
+        EdgeSettings, {**base, "LIGHTCONE_MESH": "false", "LIGHTCONE_MESH_PORT": "0"}
+    )
+    assert not off.mesh_on
+    assert not from_environ(EdgeSettings, base).mesh_on  # no listener, no peer: no mesh
