@@ -50,6 +50,7 @@ from shared.protocol import (
     Joined,
     Left,
     Level,
+    MeshPeers,
     Moves,
     MovesBatch,
     RoomSync,
@@ -66,7 +67,7 @@ class CursorsFeature(Feature):
     """The cursor feature of the core (registered as ``cursors``)."""
 
     name = "cursors"
-    link_messages = (RoomSync, Joined, Left, Moves, MovesBatch)
+    link_messages = (RoomSync, Joined, Left, Moves, MovesBatch, MeshPeers)
     levels = (STRICT, TOLERANT)
 
     def __init__(self, node: CoreNode) -> None:
@@ -154,7 +155,11 @@ class CursorsFeature(Feature):
         if meshed:
             self.metrics.cursor_relayed.labels("mesh").inc(meshed)
 
+    def _mesh_peers(self, edge: str, message: MeshPeers, node: NodeId, strict: bool | None) -> Out:
+        return self.rooms.mesh_peers(edge, message.regions, node=node)
+
     _HANDLERS: dict[type, Any] = {
+        MeshPeers: _mesh_peers,
         RoomSync: _sync,
         Joined: _joined,
         Left: _left,

@@ -42,6 +42,7 @@ from shared.protocol import (
     Left,
     Level,
     MeshMoves,
+    MeshPeers,
     Message,
     Move,
     Moves,
@@ -70,6 +71,7 @@ class CursorsFeature(Feature):
     name = "cursors"
     client_messages = (Join, Move, Leave)
     link_messages = (RoomState, Joined, Left, Moves, MovesBatch, Reach, Evict)
+    # mesh_peers goes up only (announce, mesh_changed)
     task = "cursor_ticks"
 
     def __init__(self, node: EdgeNode) -> None:
@@ -257,12 +259,15 @@ class CursorsFeature(Feature):
         self.deliver(self.rooms.set_link(False))
 
     def announce(self) -> list[Message]:
-        return [self.rooms.sync()]
+        if self.mesh is None:
+            return [self.rooms.sync()]
+        return [self.rooms.sync(), MeshPeers(sorted(self.rooms.mesh_up))]
 
     # --- the mesh --------------------------------------------------------------------------
 
     def mesh_changed(self, region: str, up: bool) -> None:
         self.deliver(self.rooms.set_mesh(region, up))
+        self.node.link.post(MeshPeers(sorted(self.rooms.mesh_up)), self)  # dropped if down
 
     def mesh_moves(self, region: str, message: MeshMoves) -> None:
         for moves in message.batches:

@@ -64,7 +64,7 @@ from shared.protocol.link import (
     Sync,
     Synced,
 )
-from shared.protocol.mesh import MESH_PATH, MeshBeat, MeshHello, MeshMoves, dials
+from shared.protocol.mesh import MESH_PATH, MeshBeat, MeshHello, MeshMoves, MeshPeers, dials
 from shared.protocol.registry import (
     CLIENT,
     LINK,
@@ -135,6 +135,7 @@ __all__ = [
     "MeshBeat",
     "MeshHello",
     "MeshMoves",
+    "MeshPeers",
     "Message",
     "Move",
     "Moves",

@@ -58,3 +58,15 @@ class MeshBeat(Message):
 
     TYPE: ClassVar[str] = "mesh_beat"
     heard_ms: int
+
+
+@message(LINK)
+@dataclass(frozen=True, slots=True)
+class MeshPeers(Message):
+    """Edge → core, on the core link: the regions whose mesh link is up at this edge, sent on
+    every (re)connect and every change. While a connected edge still reaches the region of an
+    edge whose link to the core is down, the core keeps that edge's members past the presence
+    timeout (their moves still flow over the mesh); once none does, the timeout runs."""
+
+    TYPE: ClassVar[str] = "mesh_peers"
+    regions: list[str]

@@ -29,7 +29,8 @@ from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
-FAST = {**FAST_LINK, "LIGHTCONE_PRESENCE_TIMEOUT_S": "10"}
+PRESENCE_TIMEOUT_S = 1.5
+FAST = {**FAST_LINK, "LIGHTCONE_PRESENCE_TIMEOUT_S": str(PRESENCE_TIMEOUT_S)}
 HEARTBEAT_S = float(FAST_LINK["LIGHTCONE_HEARTBEAT_S"])
 
 
@@ -206,17 +207,27 @@ async def test_cut_off_from_the_core_an_edge_keeps_its_peers(
     mesh: Mesh, clients: list[CursorClient]
 ) -> None:
     """lhr loses the core but not syd: moves of members already present keep flowing both
-    ways and the room says so; a new member on syd reaches lhr only once the core is back."""
+    ways, past the core's presence timeout, and the room says so; a new member on syd
+    reaches lhr only once the core is back."""
     l1, s1 = clients
     mesh.link.cut()
+    cut_at = time.monotonic()
     await l1.wait_for(
         lambda: bool(l1.statuses) and l1.statuses[-1].direct == ["syd"], 10, "direct status"
     )
     assert l1.statuses[-1].reachable is False and l1.statuses[-1].unreachable == []
-    await l1.move(5, 5)
-    await s1.seen(l1.you, 5, 5)
-    await s1.move(6, 6)
-    await l1.seen(s1.you, 6, 6)
+    # The core loses lhr after its link timeout, and would drop its members a presence
+    # timeout later: syd's mesh still reaching lhr keeps them.
+    outlived = float(FAST_LINK["LIGHTCONE_LINK_TIMEOUT_S"]) + PRESENCE_TIMEOUT_S + 1
+    x = 0
+    async with asyncio.timeout(20):
+        while time.monotonic() - cut_at < outlived:
+            x += 1
+            await l1.move(x, 5)
+            await s1.seen(l1.you, x, 5)
+            await s1.move(x, 6)
+            await l1.seen(s1.you, x, 6)
+    assert s1.names() == {"l1", "s1"} and l1.names() == {"l1", "s1"}
 
     s2 = await CursorClient(mesh.syd.url, "s2").open()
     try:

@@ -34,6 +34,7 @@ from shared.protocol import (
     MeshBeat,
     MeshHello,
     MeshMoves,
+    MeshPeers,
     Message,
     Move,
     Moves,
@@ -207,6 +208,7 @@ EXAMPLES: list[Any] = [
     MeshHello(region="syd", edge_id="syd-1a2b3c4d", protocol=2),
     MeshMoves([Moves("lobby", [Position("m1", 1, 2, n=7)])]),
     MeshBeat(heard_ms=120),
+    MeshPeers(["sin", "syd"]),
 ]
 
 JSON_EXAMPLES = [m for m in EXAMPLES if not isinstance(m, Snapshot)]

@@ -10,6 +10,7 @@ from edge_node.cursors.rooms import EdgeRooms, Out
 from shared.protocol import (
     STRICT,
     Join,
+    Left,
     Member,
     Moves,
     MovesBatch,
@@ -145,3 +146,24 @@ def test_whatever_the_paths_bring_a_member_never_goes_back(arrivals: list[tuple[
         xs += [x for _, x, _ in shown(out)]
     assert xs == sorted(set(xs))
     assert xs == [] or max(xs) == max(n for _, n in arrivals)
+
+
+def test_members_of_an_edge_the_mesh_still_reaches_outlive_the_presence_timeout() -> None:
+    d = RoomDirectory(presence_timeout_s=5.0)
+    for edge, region, member_id in (("E1", "ams", "a"), ("E2", "sin", "s")):
+        d.joined(edge, "r", remote(member_id, region))
+    d.mesh_peers("E2", ["ams"])
+    d.edge_down("E1", 0.0)
+    assert d.expire(60.0) == []  # sin still exchanges moves with ams
+    d.mesh_peers("E2", [])
+    assert d.expire(61.0) == [(["E2"], Left("r", "a", "timeout"))]
+
+
+def test_a_restarted_edge_of_the_region_lets_the_old_one_go() -> None:
+    d = RoomDirectory(presence_timeout_s=5.0)
+    for edge, region, member_id in (("E1", "ams", "a"), ("E2", "sin", "s")):
+        d.joined(edge, "r", remote(member_id, region))
+    d.mesh_peers("E2", ["ams"])
+    d.edge_down("E1", 0.0)
+    d.joined("E1b", "r", remote("b", "ams"))  # ams's new edge: the one sin reaches now
+    assert d.expire(60.0) == [(["E1b", "E2"], Left("r", "a", "timeout"))]
