@@ -86,7 +86,8 @@ class EdgeMetrics:
         )
         self.moves_stale = Counter(
             "lightcone_cursor_moves_stale",
-            "Remote positions not shown: already shown, or older than one shown (by path)",
+            "Remote positions not shown: already shown, older than one shown, or (mesh) not "
+            "the peer's own member; by path",
             ["path"],
             registry=r,
         )

@@ -86,6 +86,7 @@ class CursorsFeature(Feature):
             presence_timeout_s=settings.presence_timeout_s,
             max_rooms=settings.max_rooms,
             max_local_members=settings.max_edge_members,
+            mesh=settings.mesh_on,
         )
         self._member_ids = itertools.count(1)
         self._nonce = ""

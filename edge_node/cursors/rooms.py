@@ -13,7 +13,8 @@ Modes (the ``cursors`` flag):
   they arrive. With the edge mesh (:mod:`edge_node.mesh`), the batch goes straight to each
   peer edge that has members in the room and whose mesh link is up (``Out.peers``), and the
   core is told not to relay it there (``Moves.meshed``): the core's relay is the fallback.
-  Each position sent carries its member's counter ``n``; a remote position is shown only if
+  Each position sent carries its member's counter ``n`` (only from an edge in a mesh: the
+  others' positions have one path); a remote position is shown only if
   its counter is newer than the last one shown of that member, whichever path (mesh or
   core) brought it, so a move is shown once and a member never goes back in time.
 * strict — local moves are not shown locally; the tick's batch goes to the core, which
@@ -74,7 +75,8 @@ class Out:
     peers: dict[str, list[Moves]] = field(default_factory=dict)
     """Tolerant batches for peer edges over the mesh, by the peer's region."""
     stale: int = 0
-    """Remote positions dropped: their member's counter was not newer than one shown."""
+    """Remote positions not shown: their member's counter was not newer than one shown, or
+    (from a peer) the member is not one of that peer's."""
     held_s: list[float] = field(default_factory=list, compare=False)
     """How long each position a tick sends waited for it (server-side delivery delay)."""
 
@@ -149,8 +151,12 @@ class EdgeRooms:
         presence_timeout_s: float = 20.0,
         max_rooms: int = 10000,
         max_local_members: int = 50000,
+        mesh: bool = False,
     ) -> None:
         self.region = region
+        self.mesh = mesh
+        """This edge is in an edge mesh: its tolerant positions carry their counters (a peer
+        may get them by both paths). Without it they go as before, by the core only."""
         self.max_members = max_members
         self.max_rooms_per_conn = max_rooms_per_conn
         self.max_rooms = max_rooms
@@ -356,14 +362,20 @@ class EdgeRooms:
                 if self.link_up:
                     out.core.append(batch)
                 continue
-            numbered = []
             for position in batch.moves:
                 local = state.local[position.id]
                 local.member = replace(local.member, x=position.x, y=position.y)
-                local.n += 1
-                numbered.append(replace(position, n=local.n))
             out.clients.append((state.conns(), batch))
-            direct = sorted(state.regions() & ready)
+            if not self.mesh:  # one path to every peer: nothing to number
+                if self.link_up:
+                    out.core.append(batch)
+                continue
+            numbered = []
+            for position in batch.moves:
+                local = state.local[position.id]
+                local.n += 1
+                numbered.append(Position(position.id, position.x, position.y, local.n))
+            direct = sorted(state.regions() & ready) if ready else []
             if direct:
                 meshed = Moves(room, numbered)
                 for region in direct:

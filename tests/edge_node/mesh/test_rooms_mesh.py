@@ -27,7 +27,7 @@ def remote(member_id: str, region: str) -> Member:
 
 def edge_with(*others: Member, link: bool = True) -> EdgeRooms:
     """An edge in ``ams`` with local member ``a`` (conn 1) in room ``r`` and ``others``."""
-    rooms = EdgeRooms("ams")
+    rooms = EdgeRooms("ams", mesh=True)
     rooms.set_link(True)
     rooms.join(1, Join("r", "A", "#ff0000"), "a", 0.0)
     rooms.from_core(RoomState("r", list(others)))
@@ -167,3 +167,14 @@ def test_a_restarted_edge_of_the_region_lets_the_old_one_go() -> None:
     d.edge_down("E1", 0.0)
     d.joined("E1b", "r", remote("b", "ams"))  # ams's new edge: the one sin reaches now
     assert d.expire(60.0) == [(["E1b", "E2"], Left("r", "a", "timeout"))]
+
+
+def test_an_edge_without_the_mesh_sends_its_positions_as_before() -> None:
+    rooms = EdgeRooms("ams")
+    rooms.set_link(True)
+    rooms.join(1, Join("r", "A", "#ff0000"), "a", 0.0)
+    rooms.from_core(RoomState("r", []))
+    rooms.move(1, 5, 6, "r", 0.1)
+    batch = Moves("r", [Position("a", 5, 6)])
+    out = rooms.tick(0.2)
+    assert out.core == [batch] and out.clients == [([1], batch)] and out.peers == {}
