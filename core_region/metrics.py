@@ -61,6 +61,13 @@ class CoreMetrics:
         self.cursor_moves = Counter(
             "lightcone_cursor_moves", "Cursor positions received from edges", registry=r
         )
+        self.cursor_relayed = Counter(
+            "lightcone_cursor_relayed",
+            "Tolerant cursor positions for other edges, by path: relayed by this core "
+            "('core', one per receiving edge) or sent by their edge over the mesh ('mesh')",
+            ["path"],
+            registry=r,
+        )
         self.link_messages = Counter(
             "lightcone_link_messages", "Messages received from edges", ["type"], registry=r
         )

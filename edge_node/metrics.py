@@ -90,6 +90,28 @@ class EdgeMetrics:
         self.moves_relayed = Counter(
             "lightcone_cursor_moves_relayed", "Positions relayed by the core", registry=r
         )
+        self.moves_stale = Counter(
+            "lightcone_cursor_moves_stale",
+            "Remote positions not shown: already shown, older than one shown, or (mesh) not "
+            "the peer's own member; by path",
+            ["path"],
+            registry=r,
+        )
+        self.mesh_links = Gauge("lightcone_mesh_links", "Edge mesh links open", registry=r)
+        self.mesh_moves_sent = Counter(
+            "lightcone_mesh_moves_sent", "Positions sent to peer edges (one per peer)", registry=r
+        )
+        self.mesh_moves_received = Counter(
+            "lightcone_mesh_moves_received", "Positions received from peer edges", registry=r
+        )
+        self.mesh_frames_dropped = Counter(
+            "lightcone_mesh_frames_dropped",
+            "Mesh frames not sent: the peer's link gone or its queue full",
+            registry=r,
+        )
+        self.mesh_refused = Counter(
+            "lightcone_mesh_refused", "Mesh links refused, by reason", ["reason"], registry=r
+        )
         self.frames_per_tick = Histogram(
             "lightcone_cursor_frames_per_tick",
             "Room frames sent per tick",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge_node import cores
+from edge_node.mesh.peers import parse_peers
 from edge_node.origins import OriginPolicy
 from edge_node.suggest.caching import CachePolicy
 from shared import roomtoken
@@ -158,6 +159,42 @@ class EdgeSettings(NodeSettings):
         "The secret before the last rotation: its tokens are still accepted.",
     )
 
+    mesh: bool = setting(
+        "LIGHTCONE_MESH",
+        True,
+        "The edge mesh for tolerant cursor rooms (docs/operations.md, 'Edge mesh'); off: no "
+        "mesh listener, no peer dialed, every move relayed by the core.",
+    )
+    mesh_peers: str = setting(
+        "LIGHTCONE_MESH_PEERS",
+        "",
+        "The peer edges: comma-separated region=ws://host:port/mesh, or bare regions with "
+        "LIGHTCONE_MESH_PEER_URL; this edge's own region is skipped. Empty: no peer dialed.",
+    )
+    mesh_peer_url: str = setting(
+        "LIGHTCONE_MESH_PEER_URL",
+        "",
+        "URL of a peer listed by region alone, '{region}' filled in (on Fly.io "
+        "ws://{region}.<app>.internal:8090/mesh).",
+    )
+    mesh_host: str = setting(
+        "LIGHTCONE_MESH_HOST",
+        "127.0.0.1",
+        "Address of the mesh listener: a private one only (fly-local-6pn on Fly.io).",
+    )
+    mesh_port: int | None = setting(
+        "LIGHTCONE_MESH_PORT",
+        None,
+        "TCP port of the mesh listener (0: any free one, shown in /status); unset: none, the "
+        "edge only dials.",
+    )
+    mesh_max_peers: int = setting(
+        "LIGHTCONE_MESH_MAX_PEERS",
+        16,
+        "Mesh links open at once (dialed and accepted); beyond it a dialing peer is refused "
+        "(close 1013) and its rooms go through the core.",
+    )
+
     demo_control_url: str = setting(
         "LIGHTCONE_DEMO_CONTROL_URL",
         "",
@@ -184,6 +221,10 @@ class EdgeSettings(NodeSettings):
             if getattr(self, name) < 0:
                 raise ValueError(f"Config 'LIGHTCONE_{name.upper()}' must not be negative.")
         self.origin_policy()  # a value that does not parse stops the start
+        self.mesh_peer_map()  # likewise
+        positive(self, "mesh_max_peers")
+        if self.mesh_port is not None and not 0 <= self.mesh_port <= 65535:
+            raise ValueError("Config 'LIGHTCONE_MESH_PORT' must be in 0..65535.")
         self._check_room_auth()
 
     def _check_room_auth(self) -> None:
@@ -210,6 +251,19 @@ class EdgeSettings(NodeSettings):
             ValueError: an entry is not ``*``, ``loopback`` or an origin.
         """
         return OriginPolicy.parse(self.ws_allowed_origins, "LIGHTCONE_WS_ALLOWED_ORIGINS")
+
+    def mesh_peer_map(self) -> dict[str, str]:
+        """The peers of LIGHTCONE_MESH_PEERS, ``{region: URL}`` without this edge's region.
+
+        Raises:
+            ValueError: an entry that does not parse (:func:`edge_node.mesh.peers.parse_peers`).
+        """
+        return parse_peers(self.mesh_peers, self.region, self.mesh_peer_url)
+
+    @property
+    def mesh_on(self) -> bool:
+        """Does this edge take part in a mesh (on, and a listener or a peer to dial)?"""
+        return self.mesh and (self.mesh_port is not None or bool(self.mesh_peers))
 
     @property
     def room_secrets(self) -> tuple[str, ...] | None:

@@ -1,7 +1,8 @@
 """What a core node tells the others of its edges' rooms over the broker: a private envelope.
 
 An event is the msgpack array ``[edge id, message]``: ``message`` is the wire map of what the
-edge said on its link (``room_sync``, ``joined``, ``left``, ``moves``, ``moves_batch``), or
+edge said on its link (``room_sync``, ``joined``, ``left``, ``moves``, ``moves_batch``,
+``mesh_peers``), or
 nil for "the edge's link dropped". Decoding is the link's (unknown fields dropped, every known
 one checked, :func:`shared.protocol.from_wire`) and then refuses any other message type: a
 payload from Redis is trusted no more than an edge's frame.
@@ -13,6 +14,7 @@ from shared.errors import ProtocolError
 from shared.protocol import (
     Joined,
     Left,
+    MeshPeers,
     Message,
     Moves,
     MovesBatch,
@@ -30,7 +32,7 @@ CHANNEL = "cursors"
 ORDERED_CHANNEL = "cursors.strict"
 """The broker channel of strict moves, numbered per room (``seq``)."""
 
-RELAYED: tuple[type[Message], ...] = (RoomSync, Joined, Left, Moves, MovesBatch)
+RELAYED: tuple[type[Message], ...] = (RoomSync, Joined, Left, Moves, MovesBatch, MeshPeers)
 """What an event may carry."""
 
 MAX_EDGE_ID_CHARS = 256

@@ -50,6 +50,7 @@ from shared.protocol import (
     Joined,
     Left,
     Level,
+    MeshPeers,
     Moves,
     MovesBatch,
     RoomSync,
@@ -66,7 +67,7 @@ class CursorsFeature(Feature):
     """The cursor feature of the core (registered as ``cursors``)."""
 
     name = "cursors"
-    link_messages = (RoomSync, Joined, Left, Moves, MovesBatch)
+    link_messages = (RoomSync, Joined, Left, Moves, MovesBatch, MeshPeers)
     levels = (STRICT, TOLERANT)
 
     def __init__(self, node: CoreNode) -> None:
@@ -98,6 +99,7 @@ class CursorsFeature(Feature):
         broker = self.node.broker
         if broker is None:
             self.route(self._HANDLERS[type(message)](self, peer.edge_id, message, HERE, None))
+            self._relay_count()
             return
         edge = peer.edge_id
         if isinstance(message, Moves | MovesBatch) and not self.level.stale_ok:
@@ -110,6 +112,7 @@ class CursorsFeature(Feature):
                     )
             return
         self.route(self._HANDLERS[type(message)](self, edge, message, HERE, None))
+        self._relay_count()
         if self.rooms.is_here(edge):
             broker.publish(CHANNEL, encode_event(edge, message))
 
@@ -144,7 +147,19 @@ class CursorsFeature(Feature):
         else:
             self.metrics.cursor_moves.inc(sum(len(m.moves) for m in message.batches))
 
+    def _relay_count(self) -> None:
+        """Tolerant positions relayed, and left to the edges' mesh (:mod:`.rooms`)."""
+        relayed, meshed = self.rooms.take_counts()
+        if relayed:
+            self.metrics.cursor_relayed.labels("core").inc(relayed)
+        if meshed:
+            self.metrics.cursor_relayed.labels("mesh").inc(meshed)
+
+    def _mesh_peers(self, edge: str, message: MeshPeers, node: NodeId, strict: bool | None) -> Out:
+        return self.rooms.mesh_peers(edge, message.regions, node=node)
+
     _HANDLERS: dict[type, Any] = {
+        MeshPeers: _mesh_peers,
         RoomSync: _sync,
         Joined: _joined,
         Left: _left,
@@ -202,6 +217,7 @@ class CursorsFeature(Feature):
                 self.route(self.rooms.edge_down(edge, time.monotonic(), node=sender))
             return
         self.route(self._HANDLERS[type(message)](self, edge, message, sender, False))
+        self._relay_count()
 
     def _numbered(self, sender: str, seq: int, payload: bytes) -> None:
         """A strict move, numbered by the broker: every node relays it in that order."""

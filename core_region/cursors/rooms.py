@@ -16,6 +16,15 @@ when it is long) and gets the current members of each of its rooms.
 Relay batching: :meth:`RoomDirectory.moves_batch` relays one edge's tick (every room's moves)
 as one ``moves_batch`` per receiving edge, at once: no timer, so no added latency.
 
+The edge mesh: a tolerant batch names in ``meshed`` the regions its edge already sent it to
+directly (docs/protocol.md, "Edge mesh"); the core relays it only to the room's other edges,
+so the relay is the fallback for the pairs whose mesh link is not up. The directory counts
+the positions it relayed and those it left to the mesh (:meth:`RoomDirectory.take_counts`).
+Each edge says which regions its mesh reaches (``mesh_peers``): an edge whose link dropped
+keeps its members past the presence timeout while a connected edge still reaches its region
+(and no other edge of that region is connected: a restarted edge's old members go), since
+their moves still flow; its ``room_sync`` on return drops the ones that left meanwhile.
+
 Several core nodes (a broker, :mod:`core_region.cursors.feature`): every node feeds its
 directory what every edge of the cluster says, each event with the node it came from
 (:data:`HERE` for this node's own edges), so it knows every member of every room; relaying to
@@ -72,6 +81,15 @@ class RoomDirectory:
         self._down: dict[EdgeId, float] = {}
         self._unlisted: dict[EdgeId, set[tuple[str, str]]] = {}  # sync in parts, see sync()
         self._node_of: dict[EdgeId, NodeId] = {}  # the node each edge is on (module doc)
+        self._reaches: dict[EdgeId, set[str]] = {}  # regions each edge's mesh reaches
+        self._region: dict[EdgeId, str] = {}  # each edge's region, from its members
+        self._relayed = 0  # tolerant positions relayed, one per receiving edge
+        self._meshed = 0  # tolerant positions not relayed: the sender's mesh reached the edge
+
+    def take_counts(self) -> tuple[int, int]:
+        """Tolerant positions relayed to edges, and left to the mesh, since the last call."""
+        counts, self._relayed, self._meshed = (self._relayed, self._meshed), 0, 0
+        return counts
 
     def members(self, room: str) -> list[Member]:
         state = self._rooms.get(room)
@@ -116,6 +134,7 @@ class RoomDirectory:
             out.append(([previous], Evict(room, member.id)))
         state.members[member.id] = member
         state.owner[member.id] = edge
+        self._region[edge] = member.region
         others = self._others(state, edge)
         if others:
             out.append((others, Joined(room, member)))
@@ -156,6 +175,13 @@ class RoomDirectory:
             state.seq += 1
             return [(sorted(state.edges()), Moves(batch.room, mine, state.seq))]
         others = self._others(state, edge)
+        if batch.meshed and others:
+            direct = set(batch.meshed)
+            region = {state.owner[i]: m.region for i, m in state.members.items()}
+            reached = [e for e in others if region[e] in direct]
+            self._meshed += len(mine) * len(reached)
+            others = [e for e in others if region[e] not in direct]
+        self._relayed += len(mine) * len(others)
         return [(others, Moves(batch.room, mine))] if others else []
 
     def moves_batch(
@@ -273,13 +299,33 @@ class RoomDirectory:
                 out.append((others, Reach(room, ids, False)))
         return out
 
+    def mesh_peers(self, edge: EdgeId, regions: list[str], *, node: NodeId = HERE) -> Out:
+        """``edge``'s mesh reaches ``regions`` now (module doc)."""
+        if self._on(edge, node):
+            self._reaches[edge] = set(regions)
+        return []
+
+    def _held_by_mesh(self, edge: EdgeId) -> bool:
+        """Does a connected edge's mesh still reach ``edge`` (down), the only edge of its
+        region known connected?"""
+        region = self._region.get(edge)
+        if region is None:
+            return False
+        live = [e for e in self._node_of if e not in self._down]
+        if any(self._region.get(e) == region for e in live):
+            return False  # its region has another edge now: that one is what peers reach
+        return any(region in self._reaches.get(e, ()) for e in live)
+
     def expire(self, now: float) -> Out:
-        """Remove the members of edges that stayed away longer than the presence timeout."""
+        """Remove the members of edges that stayed away longer than the presence timeout
+        (not while the mesh still reaches them: module doc)."""
         out: Out = []
         for edge, since in list(self._down.items()):
-            if now - since <= self.presence_timeout_s:
+            if now - since <= self.presence_timeout_s or self._held_by_mesh(edge):
                 continue
             del self._down[edge]
+            self._reaches.pop(edge, None)
+            self._region.pop(edge, None)
             self._node_of.pop(edge, None)
             for room, state in list(self._rooms.items()):
                 for member_id in [i for i, e in state.owner.items() if e == edge]:

@@ -42,6 +42,7 @@ edge_toml=deploy/fly/fly.edge.toml
 dockerfile=deploy/fly/Dockerfile
 ignorefile=deploy/fly/.dockerignore
 core_port=8081
+mesh_port=8090 # LIGHTCONE_MESH_PORT in fly.edge.toml
 max_cores=10  # core Machines; each holds a pool of PostgreSQL connections
 
 dry_run=false
@@ -218,9 +219,13 @@ fi
 [[ -z $core_count ]] || fly scale count "$core_count" --app "$core_app" --region "$primary" --yes
 
 # 4. The edges: the same image, pointed at the core over 6PN, then one Machine per region.
+# Each edge meshes with the others over 6PN: <region>.<edge app>.internal names the Machine of
+# a region (docs/deploy-fly.md, "The edge mesh").
 fly deploy . --config "$edge_toml" --app "$edge_app" --image "$image" --ha=false \
   --env "LIGHTCONE_CORE_URL=http://$core_app.internal:$core_port" \
-  --env "LIGHTCONE_CORE_APP=$core_app"
+  --env "LIGHTCONE_CORE_APP=$core_app" \
+  --env "LIGHTCONE_MESH_PEERS=$edge_regions" \
+  --env "LIGHTCONE_MESH_PEER_URL=ws://{region}.$edge_app.internal:$mesh_port/mesh"
 IFS=, read -r -a regions <<<"$edge_regions"
 fly scale count "${#regions[@]}" --app "$edge_app" --region "$edge_regions" \
   --max-per-region 1 --yes

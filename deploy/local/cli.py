@@ -70,6 +70,11 @@ def _configure_up(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--jitter", action="store_true", help="add jitter toward the P95 RTT")
     parser.add_argument(
+        "--no-mesh",
+        action="store_true",
+        help="no edge mesh: tolerant cursor moves between edges all go through the core",
+    )
+    parser.add_argument(
         "--room-auth",
         choices=ROOM_AUTH,
         default=UpOptions.room_auth,
@@ -118,6 +123,7 @@ def _up(args: argparse.Namespace) -> int:
         status_file=args.status_file,
         access_rtt_ms=args.access_ms,
         jitter=args.jitter,
+        mesh=not args.no_mesh,
         room_auth=args.room_auth,
         store=args.store,
         cores=args.cores,

@@ -63,6 +63,8 @@ class DemoState:
     capability: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     """The secret path segment every route is under (``/c/<capability>/...``)."""
     links: dict[str, list[LatencyProxy]] = field(default_factory=dict)
+    legs: dict[str, list[LatencyProxy]] = field(default_factory=dict)
+    """Each edge region's mesh legs (one per peer; none with --no-mesh)."""
     topology: dict[str, Any] = field(default_factory=dict)
     _client: httpx.AsyncClient | None = None
 
@@ -110,6 +112,11 @@ class DemoState:
             raise NotFound(f"no edge in region {region!r}; edges: {known}", code="unknown_region")
         return self.links[region]
 
+    def mesh_legs(self, region: str) -> list[LatencyProxy]:
+        """The edge's mesh legs, one per peer."""
+        self.link(region)  # an unknown region: 404
+        return self.legs.get(region, [])
+
     def partitions(self) -> dict[str, bool]:
         """Whether each edge is cut off: its links to every core node cut."""
         return {
@@ -120,7 +127,12 @@ class DemoState:
 def create_control_app(state: DemoState) -> Starlette:
     async def topology(request: Request) -> Response:
         public = {k: v for k, v in state.topology.items() if k != "admin_token"}
-        return JSONResponse({**public, "partitions": state.partitions()})
+        mesh_cut = {
+            r: bool(ps) and all(p.is_cut for p in ps) for r, ps in sorted(state.legs.items())
+        }
+        return JSONResponse(
+            {**public, "partitions": state.partitions(), "mesh_partitions": mesh_cut}
+        )
 
     async def partition(request: Request) -> Response:
         region = request.path_params["region"]
@@ -131,6 +143,18 @@ def create_control_app(state: DemoState) -> Starlette:
     async def heal(request: Request) -> Response:
         region = request.path_params["region"]
         for proxy in state.link(region):
+            proxy.heal()
+        return JSONResponse({"region": region, "partitioned": False})
+
+    async def mesh_partition(request: Request) -> Response:
+        region = request.path_params["region"]
+        for proxy in state.mesh_legs(region):
+            proxy.cut()
+        return JSONResponse({"region": region, "partitioned": True})
+
+    async def mesh_heal(request: Request) -> Response:
+        region = request.path_params["region"]
+        for proxy in state.mesh_legs(region):
             proxy.heal()
         return JSONResponse({"region": region, "partitioned": False})
 
@@ -167,6 +191,8 @@ def create_control_app(state: DemoState) -> Starlette:
         Route("/topology", topology),
         Route("/partition/{region}", partition, methods=["POST"]),
         Route("/heal/{region}", heal, methods=["POST"]),
+        Route("/mesh-partition/{region}", mesh_partition, methods=["POST"]),
+        Route("/mesh-heal/{region}", mesh_heal, methods=["POST"]),
         Route("/core-nodes", core_nodes),
         Route("/core-nodes/{name}/stop", stop_core_node, methods=["POST"]),
         Route("/core-nodes/{name}/kill", kill_core_node, methods=["POST"]),
@@ -304,6 +330,8 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
         },
         "/partition/{region}": {"post": cuts("Cut an edge's link", "cut")},
         "/heal/{region}": {"post": cuts("Heal an edge's link", "healed")},
+        "/mesh-partition/{region}": {"post": cuts("Cut an edge's mesh legs", "cut")},
+        "/mesh-heal/{region}": {"post": cuts("Heal an edge's mesh legs", "healed")},
         "/core-nodes": {
             "get": openapi.operation(
                 "The core nodes and their states",

@@ -31,6 +31,14 @@ nodes; it fails over between them.
 Secrets: fresh random link, admin and room tokens on every run, and the control API's
 capability; the status file that holds them is readable by this user only (0600).
 
+The edge mesh (on by default; ``--no-mesh`` turns it off): every pair of edges gets its own
+leg, a latency proxy with the measured one-way delay between their two regions, from the edge
+whose region sorts first (it dials, :func:`shared.protocol.dials`) to the other's mesh
+listener. Each leg is held (cut) until the edge behind it listens, so a dial waits rather than
+fails. ``lightcone partition`` cuts an edge's links to the core only: its mesh legs stay, as in
+a real partition of one region from the core's; the control API cuts and heals an edge's legs
+separately (``POST /mesh-partition/{region}``, ``POST /mesh-heal/{region}``).
+
 Room tokens are on by default (``--room-auth token``): the demo runs the way a deployment
 should, and the page shows the whole path (it asks the control API for a token, which asks the
 core's admin API, and joins with it). ``--room-auth off`` lets any client join any room, for
@@ -62,6 +70,7 @@ from deploy.local.latency import LatencyProxy
 from deploy.local.postgres import PostgresMissing, running
 from deploy.local.redis import RedisMissing
 from deploy.local.supervisor import Child, ChildFailed, Supervisor
+from shared.protocol import MESH_PATH, dials
 
 DEFAULT_CORE = "iad"
 DEFAULT_EDGES = ("iad", "lhr", "syd", "sin")
@@ -70,6 +79,8 @@ STORES = ("sqlite", "postgres")
 """``--store`` by name; any other value must be a ``postgresql://`` URL."""
 BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 """What ``--broker`` may be (as ``LIGHTCONE_BROKER``)."""
+MESH_LISTENING = r"mesh listening on ws://\S+:(\d+)/mesh"
+"""The edge's log line once its mesh listener is up (the port is the group)."""
 MISSING_EXIT_CODE = 3
 """Exit code when a program the demo needs is not installed (as for missing Python extras)."""
 
@@ -84,6 +95,8 @@ class UpOptions:
     status_file: Path | None = None
     access_rtt_ms: float = geography.ACCESS_RTT_MS
     jitter: bool = False
+    mesh: bool = True
+    """A mesh leg per pair of edges (module doc); False: every edge runs LIGHTCONE_MESH=false."""
     edge_env: dict[str, str] = field(default_factory=dict)
     room_auth: str = "token"
     """``token``: joins need a room token (the page gets one through the control API)."""
@@ -129,6 +142,7 @@ class UpOptions:
             self.status_file,
             self.access_rtt_ms,
             self.jitter,
+            self.mesh,
             self.edge_env,
             self.room_auth,
             self.store,
@@ -330,6 +344,8 @@ class Demo:
         control_url = f"http://127.0.0.1:{sock.getsockname()[1]}{state.prefix}"
         edges: dict[str, Child] = {}
         core_links: dict[str, dict[str, str]] = {}
+        legs = await self._legs() if o.mesh else {}
+        state.legs = {r: [p for pair, p in legs.items() if r in pair] for r in o.edges}
         nodes = list(self.cores.nodes.values())
         for n, region in enumerate(o.edges):
             # Rotated per edge: edges spread over the core nodes (each dials its first).
@@ -340,7 +356,12 @@ class Demo:
             core_links[region] = {
                 c.name: f"http://127.0.0.1:{p.port}" for c, p in zip(ordered, proxies, strict=True)
             }
-            env = {**tokens, **o.edge_env, "LIGHTCONE_DEMO_CONTROL_URL": control_url}
+            env = {
+                **tokens,
+                **self._mesh_env(region, legs),
+                **o.edge_env,
+                "LIGHTCONE_DEMO_CONTROL_URL": control_url,
+            }
             edges[region] = await self._start(
                 o.cores + n + 1,
                 total,
@@ -358,10 +379,13 @@ class Demo:
                 env,
                 "loaded snapshot",
             )
+            if o.mesh:
+                self._listening(region, edges[region], legs)
         entries = await self._entries(edges)
         if o.pop:
             await self._pops(entries)
         self.topology = self._topology(edges, core_links, entries, control_url, store, broker)
+        self.topology["mesh"] = self._mesh_view(legs)
         state.topology = self.topology
         self._write_status()
         self._show(self.topology)
@@ -417,6 +441,62 @@ class Demo:
         await proxy.start()
         self.proxies.append(proxy)
         return proxy
+
+    async def _legs(self) -> dict[tuple[str, str], LatencyProxy]:
+        """A mesh leg per pair of edges, ``(dialer, listener)``: a latency proxy with their
+        regions' measured RTT, held until the listener's port is known (:meth:`_listening`)."""
+        legs: dict[tuple[str, str], LatencyProxy] = {}
+        edges = self.options.edges
+        for a in edges:
+            for b in edges:
+                if a != b and dials(a, b):
+                    # The target is set once b listens; until then the leg holds the dial.
+                    proxy = await self._proxy(
+                        "http://127.0.0.1:0", geography.link(a, b), f"mesh-{a}-{b}"
+                    )
+                    proxy.cut()
+                    legs[(a, b)] = proxy
+        return legs
+
+    def _mesh_env(self, region: str, legs: dict[tuple[str, str], LatencyProxy]) -> dict[str, str]:
+        """An edge's mesh settings: a listener, and the legs to the peers it dials."""
+        if not self.options.mesh:
+            return {"LIGHTCONE_MESH": "false"}
+        peers = [
+            f"{b}=ws://127.0.0.1:{proxy.port}{MESH_PATH}"
+            for (a, b), proxy in sorted(legs.items())
+            if a == region
+        ]
+        return {
+            "LIGHTCONE_MESH": "true",
+            "LIGHTCONE_MESH_PORT": "0",
+            "LIGHTCONE_MESH_HOST": "127.0.0.1",
+            "LIGHTCONE_MESH_PEERS": ",".join(peers),
+        }
+
+    def _listening(
+        self, region: str, edge: Child, legs: dict[tuple[str, str], LatencyProxy]
+    ) -> None:
+        """``region``'s edge is up: point the legs to its mesh listener and let them flow."""
+        port = int(edge.wait_for(MESH_LISTENING, START_TIMEOUT_S).group(1))
+        for (_, b), proxy in legs.items():
+            if b == region:
+                proxy.target = ("127.0.0.1", port)
+                proxy.heal()
+
+    def _mesh_view(self, legs: dict[tuple[str, str], LatencyProxy]) -> list[dict[str, Any]]:
+        """The status file's ``mesh``: each leg, its dialer ``a``, listener ``b``, the URL
+        ``a`` dials, the simulated RTT and the fiber floor's."""
+        return [
+            {
+                "a": a,
+                "b": b,
+                "url": f"ws://127.0.0.1:{proxy.port}{MESH_PATH}",
+                "rtt_ms": geography.link(a, b).p50_ms,
+                "fiber_floor_ms": round(geography.fiber_floor_ms(a, b), 1),
+            }
+            for (a, b), proxy in sorted(legs.items())
+        ]
 
     async def _entries(self, edges: dict[str, Child]) -> list[dict[str, Any]]:
         o = self.options

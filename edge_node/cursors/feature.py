@@ -8,6 +8,12 @@ past the frame budget), and the core relays them to each other edge as one frame
 
 A message that cannot be delivered (its encoding raises) is dropped alone, logged and counted
 (``lightcone_items_dropped_total{where="room_tick"}``); the tick goes on.
+
+The edge mesh (:mod:`edge_node.mesh`, when ``LIGHTCONE_MESH`` is on and the edge has a mesh
+listener or peers): a tolerant tick also goes straight to each peer edge with members in the
+room whose mesh link is ready, and what peers send is shown like the core's relay, each
+position once (:meth:`~edge_node.cursors.rooms.EdgeRooms.from_peer`). The mesh runs in the
+tick task's lifetime.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from edge_node.clients import ConnId
 from edge_node.cursors import frames as _frames  # noqa: F401  (registers how its messages split)
 from edge_node.cursors.rooms import MAX_ROOM_CHARS, EdgeRooms, Out
 from edge_node.features import ClientHandler, Feature
+from edge_node.mesh.link import Mesh
 from shared import roomtoken
 from shared.protocol import (
     STRICT,
@@ -34,6 +41,8 @@ from shared.protocol import (
     Leave,
     Left,
     Level,
+    MeshMoves,
+    MeshPeers,
     Message,
     Move,
     Moves,
@@ -42,6 +51,7 @@ from shared.protocol import (
     Reach,
     RoomState,
 )
+from shared.tasks import spawn, stop
 
 if TYPE_CHECKING:
     from edge_node.link import Session
@@ -61,6 +71,7 @@ class CursorsFeature(Feature):
     name = "cursors"
     client_messages = (Join, Move, Leave)
     link_messages = (RoomState, Joined, Left, Moves, MovesBatch, Reach, Evict)
+    # mesh_peers goes up only (announce, mesh_changed)
     task = "cursor_ticks"
 
     def __init__(self, node: EdgeNode) -> None:
@@ -75,6 +86,7 @@ class CursorsFeature(Feature):
             presence_timeout_s=settings.presence_timeout_s,
             max_rooms=settings.max_rooms,
             max_local_members=settings.max_edge_members,
+            mesh=settings.mesh_on,
         )
         self._member_ids = itertools.count(1)
         self._nonce = ""
@@ -84,6 +96,9 @@ class CursorsFeature(Feature):
         self.client_active = self.rooms.touch  # type: ignore[method-assign]
         self.metrics.rooms.set_function(self.rooms.room_count)
         self.metrics.members.set_function(self.rooms.member_count)
+        self.mesh: Mesh | None = None
+        if settings.mesh_on:
+            self.mesh = Mesh(settings, node.token, node.metrics, lambda: node.link.edge_id, self)
 
     # --- clients ---------------------------------------------------------------------------
 
@@ -158,15 +173,29 @@ class CursorsFeature(Feature):
     # --- ticks ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Tick until cancelled (and run the mesh meanwhile, if on)."""
+        mesh = self.mesh
+        if mesh is None:
+            await self._ticks()
+            return
+        task = spawn("mesh", mesh.run, self.metrics.task_crashes)
+        try:
+            await self._ticks()
+        finally:
+            await stop(task)
+
+    async def _ticks(self) -> None:
         """Tick until cancelled; a tick that runs late is not made up for."""
         interval = self.settings.tick_ms / 1000
         loop = asyncio.get_running_loop()
         next_at = loop.time()
+        mesh = self.mesh
         while True:
             next_at = max(next_at + interval, loop.time())
             await asyncio.sleep(next_at - loop.time())
             started = time.perf_counter()
-            out = self.rooms.tick(time.monotonic())
+            ready = mesh.ready() if mesh is not None else frozenset()
+            out = self.rooms.tick(time.monotonic(), ready)
             self.metrics.frames_per_tick.observe(
                 sum(1 for _, m in out.clients if isinstance(m, Moves))
             )
@@ -179,7 +208,14 @@ class CursorsFeature(Feature):
 
     # --- delivery ------------------------------------------------------------------------
 
-    def deliver(self, out: Out) -> None:
+    def deliver(self, out: Out, path: str = "core") -> None:
+        """Send what ``out`` says; ``path``: where its remote positions came from (for
+        ``lightcone_cursor_moves_stale``)."""
+        if out.stale:
+            self.metrics.moves_stale.labels(path).inc(out.stale)
+        if out.peers and self.mesh is not None:
+            for region, batches in out.peers.items():
+                self.mesh.send(region, batches)
         for conns, message in out.clients:
             try:
                 self.send(conns, message)
@@ -224,7 +260,26 @@ class CursorsFeature(Feature):
         self.deliver(self.rooms.set_link(False))
 
     def announce(self) -> list[Message]:
-        return [self.rooms.sync()]
+        if self.mesh is None:
+            return [self.rooms.sync()]
+        return [self.rooms.sync(), MeshPeers(sorted(self.rooms.mesh_up))]
+
+    # --- the mesh --------------------------------------------------------------------------
+
+    def mesh_changed(self, region: str, up: bool) -> None:
+        self.deliver(self.rooms.set_mesh(region, up))
+        self.node.link.post(MeshPeers(sorted(self.rooms.mesh_up)), self)  # dropped if down
+
+    def mesh_moves(self, region: str, message: MeshMoves) -> None:
+        for moves in message.batches:
+            try:
+                self.deliver(self.rooms.from_peer(region, moves), "mesh")
+            except Exception as exc:  # one room's batch alone is lost
+                self.metrics.drops.drop("mesh_receive", moves, exc)
+
+    def status(self) -> dict[str, Any]:
+        """``mesh``: the mesh listener's port and each peer's link (null when off)."""
+        return {"mesh": self.mesh.status() if self.mesh is not None else None}
 
     def flag_changed(self, level: Level) -> None:
         mode = level.level if level.level == STRICT else TOLERANT

@@ -10,11 +10,22 @@ Modes (the ``cursors`` flag):
 * tolerant — a local move is kept as the member's latest position and fanned out to the
   room's local members at the next tick; the tick's batch also goes to the core, which
   relays it to the other edges with members in the room. Remote batches are delivered as
-  they arrive.
+  they arrive. With the edge mesh (:mod:`edge_node.mesh`), the batch goes straight to each
+  peer edge that has members in the room and whose mesh link is up (``Out.peers``), and the
+  core is told not to relay it there (``Moves.meshed``): the core's relay is the fallback.
+  Each position sent carries its member's counter ``n`` (only from an edge in a mesh: the
+  others' positions have one path); a remote position is shown only if
+  its counter is newer than the last one shown of that member, whichever path (mesh or
+  core) brought it, so a move is shown once and a member never goes back in time.
 * strict — local moves are not shown locally; the tick's batch goes to the core, which
   stamps it with the room's sequence number and relays it to every edge in the room, this
   one included. Every member sees the same batches in the same order. Without the core,
-  moves are dropped and clients are told the room is paused.
+  moves are dropped and clients are told the room is paused. The mesh is not used.
+
+Partitions: cut off from the core, an edge keeps exchanging tolerant moves with the peers
+its mesh still reaches, for the members present before the cut (a join waits for the core,
+which is what tells the other edges of it); their members are not listed as unreachable,
+and each room's status names those regions (``room_status.direct``).
 
 Moves are volatile: a batch that cannot be sent is dropped, never replayed later.
 """
@@ -61,12 +72,20 @@ class Out:
 
     clients: list[tuple[list[ConnId], Message]] = field(default_factory=list)
     core: list[Message] = field(default_factory=list)
+    peers: dict[str, list[Moves]] = field(default_factory=dict)
+    """Tolerant batches for peer edges over the mesh, by the peer's region."""
+    stale: int = 0
+    """Remote positions not shown: their member's counter was not newer than one shown, or
+    (from a peer) the member is not one of that peer's."""
     held_s: list[float] = field(default_factory=list, compare=False)
     """How long each position a tick sends waited for it (server-side delivery delay)."""
 
     def extend(self, other: Out) -> Out:
         self.clients += other.clients
         self.core += other.core
+        for region, batches in other.peers.items():
+            self.peers.setdefault(region, []).extend(batches)
+        self.stale += other.stale
         self.held_s += other.held_s
         return self
 
@@ -76,6 +95,7 @@ class _Local:
     member: Member
     conn: ConnId
     last_seen: float
+    n: int = 0  # the member's move counter: positions sent so far (Position.n)
 
 
 @dataclass
@@ -85,6 +105,7 @@ class _Room:
     pending: dict[str, Position] = field(default_factory=dict)
     pending_at: dict[str, float] = field(default_factory=dict)  # when each position arrived
     synced: bool = False  # the core has told us who is on the other edges
+    shown: dict[str, int] = field(default_factory=dict)  # remote member -> last counter shown
     awaiting: set[ConnId] = field(default_factory=set)  # joined, presence not sent yet
     awaiting_since: float = 0.0
 
@@ -92,11 +113,32 @@ class _Room:
         """Connections to tell of room events: members whose presence was sent."""
         return sorted({m.conn for m in self.local.values()} - self.awaiting)
 
-    def members(self) -> list[Member]:
-        return [m.member for m in self.local.values()] + list(self.remote.values())
+    def members(self, direct: set[str]) -> list[Member]:
+        """Every member; a remote one the mesh reaches (its region in ``direct``) is
+        reachable whatever the core says."""
+        remote = [
+            m if m.reachable or m.region not in direct else replace(m, reachable=True)
+            for m in self.remote.values()
+        ]
+        return [m.member for m in self.local.values()] + remote
 
-    def unreachable(self) -> list[str]:
-        return sorted(i for i, m in self.remote.items() if not m.reachable)
+    def unreachable(self, direct: set[str]) -> list[str]:
+        return sorted(
+            i for i, m in self.remote.items() if not m.reachable and m.region not in direct
+        )
+
+    def regions(self) -> set[str]:
+        """The regions of the remote members (the peer edges with members here)."""
+        return {m.region for m in self.remote.values()}
+
+    def fresh(self, position: Position) -> bool:
+        """Is ``position`` newer than the last one shown of its member (and note it)?"""
+        if position.n is None:
+            return True  # an edge without the mesh: nothing to compare
+        if position.n <= self.shown.get(position.id, 0):
+            return False
+        self.shown[position.id] = position.n
+        return True
 
 
 class EdgeRooms:
@@ -109,8 +151,12 @@ class EdgeRooms:
         presence_timeout_s: float = 20.0,
         max_rooms: int = 10000,
         max_local_members: int = 50000,
+        mesh: bool = False,
     ) -> None:
         self.region = region
+        self.mesh = mesh
+        """This edge is in an edge mesh: its tolerant positions carry their counters (a peer
+        may get them by both paths). Without it they go as before, by the core only."""
         self.max_members = max_members
         self.max_rooms_per_conn = max_rooms_per_conn
         self.max_rooms = max_rooms
@@ -123,6 +169,8 @@ class EdgeRooms:
         self.presence_timeout_s = presence_timeout_s
         self.mode = TOLERANT
         self.link_up = False
+        self.mesh_up: set[str] = set()
+        """Regions of the peer edges whose mesh link is up."""
         self._rooms: dict[str, _Room] = {}
         self._by_conn: dict[ConnId, dict[str, str]] = {}  # conn -> room -> member id
 
@@ -152,12 +200,20 @@ class EdgeRooms:
         """The full picture of ``room`` for the member that ``conn`` has there."""
         state = self._rooms[room]
         you = self._by_conn[conn][room]
-        return Presence(room, you, state.members(), self.mode, self.link_up)
+        return Presence(room, you, state.members(self._direct()), self.mode, self.link_up)
 
     def status(self, room: str) -> RoomStatus:
         state = self._rooms[room]
         paused = self.mode == STRICT and not self.link_up
-        return RoomStatus(room, self.mode, self.link_up, paused, state.unreachable())
+        direct = self._direct()
+        meshed = None
+        if not self.link_up and self.mode == TOLERANT:
+            meshed = sorted(state.regions() & direct) or None
+        return RoomStatus(room, self.mode, self.link_up, paused, state.unreachable(direct), meshed)
+
+    def _direct(self) -> set[str]:
+        """The regions whose members' moves reach this edge directly (tolerant only)."""
+        return self.mesh_up if self.mode == TOLERANT else set()
 
     # --- client messages -----------------------------------------------------------------
 
@@ -202,8 +258,10 @@ class EdgeRooms:
         else:
             self._local_members += 1
         state.remote.pop(member_id, None)
+        state.shown.pop(member_id, None)
         member = Member(member_id, msg.name, msg.color, self.region)
-        state.local[member_id] = _Local(member, conn, now)
+        # The counter goes on across a rejoin here: peers never see it go back.
+        state.local[member_id] = _Local(member, conn, now, old.n if old is not None else 0)
         others = [c for c in state.conns() if c != conn]
         rooms[msg.room] = member_id
         if state.synced or not self.link_up:
@@ -285,8 +343,12 @@ class EdgeRooms:
 
     # --- the clock -----------------------------------------------------------------------
 
-    def tick(self, now: float) -> Out:
-        """Expire silent members, then send each room's batch of changed positions."""
+    def tick(self, now: float, ready: set[str] | frozenset[str] = frozenset()) -> Out:
+        """Expire silent members, then send each room's batch of changed positions.
+
+        ``ready``: the regions whose mesh link can take this tick's frame (up, with room in
+        its queue); a tolerant batch goes to those of them with members in the room.
+        """
         out = self._expire(now)
         for room, state in self._rooms.items():
             if state.awaiting and now - state.awaiting_since > AWAIT_CORE_S:
@@ -296,13 +358,30 @@ class EdgeRooms:
             batch = Moves(room, list(state.pending.values()))
             out.held_s += [now - at for at in state.pending_at.values()]
             state.pending, state.pending_at = {}, {}
-            if self.mode == TOLERANT:
-                for position in batch.moves:
-                    local = state.local[position.id]
-                    local.member = replace(local.member, x=position.x, y=position.y)
-                out.clients.append((state.conns(), batch))
+            if self.mode != TOLERANT:
+                if self.link_up:
+                    out.core.append(batch)
+                continue
+            for position in batch.moves:
+                local = state.local[position.id]
+                local.member = replace(local.member, x=position.x, y=position.y)
+            out.clients.append((state.conns(), batch))
+            if not self.mesh:  # one path to every peer: nothing to number
+                if self.link_up:
+                    out.core.append(batch)
+                continue
+            numbered = []
+            for position in batch.moves:
+                local = state.local[position.id]
+                local.n += 1
+                numbered.append(Position(position.id, position.x, position.y, local.n))
+            direct = sorted(state.regions() & ready) if ready else []
+            if direct:
+                meshed = Moves(room, numbered)
+                for region in direct:
+                    out.peers.setdefault(region, []).append(meshed)
             if self.link_up:
-                out.core.append(batch)
+                out.core.append(Moves(room, numbered, meshed=direct or None))
         return out
 
     def _expire(self, now: float) -> Out:
@@ -357,6 +436,44 @@ class EdgeRooms:
             out.clients.append((state.conns(), self.status(room)))
         return out
 
+    def set_mesh(self, region: str, up: bool) -> Out:
+        """The mesh link to the peer edge of ``region`` went up or down."""
+        if (region in self.mesh_up) == up:
+            return Out()
+        if up:
+            self.mesh_up.add(region)
+        else:
+            self.mesh_up.discard(region)
+        out = Out()
+        for room, state in self._rooms.items():
+            if region in state.regions():
+                out.clients.append((state.conns(), self.status(room)))
+        return out
+
+    def from_peer(self, region: str, msg: Moves) -> Out:
+        """Apply a tolerant batch that the peer edge of ``region`` sent over the mesh: only
+        positions of that edge's own members, and only newer ones, are shown."""
+        state = self._rooms.get(msg.room)
+        if state is None or self.mode != TOLERANT:
+            return Out()  # no local member (any more), or a strict room: the core orders it
+        remote = state.remote
+        own = [p for p in msg.moves if p.id in remote and remote[p.id].region == region]
+        return self._show(msg.room, state, own, len(msg.moves) - len(own))
+
+    def _show(self, room: str, state: _Room, positions: list[Position], dropped: int) -> Out:
+        """Show the fresh ones of remote ``positions`` (:meth:`_Room.fresh`), without their
+        counters."""
+        fresh = [p for p in positions if state.fresh(p)]
+        out = Out(stale=dropped + len(positions) - len(fresh))
+        if fresh:
+            for p in fresh:
+                if p.id in state.remote:
+                    m = state.remote[p.id]
+                    state.remote[p.id] = replace(m, x=p.x, y=p.y)
+            shown = [p if p.n is None else Position(p.id, p.x, p.y) for p in fresh]
+            out.clients.append((state.conns(), Moves(room, shown)))
+        return out
+
     def from_core(self, msg: Message) -> Out:
         """Apply a cursor message relayed by the core."""
         room: str = getattr(msg, "room", "")
@@ -365,13 +482,17 @@ class EdgeRooms:
             return Out()  # no local member any more: nobody here to tell
         out = Out()
         if isinstance(msg, Moves):
+            if msg.seq is None and self.mode == TOLERANT:
+                return self._show(room, state, msg.moves, 0)
             self._relayed_moves(state, msg)
             out.clients.append((state.conns(), msg))
         elif isinstance(msg, Joined):
             if msg.member.id not in state.local:
                 state.remote[msg.member.id] = msg.member
+                state.shown.pop(msg.member.id, None)  # it may count afresh (another edge)
                 out.clients.append((state.conns(), msg))
         elif isinstance(msg, Left):
+            state.shown.pop(msg.id, None)
             if state.remote.pop(msg.id, None) is not None:
                 out.clients.append((state.conns(), msg))
         elif isinstance(msg, RoomState):
@@ -415,6 +536,12 @@ class EdgeRooms:
         for member_id, member in fresh.items():
             if state.remote.get(member_id) != member:
                 out.clients.append((conns, Joined(room, member)))
+        # A member now on another edge counts afresh (its new edge's counter).
+        state.shown = {
+            i: n
+            for i, n in state.shown.items()
+            if i in fresh and i in state.remote and state.remote[i].region == fresh[i].region
+        }
         state.remote = fresh
         out.clients.append((conns, self.status(room)))
         return out

@@ -663,10 +663,17 @@ function clearMembers() {
 
 function renderRoomInfo() {
   const n = state.members.size;
-  const link = state.room.reachable ? "" : " · edge cut off from the core";
+  const link = state.room.reachable ? "" : " · edge cut off from the core" + meshNote();
   const note = state.room.note ? ` · ${state.room.note}` : "";
   $("room-info").textContent = `${n} here · cursors ${state.room.mode}${link}${note}`;
   $("room-info").classList.toggle("bad", Boolean(state.room.note));
+}
+
+// The edge mesh (docs/protocol.md §11): cut off from the core, moves may still flow directly.
+function meshNote() {
+  const direct = state.room.direct || [];
+  if (!direct.length) return "";
+  return `: moves still flow directly with ${direct.join(", ")} (joins wait for the core)`;
 }
 
 function onPointerMove(event) {

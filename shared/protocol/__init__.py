@@ -10,8 +10,8 @@ types, by which the codec decodes and each node dispatches), :mod:`~shared.proto
 (msgpack and JSON, checked decoding), :mod:`~shared.protocol.versions` (protocol versions and
 subprotocols), and the messages by feature: :mod:`~shared.protocol.common` (errors,
 keep-alives), :mod:`~shared.protocol.link` (the link's own), :mod:`~shared.protocol.suggest`
-and :mod:`~shared.protocol.cursors`. Everything public is re-exported here, so callers import
-from ``shared.protocol``.
+and :mod:`~shared.protocol.cursors`, and the edge mesh's :mod:`~shared.protocol.mesh`.
+Everything public is re-exported here, so callers import from ``shared.protocol``.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ from shared.protocol.link import (
     check_max_age_ms,
     stronger,
 )
+from shared.protocol.mesh import MESH_PATH, MeshBeat, MeshHello, MeshMoves, MeshPeers, dials
 from shared.protocol.registry import (
     CLIENT,
     LINK,
@@ -146,7 +147,12 @@ __all__ = [
     "MAX_LINK_MESSAGE_BYTES",
     "MAX_UP_FRAME_BYTES",
     "MIN_PROTOCOL_VERSION",
+    "MESH_PATH",
     "Member",
+    "MeshBeat",
+    "MeshHello",
+    "MeshMoves",
+    "MeshPeers",
     "Message",
     "Move",
     "Moves",
@@ -179,6 +185,7 @@ __all__ = [
     "choose_subprotocol",
     "decode",
     "decode_json",
+    "dials",
     "encode",
     "encode_json",
     "from_wire",

@@ -306,14 +306,21 @@ def _checker(tp: Any, strict: bool) -> Checker:
         options = [(_quick(o), _checker(o, strict)) for o in typing.get_args(tp)]
 
         def union(value: Any, path: str) -> Any:
+            not_text: ProtocolError | None = None
             for quick, check in options:
                 if quick is None:
                     try:
                         return check(value, path)
-                    except ProtocolError:
+                    except ProtocolError as exc:
+                        # A container of the right shape with a string that is not text
+                        # says so (bad_text), as a bare string would.
+                        if exc.code == "bad_text" and not_text is None:
+                            not_text = exc
                         continue
                 if quick(value):  # exact for scalars: its check decides (e.g. bad_text)
                     return check(value, path)
+            if not_text is not None:
+                raise not_text
             return wrong(value, path)
 
         return union

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from shared.protocol.codec import OMIT_NONE
 from shared.protocol.common import RequestId
 from shared.protocol.registry import CLIENT, LINK, Message, message
 
@@ -24,9 +25,14 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Position:
+    """A member's position. ``n``: the member's move counter, set by its edge on the link
+    and the mesh (tolerant rooms), so a position that reaches an edge by both paths is shown
+    once and never after a newer one; clients never see it."""
+
     id: str
     x: int
     y: int
+    n: int | None = field(default=None, metadata=OMIT_NONE)
 
 
 @message(CLIENT)
@@ -92,6 +98,9 @@ class RoomStatus(Message):
     reachable: bool
     paused: bool
     unreachable: list[str] = field(default_factory=list)
+    direct: list[str] | None = field(default=None, metadata=OMIT_NONE)
+    """While the edge is cut off from the core: the regions of the room's members whose
+    moves still flow directly over the edge mesh (absent otherwise)."""
 
 
 @message(CLIENT, LINK)
@@ -100,12 +109,15 @@ class Moves(Message):
     """Positions that changed in ``room``; ``seq`` is the core's order in strict mode.
 
     On the link the same message carries an edge's batch up, and the core's relay down.
+    ``meshed`` (up only): the regions that already got this batch over the edge mesh, which
+    the core does not relay it to.
     """
 
     TYPE: ClassVar[str] = "moves"
     room: str
     moves: list[Position]
     seq: int | None = None
+    meshed: list[str] | None = field(default=None, metadata=OMIT_NONE)
 
 
 @message(CLIENT, LINK)

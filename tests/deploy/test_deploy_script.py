@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -34,7 +35,9 @@ FIRST_DEPLOY = [
     "fly deploy . --config deploy/fly/fly.edge.toml --app lightcone-edge"
     f" --image {IMAGE} --ha=false"
     " --env LIGHTCONE_CORE_URL=http://lightcone-core.internal:8081"
-    " --env LIGHTCONE_CORE_APP=lightcone-core",
+    " --env LIGHTCONE_CORE_APP=lightcone-core"
+    " --env LIGHTCONE_MESH_PEERS=iad,lhr,nrt,syd"
+    " --env LIGHTCONE_MESH_PEER_URL=ws://{region}.lightcone-edge.internal:8090/mesh",
     "fly scale count 4 --app lightcone-edge --region iad,lhr,nrt,syd --max-per-region 1 --yes",
 ]
 
@@ -70,7 +73,8 @@ def _run(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess
 
 
 def _commands(stdout: str) -> list[str]:
-    return [line for line in stdout.splitlines() if line.startswith("fly ")]
+    """The fly commands a dry run prints, as the shell would pass them (its quoting undone)."""
+    return [" ".join(shlex.split(line)) for line in stdout.splitlines() if line.startswith("fly ")]
 
 
 def test_dry_run_prints_the_first_deploy_without_fly() -> None:

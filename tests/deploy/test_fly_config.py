@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -150,6 +151,34 @@ def test_edge_finds_the_core_on_the_private_network() -> None:
     assert edge["env"]["LIGHTCONE_CORE_APP"] == core["app"] == core_app_of(url)
     assert edge["primary_region"] == core["primary_region"]
     assert "mounts" not in edge
+
+
+def test_the_edge_mesh_listens_on_the_private_network_only() -> None:
+    """The mesh listener is bound to 6PN on a port no service exposes, and each peer's URL is
+    its region's name on 6PN, on that port (deploy.sh sets it per app)."""
+    edge = fly_toml("edge")
+    settings = _settings("edge")
+    assert isinstance(settings, EdgeSettings)
+    assert settings.mesh_host == "fly-local-6pn" and settings.mesh_on
+    exposed = {edge["http_service"]["internal_port"]} | {
+        s["internal_port"] for s in edge.get("services", [])
+    }
+    assert settings.mesh_port is not None and settings.mesh_port not in exposed
+    dry = subprocess.run(
+        ["bash", str(FLY / "deploy.sh"), "--dry-run"], capture_output=True, text=True, check=True
+    ).stdout
+    url = f"ws://{{region}}.{edge['app']}.internal:{settings.mesh_port}/mesh"
+    assert f"--env LIGHTCONE_MESH_PEER_URL={url}" in " ".join(shlex.split(dry))
+    peers = from_environ(
+        EdgeSettings,
+        {
+            **runtime_env("edge"),
+            "LIGHTCONE_MESH_PEERS": "iad,syd",
+            "LIGHTCONE_MESH_PEER_URL": url,
+            "FLY_REGION": "iad",
+        },
+    ).mesh_peer_map()
+    assert peers == {"syd": f"ws://syd.{edge['app']}.internal:{settings.mesh_port}/mesh"}
 
 
 def test_dockerfile_builds_a_slim_non_root_runtime_image() -> None:

@@ -202,15 +202,24 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
         search.press_sequentially("sao pa", delay=30)  # for the screenshot
         expect(page.get_by_test_id("stale")).to_be_hidden()
 
-        # Partition syd: the page shows the stale marker and greys the remote cursor. The
-        # link is never shown "up" beside STALE: it is suspect (silent), then down.
+        # Partition syd: the page shows the stale marker. The link is never shown "up" beside
+        # STALE: it is suspect (silent), then down. The edge mesh still reaches iad: the
+        # remote cursor keeps moving and the page says so; once the mesh legs are cut too,
+        # the remote cursor is greyed.
         httpx.post(f"{control}/partition/syd").raise_for_status()
         link = page.get_by_test_id("link-state")
         expect(link).to_have_text("suspect", timeout=10_000)
         expect(page.get_by_test_id("link-heard")).to_have_class(re.compile(r"\bbad\b"))
         expect(page.get_by_test_id("stale")).to_be_visible(timeout=10_000)
         assert link.text_content() != "up"
+        room_info = page.get_by_test_id("room-info")
+        expect(room_info).to_contain_text("moves still flow directly with iad", timeout=10_000)
+        x, y = point_at(other, 0.5, 0.5)
+        wait_for_cursor(page, other_id, x, y)
+        expect(remote).not_to_have_class(UNREACHABLE)
+        httpx.post(f"{control}/mesh-partition/syd").raise_for_status()
         expect(remote).to_have_class(UNREACHABLE, timeout=10_000)
+        expect(room_info).not_to_contain_text("directly")
         shot = tmp_path / "demo-page.png"
         page.screenshot(path=str(shot))
         print(f"screenshot of the demo page (partitioned): {shot}")
@@ -218,6 +227,7 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
         expect(page.get_by_test_id("stale-text")).to_contain_text("has not heard from the core")
 
         # Heal: the marker clears, the remote cursor is reachable again.
+        httpx.post(f"{control}/mesh-heal/syd").raise_for_status()
         httpx.post(f"{control}/heal/syd").raise_for_status()
         expect(page.get_by_test_id("stale")).to_be_hidden(timeout=15_000)
         expect(page.get_by_test_id("link-state")).to_have_text("up", timeout=10_000)

@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from deploy.local import geography
 from tests.helpers.clients import prefix_terms
+from tests.helpers.waiting import until_equal
 
 pytestmark = pytest.mark.e2e
 
@@ -128,6 +130,22 @@ async def test_up_serves_with_geography_then_stops_everything(tmp_path: Path) ->
             state = (await client.get(f"{topology['control_url']}/topology")).json()
             assert state["partitions"] == {"iad": False, "lhr": False, "syd": True}
             await client.post(f"{topology['control_url']}/heal/syd")
+
+            # The edge mesh: a leg per pair, with the pair's measured RTT; every link comes up.
+            legs = {(leg["a"], leg["b"]): leg["rtt_ms"] for leg in topology["mesh"]}
+            assert set(legs) == {("iad", "lhr"), ("iad", "syd"), ("lhr", "syd")}
+            assert legs[("lhr", "syd")] == geography.link("lhr", "syd").p50_ms
+            syd = next(n["url"] for n in topology["nodes"] if n["region"] == "syd")
+
+            async def mesh_of_syd() -> dict[str, Any]:
+                peers: dict[str, Any] = (await client.get(f"{syd}/status")).json()["mesh"]["peers"]
+                return {region: peer["state"] for region, peer in peers.items()}
+
+            await until_equal(mesh_of_syd, {"iad": "up", "lhr": "up"}, 20)
+            await client.post(f"{topology['control_url']}/mesh-partition/syd")
+            state = (await client.get(f"{topology['control_url']}/topology")).json()
+            assert state["mesh_partitions"] == {"iad": False, "lhr": False, "syd": True}
+            await client.post(f"{topology['control_url']}/mesh-heal/syd")
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)

@@ -31,6 +31,10 @@ from shared.protocol import (
     Left,
     Level,
     Member,
+    MeshBeat,
+    MeshHello,
+    MeshMoves,
+    MeshPeers,
     Message,
     Move,
     Moves,
@@ -203,6 +207,12 @@ EXAMPLES: list[Any] = [
     RoomState(room="lobby", members=[MEMBER]),
     Reach(room="lobby", ids=["m1", "m2"], reachable=False),
     Evict(room="lobby", id="m1"),
+    Moves("lobby", [Position("m1", 1, 2, n=7)], meshed=["syd"]),
+    RoomStatus("lobby", "tolerant", reachable=False, paused=False, direct=["sin"]),
+    MeshHello(region="syd", edge_id="syd-1a2b3c4d", protocol=2),
+    MeshMoves([Moves("lobby", [Position("m1", 1, 2, n=7)])]),
+    MeshBeat(heard_ms=120),
+    MeshPeers(["sin", "syd"]),
 ]
 
 JSON_EXAMPLES = [m for m in EXAMPLES if not isinstance(m, Snapshot)]
