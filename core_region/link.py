@@ -37,6 +37,7 @@ from shared.protocol import (
     decode,
     encode,
 )
+from shared.server import close_quietly
 from shared.tasks import STOP, spawn, stop
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,7 @@ async def link_endpoint(websocket: WebSocket) -> None:
         hello = None
     if not isinstance(hello, Hello):
         # The peer may hang up while we close: that is its business, not an error of ours.
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            await websocket.close(CloseCode.POLICY_VIOLATION, "expected hello")
+        await close_quietly(websocket, CloseCode.POLICY_VIOLATION, "expected hello")
         return
     try:
         check_protocol(hello.protocol)
@@ -71,7 +71,7 @@ async def link_endpoint(websocket: WebSocket) -> None:
         logger.warning("refused edge %s (%s): %s", hello.edge_id, hello.region, exc)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await websocket.send_bytes(encode(Error(None, exc.code, str(exc))))
-            await websocket.close(CloseCode.UNSUPPORTED_PROTOCOL, exc.code)
+        await close_quietly(websocket, CloseCode.UNSUPPORTED_PROTOCOL, exc.code)
         return
     try:
         peer = await node.connect(hello)
@@ -79,8 +79,7 @@ async def link_endpoint(websocket: WebSocket) -> None:
         # The edge is ahead of this node, which cannot reach the store to catch up: the
         # edge tries again (here or on another node) after its backoff.
         logger.warning("edge %s (%s) must wait: %s", hello.edge_id, hello.region, exc)
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            await websocket.close(CloseCode.INTERNAL_ERROR, "store unavailable")
+        await close_quietly(websocket, CloseCode.INTERNAL_ERROR, "store unavailable")
         return
     sender = spawn(
         "link_sender", lambda: _send_frames(websocket, peer), node.metrics.task_crashes, policy=STOP
@@ -112,15 +111,16 @@ async def _receive_loop(
     while True:
         if sender.done() and not peer.close_reason:
             # The sender crashed (logged and counted): nothing reaches this edge any more.
-            # The edge's heartbeats wake this loop at least every heartbeat interval.
-            await websocket.close(CloseCode.INTERNAL_ERROR, "link sender stopped")
+            # The edge's heartbeats wake this loop at least every heartbeat interval. The
+            # sender may have stopped because the edge hung up: then there is nothing to close.
+            await close_quietly(websocket, CloseCode.INTERNAL_ERROR, "link sender stopped")
             return
         try:
             async with asyncio.timeout(timeout_s):
                 message = await _receive(websocket)
         except TimeoutError:
             logger.warning("edge %s silent for %.1f s: closing", peer.edge_id, timeout_s)
-            await websocket.close(CloseCode.LINK_TIMEOUT, "heartbeat timeout")
+            await close_quietly(websocket, CloseCode.LINK_TIMEOUT, "heartbeat timeout")
             return
         except WebSocketDisconnect:
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 from edge_node.clients import Clients
 from edge_node.ws import ClientSocket
 from shared.errors import CloseCode
-from shared.server import GoingAway, going_away
+from shared.server import GoingAway, close_quietly, going_away
 
 REASON = "edge shutting down"
 
@@ -20,4 +20,4 @@ def client_sockets(clients: Clients) -> GoingAway:
 
 
 async def close(client: ClientSocket) -> None:
-    await client.websocket.close(CloseCode.GOING_AWAY, REASON)
+    await close_quietly(client.websocket, CloseCode.GOING_AWAY, REASON)

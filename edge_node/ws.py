@@ -54,6 +54,7 @@ from shared.protocol import (
     encode_json,
 )
 from shared.ratelimit import TokenBucket
+from shared.server import close_quietly
 from shared.tasks import STOP, spawn
 
 logger = logging.getLogger(__name__)
@@ -186,8 +187,9 @@ class ClientSocket:
             if not self._writer_stopped:
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-                await self.websocket.close(CloseCode.INTERNAL_ERROR, "connection writer stopped")
+            await close_quietly(
+                self.websocket, CloseCode.INTERNAL_ERROR, "connection writer stopped"
+            )
         finally:
             for feature in self.features:
                 feature.client_gone(self.conn)

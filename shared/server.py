@@ -27,6 +27,7 @@ the lifespan shutdown runs, so an app can only say 1001 from this hook.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import resource
@@ -37,6 +38,7 @@ from typing import Any, ClassVar, Literal, TypeVar, cast
 import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from uvicorn._types import ASGI3Application, ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -97,6 +99,14 @@ def bind(host: str, port: int, *, sndbuf: int = 0) -> list[socket.socket]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     sock.set_inheritable(True)
     return [sock]
+
+
+async def close_quietly(websocket: WebSocket, code: int, reason: str = "") -> None:
+    """Close a server-side ``websocket`` with ``code``. If the peer hung up, or another task
+    (a connection's sender) closed it first, there is nothing left to close: Starlette raises
+    then, and that is never an error of ours (nor one to log as a crash)."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await websocket.close(code, reason)
 
 
 def going_away(peers: Collection[T], close: Callable[[T], object]) -> GoingAway:

@@ -20,10 +20,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from shared.limits import ListenerBudgets, ListenerMetrics
-from shared.server import bind, uvicorn_config
+from shared.server import bind, close_quietly, uvicorn_config
 from tests.helpers.waiting import eventually
 
 Check = Callable[[], Awaitable[bool]]
@@ -289,3 +290,21 @@ def _zero(server: Listener) -> Check:
         return server.budgets.connections.total == 0
 
     return check
+
+
+def test_a_second_close_of_a_server_websocket_is_quiet() -> None:
+    """Closing a websocket another task closed (or the peer left) is no error of ours: the
+    race behind a link sender that stopped because its edge hung up (core_region/link.py)."""
+    closed: list[str] = []
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close(4000, "first")
+        await close_quietly(websocket, 4001, "second")
+        closed.append("twice")
+
+    with TestClient(Starlette(routes=[WebSocketRoute("/ws", endpoint)])) as client:
+        with client.websocket_connect("/ws") as ws:
+            with pytest.raises(Exception):  # noqa: B017 (the close, as the client sees it)
+                ws.receive_text()
+    assert closed == ["twice"]
