@@ -5,12 +5,10 @@ edge gone the PoP answers from its cache within ``stale-if-error`` and not after
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import itertools
 import json
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ from websockets.asyncio.client import connect
 from deploy.local.pop import Pop, running
 from edge_node.suggest.caching import true_age_ms
 from shared.protocol import Suggest, Suggestions, encode
-from tests.e2e.test_up import start_up, until_ready
+from tests.e2e.test_up import start_up, stop_up, until_ready
 from tests.helpers.clients import reply
 from tests.helpers.nodes import FAST_LINK, SMALL_CORPUS, Node, admin, start_core, start_edge
 from tests.helpers.system import program
@@ -175,12 +173,8 @@ async def test_up_pop_puts_a_pop_before_each_near_entry_and_stops_it(tmp_path: P
         pids = [int(p.read_text()) for p in (tmp_path / "demo" / "pops").glob("*/nginx.pid")]
         assert len(pids) == 1
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-        async with asyncio.timeout(30):
-            rest = await process.stdout.read()
-            code = await process.wait()
-    assert code == 0, rest.decode()
+        code, rest = await stop_up(process)
+    assert code == 0, rest
     assert not list((tmp_path / "demo" / "pops").glob("*")), "a PoP folder was left behind"
     with pytest.raises(ProcessLookupError):
         os.kill(pids[0], 0)

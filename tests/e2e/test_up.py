@@ -49,6 +49,17 @@ async def until_ready(stdout: asyncio.StreamReader) -> list[str]:
     return lines
 
 
+async def stop_up(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    """Stop ``lightcone up`` as Ctrl-C does (if it is still running): its exit code and the
+    rest of what it printed (30 s at most)."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+    assert process.stdout is not None
+    async with asyncio.timeout(30):
+        rest = await process.stdout.read()
+        return await process.wait(), rest.decode()
+
+
 async def kill_one(
     process: asyncio.subprocess.Process, status_file: Path, kind: str, region: str
 ) -> tuple[dict[str, Any], int, str]:
@@ -147,13 +158,9 @@ async def test_up_serves_with_geography_then_stops_everything(tmp_path: Path) ->
             assert state["mesh_partitions"] == {"iad": False, "lhr": False, "syd": True}
             await client.post(f"{topology['control_url']}/mesh-heal/syd")
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-        async with asyncio.timeout(30):
-            rest = await process.stdout.read()
-            code = await process.wait()
-    assert code == 0, rest.decode()
-    assert b"lightcone up: stopped" in rest
+        code, rest = await stop_up(process)
+    assert code == 0, rest
+    assert "lightcone up: stopped" in rest
     assert not status_file.exists()
     for node in topology["nodes"]:
         with pytest.raises(ProcessLookupError):

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from deploy.local.cores import core_of
-from tests.e2e.test_up import start_up, until_ready
-from tests.e2e.test_up_postgres import exists, running, stop
+from tests.e2e.test_up import start_up, stop_up, until_ready
+from tests.e2e.test_up_postgres import exists, running
 from tests.helpers.postgres import require_postgres
 from tests.helpers.redis import require_redis
 from tests.helpers.waiting import eventually
@@ -139,7 +139,7 @@ async def test_two_core_nodes_and_edges_that_fail_over_between_them(tmp_path: Pa
             now = (await client.get(f"{control}/core-nodes")).json()["core_nodes"]
             pids = {n["pid"] for n in [*topology["nodes"], *now]} - {None}
     finally:
-        code, rest = await stop(process)
+        code, rest = await stop_up(process)
     assert code == 0, rest
     assert "[core-1] killed (SIGKILL) from the control API" in rest
     assert not running(broker["pid"]) and not exists(broker["folder"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.test_up import kill_one, start_up, until_ready
+from tests.e2e.test_up import kill_one, start_up, stop_up, until_ready
 from tests.helpers.postgres import Cluster, require_postgres
 
 pytestmark = pytest.mark.e2e
@@ -55,13 +54,6 @@ def exists(path: str) -> bool:
     return Path(path).exists()
 
 
-async def stop(process: Any) -> tuple[int, str]:
-    if process.returncode is None:
-        process.send_signal(signal.SIGINT)
-    rest = await process.stdout.read()
-    return await process.wait(), rest.decode()
-
-
 async def test_up_runs_the_core_on_a_throwaway_postgres(tmp_path: Path) -> None:
     require_postgres()
     status_file = tmp_path / "status.json"
@@ -77,7 +69,7 @@ async def test_up_runs_the_core_on_a_throwaway_postgres(tmp_path: Path) -> None:
         assert exists(store["folder"]) and running(store["pid"])
         assert await search_and_count(topology, store["where"], "pg-demo-1") == 1
     finally:
-        code, rest = await stop(process)
+        code, rest = await stop_up(process)
     assert code == 0, rest
     assert "lightcone up: stopped" in rest
     assert not running(store["pid"]) and not exists(store["folder"])
@@ -106,7 +98,7 @@ async def test_up_passes_a_store_url_through(tmp_path: Path, postgres: Cluster) 
         }
         assert await search_and_count(topology, url, "pg-demo-2") == 1
     finally:
-        code, rest = await stop(process)
+        code, rest = await stop_up(process)
     assert code == 0, rest
     assert "s3cret" not in rest
 
