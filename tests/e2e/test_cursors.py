@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -14,49 +13,29 @@ import pytest
 
 from shared.protocol import Moves
 from tests.helpers.cursor_client import CursorClient
-from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
-from tests.helpers.proxy_thread import ProxyThread
+from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, Node, Pair, core_and_two_edges
 
 pytestmark = pytest.mark.e2e
 
 FAST = {**FAST_LINK, "LIGHTCONE_PRESENCE_TIMEOUT_S": "1.5"}
 
 
-@dataclass
-class Pair:
-    """A core; edge ``a`` linked through a proxy the test controls; edge ``b`` linked directly."""
-
-    core: Node
-    a: Node
-    b: Node
-    proxy: ProxyThread
-
-
 @pytest.fixture
 def pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Pair]:
+    """Edge ``far`` (``syd``, through the proxy, ``request.param`` s each way) and ``near``."""
     delay_s = getattr(request, "param", 0.0)
-    core = start_core(tmp_path, corpus=SMALL_CORPUS, env=FAST)
-    port = int(core.url.rsplit(":", 1)[1])
-    proxy = ProxyThread("127.0.0.1", port, up_delay_s=delay_s, down_delay_s=delay_s)
-    nodes = [core]
-    try:
-        nodes.append(start_edge(tmp_path, proxy.url, "syd", env=FAST))
-        nodes.append(start_edge(tmp_path, core.url, "lhr", env=FAST))
-        yield Pair(core, nodes[1], nodes[2], proxy)
-    finally:
-        for node in reversed(nodes):
-            node.stop()
-        proxy.close()
-    for node in nodes:
-        assert not node.errors(), node.errors()
+    with core_and_two_edges(
+        tmp_path, far="syd", near="lhr", core_env=FAST, edge_env=FAST, delay_s=delay_s
+    ) as made:
+        yield made
 
 
 @pytest.fixture
 async def clients(pair: Pair) -> AsyncIterator[list[CursorClient]]:
-    """a1, a2 on edge a; b1, b2 on edge b; none joined yet."""
+    """a1, a2 on edge far; b1, b2 on edge near; none joined yet."""
     made = [
         await CursorClient(edge.url, name).open()
-        for edge, name in ((pair.a, "a1"), (pair.a, "a2"), (pair.b, "b1"), (pair.b, "b2"))
+        for edge, name in ((pair.far, "a1"), (pair.far, "a2"), (pair.near, "b1"), (pair.near, "b2"))
     ]
     yield made
     for client in made:

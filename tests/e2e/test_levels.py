@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,8 +27,7 @@ from shared.protocol import (
     read_bookmark,
 )
 from tests.helpers.clients import reply, ws_url
-from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, SMALL_CORPUS, Node, start_core, start_edge
-from tests.helpers.proxy_thread import ProxyThread
+from tests.helpers.nodes import ADMIN_TOKEN, FAST_LINK, Node, Pair, core_and_two_edges
 from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -44,31 +41,21 @@ EDGE_ENV = {
 BOOKMARK = "Lightcone-Bookmark"
 
 
-@dataclass
-class Levels:
-    core: Node
-    near: Node  # A: linked directly
-    far: Node  # B: 100 ms each way from the core
-    proxy: ProxyThread
+Levels = Pair
+"""``near`` (``lhr``) is linked directly; ``far`` (``syd``) 100 ms each way from the core."""
 
 
 @pytest.fixture(scope="module")
 def levels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Levels]:
-    tmp: Path = tmp_path_factory.mktemp("levels")
-    core = start_core(tmp, corpus=SMALL_CORPUS, env={**FAST_LINK, "LIGHTCONE_MIN_SOURCES": "0"})
-    port = int(core.url.rsplit(":", 1)[1])
-    proxy = ProxyThread("127.0.0.1", port, up_delay_s=0.1, down_delay_s=0.1, name="far")
-    nodes = [core]
-    try:
-        nodes.append(start_edge(tmp, core.url, "lhr", env=EDGE_ENV))
-        nodes.append(start_edge(tmp, proxy.url, "syd", env=EDGE_ENV))
-        yield Levels(core, nodes[1], nodes[2], proxy)
-    finally:
-        for node in reversed(nodes):
-            node.stop()
-        proxy.close()
-    for node in nodes:
-        assert not node.errors(), node.errors()
+    with core_and_two_edges(
+        tmp_path_factory.mktemp("levels"),
+        far="syd",
+        near="lhr",
+        core_env={**FAST_LINK, "LIGHTCONE_MIN_SOURCES": "0"},
+        edge_env=EDGE_ENV,
+        delay_s=0.1,
+    ) as made:
+        yield made
 
 
 async def set_level(levels: Levels, body: dict[str, Any]) -> dict[str, Any]:

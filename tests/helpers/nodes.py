@@ -8,13 +8,16 @@ is stopped (and its PID reaped) by the fixture that started it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from deploy.local.supervisor import LISTENING, Child
+from tests.helpers.proxy_thread import ProxyThread
 
 ADMIN_TOKEN = "test-admin-token"
 LINK_TOKEN = "test-link-token"
@@ -65,6 +68,45 @@ def start_edge(
     with httpx.Client() as client:
         assert client.get(f"{node.url}/readyz").status_code == 200
     return node
+
+
+@dataclass
+class Pair:
+    """A core; edge ``far`` linked through a proxy the test controls (it delays and cuts);
+    edge ``near`` linked directly."""
+
+    core: Node
+    far: Node
+    near: Node
+    proxy: ProxyThread
+
+
+@contextlib.contextmanager
+def core_and_two_edges(
+    tmp: Path,
+    *,
+    far: str,
+    near: str,
+    core_env: Mapping[str, str],
+    edge_env: Mapping[str, str],
+    delay_s: float = 0.0,
+) -> Iterator[Pair]:
+    """A :class:`Pair` on a small corpus, edge ``far`` (a region) ``delay_s`` each way from
+    the core; every node stopped after, and none may have logged an error."""
+    core = start_core(tmp, corpus=SMALL_CORPUS, env=core_env)
+    port = int(core.url.rsplit(":", 1)[1])
+    proxy = ProxyThread("127.0.0.1", port, up_delay_s=delay_s, down_delay_s=delay_s, name=far)
+    nodes = [core]
+    try:
+        nodes.append(start_edge(tmp, proxy.url, far, env=edge_env))
+        nodes.append(start_edge(tmp, core.url, near, env=edge_env))
+        yield Pair(core, nodes[1], nodes[2], proxy)
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+        proxy.close()
+    for node in nodes:
+        assert not node.errors(), node.errors()
 
 
 def admin(core: Node) -> httpx.Client:
