@@ -523,7 +523,7 @@ def _at_level(level: str, scenario: Scenario) -> bool:
 RUN_OVERHEAD_S = 3
 """Seconds a run takes beyond its locust time (locust's start-up, flags, metrics), for the
 first estimate of the whole bench's length."""
-MESH_START_S = 25
+MESH_START_S = 10
 MESH_SWITCH_S = 3
 """What the mesh phase takes beyond its measured parts, for the estimates: its own
 ``lightcone up`` starting and stopping, and each switch between mesh and core relay (every
