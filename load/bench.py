@@ -20,17 +20,24 @@ What one run does, all on loopback:
    round-robin over the user cities (``LIGHTCONE_TARGETS``); see ``USERS`` for who runs;
 4. prints one line per run (elapsed / estimated total), measuring the CPU of locust, of the
    ``lightcone up`` process (which carries every proxy), of the nodes and of everything else;
-5. stops the topology (SIGINT) and writes ``--out``: ``results.json`` (everything measured),
-   ``report.md`` and ``plots/`` (:mod:`load.report`), and ``runs/<n>-<scenario>-r<k>/`` with
-   locust's CSVs, HTML report and log, and the raw per-request times (``raw.csv.gz``).
+5. stops the topology (SIGINT);
+6. the mesh phase (``--mesh``; not with ``--quick`` unless asked): tolerant cursors between
+   every pair of edge regions over the edge mesh and over the core's relay, against the
+   one-way floor and the pair's own sum (:func:`load.bench_mesh.measure`, which starts a
+   ``lightcone up`` of its own: one edge and one user per edge region, room tokens off);
+   one line per part, mesh and core in turn;
+7. writes ``--out``: ``results.json`` (everything measured), ``report.md`` and ``plots/``
+   (:mod:`load.report`), and ``runs/<n>-<scenario>-r<k>/`` with locust's CSVs, HTML report
+   and log, and the raw per-request times (``raw.csv.gz``).
 
-Defaults take about 15 minutes (24 scenarios × 3 repeats; the first line says how many runs);
-``--quick`` about a minute.
+Defaults take about 16 minutes (24 scenarios × 3 repeats, then the mesh phase; the first
+line says how many runs); ``--quick`` about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import os
@@ -45,6 +52,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from load import bench_mesh
 from load.cpu_meter import CpuMeter
 from load.machine import environment, loadavg, shown_command
 from load.plan import MODES, Plan, Scenario, add_arguments, plan_from
@@ -130,6 +140,9 @@ class Bench:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     cut: dict[str, Any] = field(default_factory=dict)
     """The edge cut runs cut off (``region``) and the user cities behind it (``cities``)."""
+    mesh: dict[str, Any] = field(default_factory=dict)
+    """The mesh phase: its sizes and ``pairs`` (:class:`load.bench_mesh.Pair` each), or why
+    there are none (``skipped``, ``failed``); empty without the phase."""
 
     def run(self) -> int:
         started = time.monotonic()
@@ -138,15 +151,26 @@ class Bench:
         scratch = Path(tempfile.mkdtemp(prefix="lightcone-bench-up-"))
         topology = Topology(self.plan, scratch, self.out / "up.log")
         p = self.plan
-        length = sum(p.run_s(s) + RUN_OVERHEAD_S for _, s in p.order())
+        length = sum(p.run_s(s) + RUN_OVERHEAD_S for _, s in p.order()) + mesh_estimate_s(p)
+        what = []
+        if p.scenarios:
+            what.append(
+                f"{len(p.order())} locust runs of {p.duration_s} s, cut runs "
+                f"{p.duration_s + p.cut_s} s ({len(p.scenarios)} scenarios × {p.repeats})"
+            )
+        if p.mesh_phases:
+            what.append(
+                f"the mesh phase ({p.mesh_phases} parts of {p.duration_s} s, mesh and core "
+                "relay in turn)"
+            )
         say(
-            f"lightcone bench: {len(p.order())} locust runs of {p.duration_s} s, cut runs "
-            f"{p.duration_s + p.cut_s} s ({len(p.scenarios)} scenarios × {p.repeats}), about "
-            f"{_clock(length)} in all; core {p.core}, edges {','.join(p.edges)}, user cities "
-            f"{','.join(p.users)} → {self.out}"
+            f"lightcone bench: {', then '.join(what)}, about {_clock(length)} in all; core "
+            f"{p.core}, edges {','.join(p.edges)}, user cities {','.join(p.users)} → {self.out}"
         )
+        code = 0
         try:
-            code = self._run_all(topology, started)
+            if p.scenarios:
+                code = self._run_all(topology, started)
         except (RuntimeError, OSError) as exc:
             say(f"lightcone bench: {exc}")
             code = 1
@@ -158,8 +182,10 @@ class Bench:
             shutil.rmtree(scratch, ignore_errors=True)
             if stopped not in (0, None):
                 say(f"lightcone bench: lightcone up exited with {stopped}")
+        if p.mesh_phases and code != 130:
+            code = self._mesh(started) or code
         self._write_results(topology, env_before, started)
-        if not self.runs:
+        if not self.runs and "pairs" not in self.mesh:
             return code or 1
         from load import report
 
@@ -168,6 +194,63 @@ class Bench:
             say(line)
         say(f"report: {self.out / 'report.md'}  ({time.monotonic() - started:.0f} s in all)")
         return code
+
+    def _mesh(self, started: float) -> int:
+        """The mesh phase (:func:`load.bench_mesh.measure`), in :attr:`mesh`; 1 if it failed,
+        130 if interrupted."""
+        p = self.plan
+        if len(p.edges) < 2:
+            self.mesh = {"skipped": "the mesh needs at least two edge regions"}
+            say(f"skipping the mesh phase: {self.mesh['skipped']}")
+            return 0
+        say(
+            f"the mesh phase: a lightcone up of its own (core {p.core}, an edge and one user "
+            f"in each of {','.join(p.edges)}, room tokens off), {p.repeats} × mesh then core "
+            f"relay, {p.duration_s} s each …"
+        )
+        begun = time.monotonic()
+
+        def progress(n: int, phases: int, path: str, switched_s: float, samples: int) -> None:
+            elapsed = time.monotonic() - started
+            total = elapsed + (phases - n) * (p.duration_s + MESH_SWITCH_S)
+            say(
+                f"[mesh {n}/{phases}] {_clock(elapsed)} / ~{_clock(total)}  {path:<4} "
+                f"switched in {switched_s:4.1f} s  {samples:>6} samples so far"
+            )
+
+        sizes = {
+            "core": p.core,
+            "edges": list(p.edges),
+            "seconds": p.duration_s,
+            "rounds": p.repeats,
+            "hz": bench_mesh.HZ,
+            "tick_ms": bench_mesh.TICK_MS,
+            "margin_ms": bench_mesh.MARGIN_MS,
+        }
+        try:
+            pairs = asyncio.run(
+                bench_mesh.measure(
+                    p.edges,
+                    seconds=p.duration_s,
+                    rounds=p.repeats,
+                    core=p.core,
+                    progress=progress,
+                )
+            )
+        except (RuntimeError, OSError, httpx.HTTPError) as exc:
+            say(f"lightcone bench: the mesh phase failed: {exc}")
+            self.mesh = {**sizes, "failed": str(exc) or type(exc).__name__}
+            return 1
+        except KeyboardInterrupt:
+            say("lightcone bench: interrupted")
+            self.mesh = {**sizes, "failed": "interrupted"}
+            return 130
+        self.mesh = {
+            **sizes,
+            "wall_s": round(time.monotonic() - begun, 1),
+            "pairs": [dataclasses.asdict(pair) for pair in pairs],
+        }
+        return 0
 
     def _run_all(self, topology: Topology, started: float) -> int:
         """Start the topology, calibrate, then every locust run; 1 if a run had no samples."""
@@ -199,6 +282,7 @@ class Bench:
             left = sum(self.plan.run_s(s) for _, s in order[n:])
             elapsed = time.monotonic() - started
             total = elapsed + left + extra / len(self.runs) * (len(order) - n)
+            total += mesh_estimate_s(self.plan)
             say(_progress(n, len(order), elapsed, total, record))
             if not record["samples"]:
                 code = 1
@@ -265,6 +349,7 @@ class Bench:
             "calibration": self.calibration,
             "skipped": self.skipped,
             "cut": self.cut,
+            "mesh": self.mesh,
             # Secrets of one run (the admin token, the control API's capability) stay out.
             "topology": {
                 k: v for k, v in topology.status.items() if k not in ("admin_token", "control_url")
@@ -438,6 +523,18 @@ def _at_level(level: str, scenario: Scenario) -> bool:
 RUN_OVERHEAD_S = 3
 """Seconds a run takes beyond its locust time (locust's start-up, flags, metrics), for the
 first estimate of the whole bench's length."""
+MESH_START_S = 10
+MESH_SWITCH_S = 3
+"""What the mesh phase takes beyond its measured parts, for the estimates: its own
+``lightcone up`` starting and stopping, and each switch between mesh and core relay (every
+edge must see its legs up or cut, then a settling second)."""
+
+
+def mesh_estimate_s(plan: Plan) -> float:
+    """The mesh phase's length, roughly; 0 without it."""
+    if not plan.mesh_phases or len(plan.edges) < 2:
+        return 0
+    return MESH_START_S + plan.mesh_phases * (plan.duration_s + MESH_SWITCH_S)
 
 
 def cut_target(topology: Topology) -> dict[str, Any]:

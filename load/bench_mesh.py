@@ -21,8 +21,10 @@ to ``--out`` (JSON, and a plot unless ``--plot ''``):
   each) + half a tick; the issue's target is mesh p50 within 10 ms of it (Sydney → Singapore:
   47.5 + 5 + 12.5 = 65 ms, target 75 ms).
 
-Bounded: at most ``--rounds`` × 2 phases of ``--seconds`` each, plus the demo's start (60 s at
-most) and each phase's switch (30 s at most); loopback only; everything it starts is stopped.
+Bounded: at most ``--rounds`` × 2 phases of ``--seconds`` each (:func:`check_sizes`), plus the
+demo's start (60 s at most) and each phase's switch (30 s at most); loopback only; everything
+it starts is stopped. ``lightcone bench`` runs the same measurement (:func:`measure`) as its
+last phase.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,10 @@ SETTLE_S = 1.0
 """After a switch: moves already on their way by the old path are not counted."""
 MESH_ENV = {"LIGHTCONE_HEARTBEAT_S": "0.5", "LIGHTCONE_LINK_TIMEOUT_S": "3"}
 """Quicker switches (a cut leg is seen within half a second); delivery is not affected."""
+HZ = 20.0
+"""Moves per second per user, by default."""
+MAX_ROUNDS, MAX_SECONDS, MAX_HZ = 10, 120.0, 35.0
+"""The sizes a run may ask for: its length is bounded, and one move per tick at most."""
 
 
 def say(text: str) -> None:
@@ -115,6 +121,16 @@ class Recorder:
             self.samples.setdefault(key, []).append((now - sent[0]) * 1000)
 
 
+def check_sizes(seconds: float, rounds: int, hz: float) -> None:
+    """Raises ValueError unless 1 ≤ rounds ≤ :data:`MAX_ROUNDS`, 1 ≤ seconds ≤ :data:`MAX_SECONDS`
+    and 1 ≤ hz ≤ :data:`MAX_HZ`."""
+    if not (1 <= rounds <= MAX_ROUNDS and 1 <= seconds <= MAX_SECONDS and 1 <= hz <= MAX_HZ):
+        raise ValueError(
+            f"rounds 1..{MAX_ROUNDS}, seconds 1..{MAX_SECONDS:g}, "
+            f"hz 1..{MAX_HZ:g} (one move per tick at most)"
+        )
+
+
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -129,11 +145,14 @@ def own_sum_ms(a: str, b: str, access_rtt_ms: float) -> float:
 
 
 @contextlib.asynccontextmanager
-async def demo(edges: list[str], data_dir: Path) -> AsyncIterator[dict[str, Any]]:
-    """``lightcone up`` with ``edges`` (one user each); yields its topology. Stopped with
-    SIGINT (killed if it does not stop within 30 s)."""
+async def demo(
+    edges: Sequence[str], data_dir: Path, core: str | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """``lightcone up`` with ``edges`` (one user each) and the core in ``core`` (default
+    ``iad`` if an edge is there, else the first edge's region); yields its topology. Stopped
+    with SIGINT (killed if it does not stop within 30 s)."""
     status = data_dir / "status.json"
-    core = "iad" if "iad" in edges else edges[0]
+    core = core or ("iad" if "iad" in edges else edges[0])
     env = {**os.environ, **MESH_ENV}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "shared.cli", "up",
@@ -228,40 +247,67 @@ async def _read(index: int, ws: ClientConnection, recorder: Recorder) -> None:
 # --- the run -------------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace) -> list[Pair]:
-    regions = [r.strip() for r in args.edges.split(",") if r.strip()]
+Progress = Callable[[int, int, str, float, int], None]
+"""Called after each phase: its number, the number of phases, its path (``mesh``, ``core``),
+the seconds its switch took, and the samples of that path so far."""
+
+
+def print_phase(n: int, phases: int, path: str, switched_s: float, samples: int) -> None:
+    say(f"[{n}/{phases}] {path:<4}  switched in {switched_s:4.1f} s, {samples} samples so far")
+
+
+async def measure(
+    regions: Sequence[str],
+    *,
+    seconds: float,
+    rounds: int,
+    hz: float = HZ,
+    core: str | None = None,
+    progress: Progress = print_phase,
+) -> list[Pair]:
+    """Start the demo with an edge and a user in each of ``regions``, alternate ``rounds``
+    mesh and core phases of ``seconds`` each, stop it; the figures of every city pair.
+
+    Raises:
+        ValueError: sizes out of :func:`check_sizes`' bounds, an unknown region, or fewer
+            than two regions.
+        RuntimeError: the demo did not start.
+    """
+    check_sizes(seconds, rounds, hz)
+    regions = list(regions)
+    if len(regions) < 2:
+        raise ValueError("the mesh needs at least two edge regions")
     for code in regions:
         geography.region(code)
     with tempfile.TemporaryDirectory(prefix="bench-mesh-") as tmp:
-        say(f"bench_mesh: lightcone up with edges {' '.join(regions)} ...")
-        async with demo(regions, Path(tmp)) as topology, httpx.AsyncClient(timeout=10) as client:
+        async with (
+            demo(regions, Path(tmp), core) as topology,
+            httpx.AsyncClient(timeout=10) as client,
+        ):
             edges = {n["region"]: n["url"] for n in topology["nodes"] if n["kind"] == "edge"}
             entry = {e["user_region"]: e["url"] for e in topology["entries"] if e["kind"] == "edge"}
             access_rtt_ms = min(e["rtt_ms"] for e in topology["entries"])
             recorder = Recorder(regions)
             stop = asyncio.Event()
             users = [
-                asyncio.create_task(user(i, entry[r], recorder, args.hz, stop))
+                asyncio.create_task(user(i, entry[r], recorder, hz, stop))
                 for i, r in enumerate(regions)
             ]
             try:
-                for n, path in enumerate(["mesh", "core"] * args.rounds):
+                for n, path in enumerate(["mesh", "core"] * rounds):
                     took = await switch(client, topology, edges, path)
                     recorder.phase = path
-                    await asyncio.sleep(args.seconds)
+                    await asyncio.sleep(seconds)
                     recorder.phase = None
                     got = sum(len(v) for (p, _, _), v in recorder.samples.items() if p == path)
-                    say(
-                        f"[{n + 1}/{2 * args.rounds}] {path:<4}  switched in {took:4.1f} s, "
-                        f"{args.seconds:.0f} s measured, {got} samples so far"
-                    )
+                    progress(n + 1, 2 * rounds, path, took, got)
             finally:
                 stop.set()
                 await asyncio.gather(*users, return_exceptions=True)
             return figures(regions, recorder, access_rtt_ms)
 
 
-def figures(regions: list[str], recorder: Recorder, access_rtt_ms: float) -> list[Pair]:
+def figures(regions: Sequence[str], recorder: Recorder, access_rtt_ms: float) -> list[Pair]:
     pairs = []
     for a, b in itertools.combinations(regions, 2):
         pair = Pair(
@@ -358,13 +404,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--edges", default="syd,sin,lhr,iad", help="edge regions (the core: iad)")
     parser.add_argument("--seconds", type=float, default=8.0, help="per phase [8]")
     parser.add_argument("--rounds", type=int, default=2, help="mesh/core phase pairs [2]")
-    parser.add_argument("--hz", type=float, default=20.0, help="moves per second per user [20]")
+    parser.add_argument("--hz", type=float, default=HZ, help=f"moves per second per user [{HZ:g}]")
     parser.add_argument("--out", type=Path, default=Path("docs/bench/mesh.json"))
     parser.add_argument("--plot", default="docs/bench/plots/mesh.png", help="'' for none")
     args = parser.parse_args(argv)
-    if not 1 <= args.rounds <= 10 or not 1 <= args.seconds <= 120 or not 1 <= args.hz <= 35:
-        parser.error("--rounds 1..10, --seconds 1..120, --hz 1..35 (one move per tick at most)")
-    pairs = asyncio.run(run(args))
+    regions = [r.strip() for r in args.edges.split(",") if r.strip()]
+    try:
+        check_sizes(args.seconds, args.rounds, args.hz)
+    except ValueError as exc:
+        parser.error(str(exc))
+    say(f"bench_mesh: lightcone up with edges {' '.join(regions)} ...")
+    pairs = asyncio.run(measure(regions, seconds=args.seconds, rounds=args.rounds, hz=args.hz))
     table = report(pairs)
     say("")
     say(table)

@@ -15,6 +15,12 @@ The matrix (:func:`matrix`): every feature at every target and level it has, eac
   for the levels a PoP may cache, through the PoP: availability during a partition.
 
 ``--quick`` keeps every level at the edge and tolerant elsewhere, and one cut run.
+
+After the matrix, the **mesh** phase (``--mesh``, :mod:`load.bench_mesh`): tolerant cursors
+between every pair of edge regions, over the edge mesh and over the core's relay, in a
+``lightcone up`` of its own; rounds of a mesh and a core phase of ``--duration`` seconds
+each, ``--repeats`` rounds. Left out by ``--quick`` (``--quick --mesh`` asks for it) and by
+``--no-mesh``; ``--mesh only`` runs nothing else.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ same read-mostly mix: about one write per 30 keystrokes."""
 PACK_REFRESH_S = 5.0
 """How often a device user asks for a newer pack (a conditional ``GET``: a 304 while the
 pack is current)."""
+MESH = ("on", "off", "only")
+"""``--mesh``: the mesh phase after the locust runs, none, or the mesh phase alone."""
 ZIPF_S = 1.0
 """Default exponent of the query mix: the k-th most popular city name is typed with weight
 ``1 / k**s`` (a Zipf mix, so a PoP's cache has popular prefixes to keep)."""
@@ -83,6 +91,8 @@ class Plan:
     cut_s: int = 6
     search_share: float = SEARCH_SHARE
     zipf_s: float = ZIPF_S
+    mesh: str = "off"
+    """One of :data:`MESH`."""
 
     def order(self) -> list[tuple[int, Scenario]]:
         """(repeat, scenario) in run order: the scenario order reversed every other repeat."""
@@ -100,6 +110,11 @@ class Plan:
         return dataclasses.replace(
             self, scenarios=tuple(s for s in self.scenarios if s not in drop)
         )
+
+    @property
+    def mesh_phases(self) -> int:
+        """The mesh phase's measured parts (a mesh and a core part per repeat); 0 without it."""
+        return 0 if self.mesh == "off" else 2 * self.repeats
 
     @property
     def needs_pop(self) -> bool:
@@ -164,6 +179,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"Zipf exponent of the query mix (0: uniform) [{ZIPF_S:g}]",
     )
     parser.add_argument(
+        "--mesh",
+        nargs="?",
+        const="on",
+        choices=MESH,
+        help="after the locust runs, tolerant cursors per edge pair over the mesh and the "
+        "core's relay (--repeats rounds of --duration s each way); 'only': that alone "
+        "[on; quick off]",
+    )
+    parser.add_argument(
+        "--no-mesh",
+        dest="mesh",
+        action="store_const",
+        const="off",
+        help="leave the mesh phase out (--mesh off)",
+    )
+    parser.add_argument(
         "--html",
         choices=("all", "first", "none"),
         default="all",
@@ -187,6 +218,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
     edges, users = _codes(args.edges), _codes(args.users)
     for code in (args.core, *edges, *users):
         geography.region(code)
+    mesh = pick(args.mesh, "on", "off")
     plan = Plan(
         core=args.core,
         edges=edges,
@@ -201,10 +233,11 @@ def plan_from(args: argparse.Namespace) -> Plan:
         access_ms=args.access_ms,
         jitter=args.jitter,
         html=args.html,
-        scenarios=_scenarios(args),
+        scenarios=() if mesh == "only" else _scenarios(args),
         cut_s=pick(args.cut_s, 6, 1),
         search_share=args.search_share,
         zipf_s=args.zipf_s,
+        mesh=mesh,
     )
     if plan.duration_s < 1 or plan.repeats < 1 or plan.cut_s < 1:
         raise ValueError("--duration, --repeats and --cut-s must be at least 1")
@@ -212,6 +245,18 @@ def plan_from(args: argparse.Namespace) -> Plan:
         raise ValueError("--suggest-users, --cursor-users and --room-size must be at least 2")
     if not 0 <= plan.search_share <= 1 or plan.zipf_s < 0:
         raise ValueError("--search-share must be in 0..1 and --zipf-s at least 0")
+    if mesh != "off":
+        from load.bench_mesh import HZ, MAX_ROUNDS, MAX_SECONDS, check_sizes
+
+        try:
+            check_sizes(plan.duration_s, plan.repeats, HZ)
+        except ValueError:
+            raise ValueError(
+                f"the mesh phase takes --repeats 1..{MAX_ROUNDS} and --duration "
+                f"1..{MAX_SECONDS:g} (--no-mesh leaves it out)"
+            ) from None
+    if mesh == "only" and len(edges) < 2:
+        raise ValueError("--mesh only: the mesh needs at least two --edges")
     return plan
 
 

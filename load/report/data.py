@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from load.bench_mesh import Pair
 from load.plan import MODES, TARGETS
 
 SCENARIOS = (
@@ -162,6 +163,9 @@ class Bench:
         self.runs: list[dict[str, Any]] = self.results["runs"]
         self.tick = self.results.get("tick_ms")
         self.cities = self._cities()
+        self.mesh: dict[str, Any] = self.results.get("mesh") or {}
+        """The mesh phase's sizes and figures (``load.bench.Bench.mesh``); empty without it."""
+        self.mesh_pairs = mesh_pairs(self.results)
         self.publish_delay = self.results.get("publish_delay_ms")
         self.samples: dict[Key, Samples] = defaultdict(Samples)
         self.pairs: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
@@ -198,15 +202,15 @@ class Bench:
         ]
 
     def _cities(self) -> dict[str, City]:
-        topology = self.results["topology"]
-        core = topology["core_region"]
+        topology = self.results.get("topology") or {}  # none when only the mesh phase ran
+        core = topology.get("core_region", "")
         links = {
             n["region"]: n.get("link_rtt_ms", math.nan)
-            for n in topology["nodes"]
+            for n in topology.get("nodes", [])
             if n["kind"] == "edge"
         }
         by_user: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for e in topology["entries"]:
+        for e in topology.get("entries", []):
             by_user[e["user_region"]][e["kind"]] = e
         cities = {}
         for code, entries in by_user.items():
@@ -284,6 +288,11 @@ class Bench:
 
     def p50(self, kind: str, city: str, target: str, mode: str) -> float:
         return self.stats((kind, city, target, mode))[0][0]
+
+
+def mesh_pairs(results: dict[str, Any]) -> list[Pair]:
+    """The mesh phase's city pairs, as :func:`load.bench_mesh.measure` gave them."""
+    return [Pair(**pair) for pair in (results.get("mesh") or {}).get("pairs", [])]
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from load import bench_mesh
 from load.plan import MODES
 from load.report.data import KINDS, Bench, Samples
 from load.report.tables import scenario_label
@@ -33,14 +34,17 @@ def color(target: str, mode: str) -> str:
     return PALETTES[target][MODES.index(mode)]
 
 
-OWN = ("by_city_*.png", "cdf_*.png", "levels.png")
+MESH_PLOT = "mesh_vs_core.png"
+"""The mesh phase's plot (``mesh.png`` is the standalone ``load.bench_mesh``'s)."""
+OWN = ("by_city_*.png", "cdf_*.png", "levels.png", MESH_PLOT)
 """The plots this module writes (a new bench removes them first; other plots stay)."""
 Scenarios = list[tuple[str, str]]
 """(target, mode) of the scenarios with samples of a kind."""
 
 
 def plot(b: Bench) -> list[str]:
-    """Write ``plots/by_city_<kind>.png`` and ``plots/cdf_<kind>.png``; their names."""
+    """Write ``plots/by_city_<kind>.png``, ``plots/cdf_<kind>.png``, ``plots/levels.png``
+    and the mesh phase's :data:`MESH_PLOT` (those with data); their names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,6 +67,9 @@ def plot(b: Bench) -> list[str]:
             fig.savefig(folder / name, dpi=110)
             plt.close(fig)
             made.append(name)
+    if b.mesh_pairs:
+        bench_mesh.plot(b.mesh_pairs, folder / MESH_PLOT)
+        made.append(MESH_PLOT)
     return made
 
 

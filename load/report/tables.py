@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from load import bench_mesh
 from load.plan import MODES, PACK_REFRESH_S, TARGETS
 from load.report.data import RUNGS, SCENARIOS, Bench, Check, Samples, fmt, percentiles
 
@@ -20,6 +21,14 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines + [""]
+
+
+def mesh_table(b: Bench) -> list[str]:
+    """Per city pair of the mesh phase: floor, direct one way, own sum, mesh and core relay
+    p50 / p99 (samples), target met (:func:`load.bench_mesh.report`); none without it."""
+    if not b.mesh_pairs:
+        return []
+    return bench_mesh.report(b.mesh_pairs).splitlines() + [""]
 
 
 def scenario_label(target: str, mode: str) -> str:

@@ -90,6 +90,10 @@ def test_quick_bench_reports_every_scenario_with_plots(tmp_path: Path) -> None:
     assert len(progress) == len(ran), output
     assert all(re.search(r"\d+:\d\d / ~\d+:\d\d", line) for line in progress)
 
+    # --quick leaves the mesh phase out (it starts a demo of its own)
+    assert results["plan"]["mesh"] == "off" and results["mesh"] == {}
+    assert "[mesh " not in output and "mesh phase" not in output
+
     assert "admin_token" not in results["topology"]
     assert "control_url" not in results["topology"]
     for run in results["runs"]:
