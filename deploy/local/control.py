@@ -26,7 +26,7 @@ import contextlib
 import hmac
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -134,29 +134,21 @@ def create_control_app(state: DemoState) -> Starlette:
             {**public, "partitions": state.partitions(), "mesh_partitions": mesh_cut}
         )
 
-    async def partition(request: Request) -> Response:
-        region = request.path_params["region"]
-        for proxy in state.link(region):
-            proxy.cut()
-        return JSONResponse({"region": region, "partitioned": True})
+    def cutting(
+        proxies: Callable[[str], list[LatencyProxy]], cut: bool
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint that cuts (or heals) every proxy ``proxies(region)`` names."""
 
-    async def heal(request: Request) -> Response:
-        region = request.path_params["region"]
-        for proxy in state.link(region):
-            proxy.heal()
-        return JSONResponse({"region": region, "partitioned": False})
+        async def endpoint(request: Request) -> Response:
+            region = request.path_params["region"]
+            for proxy in proxies(region):
+                if cut:
+                    proxy.cut()
+                else:
+                    proxy.heal()
+            return JSONResponse({"region": region, "partitioned": cut})
 
-    async def mesh_partition(request: Request) -> Response:
-        region = request.path_params["region"]
-        for proxy in state.mesh_legs(region):
-            proxy.cut()
-        return JSONResponse({"region": region, "partitioned": True})
-
-    async def mesh_heal(request: Request) -> Response:
-        region = request.path_params["region"]
-        for proxy in state.mesh_legs(region):
-            proxy.heal()
-        return JSONResponse({"region": region, "partitioned": False})
+        return endpoint
 
     async def core_nodes(request: Request) -> Response:
         return JSONResponse({"core_nodes": state.cores.views()})
@@ -189,10 +181,10 @@ def create_control_app(state: DemoState) -> Starlette:
 
     routes = [
         Route("/topology", topology),
-        Route("/partition/{region}", partition, methods=["POST"]),
-        Route("/heal/{region}", heal, methods=["POST"]),
-        Route("/mesh-partition/{region}", mesh_partition, methods=["POST"]),
-        Route("/mesh-heal/{region}", mesh_heal, methods=["POST"]),
+        Route("/partition/{region}", cutting(state.link, True), methods=["POST"]),
+        Route("/heal/{region}", cutting(state.link, False), methods=["POST"]),
+        Route("/mesh-partition/{region}", cutting(state.mesh_legs, True), methods=["POST"]),
+        Route("/mesh-heal/{region}", cutting(state.mesh_legs, False), methods=["POST"]),
         Route("/core-nodes", core_nodes),
         Route("/core-nodes/{name}/stop", stop_core_node, methods=["POST"]),
         Route("/core-nodes/{name}/kill", kill_core_node, methods=["POST"]),
