@@ -10,7 +10,7 @@ import pytest
 
 from core_region.suggest import corpus
 from load import bench_quality
-from load.quality import generate
+from load.quality import ceiling, generate
 from shared.folding import fold
 
 
@@ -136,3 +136,73 @@ def test_the_reference_tolerates_the_issues_typos(entries: list[tuple[str, str, 
     assert fuzzy("qqx") == []  # under 4 characters: exact prefixes only
     assert bench_quality.hit_at([("munich", "Munich")], ["Munich"], 1)
     assert not bench_quality.hit_at([("a", "A"), ("munich", "Munich")], ["Munich"], 1)
+
+
+# --- the Bayes ceiling of the single-typo classes (load/quality/ceiling.py) -------------------
+
+
+def test_slip_outcomes_are_what_the_generator_slips_to() -> None:
+    text = "sydney"
+    for at in range(len(text)):
+        outcomes = ceiling.slip_outcomes(text, at)
+        assert sum(outcomes.values()) == pytest.approx(1.0)
+        rng = random.Random(at)
+        made = {generate.slip(text, at, rng) for _ in range(2_000)}
+        assert made == set(outcomes)  # every outcome reachable, nothing else
+    assert ceiling.slip_outcomes("a'b", 1) == {}  # not a letter: the generator makes nothing
+    free = ceiling.slip_outcomes(text, 0, ceiling.LAYOUT_FREE)
+    assert len({q for q in free if q[1:] == text[1:]}) == 25  # any other first letter
+
+
+def test_class_outcomes_place_the_slip_where_the_class_says() -> None:
+    assert set(ceiling.class_outcomes("abcd", "typo1_first")) == set(
+        ceiling.slip_outcomes("abcd", 0)
+    )
+    middle = ceiling.class_outcomes("abcde", "typo1_middle")
+    assert sum(middle.values()) == pytest.approx(1.0)
+    assert all(q[0] == "a" for q in middle)  # the first character is never the middle
+    assert ceiling.class_outcomes("abcd", "transposition") == pytest.approx(
+        {"bacd": 1 / 3, "acbd": 1 / 3, "abdc": 1 / 3}
+    )
+    with pytest.raises(ValueError):
+        ceiling.class_outcomes("abcd", "exact")
+
+
+def test_the_ceiling_ranks_by_weight_times_the_odds_of_the_slip() -> None:
+    entries = [
+        ("sydney", "Sydney", 5_000_000),
+        ("sydenham", "Sydenham", 30_000),
+        ("aydin", "Aydın", 200_000),
+        ("cydra", "Cydra", 100),
+    ] + [(f"xydn{c}", f"Xydn{c}", 10) for c in "abcde"]
+    c = ceiling.Ceiling(entries)
+    # "sydmey": a neighbour key (m for n) in the middle: Sydney, whatever the model.
+    for model in ceiling.MODELS:
+        assert c.ranked("sydmey", "typo1_middle", model, rule=False)[0] == "sydney"
+    # "xydn" starts five terms: under the rule no typo match is shown; free, Sydney wins.
+    assert c.blocked("xydn")
+    assert "sydney" not in c.ranked("xydn", "typo1_first", "keyboard", rule=True)
+    assert c.ranked("xydn", "typo1_first", "keyboard", rule=False)[0] == "sydney"
+    # "qydin": q is no neighbour of a on the keyboard, any other letter without one.
+    assert c.likelihood("aydin", "qydin", "typo1_first", "keyboard") > 0  # q neighbours a
+    assert c.likelihood("aydin", "pydin", "typo1_first", "keyboard") == 0
+    assert c.likelihood("aydin", "pydin", "typo1_first", "layout-free") > 0
+
+
+def test_the_ceiling_measures_a_sample_and_every_exact_loss_has_a_rule(
+    entries: list[tuple[str, str, int]], committed: list[generate.Query]
+) -> None:
+    c = ceiling.Ceiling(generate.corpus_entries())
+    sample = [q for q in committed if q.split == "tuning" and q.cls in ceiling.CLASSES][::40]
+    rows = ceiling.measure(c, sample)
+    assert set(rows) <= set(ceiling.CLASSES) and rows
+    for row in rows.values():
+        assert row.edge is None and 0 <= row.recall[("oracle", True)] <= row.rule
+    assert "| typo1" in ceiling.table(rows)
+    loaded = corpus.load(corpus.default_path())
+    tuning = [q for q in committed if q.split == "tuning"]
+    n, lost, causes = ceiling.exact_losses(loaded.entries, loaded.names, tuning)
+    assert n == sum(q.cls == "exact" for q in tuning) and lost > 0
+    blamed = {line.split(": ")[0] for seen in causes.values() for line in seen}
+    assert len(blamed) == lost  # each lost query has a term above its target by some rule
+    assert not causes["typo"]  # typo matches never rank above prefix matches
