@@ -159,8 +159,8 @@ class SuggestIndex:
         (:mod:`edge_node.suggest.aliases`), the other keys and other names starting with it
         (by :func:`rank`), then, while ``limit`` is not filled, keys matching with one typo,
         then two (:mod:`edge_node.suggest.typos`: the allowance grows with the length of
-        ``prefix``), each class by :func:`rank` (one typo: by weight discounted by the edit,
-        :func:`~edge_node.suggest.typos.cost`). An entry appears once, in its best class.
+        ``prefix``), each class by :func:`rank` (one typo: by weight times the odds of the
+        slip, :func:`~edge_node.suggest.typos.odds`). An entry appears once, in its best class.
         Typo matches are :class:`~edge_node.suggest.typos.TypoMatch` (``match == "typo"``),
         matches of another name :class:`~edge_node.suggest.aliases.AliasMatch`
         (``match == "alias"``); the others plain entries (``match == "prefix"``).
@@ -218,23 +218,25 @@ class SuggestIndex:
             budget -= walk.visited
             if walk.capped:
                 self.typo_walks_capped += 1
-            # One typo: by weight discounted by the edit's kind (typos.cost); two: by weight.
-            # Each kept prefix's completions share its cost, so its best ``wanted + len(seen)``
-            # by weight hold every one that can make the cut.
+            # One typo: by weight x the odds of the slip (typos.odds); two: by weight. Each
+            # kept prefix's best ``wanted + len(seen)`` completions by weight hold every one
+            # that can make the cut (a key's odds vary little across the keys of one prefix).
             starts = walk.prefixes
-            if allowed == 1:  # a swap costs nothing, even below a kept prefix (typos.swaps)
+            if allowed == 1:  # a swap below a kept prefix (typos.swaps)
                 starts = {**dict.fromkeys(filter(has_prefix, typos.swaps(prefix)), 1), **starts}
             pool: dict[str, tuple[float, str, Entry]] = {}
             for start, distance in starts.items():
                 if distance != allowed:
                     continue
-                cost = typos.cost(prefix, start) if allowed == 1 else 0.0
                 for e in self._completions(start, wanted + len(seen)):
-                    if e.key in seen:
+                    if e.key in seen or e.key in pool:
                         continue
-                    score = cost - math.log1p(e.weight) if allowed == 1 else -e.weight
-                    if e.key not in pool or score < pool[e.key][0]:
-                        pool[e.key] = (score, e.key, e)
+                    if allowed == 1:
+                        odds = typos.odds(prefix, e.key)
+                        score = -math.log(odds) - math.log1p(e.weight) if odds else math.inf
+                    else:
+                        score = -e.weight
+                    pool[e.key] = (score, e.key, e)
             for _, _, e in heapq.nsmallest(wanted - len(matches), pool.values()):
                 matches.append(TypoMatch(e.key, e.term, e.weight, allowed))
                 seen.add(e.key)

@@ -9,7 +9,8 @@ Pure and synchronous. The rules (docs/protocol.md, "How a suggestion matched"):
   characters (optimal string alignment distance: each character is edited at most once);
 * a key matches with ``k`` typos when some prefix of it is within ``k`` of the query, the
   smallest such ``k`` counting;
-* one-typo matches rank by weight discounted by the kind of their edit (:func:`cost`).
+* one-typo matches rank by weight times the odds of the slip that makes the query of the key
+  (:func:`odds`: a noisy channel, no keyboard model).
 
 ``marisa-trie`` cannot be walked node by node from Python, so :func:`within` walks the
 *implicit* trie of the keys through a ``children`` callback (the characters that follow a
@@ -21,7 +22,6 @@ answer within the serving budget (what it leaves out is reported, never waited f
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -35,48 +35,61 @@ TWO_TYPOS_FROM = 8
 MAX_TYPOS = 2
 
 
-GUESS_COST = math.log(20)
-"""What an edit that puts a wrong character in the middle of the query costs a one-typo match,
-in natural-log units of weight (the match then needs 20 times the weight to rank level).
-
-The noisy-channel reading (Kernighan, Church and Gale 1990; Brill and Moore 2000): the odds of
-a match are its weight times the odds that its key was typed as the query. A substitution or an
-extra character means one particular wrong character among the twenty-odd letters in use; a
-left-out character, two swapped neighbours or a key pressed twice (an extra character equal to
-the one before it) need no such coincidence, so a key that explains the query with one of those
-is the likelier. The last character is the exception: it is the
-one being typed, and a wrong or extra last character leaves the rest of the query an exact
-prefix. No model of the keyboard is used. The value was chosen on the tuning part of
-``load/quality`` among costs 0 to 5 (a broad optimum from 2.5 to 3.5); see docs/BENCHMARKS.md."""
+LETTERS = 25
+"""The keys a wrong or extra key may be, each as likely: any other letter (no keyboard is
+assumed, so no neighbour is likelier than another)."""
 
 
-def cost(query: str, prefix: str) -> float:
-    """The cost of the edit that makes ``prefix`` out of ``query`` (:data:`GUESS_COST` or 0).
+def odds(query: str, key: str) -> float:
+    """How likely someone who meant ``key`` typed ``query`` with one slip: the channel
+    probability of the noisy-channel reading (Kernighan, Church and Gale 1990; Brill and
+    Moore 2000), up to a factor every key shares. One-typo matches rank by weight x odds.
 
-    ``prefix`` is one typo from ``query`` (as :func:`within` keeps it): a substitution or an
-    inserted character before the query's last costs :data:`GUESS_COST`; a left-out character,
-    a transposition, a character typed twice, and a wrong or extra last character cost nothing.
+    The model: at every keystroke, five slips are each as likely: a wrong key, an extra key,
+    a left-out key, a key pressed twice, two neighbours swapped. A wrong or extra key may be
+    any of :data:`LETTERS` letters (no keyboard is assumed), so each reading that guesses a
+    letter counts 25 times less than one that guesses none (a left-out key, a doubled key, a
+    swap). The typed part of ``key`` may be one character shorter than ``query``, as long, or
+    one longer; every reading of every length that makes ``query`` adds up (``syddney`` is a
+    ``d`` pressed twice, or an extra ``d`` after the ``y``). A key that starts with ``query``
+    is a prefix match: 0.
     """
-    n, m = len(query), len(prefix)
-    i = 0
-    while i < n and i < m and query[i] == prefix[i]:
-        i += 1
-    if m > n or i >= n - 1:  # a character left out, or only the last one differs
-        return 0.0
-    if m == n and i + 1 < n and query[i] == prefix[i + 1] and query[i + 1] == prefix[i]:
-        return 0.0 if query[i + 2 :] == prefix[i + 2 :] else GUESS_COST  # swapped neighbours
-    if m == n - 1 and i > 0 and query[i] == query[i - 1] and query[i + 1 :] == prefix[i:]:
-        return 0.0  # a key pressed twice
-    return GUESS_COST
+    if key.startswith(query):
+        return 0.0  # a prefix match, not a typo
+    n = len(query)
+    return sum(_slip(query, key[:m]) for m in (n - 1, n, n + 1) if 0 < m <= len(key))
+
+
+def _slip(query: str, typed: str) -> float:
+    """The odds that ``typed`` came out as ``query`` with one slip (0 if none makes it)."""
+    n, m = len(query), len(typed)
+    if typed.startswith(query):
+        return 0.0  # a prefix match, not a typo
+    total = 0.0
+    if m == n:
+        diff = [i for i in range(n) if query[i] != typed[i]]
+        if len(diff) == 1:  # a wrong key
+            total += 1 / LETTERS
+        elif len(diff) == 2 and diff[1] == diff[0] + 1:
+            i = diff[0]
+            if query[i] == typed[i + 1] and query[i + 1] == typed[i]:  # neighbours swapped
+                total += 1.0
+    elif m == n + 1:  # a key left out
+        total += sum(typed[:i] + typed[i + 1 :] == query for i in range(m))
+    elif m == n - 1:  # an extra key, or one pressed twice (it repeats the one before)
+        for i in range(n):
+            if query[:i] + query[i + 1 :] == typed:
+                total += 1.0 if i > 0 and query[i] == query[i - 1] else 1 / LETTERS
+    return total
 
 
 def swaps(query: str) -> list[str]:
     """``query`` with two adjacent, different characters swapped, each way there is.
 
-    Each is one typo from ``query`` and costs nothing (:func:`cost`), but :func:`within` keeps
-    only the shortest prefix at a distance: ``badn`` reaches Bandung through ``ban`` (an extra
-    ``d``), never through ``band``. A caller ranking by :func:`cost` checks these few strings
-    as prefixes too.
+    Each is one typo from ``query``, but :func:`within` keeps only the shortest prefix at a
+    distance: ``badn`` reaches Bandung through ``ban`` (an extra ``d``), never through
+    ``band``. A caller ranking one-typo matches by :func:`odds` checks these few strings as
+    prefixes too, so the keys a swap reaches are among those it ranks.
     """
     return [
         query[:i] + query[i + 1] + query[i] + query[i + 2 :]

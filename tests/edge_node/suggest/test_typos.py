@@ -3,11 +3,12 @@ ranking classes (exact key, prefix, one typo, two typos)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from edge_node.suggest import index as index_module
 from edge_node.suggest.index import SuggestIndex
-from edge_node.suggest.typos import GUESS_COST, TypoMatch, allowed, cost, swaps, within
+from edge_node.suggest.typos import LETTERS, TypoMatch, allowed, odds, swaps, within
 from shared import snapshot
 from shared.protocol import Delta, TermChange
 from shared.snapshot import Entry
@@ -190,66 +191,68 @@ def test_typo_matches_see_the_overlay() -> None:
     assert [e.key for e in index.query("sidney", 10)] == ["sydney", "sydney mines"]
 
 
-def test_an_edit_that_needs_a_wrong_character_costs_a_guess() -> None:
-    """A substitution or an extra character before the last costs GUESS_COST; a left-out
-    character, swapped neighbours, a key pressed twice and a wrong or extra last character
-    cost nothing."""
-    assert cost("sidney", "sydney") == GUESS_COST  # substitution
-    assert cost("sydfney", "sydney") == GUESS_COST  # extra character
-    assert cost("syddney", "sydney") == 0  # a key pressed twice
-    assert cost("ssydney", "sydney") == 0  # ... the first one
-    assert cost("sdney", "sydney") == 0  # left out
-    assert cost("sdyney", "sydney") == 0  # swapped neighbours
-    assert cost("sydnye", "sydney") == 0  # swapped, the last two
-    assert cost("sydnex", "sydne") == 0  # extra (or wrong) last character
-    assert cost("sydnex", "sydney") == 0  # wrong last character
+def test_a_slip_that_guesses_a_letter_counts_25_times_less() -> None:
+    """Five slips, each as likely at a keystroke; a wrong or extra key is one of 25 letters."""
+    guess = 1 / LETTERS
+    assert odds("sidney", "sydney") == pytest.approx(guess)  # a wrong key
+    assert odds("sydfney", "sydney") == pytest.approx(guess)  # an extra key
+    assert odds("syddney", "sydney") == pytest.approx(1 + guess)  # pressed twice, or an extra d
+    assert odds("sdney", "sydney") == pytest.approx(1)  # a key left out
+    assert odds("sdyney", "sydney") == pytest.approx(1)  # two neighbours swapped
+    assert odds("sydnye", "sydney") == pytest.approx(1 + guess)  # swapped, or an extra y
+    assert odds("sydnex", "sydney") == pytest.approx(2 * guess)  # a wrong last key, or an extra
+    assert odds("sydn", "sydney") == 0  # a prefix: no typo
+    assert odds("abcd", "sydney") == 0  # no one slip makes it
 
 
-def cheap(query: str, prefix: str) -> bool:
-    """Whether one cheap edit makes ``prefix`` of ``query``, by listing them: a character left
-    out, two neighbours swapped, a character typed twice, the last character wrong or extra."""
-    n = len(query)
-    left_out = any(prefix[:i] + prefix[i + 1 :] == query for i in range(len(prefix)))
-    twice = any(
-        query[i] == query[i - 1] and query[:i] + query[i + 1 :] == prefix for i in range(1, n)
-    )
-    swapped = prefix in swaps(query)
-    last = prefix[: n - 1] == query[: n - 1] and len(prefix) in (n - 1, n)
-    return left_out or swapped or twice or last
+def slipped(typed: str, alphabet: str) -> dict[str, float]:
+    """Every string one slip makes of ``typed``, with its odds, by listing the slips forward
+    (the model of :func:`odds`, written the other way round)."""
+    out: dict[str, float] = {}
+
+    def add(made: str, weight: float) -> None:
+        if not typed.startswith(made):
+            out[made] = out.get(made, 0.0) + weight
+
+    for i in range(len(typed)):
+        for c in alphabet:
+            if c != typed[i]:
+                add(typed[:i] + c + typed[i + 1 :], 1 / LETTERS)  # a wrong key
+        add(typed[:i] + typed[i + 1 :], 1.0)  # left out
+        if i + 1 < len(typed) and typed[i] != typed[i + 1]:
+            add(typed[:i] + typed[i + 1] + typed[i] + typed[i + 2 :], 1.0)  # swapped
+    for i in range(len(typed) + 1):
+        for c in alphabet:
+            twice = i > 0 and typed[i - 1] == c
+            add(typed[:i] + c + typed[i:], 1.0 if twice else 1 / LETTERS)  # extra / twice
+    return out
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(st.text(alphabet="abc", min_size=1, max_size=6), st.data())
-def test_cost_agrees_with_the_list_of_cheap_edits(query: str, data: st.DataObject) -> None:
-    """For every prefix one typo from the query: free if a cheap edit makes it, else a guess."""
-    i = data.draw(st.integers(0, len(query) - 1))
-    c = data.draw(st.sampled_from("abcd"))
-    edited = data.draw(
-        st.sampled_from(
-            [
-                query[:i] + c + query[i + 1 :],
-                query[:i] + c + query[i:],
-                query[:i] + query[i + 1 :],
-                query[:i] + query[i + 1 : i + 2] + query[i] + query[i + 2 :],
-            ]
-        )
+@given(st.text(alphabet="abc", min_size=1, max_size=6), st.text(alphabet="abc", max_size=7))
+def test_odds_agree_with_the_slips_listed_forward(query: str, key: str) -> None:
+    n = len(query)
+    expected = sum(
+        slipped(key[:m], "abc").get(query, 0.0) for m in (n - 1, n, n + 1) if 0 < m <= len(key)
     )
-    if osa(query, edited) == 1:
-        assert cost(query, edited) == (0 if cheap(query, edited) else GUESS_COST)
+    assert odds(query, key) == pytest.approx(0.0 if key.startswith(query) else expected)
 
 
-def test_one_typo_ranks_by_weight_discounted_by_the_edit() -> None:
-    """A lighter key one swap away outranks a key one substitution away unless that one is
-    more than ``exp(GUESS_COST)`` (20) times heavier; the last character is free."""
+def test_one_typo_ranks_by_weight_times_the_odds_of_the_slip() -> None:
+    """A lighter key one swap away outranks a key one wrong key away unless that one is more
+    than 25 times heavier; a wrong last key is a wrong key like any other."""
     swap_wins = index_of([Entry("london", "London", 10), Entry("lodron", "Lodron", 100)])
     assert how(swap_wins.query("lodnon", 2)) == [("london", "typo", 1), ("lodron", "typo", 1)]
     heavy = index_of([Entry("london", "London", 10), Entry("lodron", "Lodron", 1000)])
     assert how(heavy.query("lodnon", 2)) == [("lodron", "typo", 1), ("london", "typo", 1)]
+    # parix: Paris by a wrong last key or an extra one (2/25), Panix by a wrong key (1/25).
     last = index_of([Entry("paris", "Paris", 10), Entry("panix", "Panix", 100)])
-    assert [e.key for e in last.query("parix", 2)] == ["paris", "panix"]
+    assert [e.key for e in last.query("parix", 2)] == ["panix", "paris"]
+    close = index_of([Entry("paris", "Paris", 10), Entry("panix", "Panix", 15)])
+    assert [e.key for e in close.query("parix", 2)] == ["paris", "panix"]
 
 
-def test_a_swap_below_a_shorter_match_costs_nothing() -> None:
+def test_a_swap_below_a_shorter_match_counts() -> None:
     """``badn`` is one typo from ``ban`` (an extra d, a guess) and from ``band`` (a swap): the
     swap counts, though the walk keeps only the shorter prefix."""
     assert swaps("badn") == ["abdn", "bdan", "band"]
