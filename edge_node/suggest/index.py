@@ -11,6 +11,7 @@ import copy
 import heapq
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Sequence
 
 from sortedcontainers import SortedList
@@ -20,6 +21,8 @@ from edge_node.suggest.aliases import MERGED_FROM, Aliases
 from edge_node.suggest.typos import TypoMatch
 from shared.protocol import Delta
 from shared.snapshot import Entry, SnapshotData, rank
+
+_weight = operator.attrgetter("weight")
 
 _END = "\U0010ffff"
 
@@ -218,31 +221,60 @@ class SuggestIndex:
             budget -= walk.visited
             if walk.capped:
                 self.typo_walks_capped += 1
-            # One typo: by weight x the odds of the slip (typos.odds); two: by weight. Each
-            # kept prefix's best ``wanted + len(seen)`` completions by weight hold every one
-            # that can make the cut (a key's odds vary little across the keys of one prefix).
+            # One typo: by weight x the odds of the slip (typos.odds); two: by weight. The
+            # candidates are each kept prefix's best ``wanted + len(seen)`` completions by
+            # weight (the odds of the keys under one prefix differ only by what follows it).
             starts = walk.prefixes
             if allowed == 1:  # a swap below a kept prefix (typos.swaps)
                 starts = {**dict.fromkeys(filter(has_prefix, typos.swaps(prefix)), 1), **starts}
             pool: dict[str, tuple[float, str, Entry]] = {}
+            found_here: dict[str, Entry] = {}
             for start, distance in starts.items():
-                if distance != allowed:
-                    continue
-                for e in self._completions(start, wanted + len(seen)):
-                    if e.key in seen or e.key in pool:
-                        continue
-                    if allowed == 1:
-                        odds = typos.odds(prefix, e.key)
-                        score = -math.log(odds) - math.log1p(e.weight) if odds else math.inf
-                    else:
-                        score = -e.weight
-                    pool[e.key] = (score, e.key, e)
+                if distance == allowed:
+                    for e in self._completions(start, wanted + len(seen)):
+                        if e.key not in seen:
+                            found_here[e.key] = e
+            if allowed == 1:
+                self._by_odds(prefix, found_here.values(), wanted - len(matches), pool)
+            else:
+                pool = {k: (-e.weight, k, e) for k, e in found_here.items()}
             for _, _, e in heapq.nsmallest(wanted - len(matches), pool.values()):
                 matches.append(TypoMatch(e.key, e.term, e.weight, allowed))
                 seen.add(e.key)
             if len(matches) == wanted:
                 break
         return matches
+
+    @staticmethod
+    def _by_odds(
+        prefix: str,
+        found: Iterable[Entry],
+        need: int,
+        pool: dict[str, tuple[float, str, Entry]],
+    ) -> None:
+        """Score one-typo matches into ``pool`` by weight x :func:`typos.odds`, heaviest first,
+        reading no lighter key once even :func:`typos.most_odds` cannot lift it into the best
+        ``need`` (the answer is the same as scoring them all)."""
+        most = -math.log(typos.most_odds(prefix))
+        known: dict[str, float] = {}  # the odds of each head: keys that share it share them
+        kept: list[float] = []  # the ``need`` best scores so far, negated (a max-heap)
+        log1p, log, cut = math.log1p, math.log, len(prefix) + 1
+        for e in sorted(found, key=_weight, reverse=True):
+            heft = -log1p(e.weight)
+            if len(kept) == need and most + heft > -kept[0]:
+                break
+            head = e.key[:cut]  # all that odds read of the key
+            odds = known.get(head)
+            if odds is None:
+                odds = known[head] = typos.odds(prefix, head)
+            if not odds:
+                continue
+            score = heft - log(odds)
+            pool[e.key] = (score, e.key, e)
+            if len(kept) < need:
+                heapq.heappush(kept, -score)
+            elif score < -kept[0]:
+                heapq.heapreplace(kept, -score)
 
     def _base_has_prefix(self, prefix: str) -> bool:
         return next(self._iterkeys(prefix), None) is not None

@@ -54,33 +54,44 @@ def odds(query: str, key: str) -> float:
     ``d`` pressed twice, or an extra ``d`` after the ``y``). A key that starts with ``query``
     is a prefix match: 0.
     """
-    if key.startswith(query):
-        return 0.0  # a prefix match, not a typo
-    n = len(query)
-    return sum(_slip(query, key[:m]) for m in (n - 1, n, n + 1) if 0 < m <= len(key))
-
-
-def _slip(query: str, typed: str) -> float:
-    """The odds that ``typed`` came out as ``query`` with one slip (0 if none makes it)."""
-    n, m = len(query), len(typed)
-    if typed.startswith(query):
-        return 0.0  # a prefix match, not a typo
+    n, size = len(query), len(key)
+    i, most = 0, min(n, size)
+    while i < most and query[i] == key[i]:
+        i += 1
+    if i == n:
+        return 0.0  # the key starts with the query: a prefix match, not a typo
+    # From here on the query and the key first differ at i (or the key ends there).
     total = 0.0
-    if m == n:
-        diff = [i for i in range(n) if query[i] != typed[i]]
-        if len(diff) == 1:  # a wrong key
+    if size >= n:  # the typed part as long as the query: a wrong key, or neighbours swapped
+        if query[i + 1 :] == key[i + 1 : n]:
             total += 1 / LETTERS
-        elif len(diff) == 2 and diff[1] == diff[0] + 1:
-            i = diff[0]
-            if query[i] == typed[i + 1] and query[i + 1] == typed[i]:  # neighbours swapped
-                total += 1.0
-    elif m == n + 1:  # a key left out
-        total += sum(typed[:i] + typed[i + 1 :] == query for i in range(m))
-    elif m == n - 1:  # an extra key, or one pressed twice (it repeats the one before)
-        for i in range(n):
-            if query[:i] + query[i + 1 :] == typed:
-                total += 1.0 if i > 0 and query[i] == query[i - 1] else 1 / LETTERS
+        elif i + 1 < n and query[i] == key[i + 1] and query[i + 1] == key[i]:
+            total += query[i + 2 :] == key[i + 2 : n]
+    if size > n and key[i + 1 : n + 1] == query[i:]:  # one longer: key[k] left out, k in a run
+        total += _run(key, i)
+    if n > 1:  # one shorter: query[k] typed extra, for each k of the run that ends at j
+        j = min(i, n - 1)
+        if query[j + 1 :] == key[j : n - 1]:
+            # The run's first key is an extra one (a guess); each other repeats the one before.
+            total += 1 / LETTERS + _run(query, j) - 1
     return total
+
+
+def _run(text: str, end: int) -> int:
+    """How many equal characters ``text`` has in a row, ending at ``end``."""
+    run = 1
+    while run <= end and text[end - run] == text[end]:
+        run += 1
+    return run
+
+
+def most_odds(query: str) -> float:
+    """An upper bound of :func:`odds` over every key, for ``query``: a swap or a wrong key (1),
+    the keys of a run left out (at most the longest run of equal keys in ``query`` plus one),
+    the keys of a run typed extra (at most that run). A ranking stops reading lighter keys
+    once even these odds cannot lift them."""
+    longest = max((_run(query, k) for k in range(len(query))), default=1)
+    return 2.0 * longest + 2.0
 
 
 def swaps(query: str) -> list[str]:

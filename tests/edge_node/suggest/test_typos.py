@@ -236,6 +236,7 @@ def test_odds_agree_with_the_slips_listed_forward(query: str, key: str) -> None:
         slipped(key[:m], "abc").get(query, 0.0) for m in (n - 1, n, n + 1) if 0 < m <= len(key)
     )
     assert odds(query, key) == pytest.approx(0.0 if key.startswith(query) else expected)
+    assert odds(query, key) == odds(query, key[: n + 1])  # the index computes it once a head
 
 
 def test_one_typo_ranks_by_weight_times_the_odds_of_the_slip() -> None:
