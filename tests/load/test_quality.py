@@ -195,9 +195,14 @@ def test_the_ceiling_measures_a_sample_and_every_exact_loss_has_a_rule(
     c = ceiling.Ceiling(generate.corpus_entries())
     sample = [q for q in committed if q.split == "tuning" and q.cls in ceiling.CLASSES][::40]
     rows = ceiling.measure(c, sample)
-    assert set(rows) <= set(ceiling.CLASSES) and rows
+    assert set(rows) == {*ceiling.CLASSES, ceiling.POOLED}
     for row in rows.values():
         assert row.edge is None and 0 <= row.recall[("oracle", True)] <= row.rule
+    pooled = rows[ceiling.POOLED]
+    assert pooled.n == len(sample)
+    assert pooled.rule == pytest.approx(
+        sum(rows[c].rule * rows[c].n for c in ceiling.CLASSES) / len(sample)
+    )
     assert "| typo1" in ceiling.table(rows)
     loaded = corpus.load(corpus.default_path())
     tuning = [q for q in committed if q.split == "tuning"]
