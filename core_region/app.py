@@ -70,11 +70,12 @@ def create_app(
                 )
                 node.attach(broker)
                 await broker.start()
-            await node.start(store)
-            app.state.going_away = going_away(
-                node.edges, lambda edge: edge.close(CloseCode.GOING_AWAY, "core shutting down")
-            )
-            try:
+            try:  # stopped even if it failed to start: nothing it began outlives the store
+                await node.start(store)
+                app.state.going_away = going_away(
+                    node.edges,
+                    lambda edge: edge.close(CloseCode.GOING_AWAY, "core shutting down"),
+                )
                 yield
             finally:
                 await node.stop()

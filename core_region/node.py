@@ -167,12 +167,22 @@ class CoreNode:
         self.started = True
 
     async def stop(self) -> None:
+        """Stop everything :meth:`start` began: the background tasks cancelled and awaited,
+        a new epoch being stored awaited (one short write), the publication timer cancelled,
+        then the lease released. Nothing of this node uses the store once it returns, so the
+        caller can close it; the node can be started again (a test restarts a lifespan)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         await stop(*self._tasks)
+        self._tasks.clear()
+        await asyncio.gather(*self._storing, return_exceptions=True)
         for feature in self.features:
             await feature.close()
         for edge in list(self.edges):
             edge.close(CloseCode.GOING_AWAY, "core shutting down")
         if self.started:
+            self.started = False
             try:
                 await self.store.release_node(self.node_id)
             except Exception as exc:  # best effort: the lease then expires on its own

@@ -83,7 +83,10 @@ class Engine(Protocol):
         """Apply the migrations this database lacks, each once, in its own transaction."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Close once the write transaction in progress, if any, has ended: none is left
+        open (holding its locks) after the engine is closed."""
+        ...
 
 
 def batched(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:

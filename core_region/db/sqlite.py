@@ -3,6 +3,13 @@
 Writes run one at a time in ``BEGIN IMMEDIATE`` transactions on the one connection; reads
 run on it between them. The schema number is ``PRAGMA user_version``, so databases made
 before engines were split keep working. Nothing else in the project imports ``aiosqlite``.
+
+Closing waits for the write transaction in progress to end (:meth:`SqliteEngine.close`):
+SQLite does not end a transaction whose connection is closed while one of its statements is
+still referenced (e.g. by the traceback of a writer that failed on the closed connection); the
+connection lingers, holding the database's write lock, until that statement is freed, and every
+other connection to the file gets ``database is locked`` meanwhile (a core restarted in the same
+process could not claim its store).
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ import aiosqlite
 from core_region.db import LOAD_CHUNK, Connection, Migration, Row, batched
 
 logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for another connection's write lock before ``database is
+locked`` (another core process on the same file, or one being closed)."""
 
 
 class _Connection:
@@ -67,13 +78,24 @@ class SqliteEngine:
     async def open(cls, path: Path) -> SqliteEngine:
         """Open (creating if needed) the database at ``path``."""
         db = await aiosqlite.connect(path, isolation_level=None)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA busy_timeout=5000")
+        try:
+            # The busy timeout first: switching to WAL waits for other connections too.
+            await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            await db.close()
+            raise
         return cls(db, str(path.parent))
 
     async def close(self) -> None:
-        await self._db.close()
+        """Close the connection once the write transaction in progress, if any, has ended
+        (committed or rolled back by its writer): never inside one (module docstring). A
+        write transaction awaits the database alone (and, once per database, the first base
+        snapshot's build: :meth:`~core_region.store.Store.first_base`), so the wait is short.
+        A write that starts after this fails (``ValueError``: no active connection)."""
+        async with self._lock:
+            await self._db.close()
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[Connection]:
@@ -88,8 +110,9 @@ class SqliteEngine:
             except BaseException:
                 # Also when cancelled during BEGIN: the BEGIN still runs on aiosqlite's thread,
                 # and this ROLLBACK, queued behind it, ends the transaction it opened (never
-                # one left open for the next writer). No transaction open: nothing to undo.
-                with contextlib.suppress(sqlite3.OperationalError):
+                # one left open for the next writer). No transaction open, or the connection
+                # closed: nothing to undo (and the writer's own error is the one raised).
+                with contextlib.suppress(sqlite3.Error, ValueError):
                     await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")

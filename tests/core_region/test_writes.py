@@ -370,6 +370,35 @@ async def test_a_core_node_claims_the_store_unless_another_holds_a_live_lease(
     assert await store.claim_node(first, T0 + 21, alive.__contains__) == []
 
 
+async def test_a_store_closed_under_a_write_in_flight_closes_after_it(tmp_path: Path) -> None:
+    """Closing waits for the write transaction in progress. It used to close under it:
+    SQLite kept the transaction of a connection closed while one of its statements was still
+    referenced (here by the writer's traceback, kept by its task, as by a logged crash), and
+    its write lock with it, so a core restarted on the file failed to claim it (``database
+    is locked`` after the busy timeout)."""
+    path = tmp_path / "lightcone.db"
+    store = await Store.open(path)
+    began = asyncio.Event()
+
+    async def mark() -> None:  # as Store.mark: a statement whose rows are read back
+        async with store._engine.writing() as db:
+            began.set()
+            await db.fetch("INSERT INTO marks (version) VALUES (7) RETURNING version")
+
+    writer = asyncio.create_task(mark())
+    await began.wait()  # its statement is queued: the close comes after it
+    await store.close()
+    await asyncio.wait([writer])
+    again = await Store.open(path)
+    try:
+        lease = CoreNodeLease("host-a:11", "host-a", 11, "iad", T0 + 15)
+        assert await again.claim_node(lease, T0, {11}.__contains__) == []
+        assert writer.exception() is None  # it committed, then the store closed
+        assert await again.last_mark() == 7
+    finally:
+        await again.close()
+
+
 # --- other names -------------------------------------------------------------------------------
 
 
