@@ -17,12 +17,16 @@ From the most knowing to the least:
 ``oracle``
     the generator itself (``generate.py``): QWERTY neighbours, the class of the query (where
     the slip falls), and where the query was cut (where its target first shows among the five
-    heaviest exact completions, plus 0-2 characters). No matcher can know the last two.
+    heaviest exact completions, plus 0-2 characters). No matcher can know the class, and
+    the cut is the set's own artifact.
 ``keyboard``
     QWERTY neighbours; the slip may be any of the four single-typo kinds of the set, each as
     likely, anywhere; the query may stop anywhere.
+``layout-free, cut``
+    no keyboard (a wrong or added key may be any other letter), the slip anywhere, but where
+    the query was cut: a letter-blind ranking that exploits how the set was made.
 ``layout-free``
-    the same, but a wrong or added key may be any other letter: what a matcher that assumes
+    no keyboard, the slip anywhere, the query may stop anywhere: what a matcher that assumes
     no keyboard can know.
 
 Each ceiling is read twice: free (the five likeliest terms), and under the issue's rule that
@@ -57,7 +61,24 @@ from load.quality.generate import NEIGHBOURS, Query, Terms
 
 CLASSES = ("typo1_first", "typo1_middle", "typo1_last", "transposition")
 """The single-typo classes: the ones the issue's 0.95 target reads."""
-MODELS = ("layout-free", "keyboard", "oracle")
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """What a ranking knows of how the queries were made."""
+
+    keyboard: bool  # the QWERTY neighbours (else a wrong or extra key is any letter)
+    cut: bool  # where the generator cut the query (else anywhere)
+    cls: bool  # the query's class: where the slip falls (else any of the four, as likely)
+
+
+MODEL = {
+    "layout-free": Model(keyboard=False, cut=False, cls=False),
+    "layout-free, cut": Model(keyboard=False, cut=True, cls=False),
+    "keyboard": Model(keyboard=True, cut=False, cls=False),
+    "oracle": Model(keyboard=True, cut=True, cls=True),
+}
+MODELS = tuple(MODEL)
 POOLED = "all four"
 """The row of the four classes together (weighted by their queries)."""
 LIMIT = 5
@@ -188,15 +209,14 @@ class Ceiling:
         shared by every key, which the ranking ignores)."""
         if key.startswith(query):
             return 0.0  # the generator drops slips that leave a prefix: no typo
-        if model == "oracle":
+        known = MODEL[model]
+        if known.cut:
             cut = self.cuts(key)
-            classes: Iterable[str] = (cls,)
-            neighbours = NEIGHBOURS
         else:
             n = len(query)
             cut = [key[:m] for m in (n - 1, n, n + 1) if generate.ONE_TYPO_FROM <= m <= len(key)]
-            classes = CLASSES
-            neighbours = NEIGHBOURS if model == "keyboard" else LAYOUT_FREE
+        classes: Iterable[str] = (cls,) if known.cls else CLASSES
+        neighbours = NEIGHBOURS if known.keyboard else LAYOUT_FREE
         total = 0.0
         for typed in cut:
             for c in classes:
@@ -205,10 +225,10 @@ class Ceiling:
 
     def candidates(self, query: str, model: str) -> set[str]:
         """The keys that can rank among the first five under ``model``: the heaviest under
-        each prefix one edit from ``query`` (for the oracle, those its cut rule can reach)."""
+        each prefix one edit from ``query`` (knowing the cut, those the cut rule can reach)."""
         out: set[str] = set()
         for p in self.one_edit(query):
-            if model == "oracle":  # a key is cut where it shows: among the 5 heaviest there
+            if MODEL[model].cut:  # a key is cut where it shows: among the 5 heaviest there
                 for m in range(max(generate.ONE_TYPO_FROM, len(p) - 3), len(p) + 1):
                     out.update(k for k in self.heaviest(p[:m]) if k.startswith(p))
             else:
