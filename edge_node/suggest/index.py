@@ -227,7 +227,6 @@ class SuggestIndex:
             starts = walk.prefixes
             if allowed == 1:  # a swap below a kept prefix (typos.swaps)
                 starts = {**dict.fromkeys(filter(has_prefix, typos.swaps(prefix)), 1), **starts}
-            pool: dict[str, tuple[float, str, Entry]] = {}
             found_here: dict[str, Entry] = {}
             for start, distance in starts.items():
                 if distance == allowed:
@@ -235,10 +234,10 @@ class SuggestIndex:
                         if e.key not in seen:
                             found_here[e.key] = e
             if allowed == 1:
-                self._by_odds(prefix, found_here.values(), wanted - len(matches), pool)
+                pool = self._by_odds(prefix, found_here.values(), wanted - len(matches))
             else:
-                pool = {k: (-e.weight, k, e) for k, e in found_here.items()}
-            for _, _, e in heapq.nsmallest(wanted - len(matches), pool.values()):
+                pool = [(-e.weight, k, e) for k, e in found_here.items()]
+            for _, _, e in heapq.nsmallest(wanted - len(matches), pool):
                 matches.append(TypoMatch(e.key, e.term, e.weight, allowed))
                 seen.add(e.key)
             if len(matches) == wanted:
@@ -246,15 +245,11 @@ class SuggestIndex:
         return matches
 
     @staticmethod
-    def _by_odds(
-        prefix: str,
-        found: Iterable[Entry],
-        need: int,
-        pool: dict[str, tuple[float, str, Entry]],
-    ) -> None:
-        """Score one-typo matches into ``pool`` by weight x :func:`typos.odds`, heaviest first,
-        reading no lighter key once even :func:`typos.most_odds` cannot lift it into the best
-        ``need`` (the answer is the same as scoring them all)."""
+    def _by_odds(prefix: str, found: Iterable[Entry], need: int) -> list[tuple[float, str, Entry]]:
+        """One-typo matches scored by weight x :func:`typos.odds` (lower is better), heaviest
+        first, reading no lighter key once even :func:`typos.most_odds` cannot lift it into
+        the best ``need``: the best ``need`` are the same as if all were scored."""
+        pool: list[tuple[float, str, Entry]] = []
         most = -math.log(typos.most_odds(prefix))
         known: dict[str, float] = {}  # the odds of each head: keys that share it share them
         kept: list[float] = []  # the ``need`` best scores so far, negated (a max-heap)
@@ -270,11 +265,12 @@ class SuggestIndex:
             if not odds:
                 continue
             score = heft - log(odds)
-            pool[e.key] = (score, e.key, e)
+            pool.append((score, e.key, e))
             if len(kept) < need:
                 heapq.heappush(kept, -score)
             elif score < -kept[0]:
                 heapq.heapreplace(kept, -score)
+        return pool
 
     def _base_has_prefix(self, prefix: str) -> bool:
         return next(self._iterkeys(prefix), None) is not None

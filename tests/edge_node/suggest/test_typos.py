@@ -3,6 +3,9 @@ ranking classes (exact key, prefix, one typo, two typos)."""
 
 from __future__ import annotations
 
+import heapq
+import math
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -288,3 +291,25 @@ def test_a_character_outside_the_hot_lists_is_walked_when_the_query_has_it() -> 
     index = index_of(entries)
     assert "ж" not in index._alphabet
     assert how(index.query("жабо", 3)) == [("жаба", "typo", 1)]
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    st.text(alphabet="ab", min_size=2, max_size=5),
+    st.lists(
+        st.tuples(st.text(alphabet="abc", min_size=1, max_size=6), st.integers(0, 10**6)),
+        max_size=30,
+    ),
+    st.integers(1, 6),
+)
+def test_scoring_heaviest_first_stops_without_changing_the_best(
+    query: str, rows: list[tuple[str, int]], need: int
+) -> None:
+    """``_by_odds`` stops at the first key no odds can lift: its best ``need`` are those of
+    scoring every key."""
+    entries = [Entry(k, k, w) for k, w in dict(rows).items()]
+    every = [
+        (-math.log(o) - math.log1p(e.weight), e.key) for e in entries if (o := odds(query, e.key))
+    ]
+    scored = SuggestIndex._by_odds(query, entries, need)
+    assert heapq.nsmallest(need, [(s, k) for s, k, _ in scored]) == heapq.nsmallest(need, every)
