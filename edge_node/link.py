@@ -170,7 +170,7 @@ class Link:
         self._ws: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
         self._ping_ids = itertools.count(1)
-        self._flights = SingleFlight()
+        self.flights = SingleFlight()
         """The sync in flight and the one boarding (:meth:`sync`)."""
         self._landings: dict[int, asyncio.Future[_Outcome]] = {}
         """Each flight's outcome, for its readers (a flight's entry goes when it lands or,
@@ -622,7 +622,7 @@ class Link:
                 open, or when the flight this read boarded finds them so; ``strict_timeout``
                 after ``timeout_s``, whatever the flight does.
         """
-        flight, send = self._flights.join(self.clock(), timeout_s)
+        flight, send = self.flights.join(self.clock(), timeout_s)
         landing = self._landings.get(flight.id)
         if landing is None:
             landing = self._landings[flight.id] = asyncio.get_running_loop().create_future()
@@ -645,8 +645,8 @@ class Link:
                 f"no answer from the core within {ms} ms", code="strict_timeout"
             ) from None
         finally:
-            self._flights.leave(flight)
-            if flight.sent_at is None and flight is not self._flights.boarding:
+            self.flights.leave(flight)
+            if flight.sent_at is None and flight is not self.flights.boarding:
                 del self._landings[flight.id]  # its last reader left before it was sent
         return synced.version
 
@@ -669,7 +669,7 @@ class Link:
         landing = self._landings.pop(flight.id)
         if not landing.done():
             landing.set_result(outcome)
-        return self._flights.landed(flight, self.clock())
+        return self.flights.landed(flight, self.clock())
 
     async def _fly(self, flight: Flight) -> None:
         """Send ``flight``'s ``sync`` and wait for its ``synced`` until the latest deadline of

@@ -29,7 +29,7 @@ async def boarded(link: Link, readers: int) -> None:
     """Wait until ``readers`` reads wait on the boarding flight."""
 
     async def check() -> bool:
-        boarding = link._flights.boarding
+        boarding = link.flights.boarding
         return boarding is not None and boarding.readers == readers
 
     await eventually(check, 5, f"{readers} reads boarding")
@@ -55,7 +55,7 @@ async def test_reads_arriving_during_a_sync_share_the_next_one() -> None:
         await core.answer()
         assert await asyncio.gather(*later) == [3] * READS
         assert len(core.sent(Sync)) == 2 and syncs_sent(link) == 2
-        assert link._flights.in_flight is None and not link._landings
+        assert link.flights.in_flight is None and not link._landings
 
 
 async def test_a_read_that_leaves_ends_nothing_for_the_others() -> None:
@@ -76,7 +76,7 @@ async def test_a_read_that_leaves_ends_nothing_for_the_others() -> None:
         with pytest.raises(Unavailable) as late:  # its own deadline, on the same flight
             await link.sync("suggest", 0.05)
         assert late.value.code == "strict_timeout"
-        assert len(core.sent(Sync)) == 1 and link._flights.boarding is not None
+        assert len(core.sent(Sync)) == 1 and link.flights.boarding is not None
         await core.answer()
         await held(core, 1)
         await core.answer()
@@ -99,7 +99,7 @@ async def test_the_breaker_counts_one_failure_per_sync_not_per_read() -> None:
             with pytest.raises(Unavailable) as failed:
                 await read
             assert failed.value.code == "strict_timeout"
-        await eventually(lambda: _true(link._flights.in_flight is None), 5, "both landed")
+        await eventually(lambda: _true(link.flights.in_flight is None), 5, "both landed")
         assert len(core.sent(Sync)) == 2
         assert link.breaker.state(link.now()) == OPEN
         with pytest.raises(Unavailable) as refused:
