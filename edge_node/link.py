@@ -689,8 +689,7 @@ class Link:
             verdict = True
         except TimeoutError:
             self.round_trips.ended(trip, self.clock())  # at least this long
-            ms = int((flight.deadline - (flight.sent_at or flight.deadline)) * 1000)
-            outcome = Unavailable(f"no answer from the core within {ms} ms", code="strict_timeout")
+            outcome = TimeoutError()  # the latest reader's deadline: each says its own
             verdict = False
         except Exception as exc:
             outcome = exc
@@ -708,8 +707,11 @@ class Link:
 
 
 def _afresh(error: BaseException) -> BaseException:
-    """A flight's error, for one of its readers: an :class:`Unavailable` is raised as a new
-    one per reader (one instance raised by each would gather all their tracebacks)."""
+    """A flight's error, for one of its readers: an :class:`Unavailable` or a timeout is
+    raised as a new one per reader (one instance raised by each would gather all their
+    tracebacks); a timeout then reads as the reader's own."""
     if isinstance(error, Unavailable):
         return type(error)(error.message, code=error.code)
+    if isinstance(error, TimeoutError):
+        return TimeoutError()
     return error
