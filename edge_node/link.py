@@ -703,7 +703,11 @@ class Link:
                 self.breaker.success()
             else:
                 self.breaker.failure(self.clock())
-            self._launch(self._land(flight, outcome))
+            following = self._land(flight, outcome)
+            if verdict is None:  # the edge stops: nothing more is sent
+                while following is not None:
+                    following = self._land(following, outcome)
+            self._launch(following)
 
 
 def _afresh(error: BaseException) -> BaseException:

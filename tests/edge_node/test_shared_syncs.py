@@ -1,7 +1,8 @@
 """Reads that must ask the core share its syncs (edge_node/single_flight.py), on a real
 websocket to a stand-in core that answers each ``sync`` when told: reads arriving while one
 is in flight share the next one, a read that leaves (cancelled, timed out) ends nothing for
-the others, and the breaker counts one call per sync sent, not per read."""
+the others, the breaker counts one call per sync sent, not per read, and a stopping edge
+sends no more."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import contextlib
 
 import pytest
 
-from edge_node.breaker import OPEN
+from edge_node.breaker import CLOSED, OPEN
 from edge_node.link import Link
 from shared.errors import Unavailable
 from shared.protocol import Sync
@@ -125,3 +126,25 @@ async def test_reads_arriving_during_a_half_open_trial_wait_for_its_verdict() ->
         await held(core, 1)
         await core.answer()
         assert await asyncio.gather(*later) == [3] * READS
+
+
+async def test_a_stopping_edge_ends_its_syncs_without_a_verdict_and_sends_no_more() -> None:
+    """The sync's task is cancelled (the edge stops): its readers and those boarding the
+    next are answered ``core_unreachable``, nothing more is sent, the breaker is not told."""
+    async with linked(head=3, breaker_failures=1) as (edge, core):
+        link = edge.link
+        await link.receive(snapshot_frame(3, {"paris": 10}))
+        core.hold = True
+        first = asyncio.create_task(link.sync("suggest", 30))
+        await held(core, 1)
+        later = [asyncio.create_task(link.sync("suggest", 30)) for _ in range(3)]
+        await boarded(link, 3)
+        for task in list(link._flying):
+            task.cancel()
+        for read in [first, *later]:
+            with pytest.raises(Unavailable) as stopped:
+                await read
+            assert stopped.value.code == "core_unreachable"
+        assert link.flights.in_flight is None and not link._landings
+        assert len(core.sent(Sync)) == 1
+        assert link.breaker.state(link.now()) == CLOSED  # one failure would have opened it
