@@ -5,7 +5,9 @@ messages both ways; the link itself speaks only ``hello``, ``flags``, ``heartbea
 ``sync``/``synced``, ``resync``'s framing and ``error``, and hands every other message to the
 feature that declared it (:class:`edge_node.features.Registry`). Because the link is one ordered
 stream, a ``synced`` answer arrives after everything the core had published when it read the
-``sync``: waiting for it is waiting for the head.
+``sync``: waiting for it is waiting for the head. Reads share ``sync``s, at most one in flight
+and one boarding (:mod:`edge_node.single_flight`), so the core sees at most one per round trip
+of the link whatever the read rate.
 
 Each feature with data has its own :class:`~edge_node.freshness.Freshness`: its version goes
 up in ``hello`` and heartbeats; the core's heartbeats and ``synced`` say every feature's
@@ -52,6 +54,7 @@ from edge_node.frames import frames
 from edge_node.freshness import Freshness, RoundTrips
 from edge_node.metrics import EdgeMetrics
 from edge_node.settings import EdgeSettings
+from edge_node.single_flight import Flight, SingleFlight
 from shared.errors import CloseCode, ProtocolError, Unavailable
 from shared.protocol import (
     DEFAULT_MAX_AGE_MS,
@@ -87,6 +90,10 @@ MAX_POSTED = 1024
 """Posted messages waiting for the link's sender; beyond it they are dropped (module doc)."""
 
 _Waiter = tuple[int, int, "asyncio.Future[None]"]
+
+_Outcome = tuple[Synced, float] | BaseException
+"""How a ``sync`` ended, for the reads it served: the ``synced`` and when it arrived, or the
+error."""
 
 
 class Session:
@@ -162,9 +169,15 @@ class Link:
         self._heard_at: float | None = None
         self._ws: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
-        self._sync_ids = itertools.count(1)
         self._ping_ids = itertools.count(1)
+        self.flights = SingleFlight()
+        """The sync in flight and the one boarding (:meth:`sync`)."""
+        self._landings: dict[int, asyncio.Future[_Outcome]] = {}
+        """Each flight's outcome, for its readers (a flight's entry goes when it lands or,
+        boarding, when its last reader leaves)."""
+        self._flying: set[asyncio.Task[None]] = set()
         self._syncs: dict[int, asyncio.Future[tuple[Synced, float]]] = {}
+        """The core's answer to the flight in flight, by its ``sync`` id."""
         self._waiters: dict[str, SortedKeyList] = {
             name: SortedKeyList(key=lambda w: (w[0], w[1])) for name in self.freshness
         }
@@ -598,54 +611,111 @@ class Link:
             self._waiters[feature].discard(waiter)
 
     async def sync(self, feature: str, timeout_s: float) -> int:
-        """Bring ``feature`` up to the core's head as of now; returns that head.
+        """Bring ``feature`` up to the core's head as of this call; returns that head.
+
+        The ``sync`` that answers it is one sent after the call, shared with every read that
+        waits for it (:mod:`edge_node.single_flight`: one in flight per link, one boarding);
+        then ``feature``'s data is waited for up to its version at that head, per read.
 
         Raises:
-            Unavailable: at once if the link is down or the breaker is open; after
-                ``timeout_s`` if the core does not answer.
+            Unavailable: ``core_unreachable`` at once if the link is down or the breaker is
+                open, or when the flight this read boarded finds them so; ``strict_timeout``
+                after ``timeout_s``, whatever the flight does.
         """
-        if not self.breaker.allow(self.clock()):
+        flight, send = self.flights.join(self.clock(), timeout_s)
+        landing = self._landings.get(flight.id)
+        if landing is None:
+            landing = self._landings[flight.id] = asyncio.get_running_loop().create_future()
+        if send:
+            self._launch(flight)
+        try:
+            async with asyncio.timeout(timeout_s):
+                # Shielded: a read that leaves (timed out, cancelled) never ends the flight.
+                outcome = await asyncio.shield(landing)
+                if isinstance(outcome, BaseException):
+                    raise _afresh(outcome)
+                synced, arrived = outcome
+                fresh = self.freshness.get(feature)
+                if fresh is not None:
+                    await self.wait_version(feature, synced.versions.get(feature, synced.version))
+                    fresh.confirm(arrived)  # its deltas came before it: current as it came
+        except TimeoutError:
+            ms = int(timeout_s * 1000)
             raise Unavailable(
+                f"no answer from the core within {ms} ms", code="strict_timeout"
+            ) from None
+        finally:
+            self.flights.leave(flight)
+            if flight.sent_at is None and flight is not self.flights.boarding:
+                del self._landings[flight.id]  # its last reader left before it was sent
+        return synced.version
+
+    def _launch(self, flight: Flight | None) -> None:
+        """Send ``flight`` now, and the flights that follow it at once if the breaker refuses
+        it (the breaker is asked once per flight: its readers are one call to the core)."""
+        while flight is not None:
+            if self.breaker.allow(self.clock()):
+                task = asyncio.get_running_loop().create_task(self._fly(flight))
+                self._flying.add(task)
+                task.add_done_callback(self._flying.discard)
+                return
+            refused = Unavailable(
                 "circuit breaker open: the core is not answering", code="core_unreachable"
             )
-        verdict: bool | None = None  # no verdict if this caller is cancelled
+            flight = self._land(flight, refused)
+
+    def _land(self, flight: Flight, outcome: _Outcome) -> Flight | None:
+        """``flight`` ended with ``outcome``: tell its readers; the flight to send next."""
+        landing = self._landings.pop(flight.id)
+        if not landing.done():
+            landing.set_result(outcome)
+        return self.flights.landed(flight, self.clock())
+
+    async def _fly(self, flight: Flight) -> None:
+        """Send ``flight``'s ``sync`` and wait for its ``synced`` until the latest deadline of
+        its readers; give the breaker its verdict (whatever happens, once) and send the next
+        flight."""
+        answer: asyncio.Future[tuple[Synced, float]] = asyncio.get_running_loop().create_future()
+        self._syncs[flight.id] = answer
+        trip = self.round_trips.started(self.clock())  # a sync is a round trip: measured too
+        outcome: _Outcome = Unavailable("the edge stopped", code="core_unreachable")
+        verdict: bool | None = None  # no verdict if the edge stops (this task is cancelled)
         try:
-            head = await self._sync(feature, timeout_s)
+            async with asyncio.timeout(max(0.0, flight.deadline - self.clock())):
+                await self.send(Sync(flight.id))
+                self.metrics.core_syncs.inc()
+                outcome = await answer
+            self.round_trips.ended(trip, outcome[1])
             verdict = True
-        except Exception:
+        except TimeoutError:
+            self.round_trips.ended(trip, self.clock())  # at least this long
+            outcome = TimeoutError()  # the latest reader's deadline: each says its own
             verdict = False
-            raise
+        except Exception as exc:
+            outcome = exc
+            verdict = False
         finally:
-            # Whatever happens, the call (a half-open trial, maybe) is ended here.
+            self._syncs.pop(flight.id, None)
+            self.round_trips.dropped(trip)
             if verdict is None:
                 self.breaker.release()
             elif verdict:
                 self.breaker.success()
             else:
                 self.breaker.failure(self.clock())
-        return head
+            following = self._land(flight, outcome)
+            if verdict is None:  # the edge stops: nothing more is sent
+                while following is not None:
+                    following = self._land(following, outcome)
+            self._launch(following)
 
-    async def _sync(self, feature: str, timeout_s: float) -> int:
-        sync_id = next(self._sync_ids)
-        fut: asyncio.Future[tuple[Synced, float]] = asyncio.get_running_loop().create_future()
-        self._syncs[sync_id] = fut
-        trip = self.round_trips.started(self.clock())  # a sync is a round trip: measured too
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self.send(Sync(sync_id))
-                synced, arrived = await fut
-                self.round_trips.ended(trip, arrived)
-                fresh = self.freshness.get(feature)
-                if fresh is not None:
-                    await self.wait_version(feature, synced.versions.get(feature, synced.version))
-                    fresh.confirm(arrived)  # its deltas came before it: current as it came
-        except TimeoutError:
-            self.round_trips.ended(trip, self.clock())  # at least this long
-            ms = int(timeout_s * 1000)
-            raise Unavailable(
-                f"no answer from the core within {ms} ms", code="strict_timeout"
-            ) from None
-        finally:
-            self._syncs.pop(sync_id, None)
-            self.round_trips.dropped(trip)
-        return synced.version
+
+def _afresh(error: BaseException) -> BaseException:
+    """A flight's error, for one of its readers: an :class:`Unavailable` or a timeout is
+    raised as a new one per reader (one instance raised by each would gather all their
+    tracebacks); a timeout then reads as the reader's own."""
+    if isinstance(error, Unavailable):
+        return type(error)(error.message, code=error.code)
+    if isinstance(error, TimeoutError):
+        return TimeoutError()
+    return error

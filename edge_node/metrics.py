@@ -52,6 +52,11 @@ class EdgeMetrics:
             ["feature", "level"],
             registry=r,
         )
+        self.core_syncs = Counter(
+            "lightcone_edge_core_syncs",
+            "Syncs sent to the core; each serves every read waiting for it",
+            registry=r,
+        )
         self.snapshots = Counter("lightcone_snapshots_loaded", "Snapshots loaded", registry=r)
         self.gaps = Counter("lightcone_delta_gaps", "Gaps found in the delta stream", registry=r)
         self.typo_walks_capped = Counter(

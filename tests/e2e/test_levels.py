@@ -6,6 +6,7 @@ websocket carries the same fields."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,7 +38,9 @@ EDGE_ENV = {
     **FAST_LINK,
     "LIGHTCONE_STRICT_TIMEOUT_MS": str(STRICT_TIMEOUT_MS),
     "LIGHTCONE_BREAKER_RESET_S": "0.5",
+    "LIGHTCONE_HTTP_BURST": "1000",  # the concurrent strict reads come from one address
 }
+CONCURRENT_READS = 200
 BOOKMARK = "Lightcone-Bookmark"
 
 
@@ -91,6 +94,47 @@ def round_trips(edge: Node, level: str) -> float:
     key = f'lightcone_edge_core_round_trips_total{{feature="suggest",level="{level}"}} '
     lines = [line for line in text.splitlines() if line.startswith(key)]
     return float(lines[0].split()[-1]) if lines else 0.0
+
+
+def syncs_sent(edge: Node) -> float:
+    text = httpx.get(f"{edge.url}/metrics/").text
+    lines = [
+        line for line in text.splitlines() if line.startswith("lightcone_edge_core_syncs_total ")
+    ]
+    return float(lines[0].split()[-1])
+
+
+async def test_concurrent_strict_reads_share_syncs_and_each_sees_the_write(
+    levels: Levels,
+) -> None:
+    """A write through A, then many strict reads at once through B (a 200 ms round trip
+    from the core): each sees the write, and B sends the core a few syncs, not one each
+    (one in flight, the next boarding: edge_node/single_flight.py)."""
+    await set_level(levels, {"level": "strict"})
+    far = levels.far
+    async with httpx.AsyncClient(timeout=10) as client:
+        ack = await client.post(
+            f"{levels.near.url}/search", json={"id": uuid.uuid4().hex, "q": "Coalesce Town"}
+        )
+        assert ack.status_code == 200 and ack.json()["status"] == "committed", ack.text
+    syncs, trips = syncs_sent(far), round_trips(far, "strict")
+    limits = httpx.Limits(max_connections=CONCURRENT_READS)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        answers = await asyncio.gather(
+            *(
+                client.get(f"{far.url}/suggest", params={"q": "coalesce t"})
+                for _ in range(CONCURRENT_READS)
+            )
+        )
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["mode"] == "strict" and body["core_trip"] is True
+        assert "Coalesce Town" in [item["term"] for item in body["items"]]
+    sent = syncs_sent(far) - syncs
+    assert round_trips(far, "strict") - trips == CONCURRENT_READS  # per read, as before
+    assert 1 <= sent <= CONCURRENT_READS / 10, f"{sent} syncs for {CONCURRENT_READS} reads"
+    await set_level(levels, {"stale_ok": True})
 
 
 async def test_bounded_answers_from_the_far_edge_and_fails_fast_once_cut(levels: Levels) -> None:

@@ -1,7 +1,8 @@
 """The edge's link and its features, fed by a stand-in core over a real websocket: compaction
-snapshots never make it answer from older data; every breaker trial ends, poison searches are
-dropped alone, version waiters leave, posted messages are bounded, the link loop and the
-cursor tick survive a crash, and a core URL's name is dialled at each of its addresses."""
+snapshots never make it answer from older data; every breaker trial ends (a cancelled
+reader's flies on to its verdict), poison searches are dropped alone, version waiters leave,
+posted messages are bounded, the link loop and the cursor tick survive a crash, and a core
+URL's name is dialled at each of its addresses."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
 from edge_node.app import FEATURES
+from edge_node.breaker import CLOSED
 from edge_node.cursors.feature import SENT_AT_PER_ROOM, CursorsFeature
 from edge_node.cursors.rooms import Out, _Room
 from edge_node.features import Feature
@@ -128,10 +130,13 @@ async def test_a_snapshot_from_another_database_replaces_the_index_at_once() -> 
 
 
 class StandInCore:
-    """Records what edges send; answers ``sync`` with ``head`` when it is set."""
+    """Records what edges send; answers ``sync`` with ``head`` when it is set, or, while
+    ``hold`` is set, when :meth:`answer` says so."""
 
     def __init__(self, head: int | None = None) -> None:
         self.head = head
+        self.hold = False
+        self.held: list[tuple[ServerConnection, Sync]] = []
         self.received: list[Message] = []
         self.sessions = 0
 
@@ -141,8 +146,17 @@ class StandInCore:
             async for frame in ws:
                 message = decode(frame if isinstance(frame, bytes) else frame.encode())
                 self.received.append(message)
-                if isinstance(message, Sync) and self.head is not None:
+                if isinstance(message, Sync) and self.hold:
+                    self.held.append((ws, message))
+                elif isinstance(message, Sync) and self.head is not None:
                     await ws.send(encode(Synced(message.id, self.head)))
+
+    async def answer(self) -> None:
+        """Answer the syncs held so far with ``head``."""
+        assert self.head is not None
+        held, self.held = self.held, []
+        for ws, sync in held:
+            await ws.send(encode(Synced(sync.id, self.head)))
 
     def sent(self, kind: type[Message]) -> list[Any]:
         return [m for m in self.received if isinstance(m, kind)]
@@ -166,19 +180,26 @@ async def linked(
             await stop(task)
 
 
-async def test_a_cancelled_half_open_trial_is_released() -> None:
-    """The strict read holding the trial is cancelled (its client left): the breaker is not
-    jammed, the next strict read is the trial."""
-    async with linked(breaker_failures=1, breaker_reset_s=0.0) as (edge, core):
+async def test_a_cancelled_half_open_trial_flies_on_to_its_verdict() -> None:
+    """The strict read holding the trial is cancelled (its client left): the trial, a sync
+    others may share, is not cancelled with it; the core's answer ends it and closes the
+    breaker (unanswered, it would end at its deadline: tests/edge_node/test_shared_syncs.py)."""
+    async with linked(head=3, breaker_failures=1, breaker_reset_s=0.0) as (edge, core):
         link = edge.link
+        await link.receive(snapshot_frame(3, {"paris": 10}))
+        core.hold = True
         link.breaker.failure(link.now())  # open; half-open at once (reset 0 s)
         reader = asyncio.create_task(link.sync("suggest", 30))
-        await eventually(lambda: _true(core.sent(Sync)), 5, "trial sent")
+        await eventually(lambda: _true(core.held), 5, "trial sent")
         assert not link.breaker.allow(link.now())  # the trial is out
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
-        assert link.breaker.allow(link.now())  # released: this call is the next trial
+        assert not link.breaker.allow(link.now())  # still out: it flies on
+        await core.answer()
+        await eventually(
+            lambda: _true(link.breaker.state(link.now()) == CLOSED), 5, "the trial's verdict"
+        )
 
 
 async def test_a_trial_that_raises_anything_counts_as_a_failure() -> None:
