@@ -5,9 +5,9 @@ messages both ways; the link itself speaks only ``hello``, ``flags``, ``heartbea
 ``sync``/``synced``, ``resync``'s framing and ``error``, and hands every other message to the
 feature that declared it (:class:`edge_node.features.Registry`). Because the link is one ordered
 stream, a ``synced`` answer arrives after everything the core had published when it read the
-``sync``: waiting for it is waiting for the head. Reads share ``sync``s, at most one in flight
-and one boarding (:mod:`edge_node.single_flight`), so the core sees at most one per round trip
-of the link whatever the read rate.
+``sync``: waiting for it is waiting for the head. Reads share ``sync``s, at most
+``LIGHTCONE_SYNCS_IN_FLIGHT`` in flight and one boarding (:mod:`edge_node.single_flight`), so
+the core sees at most that many per round trip of the link whatever the read rate.
 
 Each feature with data has its own :class:`~edge_node.freshness.Freshness`: its version goes
 up in ``hello`` and heartbeats; the core's heartbeats and ``synced`` say every feature's
@@ -48,7 +48,7 @@ from sortedcontainers import SortedKeyList
 from websockets.asyncio.client import ClientConnection, connect
 
 from edge_node import cores, memory
-from edge_node.breaker import Breaker
+from edge_node.breaker import CLOSED, Breaker
 from edge_node.features import Feature, Registry
 from edge_node.frames import frames
 from edge_node.freshness import Freshness, RoundTrips
@@ -171,13 +171,13 @@ class Link:
         self._send_lock = asyncio.Lock()
         self._ping_ids = itertools.count(1)
         self.flights = SingleFlight()
-        """The sync in flight and the one boarding (:meth:`sync`)."""
+        """The syncs in flight and the one boarding (:meth:`sync`)."""
         self._landings: dict[int, asyncio.Future[_Outcome]] = {}
         """Each flight's outcome, for its readers (a flight's entry goes when it lands or,
         boarding, when its last reader leaves)."""
         self._flying: set[asyncio.Task[None]] = set()
         self._syncs: dict[int, asyncio.Future[tuple[Synced, float]]] = {}
-        """The core's answer to the flight in flight, by its ``sync`` id."""
+        """The core's answer to each flight in flight, by its ``sync`` id."""
         self._waiters: dict[str, SortedKeyList] = {
             name: SortedKeyList(key=lambda w: (w[0], w[1])) for name in self.freshness
         }
@@ -614,7 +614,8 @@ class Link:
         """Bring ``feature`` up to the core's head as of this call; returns that head.
 
         The ``sync`` that answers it is one sent after the call, shared with every read that
-        waits for it (:mod:`edge_node.single_flight`: one in flight per link, one boarding);
+        waits for it (:mod:`edge_node.single_flight`: ``LIGHTCONE_SYNCS_IN_FLIGHT`` in flight
+        per link, one boarding);
         then ``feature``'s data is waited for up to its version at that head, per read.
 
         Raises:
@@ -622,7 +623,7 @@ class Link:
                 open, or when the flight this read boarded finds them so; ``strict_timeout``
                 after ``timeout_s``, whatever the flight does.
         """
-        flight, send = self.flights.join(self.clock(), timeout_s)
+        flight, send = self.flights.join(self.clock(), timeout_s, self._capacity())
         landing = self._landings.get(flight.id)
         if landing is None:
             landing = self._landings[flight.id] = asyncio.get_running_loop().create_future()
@@ -669,7 +670,13 @@ class Link:
         landing = self._landings.pop(flight.id)
         if not landing.done():
             landing.set_result(outcome)
-        return self.flights.landed(flight, self.clock())
+        return self.flights.landed(flight, self.clock(), self._capacity())
+
+    def _capacity(self) -> int:
+        """Syncs that may be in flight now: the setting's while the breaker is closed; one
+        otherwise (a half-open trial flies alone, and reads wait for its verdict)."""
+        now = self.clock()
+        return self.settings.syncs_in_flight if self.breaker.state(now) == CLOSED else 1
 
     async def _fly(self, flight: Flight) -> None:
         """Send ``flight``'s ``sync`` and wait for its ``synced`` until the latest deadline of

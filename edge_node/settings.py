@@ -38,6 +38,12 @@ class EdgeSettings(NodeSettings):
         "Deadline of a read's round trip to the core (strict, bounded past its bound, a "
         "version or bookmark beyond the edge's data) before it fails with 503.",
     )
+    syncs_in_flight: int = setting(
+        "LIGHTCONE_SYNCS_IN_FLIGHT",
+        8,
+        "Most syncs the edge has in flight to the core at once; reads beyond them share the "
+        "next one (at most this many syncs per link round trip, whatever the read rate).",
+    )
     min_version_wait_ms: int = setting(
         "LIGHTCONE_MIN_VERSION_WAIT_MS",
         500,
@@ -206,7 +212,7 @@ class EdgeSettings(NodeSettings):
         NodeSettings.__post_init__(self)
         cores.parse(self.core_url)  # a URL that does not parse stops the start
         positive(self, "max_query_chars", "outbox_max", "ws_rate", "ws_burst")
-        positive(self, "breaker_failures", "tick_ms", "max_room_members")
+        positive(self, "breaker_failures", "tick_ms", "max_room_members", "syncs_in_flight")
         positive(self, "max_rooms_per_conn", "max_queued_frames", "max_rooms", "max_edge_members")
         if self.max_query_chars > MAX_TERM_CHARS:
             raise ValueError(

@@ -151,10 +151,11 @@ class StandInCore:
                 elif isinstance(message, Sync) and self.head is not None:
                     await ws.send(encode(Synced(message.id, self.head)))
 
-    async def answer(self) -> None:
-        """Answer the syncs held so far with ``head``."""
+    async def answer(self, most: int | None = None) -> None:
+        """Answer the syncs held so far (the ``most`` first ones) with ``head``."""
         assert self.head is not None
-        held, self.held = self.held, []
+        cut = len(self.held) if most is None else most
+        held, self.held = self.held[:cut], self.held[cut:]
         for ws, sync in held:
             await ws.send(encode(Synced(sync.id, self.head)))
 

@@ -41,7 +41,7 @@ async def held(core: StandInCore, syncs: int) -> None:
 
 
 async def test_reads_arriving_during_a_sync_share_the_next_one() -> None:
-    async with linked(head=3) as (edge, core):
+    async with linked(head=3, syncs_in_flight=1) as (edge, core):
         link = edge.link
         await link.receive(snapshot_frame(3, {"paris": 10}))
         core.hold = True
@@ -56,11 +56,32 @@ async def test_reads_arriving_during_a_sync_share_the_next_one() -> None:
         await core.answer()
         assert await asyncio.gather(*later) == [3] * READS
         assert len(core.sent(Sync)) == 2 and syncs_sent(link) == 2
-        assert link.flights.in_flight is None and not link._landings
+        assert not link.flights.in_flight and not link._landings
+
+
+async def test_reads_go_at_once_while_fewer_syncs_are_in_flight_than_allowed() -> None:
+    """``LIGHTCONE_SYNCS_IN_FLIGHT`` (3 here): three reads in a row send three syncs, the
+    next ones share a fourth, sent as soon as one of the three is answered."""
+    async with linked(head=3, syncs_in_flight=3) as (edge, core):
+        link = edge.link
+        await link.receive(snapshot_frame(3, {"paris": 10}))
+        core.hold = True
+        first = [asyncio.create_task(link.sync("suggest", 30)) for _ in range(3)]
+        await held(core, 3)  # each at once: no read waits while there is room
+        later = [asyncio.create_task(link.sync("suggest", 30)) for _ in range(READS)]
+        await boarded(link, READS)
+        assert len(core.sent(Sync)) == 3
+        await core.answer(1)  # one of the three lands: the fourth goes
+        await held(core, 3)
+        assert len(core.sent(Sync)) == 4
+        await core.answer()
+        assert await asyncio.gather(*first, *later) == [3] * (3 + READS)
+        assert len(core.sent(Sync)) == 4 and syncs_sent(link) == 4
+        assert not link.flights.in_flight and not link._landings
 
 
 async def test_a_read_that_leaves_ends_nothing_for_the_others() -> None:
-    async with linked(head=3) as (edge, core):
+    async with linked(head=3, syncs_in_flight=1) as (edge, core):
         link = edge.link
         await link.receive(snapshot_frame(3, {"paris": 10}))
         core.hold = True
@@ -88,7 +109,10 @@ async def test_a_read_that_leaves_ends_nothing_for_the_others() -> None:
 async def test_the_breaker_counts_one_failure_per_sync_not_per_read() -> None:
     """Two syncs time out with a read on the first and fifty on the second: two failures
     open a breaker of two (not fifty-one); a read then fails at once, sending nothing."""
-    async with linked(head=3, breaker_failures=2, breaker_reset_s=60) as (edge, core):
+    async with linked(head=3, breaker_failures=2, breaker_reset_s=60, syncs_in_flight=1) as (
+        edge,
+        core,
+    ):
         link = edge.link
         await link.receive(snapshot_frame(3, {"paris": 10}))
         core.hold = True  # and never answered
@@ -100,7 +124,7 @@ async def test_the_breaker_counts_one_failure_per_sync_not_per_read() -> None:
             with pytest.raises(Unavailable) as failed:
                 await read
             assert failed.value.code == "strict_timeout"
-        await eventually(lambda: _true(link.flights.in_flight is None), 5, "both landed")
+        await eventually(lambda: _true(not link.flights.in_flight), 5, "both landed")
         assert len(core.sent(Sync)) == 2
         assert link.breaker.state(link.now()) == OPEN
         with pytest.raises(Unavailable) as refused:
@@ -131,7 +155,7 @@ async def test_reads_arriving_during_a_half_open_trial_wait_for_its_verdict() ->
 async def test_a_stopping_edge_ends_its_syncs_without_a_verdict_and_sends_no_more() -> None:
     """The sync's task is cancelled (the edge stops): its readers and those boarding the
     next are answered ``core_unreachable``, nothing more is sent, the breaker is not told."""
-    async with linked(head=3, breaker_failures=1) as (edge, core):
+    async with linked(head=3, breaker_failures=1, syncs_in_flight=1) as (edge, core):
         link = edge.link
         await link.receive(snapshot_frame(3, {"paris": 10}))
         core.hold = True
@@ -145,6 +169,6 @@ async def test_a_stopping_edge_ends_its_syncs_without_a_verdict_and_sends_no_mor
             with pytest.raises(Unavailable) as stopped:
                 await read
             assert stopped.value.code == "core_unreachable"
-        assert link.flights.in_flight is None and not link._landings
+        assert not link.flights.in_flight and not link._landings
         assert len(core.sent(Sync)) == 1
         assert link.breaker.state(link.now()) == CLOSED  # one failure would have opened it

@@ -1,7 +1,7 @@
-"""The single-flight core of shared syncs, pure: an idle link sends at once, reads arriving
-during a flight board the next one, a read never shares a sync sent before it arrived, a
-boarding flight nobody waits for is not sent, one in flight flies on without readers, and at
-most one flight is in flight and one boarding whatever happens."""
+"""The single-flight core of shared syncs, pure: a link with room sends at once, reads arriving
+while its capacity is in flight board the next one, a read never shares a sync sent before it
+arrived, a boarding flight nobody waits for is not sent, one in flight flies on without
+readers, and at most ``capacity`` flights are in flight and one boarding whatever happens."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from edge_node.single_flight import Flight, SingleFlight
 def test_a_read_on_an_idle_link_sends_at_once() -> None:
     flights = SingleFlight()
     flight, send = flights.join(10.0, 1.5)
-    assert send and flights.in_flight is flight and flights.boarding is None
+    assert send and flights.in_flight == [flight] and flights.boarding is None
     assert (flight.readers, flight.sent_at, flight.deadline) == (1, 10.0, 11.5)
     flights.leave(flight)
     assert flights.landed(flight, 10.2) is None
-    assert flights.in_flight is None
+    assert flights.in_flight == []
     again, send = flights.join(10.3, 1.5)
     assert send and again.id != flight.id
 
@@ -33,7 +33,7 @@ def test_reads_arriving_in_flight_board_the_next_one_which_leaves_when_it_lands(
     assert following is not first and following.readers == 5 and following.sent_at is None
     assert following.deadline == 1.5  # the latest of its readers'
     assert flights.landed(first, 0.6) is following
-    assert following.sent_at == 0.6 and flights.in_flight is following
+    assert following.sent_at == 0.6 and flights.in_flight == [following]
     assert flights.boarding is None
 
 
@@ -63,30 +63,64 @@ def test_a_flight_in_flight_flies_on_when_its_readers_leave() -> None:
     flights = SingleFlight()
     first, _ = flights.join(0.0, 1.0)
     flights.leave(first)
-    assert flights.in_flight is first
+    assert flights.in_flight == [first]
     following, send = flights.join(0.1, 1.0)
     assert not send and following is flights.boarding
 
 
-@given(st.lists(st.sampled_from(["join", "leave", "land"]), max_size=200), st.randoms())
-def test_one_in_flight_one_boarding_and_each_read_on_a_sync_sent_after_it_came(
-    steps: list[str], rnd: random.Random
+def test_reads_send_at_once_while_there_is_room_then_board() -> None:
+    flights = SingleFlight()
+    sent = [flights.join(0.1 * i, 1.0, capacity=3) for i in range(3)]
+    assert all(send for _, send in sent) and len({f.id for f, _ in sent}) == 3
+    boarded, send = flights.join(0.5, 1.0, capacity=3)
+    assert not send and flights.boarding is boarded and len(flights.in_flight) == 3
+    assert flights.landed(sent[1][0], 0.6, capacity=3) is boarded
+    assert boarded.sent_at == 0.6 and len(flights.in_flight) == 3
+
+
+def test_a_lower_capacity_holds_reads_until_the_flights_in_flight_land() -> None:
+    """The shell lowers the capacity to 1 while its breaker is not closed: a trial flies
+    alone, and reads wait for its verdict."""
+    flights = SingleFlight()
+    a, _ = flights.join(0.0, 1.0, capacity=2)
+    b, _ = flights.join(0.0, 1.0, capacity=2)
+    waiting, send = flights.join(0.1, 1.0, capacity=1)
+    assert not send and flights.boarding is waiting
+    assert flights.landed(a, 0.2, capacity=1) is None  # b still in flight
+    assert flights.landed(b, 0.3, capacity=1) is waiting
+    # Room again with a flight boarding: the next read goes with it, at once.
+    flights.landed(waiting, 0.4, capacity=1)
+    c, _ = flights.join(0.5, 1.0, capacity=1)
+    late, _ = flights.join(0.6, 1.0, capacity=1)
+    assert late is flights.boarding
+    now, send = flights.join(0.7, 1.0, capacity=3)
+    assert send and now is late and late.readers == 2 and late.sent_at == 0.7
+    assert flights.boarding is None and flights.in_flight == [c, late]
+
+
+@given(
+    st.lists(st.sampled_from(["join", "leave", "land"]), max_size=200),
+    st.integers(1, 3),
+    st.randoms(),
+)
+def test_at_most_capacity_in_flight_one_boarding_and_each_read_on_a_sync_sent_after_it_came(
+    steps: list[str], capacity: int, rnd: random.Random
 ) -> None:
     flights = SingleFlight()
     waiting: list[tuple[float, Flight]] = []  # (arrival, flight) of reads still waiting
     sent: list[Flight] = []
     for now, step in enumerate(steps):
         if step == "join":
-            flight, send = flights.join(float(now), 5.0)
+            flight, send = flights.join(float(now), 5.0, capacity)
             waiting.append((float(now), flight))
-            if send:
+            if send and flight not in sent:
                 sent.append(flight)
         elif step == "leave" and waiting:
             arrived, flight = waiting.pop(rnd.randrange(len(waiting)))
             flights.leave(flight)
-        elif step == "land" and flights.in_flight is not None:
-            landed = flights.in_flight
-            following = flights.landed(landed, float(now))
+        elif step == "land" and flights.in_flight:
+            landed = rnd.choice(flights.in_flight)
+            following = flights.landed(landed, float(now), capacity)
             if following is not None:
                 sent.append(following)
             for arrived, flight in [w for w in waiting if w[1] is landed]:
@@ -94,10 +128,11 @@ def test_one_in_flight_one_boarding_and_each_read_on_a_sync_sent_after_it_came(
                 flights.leave(flight)
                 waiting.remove((arrived, flight))
         assert len({f.id for f in sent}) == len(sent)  # each flight sent once
-        assert flights.boarding is None or flights.in_flight is not None
-        assert flights.boarding is not flights.in_flight or flights.boarding is None
+        assert len(flights.in_flight) <= capacity
+        assert flights.boarding is None or len(flights.in_flight) == capacity
+        assert flights.boarding not in flights.in_flight
         for arrived, flight in waiting:
-            assert flight in (flights.in_flight, flights.boarding) or flight.sent_at is not None
+            assert flight in flights.in_flight or flight is flights.boarding or flight.sent_at
             assert flight.sent_at is None or flight.sent_at >= arrived
         if flights.boarding is not None:
             readers = sum(1 for _, f in waiting if f is flights.boarding)
