@@ -40,7 +40,7 @@ class EdgeSettings(NodeSettings):
     )
     syncs_in_flight: int = setting(
         "LIGHTCONE_SYNCS_IN_FLIGHT",
-        8,
+        64,
         "Most syncs the edge has in flight to the core at once; reads beyond them share the "
         "next one (at most this many syncs per link round trip, whatever the read rate).",
     )

@@ -39,6 +39,7 @@ EDGE_ENV = {
     "LIGHTCONE_STRICT_TIMEOUT_MS": str(STRICT_TIMEOUT_MS),
     "LIGHTCONE_BREAKER_RESET_S": "0.5",
     "LIGHTCONE_HTTP_BURST": "1000",  # the concurrent strict reads come from one address
+    "LIGHTCONE_SYNCS_IN_FLIGHT": "4",  # fewer than the reads at once: they must share
 }
 CONCURRENT_READS = 200
 BOOKMARK = "Lightcone-Bookmark"
@@ -109,7 +110,7 @@ async def test_concurrent_strict_reads_share_syncs_and_each_sees_the_write(
 ) -> None:
     """A write through A, then many strict reads at once through B (a 200 ms round trip
     from the core): each sees the write, and B sends the core a few syncs, not one each
-    (one in flight, the next boarding: edge_node/single_flight.py)."""
+    (4 in flight here, the next boarding: edge_node/single_flight.py)."""
     await set_level(levels, {"level": "strict"})
     far = levels.far
     async with httpx.AsyncClient(timeout=10) as client:
