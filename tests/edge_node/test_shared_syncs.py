@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -36,15 +38,22 @@ async def boarded(link: Link, readers: int) -> None:
     await eventually(check, 5, f"{readers} reads boarding")
 
 
+@contextlib.asynccontextmanager
+async def holding(**settings: Any) -> AsyncIterator[tuple[Link, StandInCore]]:
+    """An edge's link, up with data at version 3, to a stand-in core that holds every
+    ``sync`` until told to answer (:meth:`StandInCore.answer`)."""
+    async with linked(head=3, **settings) as (edge, core):
+        await edge.link.receive(snapshot_frame(3, {"paris": 10}))
+        core.hold = True
+        yield edge.link, core
+
+
 async def held(core: StandInCore, syncs: int) -> None:
     await eventually(lambda: _true(len(core.held) == syncs), 5, f"{syncs} sync(s) held")
 
 
 async def test_reads_arriving_during_a_sync_share_the_next_one() -> None:
-    async with linked(head=3, syncs_in_flight=1) as (edge, core):
-        link = edge.link
-        await link.receive(snapshot_frame(3, {"paris": 10}))
-        core.hold = True
+    async with holding(syncs_in_flight=1) as (link, core):
         first = asyncio.create_task(link.sync("suggest", 30))
         await held(core, 1)  # an idle link: sent at once
         later = [asyncio.create_task(link.sync("suggest", 30)) for _ in range(READS)]
@@ -62,10 +71,7 @@ async def test_reads_arriving_during_a_sync_share_the_next_one() -> None:
 async def test_reads_go_at_once_while_fewer_syncs_are_in_flight_than_allowed() -> None:
     """``LIGHTCONE_SYNCS_IN_FLIGHT`` (3 here): three reads in a row send three syncs, the
     next ones share a fourth, sent as soon as one of the three is answered."""
-    async with linked(head=3, syncs_in_flight=3) as (edge, core):
-        link = edge.link
-        await link.receive(snapshot_frame(3, {"paris": 10}))
-        core.hold = True
+    async with holding(syncs_in_flight=3) as (link, core):
         first = [asyncio.create_task(link.sync("suggest", 30)) for _ in range(3)]
         await held(core, 3)  # each at once: no read waits while there is room
         later = [asyncio.create_task(link.sync("suggest", 30)) for _ in range(READS)]
@@ -81,10 +87,7 @@ async def test_reads_go_at_once_while_fewer_syncs_are_in_flight_than_allowed() -
 
 
 async def test_a_read_that_leaves_ends_nothing_for_the_others() -> None:
-    async with linked(head=3, syncs_in_flight=1) as (edge, core):
-        link = edge.link
-        await link.receive(snapshot_frame(3, {"paris": 10}))
-        core.hold = True
+    async with holding(syncs_in_flight=1) as (link, core):
         first = asyncio.create_task(link.sync("suggest", 30))
         await held(core, 1)
         cancelled = asyncio.create_task(link.sync("suggest", 30))
@@ -109,13 +112,8 @@ async def test_a_read_that_leaves_ends_nothing_for_the_others() -> None:
 async def test_the_breaker_counts_one_failure_per_sync_not_per_read() -> None:
     """Two syncs time out with a read on the first and fifty on the second: two failures
     open a breaker of two (not fifty-one); a read then fails at once, sending nothing."""
-    async with linked(head=3, breaker_failures=2, breaker_reset_s=60, syncs_in_flight=1) as (
-        edge,
-        core,
-    ):
-        link = edge.link
-        await link.receive(snapshot_frame(3, {"paris": 10}))
-        core.hold = True  # and never answered
+    settings = {"breaker_failures": 2, "breaker_reset_s": 60, "syncs_in_flight": 1}
+    async with holding(**settings) as (link, core):  # and never answered
         first = asyncio.create_task(link.sync("suggest", 0.2))
         await held(core, 1)
         later = [asyncio.create_task(link.sync("suggest", 1.0)) for _ in range(READS)]
@@ -136,10 +134,7 @@ async def test_the_breaker_counts_one_failure_per_sync_not_per_read() -> None:
 async def test_reads_arriving_during_a_half_open_trial_wait_for_its_verdict() -> None:
     """They do not fail fast as the breaker's second call: they board the next sync, sent
     once the trial closed the breaker."""
-    async with linked(head=3, breaker_failures=1, breaker_reset_s=0.0) as (edge, core):
-        link = edge.link
-        await link.receive(snapshot_frame(3, {"paris": 10}))
-        core.hold = True
+    async with holding(breaker_failures=1, breaker_reset_s=0.0) as (link, core):
         link.breaker.failure(link.now())  # open; half-open at once
         trial = asyncio.create_task(link.sync("suggest", 30))
         await held(core, 1)
@@ -155,10 +150,7 @@ async def test_reads_arriving_during_a_half_open_trial_wait_for_its_verdict() ->
 async def test_a_stopping_edge_ends_its_syncs_without_a_verdict_and_sends_no_more() -> None:
     """The sync's task is cancelled (the edge stops): its readers and those boarding the
     next are answered ``core_unreachable``, nothing more is sent, the breaker is not told."""
-    async with linked(head=3, breaker_failures=1, syncs_in_flight=1) as (edge, core):
-        link = edge.link
-        await link.receive(snapshot_frame(3, {"paris": 10}))
-        core.hold = True
+    async with holding(breaker_failures=1, syncs_in_flight=1) as (link, core):
         first = asyncio.create_task(link.sync("suggest", 30))
         await held(core, 1)
         later = [asyncio.create_task(link.sync("suggest", 30)) for _ in range(3)]
