@@ -252,15 +252,20 @@ class Link:
 
     async def run(self) -> None:
         """Stay linked to a core node until cancelled, failing over between the nodes of
-        LIGHTCONE_CORE_URL by :class:`~edge_node.cores.Failover`'s rule."""
-        while True:
-            candidate = self.failover.choose(await self._candidates(), self.clock())
-            if candidate is not None:
-                self.core = candidate.name
-                await self._dial(candidate)
-            delay = self.failover.ended(self.clock(), self._jitter())
-            self.metrics.reconnects.inc()
-            await asyncio.sleep(delay)
+        LIGHTCONE_CORE_URL by :class:`~edge_node.cores.Failover`'s rule. Cancelled (the edge
+        stops), it ends the syncs in flight too: their readers are answered
+        ``core_unreachable`` and nothing more is sent (:meth:`_fly`)."""
+        try:
+            while True:
+                candidate = self.failover.choose(await self._candidates(), self.clock())
+                if candidate is not None:
+                    self.core = candidate.name
+                    await self._dial(candidate)
+                delay = self.failover.ended(self.clock(), self._jitter())
+                self.metrics.reconnects.inc()
+                await asyncio.sleep(delay)
+        finally:
+            await stop(*self._flying)
 
     async def _candidates(self) -> list[cores.Candidate]:
         """The core nodes to choose from, names resolved afresh (in a thread: getaddrinfo

@@ -164,3 +164,17 @@ async def test_a_stopping_edge_ends_its_syncs_without_a_verdict_and_sends_no_mor
         assert not link.flights.in_flight and not link._landings
         assert len(core.sent(Sync)) == 1
         assert link.breaker.state(link.now()) == CLOSED  # one failure would have opened it
+
+
+async def test_stopping_the_link_ends_the_syncs_it_has_in_flight() -> None:
+    """The link's task is stopped (the edge shuts down) with syncs in flight: their tasks
+    end with it, and every read waiting is answered ``core_unreachable``."""
+    async with holding(syncs_in_flight=2) as (link, core):
+        reads = [asyncio.create_task(link.sync("suggest", 30)) for _ in range(3)]
+        await held(core, 2)
+        await boarded(link, 1)
+    assert not link._flying and not link.flights.in_flight and not link._landings
+    for read in reads:
+        with pytest.raises(Unavailable) as stopped:
+            await read
+        assert stopped.value.code == "core_unreachable"
