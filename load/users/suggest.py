@@ -224,13 +224,8 @@ class SuggestHttpUser(FastHttpUser):
         ) as response:
             context = response.request_meta["context"]
             context.update({"kind": kind, "city": self.city})
-            if response.status_code != 200:
-                response.failure(failure(response.status_code, response.text))
-                return
-            try:
-                answer = response.json()
-            except ValueError:
-                response.failure(f"not JSON: {(response.text or '')[:200]}")
+            answer = json_body(response)
+            if answer is None:
                 return
             COUNTERS.suggest_answered += 1
             cache_status = response.headers.get("X-Cache-Status") or ""
@@ -263,13 +258,8 @@ class SuggestHttpUser(FastHttpUser):
             catch_response=True,
         ) as response:
             response.request_meta["context"].update({"kind": "search_http", "city": self.city})
-            if response.status_code not in (200, 202):
-                response.failure(failure(response.status_code, response.text))
-                return
-            try:
-                ack = response.json()
-            except ValueError:
-                response.failure(f"not JSON: {(response.text or '')[:200]}")
+            ack = json_body(response, (200, 202))
+            if ack is None:
                 return
         if ack.get("status") != "committed":
             return
@@ -279,6 +269,19 @@ class SuggestHttpUser(FastHttpUser):
         written = version if isinstance(version, int) else None
         bookmark = ack.get("bookmark") if SETTINGS.session else None  # only a session has one
         self.get_suggestions(prefix, "suggest_ryw", bookmark, written)
+
+
+def json_body(response: Any, ok: tuple[int, ...] = (200,)) -> Any:
+    """The JSON body of a locust ``catch_response`` answer whose status is in ``ok``; None,
+    with the failure recorded on the response, for any other status or a body not JSON."""
+    if response.status_code not in ok:
+        response.failure(failure(response.status_code, response.text))
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        response.failure(f"not JSON: {(response.text or '')[:200]}")
+        return None
 
 
 def failure(status: int, text: str | None) -> str:
@@ -323,14 +326,10 @@ class SuggestDeviceUser(SuggestHttpUser):
             if response.status_code == 304:
                 COUNTERS.packs_unchanged += 1
                 return
-            if response.status_code != 200:
-                response.failure(failure(response.status_code, response.text))
+            pack = json_body(response)
+            if pack is None:
                 return
-            try:
-                self.pack = response.json()
-            except ValueError:
-                response.failure(f"not JSON: {(response.text or '')[:200]}")
-                return
+            self.pack = pack
             self.etag = response.headers.get("ETag") or ""
             COUNTERS.pack_bytes = len(response.content or b"")
             COUNTERS.pack_wire_bytes = int(response.headers.get("Content-Length") or 0)

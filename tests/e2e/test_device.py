@@ -22,7 +22,7 @@ from playwright.sync_api import Page, Request, WebSocket, expect
 
 from deploy.local.pop import running
 from shared.folding import fold
-from tests.helpers.browser import chromium
+from tests.helpers.browser import chromium, page_errors
 from tests.helpers.nodes import Node, admin, start_core, start_edge
 from tests.helpers.system import program
 
@@ -116,8 +116,7 @@ def test_the_device_answers_short_prefixes_until_the_flag_goes_strict(
     core, edge = nodes
     with chromium() as browser:
         page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        errors = page_errors(page)
         traffic = Traffic(page)
         page.goto(f"{edge.url}/")
         page.wait_for_function("state.pack !== null && state.level === 'tolerant'")
@@ -185,8 +184,7 @@ def test_through_a_pop_the_page_asks_over_http_and_the_pop_answers_again(
     flag(core, edge, "tolerant")
     with chromium() as browser, running(edge.url, tmp_path) as pop:
         page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        errors = page_errors(page)
         traffic = Traffic(page)
         page.goto(f"{pop.url}/")
         page.wait_for_function("state.viaPop && state.pack !== null && state.level === 'tolerant'")

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
-from tests.helpers.browser import chromium
+from tests.helpers.browser import chromium, page_errors
 from tests.helpers.postgres import require_postgres
 from tests.helpers.redis import require_redis
 
@@ -150,8 +150,7 @@ def test_demo_page_in_a_browser(tmp_path: Path) -> None:
         near, central = entry(topology, "edge"), entry(topology, "central")
         control = topology["control_url"]
         page = browser.new_context(viewport=VIEWPORT).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        errors = page_errors(page)
         page.goto(f"{near['url']}/")
         expect(page.get_by_test_id("node-region")).to_contain_text("syd", timeout=10_000)
         expect(page.get_by_test_id("link-state")).to_have_text("up", timeout=10_000)
@@ -247,8 +246,7 @@ def test_the_page_stops_and_starts_a_core_node_and_shows_the_edge_move(tmp_path:
         running_demo(tmp_path, "--cores", "2", "--store", "postgres") as topology,
     ):
         page = browser.new_context(viewport=VIEWPORT).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        errors = page_errors(page)
         page.goto(f"{entry(topology, 'edge')['url']}/")
         on = page.get_by_test_id("node-core")
         expect(on).to_have_text(re.compile(r"^core-[12]$"), timeout=10_000)
